@@ -1,0 +1,80 @@
+# haredis make targets. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+include hack/versions.mk
+
+ROOT       := $(abspath .)
+BIN        := $(ROOT)/bin
+KUBE_BIN   := $(BIN)/k8s-$(KUBE_VERSION)
+ETCD_BIN   := $(BIN)/etcd-$(ETCD_VERSION)
+TOOLS      := go tool -modfile=$(ROOT)/hack/tools/go.mod
+GO_TEST    ?= go test
+# The harness finds the control plane here (see test/controlplane).
+export HAREDIS_KUBE_BIN := $(KUBE_BIN)
+export HAREDIS_ETCD_BIN := $(ETCD_BIN)
+
+KUBE_LDPKG := k8s.io/component-base/version
+KUBE_MINOR := $(word 2,$(subst ., ,$(KUBE_VERSION)))
+KUBE_LDFLAGS := -s -w \
+	-X $(KUBE_LDPKG).gitVersion=$(KUBE_VERSION) \
+	-X $(KUBE_LDPKG).gitMajor=1 \
+	-X $(KUBE_LDPKG).gitMinor=$(KUBE_MINOR) \
+	-X $(KUBE_LDPKG).gitTreeState=clean \
+	-X $(KUBE_LDPKG).gitCommit=0000000000000000000000000000000000000000 \
+	-X $(KUBE_LDPKG).buildDate=1970-01-01T00:00:00Z
+KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl
+
+DEB_PACKAGES := redis-server redis-sentinel redis-tools iptables iproute2 conntrack
+
+##@ Set-up
+
+.PHONY: setup
+setup: setup-packages $(KUBE_BIN)/.complete $(ETCD_BIN)/etcd ## Install Debian packages and build the control plane (idempotent, cached in bin/)
+
+.PHONY: setup-packages
+setup-packages: ## Install the Debian packages the tests need, if missing
+	@hack/setup-packages.sh $(DEB_PACKAGES)
+
+$(KUBE_BIN)/.complete: hack/controlplane/go.mod hack/versions.mk
+	@echo "building Kubernetes $(KUBE_VERSION) control plane into $(KUBE_BIN) (about 15 minutes the first time)"
+	@mkdir -p $(KUBE_BIN)
+	cd hack/controlplane && go build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(KUBE_BIN)/ $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS))
+	@touch $@
+
+$(ETCD_BIN)/etcd: hack/etcd/go.mod hack/versions.mk
+	@echo "building etcd $(ETCD_VERSION) into $(ETCD_BIN)"
+	@mkdir -p $(ETCD_BIN)
+	cd hack/etcd && go build -trimpath -ldflags '-s -w' -o $@ .
+
+##@ Development
+
+.PHONY: generate
+generate: ## Generate CRDs, deepcopy and RBAC from the kubebuilder markers
+	$(TOOLS) controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
+	$(TOOLS) controller-gen crd:generateEmbeddedObjectMeta=false rbac:roleName=haredis-operator paths=./... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: build
+build: ## Build haredis and kubectl-haredis into bin/
+	go build -o $(BIN)/ ./cmd/...
+
+.PHONY: vet
+vet: ## go vet and staticcheck
+	go vet ./...
+	$(TOOLS) staticcheck ./...
+
+##@ Tests
+
+.PHONY: test
+test: setup vet ## Every test: vet, staticcheck, unit, integration (and end to end once the test bed exists)
+	$(GO_TEST) -count=1 -timeout 40m ./...
+
+.PHONY: test-short
+test-short: setup vet ## Unit and integration tiers alone
+	$(GO_TEST) -count=1 -short -timeout 20m ./...
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -1,0 +1,519 @@
+package v1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RedisFailover is one highly available Redis: a primary, its replicas, Redis
+// Sentinel to fail over, and optionally a proxy that always reaches the primary.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rf,categories=haredis
+// +kubebuilder:printcolumn:name="Primary",type=string,JSONPath=`.status.currentPrimary`
+// +kubebuilder:printcolumn:name="Instances",type=integer,JSONPath=`.spec.redis.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyInstances`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 50",message="metadata.name: must be at most 50 characters, so that the names of the objects haredis derives from it (NAME-primary, NAME-sentinel-1, ...) stay valid; choose a shorter name"
+type RedisFailover struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:default={}
+	Spec   RedisFailoverSpec   `json:"spec,omitempty"`
+	Status RedisFailoverStatus `json:"status,omitempty"`
+}
+
+// RedisFailoverList is a list of RedisFailover.
+//
+// +kubebuilder:object:root=true
+type RedisFailoverList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RedisFailover `json:"items"`
+}
+
+// RedisFailoverSpec is what the user asks for.
+type RedisFailoverSpec struct {
+	// Redis describes the data instances: one primary and its replicas.
+	// +kubebuilder:default={}
+	Redis RedisSpec `json:"redis,omitempty"`
+
+	// Sentinel describes the sentinels that detect failure and elect a new
+	// primary: dedicated to this RedisFailover, or a shared SentinelPool.
+	// +kubebuilder:default={}
+	Sentinel SentinelSpec `json:"sentinel,omitempty"`
+
+	// Proxy describes the Sentinel-aware proxy behind the Service NAME, the
+	// single REDIS_URL for clients without Sentinel support.
+	// +kubebuilder:default={}
+	Proxy ProxySpec `json:"proxy,omitempty"`
+
+	// Auth describes how clients, replicas and sentinels authenticate.
+	// +kubebuilder:default={}
+	Auth AuthSpec `json:"auth,omitempty"`
+
+	// Durability bounds how many acknowledged writes a failover can lose.
+	// +kubebuilder:default={}
+	Durability DurabilitySpec `json:"durability,omitempty"`
+
+	// Bootstrap seeds a new RedisFailover with data: from a backup, an RDB
+	// file in object storage, or a live Redis. It is read only at creation.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.bootstrap: is read only when the RedisFailover is created and cannot be changed afterwards; create a new RedisFailover to import other data"
+	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
+
+	// Backup configures scheduled backups to object storage.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+}
+
+// PersistenceMode says how an instance keeps its data set on its volume.
+// +kubebuilder:validation:Enum=AOF;RDB;None
+type PersistenceMode string
+
+const (
+	// PersistenceAOF appends every write to an append-only file, fsynced
+	// every second, with an RDB preamble on rewrite.
+	PersistenceAOF PersistenceMode = "AOF"
+	// PersistenceRDB takes periodic RDB snapshots only.
+	PersistenceRDB PersistenceMode = "RDB"
+	// PersistenceNone keeps nothing on disk; a restarted instance comes back
+	// empty and resynchronises from the primary.
+	PersistenceNone PersistenceMode = "None"
+)
+
+// ConfigValue is the value of one Redis configuration parameter.
+// +kubebuilder:validation:MaxLength=4096
+// +kubebuilder:validation:XValidation:rule="!self.contains('\\n') && !self.contains('\\r')",message="spec.redis.config: a value must be on one line; remove the line break"
+type ConfigValue string
+
+// RedisSpec describes the data instances.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised']).join(', ') + ' is set by haredis itself and cannot be configured; remove it from spec.redis.config'"
+// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag']).join(', ') + ' is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead'"
+// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['appendonly', 'appendfsync']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['appendonly', 'appendfsync']).join(', ') + ' is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead'"
+type RedisSpec struct {
+	// Image is the Redis container image. The image stays stock: haredis
+	// copies its instance manager in with an init container.
+	// +kubebuilder:default="redis:7.0"
+	// +kubebuilder:validation:MinLength=1
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// ImagePullPolicy of the Redis containers.
+	// +optional
+	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
+
+	// Replicas is the number of Redis instances: one primary and
+	// replicas-1 replicas of it. Each instance is a Pod NAME-N with its own
+	// PersistentVolumeClaim.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.redis.replicas: must be at least 1 (one primary); use 3 for a primary and two replicas"
+	// +kubebuilder:validation:XValidation:rule="self <= 32",message="spec.redis.replicas: must be at most 32; a primary cannot feed more replicas well"
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// Resources of the Redis container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Storage of every instance: one PersistentVolumeClaim each.
+	// +kubebuilder:default={}
+	// +optional
+	Storage StorageSpec `json:"storage,omitempty"`
+
+	// Persistence says how an instance keeps its data on its volume: AOF
+	// (append-only file fsynced every second, the default), RDB (periodic
+	// snapshots) or None (nothing on disk).
+	// +kubebuilder:default=AOF
+	// +optional
+	Persistence PersistenceMode `json:"persistence,omitempty"`
+
+	// Config is the parameter group: Redis configuration parameters by
+	// name, for example {"notify-keyspace-events": "gxE", "maxmemory-policy":
+	// "allkeys-lru"}. Parameters that haredis sets itself are refused.
+	// +kubebuilder:validation:MaxProperties=256
+	// +optional
+	Config map[string]ConfigValue `json:"config,omitempty"`
+
+	// Scheduling places the Redis pods.
+	// +optional
+	Scheduling `json:",inline"`
+}
+
+// StorageSpec describes the PersistentVolumeClaim of every instance.
+type StorageSpec struct {
+	// Size of each instance's volume. It can grow (volumes are resized in
+	// place when the storage class allows it) but never shrink.
+	// +kubebuilder:default="1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.storage.size: must be greater than zero, for example 1Gi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.redis.storage.size: cannot decrease; volumes can only grow. Set it back to the old size or larger"
+	// +optional
+	Size resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the volumes; empty means the cluster's default.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.redis.storage.storageClassName: cannot be changed after creation; existing volumes stay in their class"
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// KeepAfterDeletion keeps the volumes when the RedisFailover is deleted,
+	// so that its data can be recovered. On by default: haredis never deletes
+	// a volume that may hold the only copy of the data unless told to.
+	// +kubebuilder:default=true
+	// +optional
+	KeepAfterDeletion *bool `json:"keepAfterDeletion,omitempty"`
+}
+
+// Scheduling places pods on nodes.
+type Scheduling struct {
+	// NodeSelector restricts the pods to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations of the pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// Affinity of the pods. When empty, haredis spreads the pods of one
+	// role over nodes on a best-effort basis.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// TopologySpreadConstraints of the pods.
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// PriorityClassName of the pods.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+}
+
+// LocalObjectReference names an object in the RedisFailover's namespace.
+type LocalObjectReference struct {
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretKeySelector names one key of a Secret in the same namespace.
+type SecretKeySelector struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key in the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// SentinelSpec describes the sentinels.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.poolRef) || (self.replicas >= 3 && self.replicas % 2 == 1)",message="spec.sentinel.replicas: must be odd and at least 3 (3, 5, 7) so that a majority can elect a new primary; or set spec.sentinel.poolRef to use a shared SentinelPool"
+// +kubebuilder:validation:XValidation:rule="self.replicas <= 9",message="spec.sentinel.replicas: must be at most 9"
+type SentinelSpec struct {
+	// Replicas is the number of dedicated sentinels. Ignored when poolRef is
+	// set.
+	// +kubebuilder:default=3
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// Image of the sentinel containers; empty means spec.redis.image.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// DownAfter is how long an instance must fail to answer before a
+	// sentinel considers it down (Sentinel's down-after-milliseconds). Lower
+	// means faster failover and more risk of failing over on a short stall.
+	// +kubebuilder:default="1s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('100ms') && duration(self) <= duration('10m')",message="spec.sentinel.downAfter: must be a duration between 100ms and 10m written like 500ms, 1s or 1m30s"
+	// +optional
+	DownAfter metav1.Duration `json:"downAfter,omitempty"`
+
+	// FailoverTimeout bounds one failover attempt (Sentinel's
+	// failover-timeout).
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="spec.sentinel.failoverTimeout: must be a duration between 1s and 1h written like 30s or 2m"
+	// +optional
+	FailoverTimeout metav1.Duration `json:"failoverTimeout,omitempty"`
+
+	// PoolRef names a SentinelPool in the same namespace to use instead of
+	// dedicated sentinels.
+	// +optional
+	PoolRef *LocalObjectReference `json:"poolRef,omitempty"`
+
+	// Resources of the sentinel container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Scheduling places the sentinel pods.
+	// +optional
+	Scheduling `json:",inline"`
+}
+
+// ProxySpec describes the Sentinel-aware proxy.
+type ProxySpec struct {
+	// Enabled deploys the proxy behind the Service NAME, which then is the
+	// REDIS_URL. When disabled, the Service NAME reaches the primary directly.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Replicas is the number of proxy pods.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.proxy.replicas: must be at least 1; set spec.proxy.enabled to false to run without a proxy"
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// Resources of the proxy container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// AuthSpec describes authentication.
+type AuthSpec struct {
+	// Enabled requires a password from clients, replicas and sentinels. On by
+	// default; turning it off is allowed and reported as a warning condition.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// PasswordSecret names a Secret key that holds the password. When empty,
+	// haredis generates one into the Secret NAME-auth.
+	// +optional
+	PasswordSecret *SecretKeySelector `json:"passwordSecret,omitempty"`
+}
+
+// DurabilitySpec bounds the loss window of a failover. When unset, haredis
+// requires one replica to acknowledge writes within 10 s if the RedisFailover
+// has at least two replicas, and nothing otherwise.
+type DurabilitySpec struct {
+	// MinReplicasToWrite is Redis's min-replicas-to-write: the primary refuses
+	// writes unless this many replicas are connected with a lag below maxLag.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31
+	// +optional
+	MinReplicasToWrite *int32 `json:"minReplicasToWrite,omitempty"`
+
+	// MaxLag is Redis's min-replicas-max-lag, in whole seconds.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(h|m|s))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="spec.durability.maxLag: must be whole seconds between 1s and 1h written like 10s or 1m"
+	// +optional
+	MaxLag *metav1.Duration `json:"maxLag,omitempty"`
+}
+
+// BootstrapSpec seeds a new RedisFailover with data. Exactly one source.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.fromBackup), has(self.fromRDB), has(self.fromRedis)].filter(x, x).size() == 1",message="spec.bootstrap: set exactly one of fromBackup, fromRDB or fromRedis"
+type BootstrapSpec struct {
+	// FromBackup restores a RedisBackup of this namespace.
+	// +optional
+	FromBackup *LocalObjectReference `json:"fromBackup,omitempty"`
+
+	// FromRDB loads an RDB file from object storage.
+	// +optional
+	FromRDB *RDBSource `json:"fromRDB,omitempty"`
+
+	// FromRedis copies a live Redis by replicating from it, then detaches.
+	// +optional
+	FromRedis *RedisSource `json:"fromRedis,omitempty"`
+}
+
+// RDBSource is an RDB file in object storage.
+type RDBSource struct {
+	// ObjectStore holding the file.
+	ObjectStore ObjectStore `json:"objectStore"`
+	// Key of the RDB file in the bucket.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Key string `json:"key"`
+}
+
+// RedisSource is a live Redis to import from.
+type RedisSource struct {
+	// Host of the source Redis.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host"`
+	// Port of the source Redis.
+	// +kubebuilder:default=6379
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// PasswordSecret holds the source's password, if it has one.
+	// +optional
+	PasswordSecret *SecretKeySelector `json:"passwordSecret,omitempty"`
+}
+
+// ObjectStore is an S3-compatible bucket.
+type ObjectStore struct {
+	// Endpoint of the S3-compatible service, for example
+	// https://s3.eu-west-1.amazonaws.com.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=1024
+	Endpoint string `json:"endpoint"`
+	// Bucket name.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket"`
+	// Prefix of the keys haredis writes, within the bucket.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// Region of the bucket.
+	// +optional
+	Region string `json:"region,omitempty"`
+	// CredentialsSecret names a Secret with the keys accessKeyID and
+	// secretAccessKey.
+	CredentialsSecret LocalObjectReference `json:"credentialsSecret"`
+}
+
+// BackupSpec configures scheduled backups.
+type BackupSpec struct {
+	// ObjectStore receiving the backups.
+	ObjectStore ObjectStore `json:"objectStore"`
+	// Schedule in cron format (five fields, UTC), for example "0 3 * * *".
+	// Empty means backups are taken only on request.
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.split(' ').filter(f, f != '').size() == 5 || self.startsWith('@')",message="spec.backup.schedule: must be a cron expression with five fields (minute hour day-of-month month day-of-week), for example \"0 3 * * *\", or a shorthand such as @daily"
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// Keep is how many completed backups to retain; older ones are deleted.
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.backup.keep: must be at least 1"
+	// +optional
+	Keep int32 `json:"keep,omitempty"`
+}
+
+// Phase summarises the state of a RedisFailover for humans.
+type Phase string
+
+const (
+	PhasePending     Phase = "Pending"
+	PhaseCreating    Phase = "Creating"
+	PhaseReady       Phase = "Ready"
+	PhaseDegraded    Phase = "Degraded"
+	PhaseFailingOver Phase = "FailingOver"
+	PhaseUpdating    Phase = "Updating"
+	PhaseFailed      Phase = "Failed"
+)
+
+// Role of an instance.
+type Role string
+
+const (
+	RolePrimary Role = "primary"
+	RoleReplica Role = "replica"
+	RoleUnknown Role = "unknown"
+)
+
+// RedisFailoverStatus is what haredis observed.
+type RedisFailoverStatus struct {
+	// ObservedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Phase summarises the state for humans; read the conditions for the
+	// details.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// Conditions: Ready, Degraded, FailingOver, ConfigInvalid, ...
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// CurrentPrimary is the instance that is primary now.
+	// +optional
+	CurrentPrimary string `json:"currentPrimary,omitempty"`
+
+	// TargetPrimary is the instance asked to become primary by a planned
+	// switchover; it equals currentPrimary when none is under way.
+	// +optional
+	TargetPrimary string `json:"targetPrimary,omitempty"`
+
+	// MasterName is the name the sentinels know this RedisFailover by,
+	// unique in the cluster.
+	// +optional
+	MasterName string `json:"masterName,omitempty"`
+
+	// ReadyInstances counts instances that are ready.
+	// +optional
+	ReadyInstances int32 `json:"readyInstances,omitempty"`
+
+	// Instances reports each Redis instance.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Instances []InstanceStatus `json:"instances,omitempty"`
+
+	// Endpoints clients connect to.
+	// +optional
+	Endpoints Endpoints `json:"endpoints,omitempty"`
+
+	// FailoverCount counts failovers and switchovers observed.
+	// +optional
+	FailoverCount int32 `json:"failoverCount,omitempty"`
+
+	// LastFailoverTime is when the primary last changed.
+	// +optional
+	LastFailoverTime *metav1.Time `json:"lastFailoverTime,omitempty"`
+}
+
+// InstanceStatus reports one Redis instance.
+type InstanceStatus struct {
+	// Name of the instance and its pod, NAME-N.
+	Name string `json:"name"`
+	// Role the instance reports.
+	// +optional
+	Role Role `json:"role,omitempty"`
+	// Ready is true when the instance is a primary accepting writes or a
+	// replica in sync.
+	// +optional
+	Ready bool `json:"ready,omitempty"`
+	// ReplicationOffset the instance reports.
+	// +optional
+	ReplicationOffset int64 `json:"replicationOffset,omitempty"`
+	// LagBytes behind the primary's offset (replicas only).
+	// +optional
+	LagBytes int64 `json:"lagBytes,omitempty"`
+	// PodIP of the instance.
+	// +optional
+	PodIP string `json:"podIP,omitempty"`
+}
+
+// Endpoints clients connect to.
+type Endpoints struct {
+	// RedisURL is the single URL for every client: through the proxy when it
+	// is enabled, else to the primary. The password is not included.
+	// +optional
+	RedisURL string `json:"redisURL,omitempty"`
+	// Primary is host:port of the Service that always reaches the primary.
+	// +optional
+	Primary string `json:"primary,omitempty"`
+	// Replicas is host:port of the Service that reaches the replicas.
+	// +optional
+	Replicas string `json:"replicas,omitempty"`
+	// Sentinel is host:port of the Service that reaches the sentinels.
+	// +optional
+	Sentinel string `json:"sentinel,omitempty"`
+	// SentinelURL is a redis+sentinel:// URL for Sentinel-aware clients.
+	// +optional
+	SentinelURL string `json:"sentinelURL,omitempty"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RedisFailover{}, &RedisFailoverList{})
+}

@@ -1,0 +1,30 @@
+// Command haredis is the one binary of haredis; its subcommands play each role
+// (operator, instance manager, proxy, backup).
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/haredis/haredis/internal/version"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "haredis",
+		Short:         "haredis runs highly available Redis on Kubernetes",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.Version) },
+	})
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "haredis:", err)
+		os.Exit(1)
+	}
+}
