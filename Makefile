@@ -75,6 +75,9 @@ test: setup vet ## Every test: vet, staticcheck, unit, integration (and end to e
 test-short: setup vet ## Unit and integration tiers alone
 	$(GO_TEST) -count=1 -short -timeout 20m ./...
 
+# Each part of the project adds its own targets in mk/NAME.mk.
+-include mk/*.mk
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
