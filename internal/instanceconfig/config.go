@@ -48,6 +48,10 @@ type Config struct {
 	Persistence string `json:"persistence"`
 	// Config is the parameter group: Redis parameters by name.
 	Config map[string]string `json:"config,omitempty"`
+	// ConfigGeneration orders parameter groups: the instance keeps the group
+	// of the highest generation it has seen, from this file or from
+	// PUT /config, so that a stale ConfigMap never undoes a live change.
+	ConfigGeneration int64 `json:"configGeneration,omitempty"`
 	// MinReplicasToWrite and MinReplicasMaxLagSeconds come from
 	// spec.durability, already defaulted by the operator.
 	MinReplicasToWrite       int `json:"minReplicasToWrite"`
