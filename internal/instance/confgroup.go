@@ -148,10 +148,6 @@ func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[st
 	t, err := m.startThrowaway(ctx, norm)
 	if err != nil {
 		m.recordGroupError(err)
-		var refused *RefusedError
-		if errors.As(err, &refused) {
-			return ApplyResult{}, fmt.Errorf("%w: %w", ErrRedisRefused, err)
-		}
 		return ApplyResult{}, err
 	}
 	defer t.close()
@@ -235,7 +231,7 @@ func (m *Manager) classify(ctx context.Context, t *throwaway, inForce, next map[
 		case strings.Contains(err.Error(), "immutable config") || strings.Contains(err.Error(), "protected config"):
 			restart = append(restart, k)
 		default:
-			return nil, nil, fmt.Errorf("%w: %w", ErrRedisRefused, &RefusedError{Message: err.Error()})
+			return nil, nil, &RefusedError{Message: err.Error()}
 		}
 	}
 	sort.Strings(restart)
@@ -257,7 +253,7 @@ func (m *Manager) configSet(ctx context.Context, params map[string]string) error
 	if err := c.Do(ctx, args...).Err(); err != nil {
 		var rerr redis.Error
 		if errors.As(err, &rerr) {
-			return fmt.Errorf("%w: %w", ErrRedisRefused, &RefusedError{Message: err.Error()})
+			return &RefusedError{Message: err.Error()}
 		}
 		return fmt.Errorf("cannot apply the parameter group: %w", err)
 	}

@@ -122,6 +122,17 @@ func New(opts Options) (*Manager, error) {
 	if opts.DataDir == "" || opts.RunDir == "" {
 		return nil, errors.New("cannot create the instance manager: data dir and run dir must be set")
 	}
+	// redis-server runs in the data dir: every path must be absolute.
+	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("cannot create the instance manager: %w", err)
+		}
+		*p = abs
+	}
 	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: PhaseDeciding}
 	m.redisClient = newRedisConn(m.localAddr(), m.password)
 	return m, nil
@@ -390,4 +401,3 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	return nil
 }
-

@@ -32,6 +32,9 @@ type RefusedError struct {
 	Message   string
 }
 
+// Is makes errors.Is(err, ErrRedisRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRedisRefused }
+
 func (e *RefusedError) Error() string {
 	if e.Directive != "" {
 		return fmt.Sprintf("redis refused %s: %s", e.Directive, e.Message)
