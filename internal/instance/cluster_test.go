@@ -68,12 +68,23 @@ func (c *testCluster) start(name string) *testMember {
 	if old, ok := c.members[name]; ok {
 		dataDir = old.dataDir
 	}
+	out, err := os.Create(filepath.Join(c.t.TempDir(), "redis.log"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		if c.t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			c.t.Logf("redis-server log of %s:\n%s", name, lastLines(string(b), 40))
+		}
+		out.Close()
+	})
 	log := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m, err := New(Options{
 		Config: c.cfg, Self: name, PasswordFile: c.pwFile, DataDir: dataDir,
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
 		HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
-		StopTimeout: 10 * time.Second, Log: log,
+		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out,
 	})
 	if err != nil {
 		c.t.Fatal(err)

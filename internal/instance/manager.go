@@ -46,8 +46,11 @@ type Options struct {
 	StopTimeout time.Duration
 	// ValidateTimeout bounds a throwaway redis-server that checks a group.
 	ValidateTimeout time.Duration
-	Reaper          *supervise.Reaper
-	Log             *slog.Logger
+	// RedisOutput receives redis-server's log (os.Stdout when nil: the
+	// container log).
+	RedisOutput *os.File
+	Reaper      *supervise.Reaper
+	Log         *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -65,6 +68,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ValidateTimeout == 0 {
 		o.ValidateTimeout = 10 * time.Second
+	}
+	if o.RedisOutput == nil {
+		o.RedisOutput = os.Stdout
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -309,7 +315,7 @@ func (m *Manager) startRedis(d bootrole.Decision) (*supervise.Process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(m.opts.RedisServer, path)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Stdout, cmd.Stderr = m.opts.RedisOutput, m.opts.RedisOutput
 	cmd.Dir = m.opts.DataDir
 	proc, err := m.opts.Reaper.Start(cmd)
 	if err != nil {
