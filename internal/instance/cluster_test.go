@@ -43,7 +43,11 @@ func newTestCluster(t *testing.T, names []string, sentinels []string, group map[
 	c := &testCluster{t: t, ports: map[string]int{}, members: map[string]*testMember{}}
 	hosts := map[string]string{}
 	for _, n := range names {
-		c.ports[n] = redistest.FreePort(t)
+		port, err := redistest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ports[n] = port
 		hosts[n] = fmt.Sprintf("127.0.0.1:%d", c.ports[n])
 	}
 	c.cfg = &instanceconfig.Config{
@@ -94,7 +98,7 @@ func (c *testCluster) start(name string) *testMember {
 	go func() { tm.done <- m.Run(ctx) }()
 	c.members[name] = tm
 	c.t.Cleanup(func() { tm.stop(c.t) })
-	redistest.Eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
+	eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
 		if m.HTTPAddr() == "" {
 			return fmt.Errorf("no HTTP address yet")
 		}
@@ -156,10 +160,20 @@ func httpJSON(t *testing.T, method string, m *Manager, path string, body, out in
 	return resp.StatusCode
 }
 
+// eventually fails the test unless cond returns nil within timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return cond(ctx) }); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	}
+}
+
 func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) Status {
 	t.Helper()
 	var s Status
-	redistest.Eventually(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
+	eventually(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
 		s = m.Status()
 		if s.Role != role || !s.Ready {
 			return fmt.Errorf("role %s ready %v (%s), phase %s", s.Role, s.Ready, s.ReadyReason, s.Phase)

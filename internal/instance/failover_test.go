@@ -29,42 +29,40 @@ func TestKilledPrimaryNeverAcceptsWrites(t *testing.T) {
 }
 
 func testKilledPrimary(t *testing.T, persistence string) {
-	var sentinels []*redistest.Server
-	var addrs []string
-	for i := 0; i < 3; i++ {
-		s := redistest.StartSentinel(t)
-		sentinels = append(sentinels, s)
-		addrs = append(addrs, s.Addr)
-	}
 	names := []string{"app-1", "app-2", "app-3"}
-	c := newTestCluster(t, names, addrs, nil)
+	c := newTestCluster(t, names, nil, nil)
 	c.cfg.Persistence = persistence
+	// The operator's part: sentinels, authenticated with the same password,
+	// monitor the initial primary.
+	var sentinels []*redistest.Sentinel
+	for i := 0; i < 3; i++ {
+		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: c.cfg.MasterName,
+			MasterAddr: c.cfg.Hosts["app-1"], Quorum: 2, DownAfter: time.Second,
+			FailoverTimeout: 5 * time.Second, Password: testPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		sentinels = append(sentinels, s)
+		c.cfg.Sentinels = append(c.cfg.Sentinels, s.Addr())
+	}
+	c.cfg.SentinelAuthEnabled = true
 	for _, n := range names {
 		c.start(n)
 	}
 	waitRole(t, c.members["app-1"].m, "primary", 30*time.Second)
 	waitRole(t, c.members["app-2"].m, "replica", 30*time.Second)
 	waitRole(t, c.members["app-3"].m, "replica", 30*time.Second)
+	if d := c.members["app-1"].m.Status().LastDecision; d.RecordedBy != "sentinels" {
+		t.Errorf("app-1 booted on the record of %q, want the sentinels'", d.RecordedBy)
+	}
 
-	// The operator's part: the sentinels monitor the initial primary.
 	ctx := context.Background()
 	master := c.cfg.MasterName
 	for _, s := range sentinels {
-		sc := s.Client(t, "")
-		for _, args := range [][]interface{}{
-			{"SENTINEL", "MONITOR", master, "127.0.0.1", c.ports["app-1"], 2},
-			{"SENTINEL", "SET", master, "auth-pass", testPassword},
-			{"SENTINEL", "SET", master, "down-after-milliseconds", 1000},
-			{"SENTINEL", "SET", master, "failover-timeout", 5000},
-		} {
-			if err := sc.Do(ctx, args...).Err(); err != nil {
-				t.Fatalf("%v: %v", args, err)
-			}
-		}
-	}
-	for _, s := range sentinels {
-		sc := s.Client(t, "")
-		redistest.Eventually(t, 30*time.Second, "sentinel "+s.Addr+" sees the replicas and the other sentinels", func(ctx context.Context) error {
+		sc := s.Client()
+		defer sc.Close()
+		eventually(t, 30*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
 			reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", master).Slice()
 			if err != nil {
 				return err
