@@ -170,6 +170,17 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 	}
 }
 
+func getText(t *testing.T, m *Manager, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + m.HTTPAddr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) Status {
 	t.Helper()
 	var s Status

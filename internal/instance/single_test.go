@@ -56,6 +56,18 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	if got, err := rc.Get(ctx, "k").Result(); err != nil || got != "v" {
 		t.Errorf("after the restart GET k = %q, %v; want v (data kept on the volume)", got, err)
 	}
+	if code := httpJSON(t, http.MethodGet, tm.m, "/readyz", nil, nil); code != http.StatusOK {
+		t.Errorf("GET /readyz: %d, want 200", code)
+	}
+	if code := httpJSON(t, http.MethodGet, tm.m, "/healthz", nil, nil); code != http.StatusOK {
+		t.Errorf("GET /healthz: %d, want 200", code)
+	}
+	metrics := getText(t, tm.m, "/metrics")
+	for _, want := range []string{`haredis_instance_role{role="primary"} 1`, "haredis_instance_redis_restarts_total 1", "haredis_instance_keys 1"} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
+	}
 	if s.LastDecision.Facts.Own.HasData != true {
 		t.Errorf("the second boot decision did not see the data on the volume: %+v", s.LastDecision.Facts.Own)
 	}
