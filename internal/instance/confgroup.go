@@ -145,6 +145,11 @@ func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[st
 	if generation != 0 && generation < cur.Generation {
 		return ApplyResult{}, fmt.Errorf("%w: generation %d is older than %d in force", ErrOldGeneration, generation, cur.Generation)
 	}
+	if generation == 0 {
+		// Unordered: keep the generation so that an older ConfigMap still
+		// loses at the next start of the manager.
+		generation = cur.Generation
+	}
 	t, err := m.startThrowaway(ctx, norm)
 	if err != nil {
 		m.recordGroupError(err)
