@@ -56,6 +56,7 @@ type conn struct {
 	inMulti   bool
 	watching  bool
 	connected bool // an upstream was set up before: a new one is a move
+	carriable bool // state before the current run allows a move
 	argv      [8][]byte
 	buf       []byte
 
@@ -192,6 +193,11 @@ func (c *conn) handleBatch(r, w int) (int, error) {
 			c.replyLocal("-ERR Protocol error: " + err.Error() + "\r\n")
 			return r, err
 		}
+		if count == 0 {
+			// Whether the session can move is decided by its state before
+			// the run that would be the first on a new upstream.
+			c.carriable = !c.inMulti && !c.watching && !c.sticky.Load()
+		}
 		act, reply := c.inspect(c.buf[r:r+k], c.sent.Load()+int64(count)+1)
 		if act == actForward {
 			count++
@@ -223,7 +229,9 @@ func (c *conn) waitWhilePaused() error {
 		c.busy.Store(false)
 		_, _, changed := c.srv.current()
 		if c.srv.paused.Load() {
+			c.srv.m.held.Add(1)
 			<-changed
+			c.srv.m.held.Add(-1)
 		}
 		c.busy.Store(true)
 	}
@@ -331,7 +339,7 @@ func (c *conn) ensureUpstream() error {
 		c.up, c.upDone = nil, nil
 		c.upMu.Unlock()
 	}
-	if c.connected && (c.inMulti || c.watching || c.sticky.Load()) {
+	if c.connected && !c.carriable {
 		c.srv.m.closedOnChange.Add(1)
 		c.replyLocal("-ERR haredis: the primary changed during a transaction, WATCH or subscription; reconnect\r\n")
 		return errors.New("cannot carry the session to a new primary")
