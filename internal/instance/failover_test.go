@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +44,13 @@ func testKilledPrimary(t *testing.T, persistence string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(s.Close)
+		t.Cleanup(func() {
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(s.Dir(), "redis.log"))
+				t.Logf("sentinel %s log:\n%s", s.Addr(), lastLines(string(b), 60))
+			}
+			s.Close()
+		})
 		sentinels = append(sentinels, s)
 		c.cfg.Sentinels = append(c.cfg.Sentinels, s.Addr())
 	}
@@ -50,9 +58,9 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	for _, n := range names {
 		c.start(n)
 	}
-	waitRole(t, c.members["app-1"].m, "primary", 30*time.Second)
-	waitRole(t, c.members["app-2"].m, "replica", 30*time.Second)
-	waitRole(t, c.members["app-3"].m, "replica", 30*time.Second)
+	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
+	waitRole(t, c.members["app-2"].m, "replica", 60*time.Second)
+	waitRole(t, c.members["app-3"].m, "replica", 60*time.Second)
 	if d := c.members["app-1"].m.Status().LastDecision; d.RecordedBy != "sentinels" {
 		t.Errorf("app-1 booted on the record of %q, want the sentinels'", d.RecordedBy)
 	}
@@ -62,7 +70,7 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	for _, s := range sentinels {
 		sc := s.Client()
 		defer sc.Close()
-		eventually(t, 30*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
+		eventually(t, 90*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
 			reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", master).Slice()
 			if err != nil {
 				return err
@@ -100,10 +108,10 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	defer writer.Close()
 	var attempts, readonly, accepted int
 	sawWaiting := false
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("the old primary did not become a replica in sync within 60s: %+v", oldMgr.Status())
+			t.Fatalf("the old primary did not become a replica in sync within 120s: %+v", oldMgr.Status())
 		}
 		attempts++
 		err := writer.Set(ctx, "written-to-old-primary", attempts, 0).Err()
@@ -155,4 +163,26 @@ func testKilledPrimary(t *testing.T, persistence string) {
 		t.Errorf("GET of the key written to the old primary: %v, want nil (never written)", err)
 	}
 	t.Logf("%d writes to the old primary, %d READONLY, none accepted", attempts, readonly)
+
+	// A replica whose redis-server dies comes back as a replica of the
+	// primary the sentinels name, at once (no failover needed).
+	other := "app-2"
+	if d.Master == "app-2" {
+		other = "app-3"
+	}
+	om := c.members[other].m
+	opid := om.Status().RedisPID
+	if err := syscall.Kill(opid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, other+" restarted as a replica", func(context.Context) error {
+		s := om.Status()
+		if s.RedisPID == opid || s.Role != "replica" || !s.Ready {
+			return fmt.Errorf("pid %d role %s ready %v phase %s", s.RedisPID, s.Role, s.Ready, s.Phase)
+		}
+		return nil
+	})
+	if od := om.Status().LastDecision; od.Action != "replica" || od.Master != d.Master || od.RecordedBy != "sentinels" {
+		t.Errorf("%s after its crash: %+v, want a replica of %s by the sentinels' record", other, od, d.Master)
+	}
 }
