@@ -38,7 +38,7 @@ type testCluster struct {
 type testMember struct {
 	m       *Manager
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{}
 	dataDir string
 }
 
@@ -94,8 +94,13 @@ func (c *testCluster) start(name string) *testMember {
 		c.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMember{m: m, cancel: cancel, done: make(chan error, 1), dataDir: dataDir}
-	go func() { tm.done <- m.Run(ctx) }()
+	tm := &testMember{m: m, cancel: cancel, done: make(chan struct{}), dataDir: dataDir}
+	go func() {
+		defer close(tm.done)
+		if err := m.Run(ctx); err != nil {
+			c.t.Errorf("%s: Run: %v", name, err)
+		}
+	}()
 	c.members[name] = tm
 	c.t.Cleanup(func() { tm.stop(c.t) })
 	eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {

@@ -26,11 +26,18 @@ import (
 // primary over its replicas, which keep the data.
 func TestKilledPrimaryNeverAcceptsWrites(t *testing.T) {
 	for _, persistence := range []string{instanceconfig.PersistenceAOF, instanceconfig.PersistenceNone} {
-		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence) })
+		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence, false) })
 	}
 }
 
-func testKilledPrimary(t *testing.T, persistence string) {
+// TestRestartedPrimaryPodNeverAcceptsWrites stops the primary's whole
+// manager (its pod) cleanly and starts a new one on the same volume, as a
+// deleted pod that comes back with its PVC.
+func TestRestartedPrimaryPodNeverAcceptsWrites(t *testing.T) {
+	testKilledPrimary(t, instanceconfig.PersistenceAOF, true)
+}
+
+func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 	names := []string{"app-1", "app-2", "app-3"}
 	c := newTestCluster(t, names, nil, nil)
 	c.cfg.Persistence = persistence
@@ -97,8 +104,10 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	}
 
 	oldMgr := c.members["app-1"].m
-	pid := oldMgr.Status().RedisPID
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if podRestart {
+		c.members["app-1"].stop(t)
+		oldMgr = c.start("app-1").m
+	} else if err := syscall.Kill(oldMgr.Status().RedisPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 
@@ -145,8 +154,8 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	if d == nil || d.Action != "replica" || d.RecordedBy != "sentinels" || (d.Master != "app-2" && d.Master != "app-3") {
 		t.Fatalf("last boot decision of the old primary: %+v", d)
 	}
-	if s.Restarts != 1 {
-		t.Errorf("restarts = %d, want 1", s.Restarts)
+	if wantRestarts := map[bool]int{false: 1, true: 0}[podRestart]; s.Restarts != wantRestarts {
+		t.Errorf("restarts = %d, want %d", s.Restarts, wantRestarts)
 	}
 	newPrimary := c.members[d.Master].m
 	if ns := newPrimary.Status(); ns.Role != "primary" {
