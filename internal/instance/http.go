@@ -80,7 +80,7 @@ type Status struct {
 	RunID             string          `json:"runID,omitempty"`
 	RedisPID          int             `json:"redisPID,omitempty"`
 	Restarts          int             `json:"restarts"`
-	LastDecision      *decisionRecord `json:"lastDecision,omitempty"`
+	LastDecision      *DecisionRecord `json:"lastDecision,omitempty"`
 	Config            configStatus    `json:"config"`
 	Ready             bool            `json:"ready"`
 	ReadyReason       string          `json:"readyReason"`

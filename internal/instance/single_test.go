@@ -192,7 +192,7 @@ func TestInvalidInitialGroupStillBoots(t *testing.T) {
 	if len(s.Config.InForce) != 0 {
 		t.Errorf("booted with %v, want no parameter group (none worked before)", s.Config.InForce)
 	}
-	var g groupState
+	var g GroupState
 	httpJSON(t, http.MethodGet, tm.m, "/config", nil, &g)
 	if g.Desired["maxmemory-policy"] != "bogus" {
 		t.Errorf("GET /config desired = %v, want the refused group", g.Desired)
