@@ -1,0 +1,76 @@
+package specs
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instanceconfig"
+)
+
+// InstanceConfig builds instance.json for the given instance names (every
+// instance that may hold data, see the contract). The initial primary is
+// status.currentPrimary, or NAME-1 before anything was recorded; it counts
+// only while the sentinels know nothing.
+func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceconfig.Config {
+	minReplicas, maxLag := rf.EffectiveDurability()
+	primary := rf.Status.CurrentPrimary
+	if primary == "" {
+		primary = rf.InstanceName(1)
+	}
+	group := map[string]string{}
+	for k, v := range rf.Spec.Redis.Config {
+		group[k] = string(v)
+	}
+	if len(group) == 0 {
+		group = nil
+	}
+	persistence := string(rf.Spec.Redis.Persistence)
+	if persistence == "" {
+		persistence = instanceconfig.PersistenceAOF
+	}
+	return &instanceconfig.Config{
+		ClusterName:              rf.Name,
+		MasterName:               rf.MasterName(),
+		Instances:                instances,
+		HostTemplate:             InstanceHost(rf, instanceconfig.NamePlaceholder),
+		Sentinels:                SentinelAddrs(rf),
+		SentinelAuthEnabled:      rf.AuthEnabled(),
+		Persistence:              persistence,
+		Config:                   group,
+		ConfigGeneration:         rf.Generation,
+		MinReplicasToWrite:       int(minReplicas),
+		MinReplicasMaxLagSeconds: int(maxLag.Seconds()),
+		AuthEnabled:              rf.AuthEnabled(),
+		InitialPrimary:           primary,
+	}
+}
+
+// SentinelAddrs are host:port of the dedicated sentinels by stable name.
+func SentinelAddrs(rf *haredisv1.RedisFailover) []string {
+	out := make([]string, 0, rf.Spec.Sentinel.Replicas)
+	for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
+		out = append(out, net.JoinHostPort(SentinelHost(rf, rf.SentinelName(i)), strconv.Itoa(SentinelPort)))
+	}
+	return out
+}
+
+// InstanceConfigMap holds instance.json, read by every instance manager and
+// by `haredis sentinel run`.
+func InstanceConfigMap(rf *haredisv1.RedisFailover, cfg *instanceconfig.Config) (*corev1.ConfigMap, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot build instance config: %w", err)
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode instance config: %w", err)
+	}
+	return &corev1.ConfigMap{
+		ObjectMeta: objectMeta(rf, InstanceConfigMapName(rf), ComponentRedis),
+		Data:       map[string]string{InstanceConfigKey: string(b) + "\n"},
+	}, nil
+}

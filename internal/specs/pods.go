@@ -1,0 +1,202 @@
+package specs
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// TerminationGracePeriodSeconds leaves the instance manager its 30 s stop
+// timeout plus a margin to flush and hand over.
+const TerminationGracePeriodSeconds = 40
+
+// InstancePod builds the Pod of instance name (NAME-N). role is the label
+// the pod starts with; the operator moves it when it observes a failover.
+func InstancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, opts Options) *corev1.Pod {
+	meta := objectMeta(rf, name, ComponentRedis)
+	meta.Labels[LabelRedisInstance] = name
+	meta.Labels[LabelRole] = string(role)
+	spec := rf.Spec.Redis
+	pod := &corev1.Pod{
+		ObjectMeta: meta,
+		Spec: corev1.PodSpec{
+			Hostname:                      name,
+			Subdomain:                     rf.HeadlessServiceName(),
+			ServiceAccountName:            ServiceAccountName(rf),
+			TerminationGracePeriodSeconds: ptr.To[int64](TerminationGracePeriodSeconds),
+			InitContainers:                []corev1.Container{copyBinaryContainer(opts)},
+			Containers: []corev1.Container{{
+				Name:            "redis",
+				Image:           spec.Image,
+				ImagePullPolicy: spec.ImagePullPolicy,
+				Command:         []string{InstanceBinary, "instance", "run"},
+				Env:             podEnv(),
+				Ports: []corev1.ContainerPort{
+					{Name: "redis", ContainerPort: RedisPort, Protocol: corev1.ProtocolTCP},
+					{Name: "http", ContainerPort: StatusPort, Protocol: corev1.ProtocolTCP},
+				},
+				LivenessProbe:  httpProbe("/healthz", 10, 6),
+				ReadinessProbe: httpProbe("/readyz", 2, 1),
+				Resources:      spec.Resources,
+				VolumeMounts:   append(commonMounts(rf), corev1.VolumeMount{Name: "data", MountPath: DataDir}),
+			}},
+			Volumes: append(commonVolumes(rf), corev1.Volume{
+				Name: "data",
+				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+					ClaimName: name,
+				}},
+			}),
+		},
+	}
+	schedule(&pod.Spec, rf, spec.Scheduling, ComponentRedis)
+	return pod
+}
+
+// SentinelPod builds dedicated sentinel name (NAME-sentinel-N). It renders
+// sentinel.conf at every start (`haredis sentinel run`), so a restarted
+// sentinel asks its peers for the current primary instead of trusting a
+// stale file.
+func SentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1.Pod {
+	meta := objectMeta(rf, name, ComponentSentinel)
+	image := rf.Spec.Sentinel.Image
+	if image == "" {
+		image = rf.Spec.Redis.Image
+	}
+	s := rf.Spec.Sentinel
+	args := []string{InstanceBinary, "sentinel", "run",
+		"--announce-hostname=" + SentinelHost(rf, name),
+		"--quorum=" + strconv.Itoa(int(SentinelQuorum(rf))),
+	}
+	if s.DownAfter != nil {
+		args = append(args, "--down-after="+s.DownAfter.Duration.String())
+	}
+	if s.FailoverTimeout != nil {
+		args = append(args, "--failover-timeout="+s.FailoverTimeout.Duration.String())
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: meta,
+		Spec: corev1.PodSpec{
+			Hostname:                      name,
+			Subdomain:                     SentinelHeadlessServiceName(rf),
+			ServiceAccountName:            ServiceAccountName(rf),
+			TerminationGracePeriodSeconds: ptr.To[int64](10),
+			InitContainers:                []corev1.Container{copyBinaryContainer(opts)},
+			Containers: []corev1.Container{{
+				Name:            "sentinel",
+				Image:           image,
+				ImagePullPolicy: rf.Spec.Redis.ImagePullPolicy,
+				Command:         args,
+				Env:             podEnv(),
+				Ports: []corev1.ContainerPort{
+					{Name: "sentinel", ContainerPort: SentinelPort, Protocol: corev1.ProtocolTCP},
+				},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("sentinel")}},
+					PeriodSeconds: 5,
+				},
+				LivenessProbe: &corev1.Probe{
+					ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("sentinel")}},
+					PeriodSeconds:    10,
+					FailureThreshold: 6,
+				},
+				Resources:    s.Resources,
+				VolumeMounts: commonMounts(rf),
+			}},
+			Volumes: commonVolumes(rf),
+		},
+	}
+	schedule(&pod.Spec, rf, s.Scheduling, ComponentSentinel)
+	return pod
+}
+
+// SentinelQuorum is a majority of the dedicated sentinels.
+func SentinelQuorum(rf *haredisv1.RedisFailover) int32 { return rf.Spec.Sentinel.Replicas/2 + 1 }
+
+func copyBinaryContainer(opts Options) corev1.Container {
+	return corev1.Container{
+		Name:            "haredis-bin",
+		Image:           opts.OperatorImage,
+		ImagePullPolicy: corev1.PullPolicy(opts.ImagePullPolicy),
+		Command:         []string{BinaryPath, "instance", "copy-binary", InstanceBinary},
+		VolumeMounts:    []corev1.VolumeMount{{Name: "haredis-bin", MountPath: BinDir}},
+	}
+}
+
+func podEnv() []corev1.EnvVar {
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	return []corev1.EnvVar{
+		field("POD_NAME", "metadata.name"),
+		field("POD_NAMESPACE", "metadata.namespace"),
+		field("POD_IP", "status.podIP"),
+	}
+}
+
+func httpProbe(path string, period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}},
+		PeriodSeconds:    period,
+		FailureThreshold: failures,
+	}
+}
+
+func commonMounts(rf *haredisv1.RedisFailover) []corev1.VolumeMount {
+	m := []corev1.VolumeMount{
+		{Name: "haredis-bin", MountPath: BinDir},
+		{Name: "config", MountPath: ConfigDir},
+		{Name: "run", MountPath: RunDir},
+	}
+	if rf.AuthEnabled() {
+		m = append(m, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
+	}
+	return m
+}
+
+func commonVolumes(rf *haredisv1.RedisFailover) []corev1.Volume {
+	v := []corev1.Volume{
+		{Name: "haredis-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: InstanceConfigMapName(rf)},
+		}}},
+		{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	if rf.AuthEnabled() {
+		secret, key := PasswordSecretRef(rf)
+		v = append(v, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  secret,
+			Items:       []corev1.KeyToPath{{Key: key, Path: PasswordKey}},
+			DefaultMode: ptr.To[int32](0o400),
+		}}})
+	}
+	return v
+}
+
+// schedule copies the user's scheduling fields and, when the user gave no
+// affinity, prefers to spread the component's pods over hosts and zones.
+func schedule(ps *corev1.PodSpec, rf *haredisv1.RedisFailover, s haredisv1.Scheduling, component string) {
+	ps.NodeSelector = s.NodeSelector
+	ps.Tolerations = s.Tolerations
+	ps.TopologySpreadConstraints = s.TopologySpreadConstraints
+	ps.PriorityClassName = s.PriorityClassName
+	if s.Affinity != nil {
+		ps.Affinity = s.Affinity
+		return
+	}
+	term := func(weight int32, key string) corev1.WeightedPodAffinityTerm {
+		return corev1.WeightedPodAffinityTerm{Weight: weight, PodAffinityTerm: corev1.PodAffinityTerm{
+			LabelSelector: metav1LabelSelector(Selector(rf, component)),
+			TopologyKey:   key,
+		}}
+	}
+	ps.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+			term(100, corev1.LabelHostname),
+			term(50, corev1.LabelTopologyZone),
+		},
+	}}
+}

@@ -1,0 +1,95 @@
+package specs
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// Keys of Secret NAME-connection, named so that `envFrom` gives an
+// application its environment directly.
+const (
+	ConnURL         = "REDIS_URL"
+	ConnSentinelURL = "REDIS_SENTINEL_URL"
+	ConnHost        = "REDIS_HOST"
+	ConnPort        = "REDIS_PORT"
+	ConnPassword    = "REDIS_PASSWORD"
+	ConnMasterName  = "REDIS_MASTER_NAME"
+	ConnSentinels   = "REDIS_SENTINELS"
+)
+
+// GeneratePassword returns 32 random bytes in URL-safe base64, so that it
+// can sit in a URL and a redis.conf line without quoting.
+func GeneratePassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("cannot generate a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// AuthSecret holds the generated password (auth on, no passwordSecret).
+func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: objectMeta(rf, rf.AuthSecretName(), ComponentRedis),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{PasswordKey: []byte(password)},
+	}
+}
+
+// ConnectionSecret holds what an application needs to connect; password is
+// empty when auth is off.
+func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
+	host := ServiceHost(rf, rf.ServiceName())
+	ep := Endpoints(rf)
+	data := map[string][]byte{
+		ConnURL:         []byte(withPassword(ep.RedisURL, password)),
+		ConnSentinelURL: []byte(withPassword(ep.SentinelURL, password)),
+		ConnHost:        []byte(host),
+		ConnPort:        []byte(strconv.Itoa(RedisPort)),
+		ConnMasterName:  []byte(rf.MasterName()),
+		ConnSentinels:   []byte(ep.Sentinel),
+	}
+	if password != "" {
+		data[ConnPassword] = []byte(password)
+	}
+	return &corev1.Secret{
+		ObjectMeta: objectMeta(rf, rf.ConnectionSecretName(), ComponentRedis),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}
+
+// Endpoints are the addresses reported in status (never with a password).
+// The sentinel URL follows the redis+sentinel://HOST:PORT/MASTER form that
+// go-redis, Lettuce and redis-py understand.
+func Endpoints(rf *haredisv1.RedisFailover) haredisv1.Endpoints {
+	hp := func(svc string, port int) string { return net.JoinHostPort(ServiceHost(rf, svc), strconv.Itoa(port)) }
+	sentinel := hp(rf.SentinelServiceName(), SentinelPort)
+	return haredisv1.Endpoints{
+		RedisURL:    "redis://" + hp(rf.ServiceName(), RedisPort),
+		Primary:     hp(rf.PrimaryServiceName(), RedisPort),
+		Replicas:    hp(rf.ReplicasServiceName(), RedisPort),
+		Sentinel:    sentinel,
+		SentinelURL: "redis+sentinel://" + sentinel + "/" + rf.MasterName(),
+	}
+}
+
+func withPassword(raw, password string) string {
+	if password == "" {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.User = url.UserPassword("", password)
+	return u.String()
+}
