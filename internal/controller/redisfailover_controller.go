@@ -1,0 +1,174 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// ObservePeriod is how often a RedisFailover is observed without any event;
+// Sentinel's +switch-master events trigger a reconcile at once.
+const ObservePeriod = 5 * time.Second
+
+// RedisFailoverReconciler turns a RedisFailover into its Pods, PVCs,
+// Services, Secrets, ConfigMap, PodDisruptionBudgets and RBAC, and reports
+// what the instances and sentinels say in its status.
+type RedisFailoverReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Options  specs.Options
+	// Reach says how to reach instances and sentinels (PodReach in a cluster).
+	Reach Reach
+	// HTTP talks to the instance managers (a 2 s timeout when nil).
+	HTTP *http.Client
+
+	watchers *watcherSet
+}
+
+// SetupWithManager registers the controller: it owns every object it
+// creates, and follows the sentinels of each RedisFailover through a channel
+// fed by one Sentinel watcher per RedisFailover.
+func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Reach == nil {
+		r.Reach = PodReach{}
+	}
+	if r.HTTP == nil {
+		r.HTTP = &http.Client{Timeout: 2 * time.Second}
+	}
+	triggers := make(chan event.GenericEvent, 64)
+	r.watchers = newWatcherSet(triggers, mgr.GetLogger().WithName("sentinel-watcher"))
+	if err := mgr.Add(r.watchers); err != nil {
+		return fmt.Errorf("cannot register the sentinel watchers: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&haredisv1.RedisFailover{}).
+		Owns(&corev1.Pod{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&rbacv1.Role{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Owns(&appsv1.Deployment{}).
+		WatchesRawSource(source.Channel(triggers, &handler.EnqueueRequestForObject{})).
+		Named("redisfailover").
+		Complete(r)
+}
+
+// step is one link of the reconcile chain: a non-zero result or an error
+// ends the chain.
+type step func(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error)
+
+// state carries what one reconcile learnt from step to step.
+type state struct {
+	password  string
+	instances []string
+	pods      map[string]*corev1.Pod
+	sentinels []corev1.Pod
+	view      sentinelView
+	statuses  map[string]*instance.Status
+}
+
+// Reconcile runs the chain of steps, each returning early.
+func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	rf := &haredisv1.RedisFailover{}
+	if err := r.Get(ctx, req.NamespacedName, rf); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.watchers.stop(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("cannot get RedisFailover: %w", err)
+	}
+	if !rf.DeletionTimestamp.IsZero() {
+		r.watchers.stop(req.NamespacedName)
+		return r.finalize(ctx, rf)
+	}
+	st := &state{}
+	chain := []step{
+		r.ensureFinalizer,
+		r.recordIdentity,
+		r.reconcileSecrets,
+		r.planInstances,
+		r.reconcileConfigMap,
+		r.reconcileServices,
+		r.reconcileRBAC,
+		r.reconcilePDBs,
+		r.reconcilePVCs,
+		r.reconcileInstancePods,
+		r.reconcileSentinelPods,
+		// TODO(issue 6): reconcile the proxy Deployment here, then let
+		// specs.ProxyDeployed select it from the Service NAME.
+		r.followSentinels,
+		r.observe,
+		r.applyConfig,
+	}
+	for _, s := range chain {
+		res, err := s(ctx, rf, st)
+		if apierrors.IsConflict(err) {
+			logger.V(1).Info("conflict, requeueing", "error", err.Error())
+			return ctrl.Result{Requeue: true}, nil
+		}
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: ObservePeriod}, nil
+}
+
+func (r *RedisFailoverReconciler) ensureFinalizer(ctx context.Context, rf *haredisv1.RedisFailover, _ *state) (ctrl.Result, error) {
+	if controllerutil.ContainsFinalizer(rf, specs.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	controllerutil.AddFinalizer(rf, specs.Finalizer)
+	if err := r.Update(ctx, rf); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot add the finalizer: %w", err)
+	}
+	log.FromContext(ctx).Info("added the finalizer", "finalizer", specs.Finalizer)
+	return ctrl.Result{}, nil
+}
+
+// recordIdentity writes status.masterName and the initial currentPrimary
+// before any pod exists, so every pod and sentinel starts from the same
+// recorded facts (safety rules 1 and 3).
+func (r *RedisFailoverReconciler) recordIdentity(ctx context.Context, rf *haredisv1.RedisFailover, _ *state) (ctrl.Result, error) {
+	if rf.Status.MasterName != "" && rf.Status.CurrentPrimary != "" {
+		return ctrl.Result{}, nil
+	}
+	if rf.Status.MasterName == "" {
+		rf.Status.MasterName = rf.MasterName()
+	}
+	if rf.Status.CurrentPrimary == "" {
+		rf.Status.CurrentPrimary = rf.InstanceName(1)
+		rf.Status.TargetPrimary = rf.Status.CurrentPrimary
+	}
+	rf.Status.Phase = haredisv1.PhaseCreating
+	rf.Status.Endpoints = specs.Endpoints(rf)
+	if err := r.Status().Update(ctx, rf); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot record the master name and initial primary: %w", err)
+	}
+	log.FromContext(ctx).Info("recorded identity", "masterName", rf.Status.MasterName, "initialPrimary", rf.Status.CurrentPrimary)
+	return ctrl.Result{}, nil
+}

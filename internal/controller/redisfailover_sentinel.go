@@ -1,0 +1,249 @@
+package controller
+
+import (
+	"context"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/sentinel"
+	"github.com/haredis/haredis/internal/sentinelconf"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// hintWindow is how long after a Sentinel hint (+sdown, +odown) the
+// operator looks again every fastRequeue, so that labels follow the
+// failover that may come even if the watcher cannot confirm it itself.
+const (
+	hintWindow  = 15 * time.Second
+	fastRequeue = 250 * time.Millisecond
+)
+
+// sentinelView is what the sentinels said in one reconcile.
+type sentinelView struct {
+	asked, answered int
+	// primary is the instance a majority of all sentinels names; "" when
+	// there is no majority.
+	primary string
+	// lost are sentinels that answered but do not know the master.
+	lost []string
+	// addr is the primary's address as the majority gave it.
+	addr string
+}
+
+// followSentinels keeps one watcher per RedisFailover running and asks every
+// sentinel who the primary is. Sentinel alone decides unplanned failovers
+// (safety rule 2): the operator only reads the answer, and repairs a
+// sentinel that lost the master only to what the majority says.
+func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
+	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
+	sentinelPassword := ""
+	if rf.AuthEnabled() {
+		sentinelPassword = st.password
+	}
+	if len(addrs) > 0 {
+		r.watchers.ensure(key, sentinel.Config{
+			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword, RedisPassword: st.password,
+		})
+	}
+	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword)
+	if st.view.primary != "" && len(st.view.lost) > 0 {
+		r.repairSentinels(ctx, rf, st, sentinelPassword)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string) sentinelView {
+	v := sentinelView{asked: len(addrs)}
+	type answer struct {
+		addr string
+		err  error
+		nil_ bool
+	}
+	answers := make([]answer, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
+				ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+			defer sc.Close()
+			res, err := sc.GetMasterAddrByName(ctx, rf.MasterName()).Result()
+			switch {
+			case err == redis.Nil:
+				answers[i] = answer{nil_: true}
+			case err != nil:
+				answers[i] = answer{err: err}
+			case len(res) == 2:
+				answers[i] = answer{addr: net.JoinHostPort(res[0], res[1])}
+			}
+		})
+	}
+	wg.Wait()
+	var named []sentinelconf.Answer
+	for i, a := range answers {
+		if a.err == nil {
+			v.answered++
+		}
+		if a.nil_ {
+			v.lost = append(v.lost, addrs[i])
+		}
+		named = append(named, sentinelconf.Answer{Sentinel: addrs[i], Addr: a.addr})
+	}
+	// A majority of all configured sentinels, not just of those answering:
+	// the same quorum that can elect a primary.
+	count := map[string]int{}
+	for _, a := range named {
+		if a.Addr != "" {
+			count[a.Addr]++
+		}
+	}
+	quorum := int(specs.SentinelQuorum(rf))
+	for addr, c := range count {
+		if c < quorum {
+			continue
+		}
+		host, portStr, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(portStr)
+		if n := r.Reach.InstanceAt(rf, host, port); n != "" {
+			v.primary, v.addr = n, addr
+		} else {
+			log.FromContext(ctx).Info("sentinel majority names an address that is none of the instances; ignored", "address", addr)
+		}
+	}
+	return v
+}
+
+// repairSentinels gives a sentinel that does not know the master (a new or
+// reset one whose start-up failed) the primary the majority agrees on.
+func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
+	downAfter, failoverTimeout := time.Second, 30*time.Second
+	if d := rf.Spec.Sentinel.DownAfter; d != nil {
+		downAfter = d.Duration
+	}
+	if d := rf.Spec.Sentinel.FailoverTimeout; d != nil {
+		failoverTimeout = d.Duration
+	}
+	for _, a := range st.view.lost {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
+			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+		err := sc.Monitor(ctx, rf.MasterName(), host, strconv.Itoa(port), strconv.Itoa(int(specs.SentinelQuorum(rf)))).Err()
+		if err == nil && rf.AuthEnabled() {
+			err = sc.Set(ctx, rf.MasterName(), "auth-pass", st.password).Err()
+		}
+		if err == nil {
+			err = sc.Set(ctx, rf.MasterName(), "down-after-milliseconds", strconv.FormatInt(downAfter.Milliseconds(), 10)).Err()
+		}
+		if err == nil {
+			err = sc.Set(ctx, rf.MasterName(), "failover-timeout", strconv.FormatInt(failoverTimeout.Milliseconds(), 10)).Err()
+		}
+		sc.Close()
+		if err != nil {
+			log.FromContext(ctx).Info("cannot repair a sentinel that lost the master", "sentinel", a, "error", err.Error())
+			continue
+		}
+		log.FromContext(ctx).Info("repaired a sentinel to the majority's primary", "sentinel", a, "primary", st.view.primary)
+		r.event(rf, "Normal", "SentinelRepaired", "Repair", "sentinel %s did not know the master; set it to monitor %s as the other sentinels do", a, st.view.primary)
+	}
+}
+
+// watcherSet runs one Sentinel watcher per RedisFailover; every event it
+// reports becomes a reconcile of that RedisFailover.
+type watcherSet struct {
+	triggers chan<- event.GenericEvent
+	log      logr.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	mu       sync.Mutex
+	watchers map[types.NamespacedName]*runningWatcher
+}
+
+type runningWatcher struct {
+	key      string
+	cancel   context.CancelFunc
+	lastHint time.Time
+}
+
+func newWatcherSet(triggers chan<- event.GenericEvent, log logr.Logger) *watcherSet {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &watcherSet{triggers: triggers, log: log, ctx: ctx, cancel: cancel, watchers: map[types.NamespacedName]*runningWatcher{}}
+}
+
+// Start implements manager.Runnable: it stops every watcher when the
+// manager stops.
+func (s *watcherSet) Start(ctx context.Context) error {
+	<-ctx.Done()
+	s.cancel()
+	return nil
+}
+
+// ensure runs a watcher for rf with cfg, replacing one whose sentinels or
+// credentials changed.
+func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
+	addrs := append([]string(nil), cfg.Addrs...)
+	sort.Strings(addrs)
+	key := strings.Join(addrs, ",") + "|" + cfg.MasterName + "|" + hashSecret(cfg.SentinelPassword+"\x00"+cfg.RedisPassword)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.watchers[rf]; ok {
+		if w.key == key {
+			return
+		}
+		w.cancel()
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	rw := &runningWatcher{key: key, cancel: cancel}
+	s.watchers[rf] = rw
+	cfg.Log = s.log.WithValues("redisfailover", rf.String())
+	w := sentinel.NewWatcher(cfg, func(e sentinel.Event) {
+		if e.New == "" {
+			s.mu.Lock()
+			rw.lastHint = time.Now()
+			s.mu.Unlock()
+		}
+		obj := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: rf.Namespace, Name: rf.Name}}
+		select {
+		case s.triggers <- event.GenericEvent{Object: obj}:
+		default:
+			// The queue is full of triggers already; the next one will do.
+		}
+	})
+	go func() { _ = w.Run(ctx) }()
+	s.log.Info("started the sentinel watcher", "redisfailover", rf.String(), "sentinels", len(addrs))
+}
+
+// hintedRecently tells whether a sentinel hinted at trouble lately.
+func (s *watcherSet) hintedRecently(rf types.NamespacedName) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.watchers[rf]
+	return ok && time.Since(w.lastHint) < hintWindow
+}
+
+func (s *watcherSet) stop(rf types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.watchers[rf]; ok {
+		w.cancel()
+		delete(s.watchers, rf)
+		s.log.Info("stopped the sentinel watcher", "redisfailover", rf.String())
+	}
+}
+
+func hashSecret(s string) string {
+	return sentinelconf.MyID(s, "watcher")[:12]
+}

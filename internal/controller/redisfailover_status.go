@@ -1,0 +1,289 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// Condition types.
+const (
+	ConditionReady         = "Ready"
+	ConditionDegraded      = "Degraded"
+	ConditionFailingOver   = "FailingOver"
+	ConditionConfigInvalid = "ConfigInvalid"
+	ConditionAuthDisabled  = "AuthDisabled"
+)
+
+// AnnotationConfigError on a pod holds Redis's refusal of the last
+// parameter group PUT to it, so the condition survives without retrying.
+const AnnotationConfigError = "haredis.dev/config-error"
+
+// observe reads every instance's /status and turns it, with the sentinels'
+// answer, into status, role labels and events.
+func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	st.statuses = r.instanceStatuses(ctx, rf, st)
+	before := rf.Status.DeepCopy()
+
+	old := rf.Status.CurrentPrimary
+	if p := st.view.primary; p != "" && p != old {
+		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = p, p
+		rf.Status.FailoverCount++
+		now := metav1.Now()
+		rf.Status.LastFailoverTime = &now
+		logger.Info("primary changed by Sentinel", "old", old, "new", p)
+		r.event(rf, corev1.EventTypeWarning, "Failover", "Failover", "Sentinel failed over from %s to %s", old, p)
+	}
+	if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	rf.Status.Instances = rf.Status.Instances[:0]
+	var ready int32
+	var notReady []string
+	for _, n := range st.instances {
+		is := haredisv1.InstanceStatus{Name: n, Role: haredisv1.RoleUnknown}
+		if p := st.pods[n]; p != nil {
+			is.PodIP = p.Status.PodIP
+		}
+		if s := st.statuses[n]; s != nil {
+			is.Role = haredisv1.Role(s.Role)
+			is.Ready = s.Ready
+			is.ReplicationOffset = s.ReplicationOffset
+			if s.Role == string(haredisv1.RoleReplica) {
+				is.LagBytes = s.LagBytes
+			}
+		}
+		if is.Ready {
+			ready++
+		} else {
+			notReady = append(notReady, n)
+		}
+		rf.Status.Instances = append(rf.Status.Instances, is)
+	}
+	rf.Status.ReadyInstances = ready
+	rf.Status.Endpoints = specs.Endpoints(rf)
+	rf.Status.MasterName = rf.MasterName()
+	r.setConditions(rf, st, notReady)
+	rf.Status.ObservedGeneration = rf.Generation
+
+	if !equality.Semantic.DeepEqual(before, &rf.Status) {
+		if err := r.Status().Update(ctx, rf); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
+		}
+		logger.V(1).Info("status updated", "phase", rf.Status.Phase, "ready", ready, "primary", rf.Status.CurrentPrimary)
+	}
+	if r.watchers.hintedRecently(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}) ||
+		meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver) {
+		return ctrl.Result{RequeueAfter: fastRequeue}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileRoleLabels moves haredis.dev/role so that NAME-primary selects
+// the primary the sentinels elected and NAME-replicas the others.
+func (r *RedisFailoverReconciler) reconcileRoleLabels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
+	for _, n := range st.instances {
+		p := st.pods[n]
+		if p == nil || p.UID == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		want := string(haredisv1.RoleReplica)
+		if n == rf.Status.CurrentPrimary {
+			want = string(haredisv1.RolePrimary)
+		}
+		if p.Labels[specs.LabelRole] == want {
+			continue
+		}
+		patch := client.MergeFrom(p.DeepCopy())
+		p.Labels[specs.LabelRole] = want
+		if err := r.Patch(ctx, p, patch); err != nil {
+			return fmt.Errorf("cannot set role label of %s: %w", n, err)
+		}
+		log.FromContext(ctx).Info("moved role label", "pod", n, "role", want)
+	}
+	return nil
+}
+
+// instanceStatuses asks every instance manager for GET /status at once.
+func (r *RedisFailoverReconciler) instanceStatuses(ctx context.Context, rf *haredisv1.RedisFailover, st *state) map[string]*instance.Status {
+	out := map[string]*instance.Status{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range st.instances {
+		p := st.pods[n]
+		if p == nil {
+			continue
+		}
+		base := r.Reach.InstanceURL(rf, p)
+		if base == "" {
+			continue
+		}
+		wg.Go(func() {
+			var s instance.Status
+			if err := r.getJSON(ctx, base+"/status", &s); err != nil {
+				log.FromContext(ctx).V(1).Info("cannot read instance status", "instance", n, "error", err.Error())
+				return
+			}
+			mu.Lock()
+			out[n] = &s
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (r *RedisFailoverReconciler) getJSON(ctx context.Context, url string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := newRequest(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("cannot GET %s: status %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("cannot decode %s: %w", url, err)
+	}
+	return nil
+}
+
+func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st *state, notReady []string) {
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: rf.Generation})
+	}
+	primary := rf.Status.CurrentPrimary
+	ps := st.statuses[primary]
+	primaryOK := ps != nil && ps.Role == string(haredisv1.RolePrimary) && ps.Ready
+	v := st.view
+
+	// FailingOver: the sentinels disagree, or their primary is not yet
+	// acting as one.
+	switch {
+	case v.answered == 0:
+		set(ConditionFailingOver, false, "NoSentinelAnswer", "no sentinel answered yet")
+	case v.primary == "":
+		set(ConditionFailingOver, true, "NoSentinelMajority", fmt.Sprintf("%d of %d sentinels answered and no majority names a primary; Sentinel is electing one", v.answered, v.asked))
+	case ps == nil || ps.Role != string(haredisv1.RolePrimary):
+		set(ConditionFailingOver, true, "PromotionInProgress", fmt.Sprintf("the sentinels elected %s, which does not report itself primary yet", primary))
+	default:
+		set(ConditionFailingOver, false, "Stable", fmt.Sprintf("the sentinels agree on %s", primary))
+	}
+
+	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != ""
+	switch {
+	case primaryOK && len(notReady) == 0 && sentinelsOK:
+		set(ConditionReady, true, "Ready", fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
+	case !primaryOK:
+		set(ConditionReady, false, "PrimaryNotReady", fmt.Sprintf("primary %s is not accepting writes yet", primary))
+	case len(notReady) > 0:
+		set(ConditionReady, false, "InstancesNotReady", "not ready: "+strings.Join(notReady, ", "))
+	default:
+		set(ConditionReady, false, "SentinelsNotReady", fmt.Sprintf("%d of %d sentinels answered with a majority primary", v.answered, rf.Spec.Sentinel.Replicas))
+	}
+	switch {
+	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
+		set(ConditionDegraded, true, "ReducedRedundancy", fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
+	default:
+		set(ConditionDegraded, false, "NotDegraded", "")
+	}
+
+	if msgs := configErrors(st); len(msgs) > 0 {
+		set(ConditionConfigInvalid, true, "RedisRefusedConfig", strings.Join(msgs, "; ")+"; the previous parameter group stays in force and nothing restarted; fix spec.redis.config")
+	} else {
+		set(ConditionConfigInvalid, false, "Accepted", "every instance accepted the parameter group")
+	}
+	if rf.AuthEnabled() {
+		set(ConditionAuthDisabled, false, "AuthEnabled", "clients, replicas and sentinels authenticate")
+	} else {
+		set(ConditionAuthDisabled, true, "AuthDisabled", "spec.auth.enabled is false: anyone who reaches the pods can read and write, and sentinels do not authenticate each other; set spec.auth.enabled to true")
+	}
+
+	switch {
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady):
+		rf.Status.Phase = haredisv1.PhaseReady
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver):
+		rf.Status.Phase = haredisv1.PhaseFailingOver
+	case primaryOK:
+		rf.Status.Phase = haredisv1.PhaseDegraded
+	case rf.Status.Phase == "" || rf.Status.Phase == haredisv1.PhaseCreating || rf.Status.Phase == haredisv1.PhasePending:
+		rf.Status.Phase = haredisv1.PhaseCreating
+	default:
+		rf.Status.Phase = haredisv1.PhaseDegraded
+	}
+}
+
+// configErrors collects Redis's refusals: the PUT /config answers kept on
+// the pods and the instances' own config.lastError.
+func configErrors(st *state) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n, msg string) {
+		if msg == "" || seen[n] {
+			return
+		}
+		seen[n] = true
+		out = append(out, fmt.Sprintf("%s: %s", n, msg))
+	}
+	for _, n := range st.instances {
+		if p := st.pods[n]; p != nil {
+			add(n, p.Annotations[AnnotationConfigError])
+		}
+		if s := st.statuses[n]; s != nil {
+			add(n, s.Config.LastError)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// blocked reports something only the user can fix as Ready=False with an
+// actionable message, and looks again later.
+func (r *RedisFailoverReconciler) blocked(ctx context.Context, rf *haredisv1.RedisFailover, reason, msg string) (ctrl.Result, error) {
+	before := rf.Status.DeepCopy()
+	meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: rf.Generation})
+	rf.Status.Phase = haredisv1.PhasePending
+	rf.Status.ObservedGeneration = rf.Generation
+	if !equality.Semantic.DeepEqual(before, &rf.Status) {
+		if err := r.Status().Update(ctx, rf); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
+		}
+		log.FromContext(ctx).Info("blocked until the user acts", "reason", reason, "message", msg)
+	}
+	return ctrl.Result{RequeueAfter: waitForUser}, nil
+}
+
+func (r *RedisFailoverReconciler) event(rf *haredisv1.RedisFailover, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(rf, nil, eventType, reason, action, note, args...)
+	}
+}

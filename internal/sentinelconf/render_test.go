@@ -1,0 +1,108 @@
+package sentinelconf
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func params() Params {
+	return Params{
+		Port: 26379, AnnounceHostname: "app-sentinel-1.app-sentinel-headless.ns.svc.cluster.local",
+		MyID: MyID("ns.app.abc", "app-sentinel-1"), Password: "pw", MasterName: "ns.app.abc",
+		PrimaryHost: "app-1.app-headless.ns.svc.cluster.local", PrimaryPort: 6379, Quorum: 2,
+		DownAfter: time.Second, FailoverTimeout: 30 * time.Second,
+	}
+}
+
+func TestRender(t *testing.T) {
+	got, err := Render(params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# Rendered by haredis sentinel run at every start; edits are lost.
+port 26379
+bind * -::*
+protected-mode no
+dir /tmp
+sentinel resolve-hostnames yes
+sentinel announce-hostnames yes
+sentinel announce-ip app-sentinel-1.app-sentinel-headless.ns.svc.cluster.local
+sentinel announce-port 26379
+sentinel myid ` + MyID("ns.app.abc", "app-sentinel-1") + `
+requirepass pw
+sentinel sentinel-pass pw
+sentinel monitor ns.app.abc app-1.app-headless.ns.svc.cluster.local 6379 2
+sentinel auth-pass ns.app.abc pw
+sentinel down-after-milliseconds ns.app.abc 1000
+sentinel failover-timeout ns.app.abc 30000
+sentinel parallel-syncs ns.app.abc 1
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sentinel.conf (-want +got):\n%s", diff)
+	}
+	p := params()
+	p.Password = ""
+	noAuth, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(noAuth, "pass") {
+		t.Errorf("without auth sentinel.conf must not set a password:\n%s", noAuth)
+	}
+}
+
+func TestRenderRefuses(t *testing.T) {
+	cases := map[string]func(*Params){
+		"password with a line break": func(p *Params) { p.Password = "a\nsentinel monitor x" },
+		"short myid":                 func(p *Params) { p.MyID = "abc" },
+		"no primary":                 func(p *Params) { p.PrimaryHost = "" },
+		"zero quorum":                func(p *Params) { p.Quorum = 0 },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := params()
+			mutate(&p)
+			if _, err := Render(p); err == nil {
+				t.Error("Render accepted invalid parameters")
+			}
+		})
+	}
+}
+
+func TestMyIDStableAndDistinct(t *testing.T) {
+	a, b := MyID("ns.app.abc", "app-sentinel-1"), MyID("ns.app.abc", "app-sentinel-1")
+	if a != b || len(a) != 40 {
+		t.Errorf("MyID not stable or not 40 characters: %q %q", a, b)
+	}
+	for _, other := range []string{MyID("ns.app.abc", "app-sentinel-2"), MyID("other.app.abc", "app-sentinel-1")} {
+		if other == a {
+			t.Errorf("two sentinels share the id %q", a)
+		}
+	}
+}
+
+func TestMajority(t *testing.T) {
+	cases := map[string]struct {
+		answers []Answer
+		want    string
+		ok      bool
+	}{
+		"none answered": {answers: []Answer{{Sentinel: "s1"}, {Sentinel: "s2"}}},
+		"one answered":  {answers: []Answer{{Addr: "a:6379"}, {}}, want: "a:6379", ok: true},
+		"agree":         {answers: []Answer{{Addr: "b:6379"}, {Addr: "b:6379"}}, want: "b:6379", ok: true},
+		"split":         {answers: []Answer{{Addr: "a:6379"}, {Addr: "b:6379"}}},
+		"two of three":  {answers: []Answer{{Addr: "a:6379"}, {Addr: "b:6379"}, {Addr: "b:6379"}}, want: "b:6379", ok: true},
+		"two of four":   {answers: []Answer{{Addr: "a:6379"}, {Addr: "a:6379"}, {Addr: "b:6379"}, {Addr: "b:6379"}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := Majority(tc.answers)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("Majority = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
