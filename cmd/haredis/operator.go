@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,7 +41,7 @@ func newOperatorCommand() *cobra.Command {
 			}
 			mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
 				Scheme: scheme, Metrics: metricsserver.Options{BindAddress: metricsAddr},
-				HealthProbeBindAddress: probeAddr, LeaderElection: leaderElect, Namespace: namespace,
+				HealthProbeBindAddress: probeAddr, LeaderElection: leaderElect, Namespaces: splitList(namespace),
 				Specs: specs.Options{OperatorImage: image, ImagePullPolicy: pullPolicy},
 			})
 			if err != nil {
@@ -61,7 +62,17 @@ func newOperatorCommand() *cobra.Command {
 	f.BoolVar(&leaderElect, "leader-elect", envOr("HAREDIS_LEADER_ELECT", "false") == "true", "elect a leader so that only one replica of the operator acts")
 	f.StringVar(&image, "image", envOr("HAREDIS_OPERATOR_IMAGE", "haredis/haredis:dev"), "image holding the haredis binary at "+specs.BinaryPath+" (copied into Redis pods)")
 	f.StringVar(&pullPolicy, "image-pull-policy", envOr("HAREDIS_IMAGE_PULL_POLICY", "IfNotPresent"), "pull policy of that image in init containers")
-	f.StringVar(&namespace, "namespace", envOr("HAREDIS_WATCH_NAMESPACE", ""), "watch only this namespace (all when empty)")
+	f.StringVar(&namespace, "namespace", envOr("HAREDIS_WATCH_NAMESPACE", ""), "watch only these namespaces, comma-separated (all when empty)")
 	f.BoolVar(&development, "development", false, "human-readable logs")
 	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -5,8 +5,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/haredis/haredis/internal/specs"
@@ -21,11 +23,14 @@ type ManagerOptions struct {
 	// LeaderElectionNamespace holds the lease; the operator's own namespace
 	// when empty (in a pod).
 	LeaderElectionNamespace string
-	// Namespace restricts the operator to one namespace; all when empty.
-	Namespace string
-	Specs     specs.Options
+	// Namespaces restrict the operator to these namespaces; all when empty.
+	Namespaces []string
+	Specs      specs.Options
 	// Reach overrides how instances and sentinels are reached (tests).
 	Reach Reach
+	// SeveralInProcess allows more than one manager in a process (tests);
+	// controller-runtime otherwise refuses a second controller of one name.
+	SeveralInProcess bool
 }
 
 // NewManager builds a controller-runtime manager running the RedisFailover
@@ -39,8 +44,15 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		LeaderElectionID:        "haredis-operator.haredis.dev",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 	}
-	if o.Namespace != "" {
-		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}}
+	if o.SeveralInProcess {
+		opts.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
+	}
+	if len(o.Namespaces) > 0 {
+		ns := map[string]cache.Config{}
+		for _, n := range o.Namespaces {
+			ns[n] = cache.Config{}
+		}
+		opts.Cache = cache.Options{DefaultNamespaces: ns}
 	}
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
