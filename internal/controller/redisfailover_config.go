@@ -91,6 +91,7 @@ func (r *RedisFailoverReconciler) putConfig(ctx context.Context, base string, ge
 	var e struct {
 		Error      string `json:"error"`
 		RedisError string `json:"redisError"`
+		Directive  string `json:"directive"`
 	}
 	_ = json.Unmarshal(b, &e)
 	switch resp.StatusCode {
@@ -98,8 +99,11 @@ func (r *RedisFailoverReconciler) putConfig(ctx context.Context, base string, ge
 		// 409: the instance already has a newer group; nothing to do.
 		return "", nil
 	case http.StatusUnprocessableEntity:
+		if e.RedisError != "" && e.Directive != "" {
+			return fmt.Sprintf("Redis refused %s: %s", e.Directive, e.RedisError), nil
+		}
 		if e.RedisError != "" {
-			return e.RedisError, nil
+			return "Redis refused the parameter group: " + e.RedisError, nil
 		}
 		return e.Error, nil
 	case http.StatusBadRequest:

@@ -41,6 +41,9 @@ type sentinelView struct {
 	lost []string
 	// addr is the primary's address as the majority gave it.
 	addr string
+	// complete counts sentinels that know every replica and every other
+	// sentinel: only then can they elect a new primary at once.
+	complete int
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -69,9 +72,10 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string) sentinelView {
 	v := sentinelView{asked: len(addrs)}
 	type answer struct {
-		addr string
-		err  error
-		nil_ bool
+		addr     string
+		err      error
+		unknown  bool
+		complete bool
 	}
 	answers := make([]answer, len(addrs))
 	var wg sync.WaitGroup
@@ -80,14 +84,21 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 			sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
 				ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 			defer sc.Close()
-			res, err := sc.GetMasterAddrByName(ctx, rf.MasterName()).Result()
+			// SENTINEL MASTER rather than GET-MASTER-ADDR-BY-NAME: the same
+			// address plus how many replicas and peers this sentinel knows.
+			res, err := sc.Master(ctx, rf.MasterName()).Result()
 			switch {
-			case err == redis.Nil:
-				answers[i] = answer{nil_: true}
+			case err != nil && strings.Contains(err.Error(), "No such master"):
+				answers[i] = answer{unknown: true}
 			case err != nil:
 				answers[i] = answer{err: err}
-			case len(res) == 2:
-				answers[i] = answer{addr: net.JoinHostPort(res[0], res[1])}
+			case res["ip"] != "" && res["port"] != "":
+				replicas, _ := strconv.Atoi(res["num-slaves"])
+				peers, _ := strconv.Atoi(res["num-other-sentinels"])
+				answers[i] = answer{
+					addr:     net.JoinHostPort(res["ip"], res["port"]),
+					complete: replicas >= int(rf.Spec.Redis.Replicas)-1 && peers >= int(rf.Spec.Sentinel.Replicas)-1,
+				}
 			}
 		})
 	}
@@ -97,8 +108,11 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 		if a.err == nil {
 			v.answered++
 		}
-		if a.nil_ {
+		if a.unknown {
 			v.lost = append(v.lost, addrs[i])
+		}
+		if a.complete {
+			v.complete++
 		}
 		named = append(named, sentinelconf.Answer{Sentinel: addrs[i], Addr: a.addr})
 	}

@@ -199,7 +199,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(ConditionFailingOver, false, "Stable", fmt.Sprintf("the sentinels agree on %s", primary))
 	}
 
-	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != ""
+	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked
 	switch {
 	case primaryOK && len(notReady) == 0 && sentinelsOK:
 		set(ConditionReady, true, "Ready", fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
@@ -208,7 +208,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	case len(notReady) > 0:
 		set(ConditionReady, false, "InstancesNotReady", "not ready: "+strings.Join(notReady, ", "))
 	default:
-		set(ConditionReady, false, "SentinelsNotReady", fmt.Sprintf("%d of %d sentinels answered with a majority primary", v.answered, rf.Spec.Sentinel.Replicas))
+		set(ConditionReady, false, "SentinelsNotReady", fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do", v.answered, rf.Spec.Sentinel.Replicas, v.complete))
 	}
 	switch {
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):

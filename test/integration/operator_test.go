@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
@@ -27,10 +32,20 @@ import (
 
 const operatorImage = "haredis/haredis:test"
 
+var logOnce sync.Once
+
 // startOperator runs the operator in this process, limited to namespaces so
 // that tests running side by side never reconcile each other's objects.
 func startOperator(t *testing.T, reach controller.Reach, namespaces ...string) {
 	t.Helper()
+	logOnce.Do(func() {
+		// HAREDIS_TEST_OPERATOR_LOG=1 shows the operator's decisions.
+		w := io.Discard
+		if os.Getenv("HAREDIS_TEST_OPERATOR_LOG") != "" {
+			w = os.Stderr
+		}
+		ctrl.SetLogger(zap.New(zap.WriteTo(w), zap.UseDevMode(true)))
+	})
 	mgr, err := controller.NewManager(cp.Config, controller.ManagerOptions{
 		Scheme: k8sClient.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Namespaces: namespaces, SeveralInProcess: true, Specs: specs.Options{OperatorImage: operatorImage}, Reach: reach,

@@ -1,0 +1,319 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// loopbackReach points the operator at instance managers and sentinels
+// running as processes on loopback, standing in for pod IPs.
+type loopbackReach struct {
+	managers  map[string]*instance.Manager
+	hosts     map[string]string
+	sentinels []string
+}
+
+func (l *loopbackReach) InstanceURL(_ *haredisv1.RedisFailover, pod *corev1.Pod) string {
+	m := l.managers[pod.Name]
+	if m == nil || m.HTTPAddr() == "" {
+		return ""
+	}
+	return "http://" + m.HTTPAddr()
+}
+
+func (l *loopbackReach) SentinelAddrs(*haredisv1.RedisFailover, []corev1.Pod) []string {
+	return l.sentinels
+}
+
+func (l *loopbackReach) InstanceAt(_ *haredisv1.RedisFailover, host string, port int) string {
+	for n, hp := range l.hosts {
+		if hp == net.JoinHostPort(host, strconv.Itoa(port)) {
+			return n
+		}
+	}
+	return ""
+}
+
+func (l *loopbackReach) InstanceAddr(_ *haredisv1.RedisFailover, name string) (string, int) {
+	h, p, _ := net.SplitHostPort(l.hosts[name])
+	port, _ := strconv.Atoi(p)
+	return h, port
+}
+
+// TestObservesFailoverAndLiveConfig runs the real instance manager and
+// redis-sentinel for the three instances of a RedisFailover on loopback:
+// the operator reports Ready from their answers, follows Sentinel's
+// failover after a SIGKILL of the primary's redis-server (status, labels,
+// event), and applies the parameter group live, reporting Redis's refusal
+// of an invalid one as ConfigInvalid.
+func TestObservesFailoverAndLiveConfig(t *testing.T) {
+	ns := newNamespace(t, "observe")
+	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+		rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: time.Second}
+		rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: 5 * time.Second}
+	})
+	reach := &loopbackReach{managers: map[string]*instance.Manager{}, hosts: map[string]string{}}
+	startOperator(t, reach, ns)
+
+	// The operator records the identity and generates the password first.
+	var rf *haredisv1.RedisFailover
+	var password string
+	waitFor(t, 30*time.Second, "master name and password", func(ctx context.Context) error {
+		var err error
+		if rf, err = getRF(ctx, ns, "app"); err != nil {
+			return err
+		}
+		s := &corev1.Secret{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, s); err != nil {
+			return err
+		}
+		password = string(s.Data[specs.PasswordKey])
+		if rf.Status.MasterName == "" {
+			return errors.New("no master name")
+		}
+		return nil
+	})
+
+	names := []string{"app-1", "app-2", "app-3"}
+	for _, n := range names {
+		reach.hosts[n] = fmt.Sprintf("127.0.0.1:%d", stablePort(t))
+	}
+	for range 3 {
+		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: rf.MasterName(), MasterAddr: reach.hosts["app-1"],
+			Quorum: 2, DownAfter: time.Second, FailoverTimeout: 5 * time.Second, Password: password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		reach.sentinels = append(reach.sentinels, s.Addr())
+	}
+	// instance.json as the operator renders it, with loopback addresses.
+	cfg := specs.InstanceConfig(rf, names)
+	cfg.HostTemplate, cfg.Hosts, cfg.Sentinels = "", reach.hosts, reach.sentinels
+	pwFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		_, port, _ := net.SplitHostPort(reach.hosts[n])
+		p, _ := strconv.Atoi(port)
+		out, err := os.Create(filepath.Join(t.TempDir(), "redis.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := instance.New(instance.Options{
+			Config: cfg, Self: n, PasswordFile: pwFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
+			Bind: []string{"127.0.0.1"}, HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
+			StopTimeout: 10 * time.Second, RedisOutput: out, Log: slog.New(slog.NewTextHandler(out, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = m.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done; out.Close() })
+		reach.managers[n] = m
+	}
+
+	waitReady := func(what string) *haredisv1.RedisFailover {
+		var got *haredisv1.RedisFailover
+		waitFor(t, 120*time.Second, what, func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+			if c == nil || c.Status != metav1.ConditionTrue || rf.Status.Phase != haredisv1.PhaseReady || rf.Status.ReadyInstances != 3 {
+				return fmt.Errorf("phase %s ready %d condition %+v", rf.Status.Phase, rf.Status.ReadyInstances, c)
+			}
+			got = rf
+			return nil
+		})
+		return got
+	}
+	rf = waitReady("Ready with one primary and two replicas")
+	if rf.Status.CurrentPrimary != "app-1" {
+		t.Fatalf("currentPrimary %s, want app-1", rf.Status.CurrentPrimary)
+	}
+	for _, is := range rf.Status.Instances {
+		wantRole := haredisv1.RoleReplica
+		if is.Name == "app-1" {
+			wantRole = haredisv1.RolePrimary
+		}
+		if is.Role != wantRole || !is.Ready {
+			t.Errorf("instance %+v, want role %s and ready", is, wantRole)
+		}
+	}
+
+	// Data on every instance: a restarted primary then waits for the
+	// failover instead of booting as primary over its replicas.
+	waitFor(t, 30*time.Second, "a key on every instance", func(ctx context.Context) error {
+		p := redis.NewClient(&redis.Options{Addr: reach.hosts["app-1"], Password: password})
+		defer p.Close()
+		if err := p.Set(ctx, "k", "v", 0).Err(); err != nil {
+			return err
+		}
+		for _, n := range names[1:] {
+			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
+			v, err := c.Get(ctx, "k").Result()
+			c.Close()
+			if err != nil || v != "v" {
+				return fmt.Errorf("%s: %q %v", n, v, err)
+			}
+		}
+		return nil
+	})
+
+	// SIGKILL of the primary's redis-server: Sentinel fails over, the
+	// operator follows with status, labels and an event.
+	killed := time.Now()
+	if err := syscall.Kill(reach.managers["app-1"].Status().RedisPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var newPrimary string
+	waitFor(t, 60*time.Second, "the operator to follow the failover", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if rf.Status.CurrentPrimary == "app-1" || rf.Status.FailoverCount != 1 || rf.Status.LastFailoverTime == nil {
+			return fmt.Errorf("currentPrimary %s failoverCount %d", rf.Status.CurrentPrimary, rf.Status.FailoverCount)
+		}
+		newPrimary = rf.Status.CurrentPrimary
+		for _, n := range names {
+			pod := &corev1.Pod{}
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, pod); err != nil {
+				return err
+			}
+			want := "replica"
+			if n == newPrimary {
+				want = "primary"
+			}
+			if pod.Labels[specs.LabelRole] != want {
+				return fmt.Errorf("pod %s has role label %q, want %q", n, pod.Labels[specs.LabelRole], want)
+			}
+		}
+		return nil
+	})
+	t.Logf("labels followed the failover to %s %.1fs after the SIGKILL (down-after 1s)", newPrimary, time.Since(killed).Seconds())
+	if role := reach.managers[newPrimary].Status().Role; role != "primary" {
+		t.Errorf("the operator names %s primary but it reports %s", newPrimary, role)
+	}
+	waitFor(t, 30*time.Second, "a Failover event naming both primaries", func(ctx context.Context) error {
+		var evs eventsv1.EventList
+		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "Failover" && strings.Contains(e.Note, "app-1") && strings.Contains(e.Note, newPrimary) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d events, none a Failover from app-1 to %s", len(evs.Items), newPrimary)
+	})
+	rf = waitReady("Ready again with the old primary back as a replica")
+	for _, is := range rf.Status.Instances {
+		if is.Name == "app-1" && is.Role != haredisv1.RoleReplica {
+			t.Errorf("old primary is %s, want replica", is.Role)
+		}
+	}
+
+	// Live config: Redis refuses an invalid value; nothing changes.
+	pidBefore := reach.managers[newPrimary].Status().RedisPID
+	setConfig := func(group map[string]haredisv1.ConfigValue) {
+		waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			rf.Spec.Redis.Config = group
+			return k8sClient.Update(ctx, rf)
+		})
+	}
+	setConfig(map[string]haredisv1.ConfigValue{"maxmemory-policy": "bogus"})
+	waitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid")
+		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "maxmemory-policy") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	setConfig(map[string]haredisv1.ConfigValue{"notify-keyspace-events": "gxE"})
+	waitFor(t, 60*time.Second, "the valid group applied live on every instance", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid"); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("condition %+v", c)
+		}
+		for _, n := range names {
+			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
+			v, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
+			c.Close()
+			if err != nil {
+				return err
+			}
+			if got := v["notify-keyspace-events"]; len(got) != 3 || !strings.ContainsAny(got, "g") {
+				return fmt.Errorf("%s has notify-keyspace-events %q", n, got)
+			}
+		}
+		return nil
+	})
+	if pid := reach.managers[newPrimary].Status().RedisPID; pid != pidBefore {
+		t.Errorf("redis-server of %s restarted (pid %d -> %d); live config must not restart", newPrimary, pidBefore, pid)
+	}
+}
+
+// stablePort picks a free port below the ephemeral range: a redis-server
+// that restarts on it cannot find it taken by an outgoing connection.
+func stablePort(t *testing.T) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 12000 + rand.IntN(low-12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("cannot find a free port below the ephemeral range")
+	return 0
+}
