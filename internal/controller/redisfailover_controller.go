@@ -129,7 +129,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		res, err := s(ctx, rf, st)
 		if apierrors.IsConflict(err) {
 			logger.V(1).Info("conflict, requeueing", "error", err.Error())
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 		}
 		if err != nil || !res.IsZero() {
 			return res, err
