@@ -1,0 +1,30 @@
+// Command kubectl-haredis is the kubectl plugin of haredis (`kubectl haredis
+// ...`). Verbs are added as the operator grows the status they read.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/haredis/haredis/internal/version"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "kubectl-haredis",
+		Short:         "kubectl haredis: work with haredis RedisFailovers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the plugin's version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.Version) },
+	})
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubectl-haredis:", err)
+		os.Exit(1)
+	}
+}
