@@ -18,11 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the plugin's version",
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.Version) },
-	})
+	root.AddCommand(version.Command())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubectl-haredis:", err)
 		os.Exit(1)
