@@ -81,6 +81,14 @@ func TestPrimaryChangeMovesIdleSessionsAndEndsTheOthers(t *testing.T) {
 	waitBlocked(t, direct, 1)
 
 	s.SetPrimary(b.Addr())
+	// Nothing of the proxy's stays connected to the old primary.
+	redistest.Eventually(t, 5*time.Second, func() error {
+		list := direct.ClientList(ctx).Val()
+		if n := strings.Count(list, "\n"); n != 1 {
+			return fmt.Errorf("old primary still has %d clients:\n%s", n, list)
+		}
+		return nil
+	})
 
 	// The idle session moves with its database, name and protocol.
 	if v, err := mover.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
