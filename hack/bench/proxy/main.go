@@ -37,14 +37,15 @@ func main() {
 	n16 := flag.Int("n16", 500000, "requests per run at pipeline 16")
 	clients := flag.Int("clients", 50, "redis-benchmark connections")
 	procs := flag.String("proxy-gomaxprocs", "", "GOMAXPROCS for the proxy process (empty: Go's default)")
+	alt := flag.String("also-gomaxprocs", "", "also measure a second proxy process with this GOMAXPROCS (reported, not in the bench line)")
 	flag.Parse()
-	if err := run(*rounds, *n1, *n16, *clients, *procs); err != nil {
+	if err := run(*rounds, *n1, *n16, *clients, *procs, *alt); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-proxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds, n1, n16, clients int, procs string) error {
+func run(rounds, n1, n16, clients int, procs, alt string) error {
 	dir, err := os.MkdirTemp("", "haredis-bench-proxy-")
 	if err != nil {
 		return err
@@ -68,14 +69,26 @@ func run(rounds, n1, n16, clients int, procs string) error {
 	if err != nil {
 		return err
 	}
-	proxy := exec.Command(bin, "proxy", "--listen", addr(proxyPort), "--admin-listen", addr(adminPort), "--static-primary", redis.Addr())
-	if procs != "" {
-		proxy.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+	var stops []func()
+	defer func() {
+		for _, s := range stops {
+			s()
+		}
+	}()
+	startProxy := func(port, admin int, procs, log string) error {
+		proxy := exec.Command(bin, "proxy", "--listen", addr(port), "--admin-listen", addr(admin), "--static-primary", redis.Addr())
+		if procs != "" {
+			proxy.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+		}
+		if err := start(proxy, filepath.Join(dir, log)); err != nil {
+			return err
+		}
+		stops = append(stops, func() { stop(proxy) })
+		return nil
 	}
-	if err := start(proxy, filepath.Join(dir, "proxy.log")); err != nil {
+	if err := startProxy(proxyPort, adminPort, procs, "proxy.log"); err != nil {
 		return err
 	}
-	defer stop(proxy)
 
 	haPort, err := redistest.FreePort()
 	if err != nil {
@@ -103,6 +116,19 @@ func run(rounds, n1, n16, clients int, procs string) error {
 	}
 
 	targets := []target{{"direct", redis.Port()}, {"proxy", proxyPort}, {"haproxy", haPort}}
+	if alt != "" {
+		altPort, altAdmin, err := twoPorts()
+		if err != nil {
+			return err
+		}
+		if err := startProxy(altPort, altAdmin, alt, "proxy-alt.log"); err != nil {
+			return err
+		}
+		if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return readyz(altAdmin) }); err != nil {
+			return fmt.Errorf("second proxy not ready: %w", err)
+		}
+		targets = append(targets, target{"proxy-gmp" + alt, altPort})
+	}
 	type caseT struct {
 		test     string
 		pipeline int
