@@ -256,3 +256,19 @@ func BenchmarkForwardPipeline16(b *testing.B) {
 		}
 	}
 }
+
+func TestSelectInsideTransactionPinsTheSession(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	s, addr := startProxy(t, a.Addr(), nil)
+	raw := dialRaw(t, addr)
+	if got := raw.do(t, "AUTH "+testPassword, "MULTI", "SELECT 5", "DISCARD"); fmt.Sprint(got) != "[+OK +OK +QUEUED +OK]" {
+		t.Fatalf("session: %v", got)
+	}
+	s.SetPrimary(b.Addr())
+	// The database after DISCARD is 0, but the proxy cannot tell from the
+	// replies: it must not guess.
+	got := raw.do(t, "SET k v")
+	if !strings.HasPrefix(got[0], "-ERR haredis") && !strings.HasPrefix(got[0], "error: ") {
+		t.Fatalf("SET after the move: %v, want an error reply or a closed connection", got)
+	}
+}
