@@ -32,9 +32,9 @@ type result struct {
 }
 
 func main() {
-	rounds := flag.Int("rounds", 3, "rounds over every target and case; the median is reported")
-	n1 := flag.Int("n1", 100000, "requests per run at pipeline 1")
-	n16 := flag.Int("n16", 500000, "requests per run at pipeline 16")
+	rounds := flag.Int("rounds", 5, "rounds over every target and case; the median is reported")
+	n1 := flag.Int("n1", 60000, "requests per run at pipeline 1")
+	n16 := flag.Int("n16", 300000, "requests per run at pipeline 16")
 	clients := flag.Int("clients", 50, "redis-benchmark connections")
 	procs := flag.String("proxy-gomaxprocs", "", "GOMAXPROCS for the proxy process (empty: Go's default)")
 	alt := flag.String("also-gomaxprocs", "", "also measure a second proxy process with this GOMAXPROCS (reported, not in the bench line)")
@@ -140,7 +140,10 @@ func run(rounds, n1, n16, clients int, procs, alt string) error {
 	fmt.Printf("redis-benchmark: %d clients, rounds=%d, n=%d (P1) / %d (P16), proxy GOMAXPROCS=%q\n", clients, rounds, n1, n16, procs)
 	for r := 0; r < rounds; r++ {
 		for _, c := range cases {
-			for _, tg := range targets {
+			// Rotate the order so that drift in the machine's load does not
+			// always favour the same target.
+			for i := range targets {
+				tg := targets[(i+r)%len(targets)]
 				res, err := benchmark(tg.port, c.test, c.pipeline, c.n, clients)
 				if err != nil {
 					return fmt.Errorf("%s %s P%d: %w", tg.name, c.test, c.pipeline, err)
@@ -149,16 +152,23 @@ func run(rounds, n1, n16, clients int, procs, alt string) error {
 			}
 		}
 	}
-	fmt.Printf("%-10s %-8s %12s %9s %8s\n", "case", "target", "ops/s", "p50 ms", "ratio")
+	// A ratio is taken within each round, where the targets ran back to
+	// back, and the median of the rounds' ratios is reported.
+	fmt.Printf("%-10s %-10s %12s %9s %8s\n", "case", "target", "ops/s", "p50 ms", "ratio")
 	ratios := map[string]float64{}
 	for _, c := range cases {
 		name := fmt.Sprintf("%s_p%d", c.test, c.pipeline)
-		direct := median(samples[key("direct", c.test, c.pipeline)])
+		direct := samples[key("direct", c.test, c.pipeline)]
 		for _, tg := range targets {
-			m := median(samples[key(tg.name, c.test, c.pipeline)])
-			ratio := m.rps / direct.rps
+			own := samples[key(tg.name, c.test, c.pipeline)]
+			per := make([]result, len(own))
+			for i := range own {
+				per[i] = result{rps: own[i].rps / direct[i].rps}
+			}
+			ratio := median(per).rps
 			ratios[tg.name+"/"+name] = ratio
-			fmt.Printf("%-10s %-8s %12.0f %9.3f %8.2f\n", name, tg.name, m.rps, m.p50, ratio)
+			m := median(own)
+			fmt.Printf("%-10s %-10s %12.0f %9.3f %8.2f\n", name, tg.name, m.rps, m.p50, ratio)
 		}
 	}
 	var line []string
