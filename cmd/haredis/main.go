@@ -20,6 +20,7 @@ func main() {
 	}
 	root.AddCommand(version.Command())
 	root.AddCommand(newInstanceCommand())
+	root.AddCommand(newProxyCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "haredis:", err)
 		os.Exit(1)
