@@ -91,8 +91,10 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		}
 		logger.V(1).Info("status updated", "phase", rf.Status.Phase, "ready", ready, "primary", rf.Status.CurrentPrimary)
 	}
-	if r.watchers.hintedRecently(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}) ||
-		meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver) {
+	// Look closely while a failover may be under way, for a bounded time.
+	fo := meta.FindStatusCondition(rf.Status.Conditions, ConditionFailingOver)
+	recentFailover := fo != nil && fo.Status == metav1.ConditionTrue && time.Since(fo.LastTransitionTime.Time) < hintWindow
+	if recentFailover || r.watchers.hintedRecently(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}) {
 		return ctrl.Result{RequeueAfter: fastRequeue}, nil
 	}
 	return ctrl.Result{}, nil
@@ -193,8 +195,10 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(ConditionFailingOver, false, "NoSentinelAnswer", "no sentinel answered yet")
 	case v.primary == "":
 		set(ConditionFailingOver, true, "NoSentinelMajority", fmt.Sprintf("%d of %d sentinels answered and no majority names a primary; Sentinel is electing one", v.answered, v.asked))
-	case ps == nil || ps.Role != string(haredisv1.RolePrimary):
-		set(ConditionFailingOver, true, "PromotionInProgress", fmt.Sprintf("the sentinels elected %s, which does not report itself primary yet", primary))
+	case ps != nil && ps.Role == string(haredisv1.RoleReplica):
+		// An instance that does not answer tells nothing either way; one
+		// that still replicates has not been promoted yet.
+		set(ConditionFailingOver, true, "PromotionInProgress", fmt.Sprintf("the sentinels elected %s, which still reports itself a replica", primary))
 	default:
 		set(ConditionFailingOver, false, "Stable", fmt.Sprintf("the sentinels agree on %s", primary))
 	}
@@ -228,15 +232,14 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(ConditionAuthDisabled, true, "AuthDisabled", "spec.auth.enabled is false: anyone who reaches the pods can read and write, and sentinels do not authenticate each other; set spec.auth.enabled to true")
 	}
 
+	// Creating lasts until the first time everything is ready.
 	switch {
 	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady):
 		rf.Status.Phase = haredisv1.PhaseReady
-	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver):
-		rf.Status.Phase = haredisv1.PhaseFailingOver
-	case primaryOK:
-		rf.Status.Phase = haredisv1.PhaseDegraded
 	case rf.Status.Phase == "" || rf.Status.Phase == haredisv1.PhaseCreating || rf.Status.Phase == haredisv1.PhasePending:
 		rf.Status.Phase = haredisv1.PhaseCreating
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver):
+		rf.Status.Phase = haredisv1.PhaseFailingOver
 	default:
 		rf.Status.Phase = haredisv1.PhaseDegraded
 	}

@@ -36,7 +36,7 @@ var logOnce sync.Once
 
 // startOperator runs the operator in this process, limited to namespaces so
 // that tests running side by side never reconcile each other's objects.
-func startOperator(t *testing.T, reach controller.Reach, namespaces ...string) {
+func startOperator(t *testing.T, reach controller.Reach, namespaces ...string) (stop func()) {
 	t.Helper()
 	logOnce.Do(func() {
 		// HAREDIS_TEST_OPERATOR_LOG=1 shows the operator's decisions.
@@ -56,17 +56,22 @@ func startOperator(t *testing.T, reach controller.Reach, namespaces ...string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("the operator stopped with an error: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("the operator stopped with an error: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("the operator did not stop within 30 s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("the operator did not stop within 30 s")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func newNamespace(t *testing.T, prefix string) string {
@@ -296,11 +301,11 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 }
 
 // TestSerialsAreNeverReused: a deleted pod comes back under its own name
-// (its PVC is there); an instance whose PVC and pod are both gone is
-// replaced by a new serial, never the old number.
+// (its PVC is there); an instance whose PVC and pod were both removed while
+// the operator was down is replaced by a new serial, never the old number.
 func TestSerialsAreNeverReused(t *testing.T) {
 	ns := newNamespace(t, "serial")
-	startOperator(t, nil, ns)
+	stop := startOperator(t, nil, ns)
 	createRF(t, ns, "app", nil)
 	ctx := context.Background()
 	waitFor(t, 60*time.Second, "pods app-1..3", func(ctx context.Context) error { return podsExist(ctx, ns, "app-1", "app-2", "app-3") })
@@ -323,8 +328,10 @@ func TestSerialsAreNeverReused(t *testing.T) {
 		return nil
 	})
 
-	// Remove instance app-3 entirely (the PVC's protection finalizer is
-	// cleared by hand: no controller manager runs in this tier).
+	// Remove instance app-3 entirely while the operator is down (the PVC's
+	// protection finalizer is cleared by hand: no controller manager runs in
+	// this tier).
+	stop()
 	pvc := &corev1.PersistentVolumeClaim{}
 	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-3"}, pvc); err != nil {
 		t.Fatal(err)
@@ -336,6 +343,7 @@ func TestSerialsAreNeverReused(t *testing.T) {
 	if err := k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-3"}}); err != nil {
 		t.Fatal(err)
 	}
+	startOperator(t, nil, ns)
 	waitFor(t, 30*time.Second, "pod and PVC app-4", func(ctx context.Context) error { return podsExist(ctx, ns, "app-4") })
 	for _, name := range []string{"app-3"} {
 		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Pod{})
