@@ -1,0 +1,134 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+)
+
+func testRF() *haredisv1.RedisFailover {
+	return &haredisv1.RedisFailover{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", Generation: 2},
+		Spec: haredisv1.RedisFailoverSpec{
+			Redis:    haredisv1.RedisSpec{Replicas: 3},
+			Sentinel: haredisv1.SentinelSpec{Replicas: 3},
+		},
+		Status: haredisv1.RedisFailoverStatus{CurrentPrimary: "app-1", Phase: haredisv1.PhaseReady},
+	}
+}
+
+func TestSerialOf(t *testing.T) {
+	rf := testRF()
+	cases := map[string]int{"app-1": 1, "app-12": 12, "app-0": 0, "app-01": 0, "app-x": 0, "other-1": 0, "app-sentinel-1": 0, "app-1-2": 0}
+	for name, want := range cases {
+		if got := serialOf(rf, name); got != want {
+			t.Errorf("serialOf(%q) = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestPodReachInstanceAt(t *testing.T) {
+	rf := testRF()
+	cases := map[string]struct {
+		host string
+		port int
+		want string
+	}{
+		"stable name":                {host: "app-2.app-headless.ns.svc.cluster.local", port: 6379, want: "app-2"},
+		"trailing dot and case":      {host: "APP-2.app-headless.ns.svc.cluster.local.", port: 6379, want: "app-2"},
+		"another namespace":          {host: "app-2.app-headless.other.svc.cluster.local", port: 6379},
+		"another RedisFailover":      {host: "app-2.cache-headless.ns.svc.cluster.local", port: 6379},
+		"wrong port":                 {host: "app-2.app-headless.ns.svc.cluster.local", port: 6380},
+		"an IP is never an instance": {host: "10.0.0.5", port: 6379},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := (PodReach{}).InstanceAt(rf, tc.host, tc.port); got != tc.want {
+				t.Errorf("InstanceAt = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetConditions(t *testing.T) {
+	primary := &instance.Status{Role: "primary", Ready: true}
+	refusing := &instance.Status{Role: "primary", Ready: true}
+	refusing.Config.LastError = "Redis refused maxmemory-policy \"bogus\""
+	replica := &instance.Status{Role: "replica", Ready: true}
+	allAgree := sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 3}
+	type want struct {
+		Phase                                         haredisv1.Phase
+		Ready, Degraded, FailingOver, Config, AuthOff string
+	}
+	cases := map[string]struct {
+		mutate   func(*haredisv1.RedisFailover)
+		st       state
+		notReady []string
+		want     want
+	}{
+		"all well": {
+			st:   state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "Accepted", "AuthEnabled"},
+		},
+		"sentinels have not discovered the replicas yet": {
+			st:   state{view: sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 1}, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			want: want{haredisv1.PhaseDegraded, "SentinelsNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+		},
+		"a replica down": {
+			st:       state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica}},
+			notReady: []string{"app-3"},
+			want:     want{haredisv1.PhaseDegraded, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+		},
+		"sentinels without a majority": {
+			st:   state{view: sentinelView{asked: 3, answered: 2}, statuses: map[string]*instance.Status{"app-2": replica, "app-3": replica}},
+			want: want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "NotDegraded", "NoSentinelMajority", "Accepted", "AuthEnabled"},
+		},
+		"elected primary still a replica": {
+			mutate: func(rf *haredisv1.RedisFailover) { rf.Status.CurrentPrimary = "app-2" },
+			st:     state{view: sentinelView{asked: 3, answered: 3, primary: "app-2", complete: 3}, statuses: map[string]*instance.Status{"app-2": replica}},
+			want:   want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "NotDegraded", "PromotionInProgress", "Accepted", "AuthEnabled"},
+		},
+		"creating stays creating": {
+			mutate:   func(rf *haredisv1.RedisFailover) { rf.Status.Phase = haredisv1.PhaseCreating },
+			st:       state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary}},
+			notReady: []string{"app-2", "app-3"},
+			want:     want{haredisv1.PhaseCreating, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+		},
+		"refused config and auth off": {
+			mutate: func(rf *haredisv1.RedisFailover) { rf.Spec.Auth.Enabled = ptr.To(false) },
+			st: state{view: allAgree, instances: []string{"app-1"}, statuses: map[string]*instance.Status{
+				"app-1": refusing, "app-2": replica, "app-3": replica,
+			}},
+			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "RedisRefusedConfig", "AuthDisabled"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			rf := testRF()
+			if tc.mutate != nil {
+				tc.mutate(rf)
+			}
+			if tc.st.instances == nil {
+				tc.st.instances = []string{"app-1", "app-2", "app-3"}
+			}
+			(&RedisFailoverReconciler{}).setConditions(rf, &tc.st, tc.notReady)
+			reason := func(ct string) string {
+				c := meta.FindStatusCondition(rf.Status.Conditions, ct)
+				if c == nil {
+					return ""
+				}
+				return c.Reason
+			}
+			got := want{rf.Status.Phase, reason(ConditionReady), reason(ConditionDegraded), reason(ConditionFailingOver), reason(ConditionConfigInvalid), reason(ConditionAuthDisabled)}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
