@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 )
 
@@ -66,4 +67,30 @@ func Command(spec Spec, out *os.File) (*exec.Cmd, error) {
 		Pdeathsig:    syscall.SIGKILL,
 	}
 	return cmd, nil
+}
+
+// spawner forks every container process from one OS thread that never
+// exits: the kernel sends the parent-death signal when the forking thread
+// ends, not the process.
+var spawner = func() chan<- spawnRequest {
+	reqs := make(chan spawnRequest)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		for r := range reqs {
+			r.errc <- r.cmd.Start()
+		}
+	}()
+	return reqs
+}()
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	errc chan error
+}
+
+// Start starts cmd from the spawner thread.
+func Start(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	spawner <- spawnRequest{cmd: cmd, errc: errc}
+	return <-errc
 }
