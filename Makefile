@@ -55,6 +55,7 @@ generate: ## Generate CRDs, deepcopy and RBAC from the kubebuilder markers
 	$(TOOLS) controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(TOOLS) controller-gen crd:generateEmbeddedObjectMeta=false rbac:roleName=haredis-operator paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/crdref config/crd/bases/*.yaml > docs/reference.md
 
 .PHONY: build
 build: ## Build haredis and kubectl-haredis into bin/

@@ -135,7 +135,14 @@ type RedisSpec struct {
 
 	// Config is the parameter group: Redis configuration parameters by
 	// name, for example {"notify-keyspace-events": "gxE", "maxmemory-policy":
-	// "allkeys-lru"}. Parameters that haredis sets itself are refused.
+	// "allkeys-lru"}. Parameters that haredis sets itself are refused: port,
+	// bind, dir, dbfilename, appendfilename, appenddirname, replicaof,
+	// slaveof, requirepass, masterauth, masteruser, include, daemonize,
+	// pidfile, logfile, unixsocket, unixsocketperm, protected-mode,
+	// rename-command, replica-announce-ip/port, slave-announce-ip/port,
+	// aclfile, supervised; appendonly and appendfsync (set
+	// spec.redis.persistence); min-replicas-to-write and min-replicas-max-lag
+	// and their min-slaves aliases (set spec.durability).
 	// +kubebuilder:validation:MaxProperties=256
 	// +optional
 	Config map[string]ConfigValue `json:"config,omitempty"`
@@ -150,8 +157,8 @@ type StorageSpec struct {
 	// Size of each instance's volume. It can grow (volumes are resized in
 	// place when the storage class allows it) but never shrink.
 	// +kubebuilder:default="1Gi"
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.storage.size: must be greater than zero, for example 1Gi"
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.redis.storage.size: cannot decrease; volumes can only grow. Set it back to the old size or larger"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.storage.size: must be a size greater than zero written like 1Gi or 500Mi"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || !isQuantity(string(oldSelf)) || quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.redis.storage.size: cannot decrease; volumes can only grow. Set it back to the old size or larger"
 	// +optional
 	Size resource.Quantity `json:"size,omitempty"`
 

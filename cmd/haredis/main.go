@@ -23,6 +23,7 @@ func main() {
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.Version) },
 	})
+	root.AddCommand(newInstanceCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "haredis:", err)
 		os.Exit(1)

@@ -1,0 +1,86 @@
+package v1
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Names of the objects a RedisFailover owns. Every name derives from the
+// RedisFailover's, which the schema keeps at most 50 characters long.
+
+// InstanceName is the name of instance n (from 1): its Pod and its PVC.
+func (rf *RedisFailover) InstanceName(n int) string { return fmt.Sprintf("%s-%d", rf.Name, n) }
+
+// SentinelName is the name of dedicated sentinel n (from 1).
+func (rf *RedisFailover) SentinelName(n int) string { return fmt.Sprintf("%s-sentinel-%d", rf.Name, n) }
+
+// ServiceName is the Service of the REDIS_URL: the proxy when it is enabled,
+// else the primary.
+func (rf *RedisFailover) ServiceName() string { return rf.Name }
+
+// PrimaryServiceName is the Service that always reaches the primary.
+func (rf *RedisFailover) PrimaryServiceName() string { return rf.Name + "-primary" }
+
+// ReplicasServiceName is the Service that reaches the replicas.
+func (rf *RedisFailover) ReplicasServiceName() string { return rf.Name + "-replicas" }
+
+// HeadlessServiceName gives every instance a stable DNS name.
+func (rf *RedisFailover) HeadlessServiceName() string { return rf.Name + "-headless" }
+
+// SentinelServiceName reaches the sentinels.
+func (rf *RedisFailover) SentinelServiceName() string { return rf.Name + "-sentinel" }
+
+// AuthSecretName holds the generated password.
+func (rf *RedisFailover) AuthSecretName() string { return rf.Name + "-auth" }
+
+// ConnectionSecretName holds what an application needs to connect.
+func (rf *RedisFailover) ConnectionSecretName() string { return rf.Name + "-connection" }
+
+// MasterName is the name the sentinels know this RedisFailover by. It joins
+// namespace, name and the start of the UID, so two RedisFailovers, even with
+// the same name in two namespaces or one recreated under the same name, never
+// share it: sentinels of one can never adopt instances of another.
+func (rf *RedisFailover) MasterName() string {
+	uid := strings.ReplaceAll(string(rf.UID), "-", "")
+	if len(uid) > 12 {
+		uid = uid[:12]
+	}
+	return fmt.Sprintf("%s.%s.%s", rf.Namespace, rf.Name, uid)
+}
+
+// AuthEnabled tells whether clients must authenticate (the default).
+func (rf *RedisFailover) AuthEnabled() bool {
+	return rf.Spec.Auth.Enabled == nil || *rf.Spec.Auth.Enabled
+}
+
+// ProxyEnabled tells whether the proxy is deployed (the default).
+func (rf *RedisFailover) ProxyEnabled() bool {
+	return rf.Spec.Proxy.Enabled == nil || *rf.Spec.Proxy.Enabled
+}
+
+// KeepVolumes tells whether PVCs outlive the RedisFailover (the default).
+func (rf *RedisFailover) KeepVolumes() bool {
+	return rf.Spec.Redis.Storage.KeepAfterDeletion == nil || *rf.Spec.Redis.Storage.KeepAfterDeletion
+}
+
+// DefaultMaxLag is min-replicas-max-lag when spec.durability.maxLag is unset.
+const DefaultMaxLag = 10 * time.Second
+
+// EffectiveDurability returns min-replicas-to-write and min-replicas-max-lag
+// in force: the spec's values, else one replica within 10 s when there are
+// at least two replicas (three instances), else none. With a single replica
+// the default is none, so that losing that replica does not stop writes.
+func (rf *RedisFailover) EffectiveDurability() (minReplicas int32, maxLag time.Duration) {
+	maxLag = DefaultMaxLag
+	if l := rf.Spec.Durability.MaxLag; l != nil {
+		maxLag = l.Duration
+	}
+	if m := rf.Spec.Durability.MinReplicasToWrite; m != nil {
+		return *m, maxLag
+	}
+	if rf.Spec.Redis.Replicas >= 3 {
+		return 1, maxLag
+	}
+	return 0, maxLag
+}

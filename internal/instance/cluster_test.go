@@ -1,0 +1,195 @@
+package instance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/redistest"
+)
+
+const testPassword = "test-pw-1"
+
+// testCluster runs one in-process Manager per instance, each with its own
+// real redis-server on a free loopback port and its own data dir.
+type testCluster struct {
+	t       *testing.T
+	cfg     *instanceconfig.Config
+	ports   map[string]int
+	members map[string]*testMember
+	pwFile  string
+}
+
+type testMember struct {
+	m       *Manager
+	cancel  context.CancelFunc
+	done    chan error
+	dataDir string
+}
+
+func newTestCluster(t *testing.T, names []string, sentinels []string, group map[string]string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, ports: map[string]int{}, members: map[string]*testMember{}}
+	hosts := map[string]string{}
+	for _, n := range names {
+		port, err := redistest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ports[n] = port
+		hosts[n] = fmt.Sprintf("127.0.0.1:%d", c.ports[n])
+	}
+	c.cfg = &instanceconfig.Config{
+		ClusterName: "app", MasterName: "test-" + filepath.Base(t.TempDir()), Instances: names, Hosts: hosts,
+		Sentinels: sentinels, SentinelAuthEnabled: false, Persistence: instanceconfig.PersistenceAOF,
+		Config: group, AuthEnabled: true, InitialPrimary: names[0],
+		MinReplicasToWrite: 0, MinReplicasMaxLagSeconds: 10,
+	}
+	if err := c.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.pwFile = filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(c.pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *testCluster) start(name string) *testMember {
+	c.t.Helper()
+	dataDir := filepath.Join(c.t.TempDir(), "data")
+	if old, ok := c.members[name]; ok {
+		dataDir = old.dataDir
+	}
+	out, err := os.Create(filepath.Join(c.t.TempDir(), "redis.log"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		if c.t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			c.t.Logf("redis-server log of %s:\n%s", name, lastLines(string(b), 40))
+		}
+		out.Close()
+	})
+	log := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m, err := New(Options{
+		Config: c.cfg, Self: name, PasswordFile: c.pwFile, DataDir: dataDir,
+		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
+		HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
+		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tm := &testMember{m: m, cancel: cancel, done: make(chan error, 1), dataDir: dataDir}
+	go func() { tm.done <- m.Run(ctx) }()
+	c.members[name] = tm
+	c.t.Cleanup(func() { tm.stop(c.t) })
+	eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
+		if m.HTTPAddr() == "" {
+			return fmt.Errorf("no HTTP address yet")
+		}
+		return nil
+	})
+	return tm
+}
+
+func (tm *testMember) stop(t *testing.T) {
+	tm.cancel()
+	select {
+	case <-tm.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the manager did not stop within 30s")
+	}
+}
+
+// testWriter sends logs to t.Log, so they show only for failed tests.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+func (c *testCluster) client(name string) *redis.Client {
+	cl := redis.NewClient(&redis.Options{Addr: c.cfg.Hosts[name], Password: testPassword, MaxRetries: -1,
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, Protocol: 2, DisableIdentity: true})
+	c.t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+func getStatus(t *testing.T, m *Manager) Status {
+	t.Helper()
+	var s Status
+	httpJSON(t, http.MethodGet, m, "/status", nil, &s)
+	return s
+}
+
+func httpJSON(t *testing.T, method string, m *Manager, path string, body, out interface{}) int {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+m.HTTPAddr()+path, r)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: cannot parse %q: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// eventually fails the test unless cond returns nil within timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return cond(ctx) }); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	}
+}
+
+func getText(t *testing.T, m *Manager, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + m.HTTPAddr() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) Status {
+	t.Helper()
+	var s Status
+	eventually(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
+		s = m.Status()
+		if s.Role != role || !s.Ready {
+			return fmt.Errorf("role %s ready %v (%s), phase %s", s.Role, s.Ready, s.ReadyReason, s.Phase)
+		}
+		return nil
+	})
+	return s
+}

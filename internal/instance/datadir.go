@@ -1,0 +1,127 @@
+package instance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/haredis/haredis/internal/bootrole"
+)
+
+// The manager keeps its own files in a subdirectory of the data volume so
+// that they survive restarts of the pod together with the data.
+const stateSubdir = "haredis"
+
+// state is what the manager remembers about this instance across restarts.
+type state struct {
+	Role    string    `json:"role,omitempty"`
+	Offset  int64     `json:"offset,omitempty"`
+	ReplID  string    `json:"replID,omitempty"`
+	Keys    int64     `json:"keys"`
+	HadData bool      `json:"hadData"`
+	Updated time.Time `json:"updated"`
+}
+
+// savedConfig is the parameter group the manager applies at the next start
+// of redis-server, and the last group a redis-server ran with.
+type savedConfig struct {
+	Generation     int64             `json:"generation"`
+	Desired        map[string]string `json:"desired"`
+	Good           map[string]string `json:"good,omitempty"`
+	GoodGeneration int64             `json:"goodGeneration,omitempty"`
+}
+
+func stateDir(dataDir string) string { return filepath.Join(dataDir, stateSubdir) }
+
+func readJSON(path string, v interface{}) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("cannot parse %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// writeJSON replaces path atomically (write, fsync, rename) so that a crash
+// never leaves half a file behind.
+func writeJSON(path string, v interface{}) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("cannot create %s: %w", filepath.Dir(path), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ownData inspects the volume: the RDB and the AOF directory that Redis
+// would load, and the manager's state file.
+func ownData(dataDir string) (bootrole.OwnData, error) {
+	var d bootrole.OwnData
+	var st state
+	if _, err := readJSON(filepath.Join(stateDir(dataDir), "state.json"), &st); err != nil {
+		return d, err
+	}
+	d.HadData, d.LastRole, d.LastOffset, d.LastReplID = st.HadData, st.Role, st.Offset, st.ReplID
+
+	rdb := filepath.Join(dataDir, "dump.rdb")
+	if _, err := os.Stat(rdb); err == nil {
+		s, err := inspectRDB(rdb)
+		if err != nil {
+			// A file we cannot read may still hold data: say so.
+			d.HasData = true
+		}
+		d.HasData = d.HasData || s.HasData
+		if d.LastReplID == "" {
+			d.LastReplID, d.LastOffset = s.ReplID, s.ReplOffset
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dataDir, "appendonlydir"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return d, fmt.Errorf("cannot inspect the AOF directory: %w", err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dataDir, "appendonlydir", e.Name())
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(e.Name(), ".rdb"):
+			s, err := inspectRDB(p)
+			d.HasData = d.HasData || err != nil || s.HasData
+		case strings.HasSuffix(e.Name(), ".aof"):
+			d.HasData = d.HasData || info.Size() > 0
+		}
+	}
+	return d, nil
+}

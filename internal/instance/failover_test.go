@@ -1,0 +1,158 @@
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/redistest"
+)
+
+// TestKilledPrimaryNeverAcceptsWrites kills the primary's redis-server
+// under three real sentinels and writes to the old primary directly from the
+// moment it could answer: every write must fail (connection refused while
+// its manager waits for the failover, READONLY once it is a replica). Plain
+// Redis brings it back as a master that accepts writes for seconds. With
+// persistence None the old primary comes back empty: it must never become
+// primary over its replicas, which keep the data.
+func TestKilledPrimaryNeverAcceptsWrites(t *testing.T) {
+	for _, persistence := range []string{instanceconfig.PersistenceAOF, instanceconfig.PersistenceNone} {
+		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence) })
+	}
+}
+
+func testKilledPrimary(t *testing.T, persistence string) {
+	names := []string{"app-1", "app-2", "app-3"}
+	c := newTestCluster(t, names, nil, nil)
+	c.cfg.Persistence = persistence
+	// The operator's part: sentinels, authenticated with the same password,
+	// monitor the initial primary.
+	var sentinels []*redistest.Sentinel
+	for i := 0; i < 3; i++ {
+		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: c.cfg.MasterName,
+			MasterAddr: c.cfg.Hosts["app-1"], Quorum: 2, DownAfter: time.Second,
+			FailoverTimeout: 5 * time.Second, Password: testPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		sentinels = append(sentinels, s)
+		c.cfg.Sentinels = append(c.cfg.Sentinels, s.Addr())
+	}
+	c.cfg.SentinelAuthEnabled = true
+	for _, n := range names {
+		c.start(n)
+	}
+	waitRole(t, c.members["app-1"].m, "primary", 30*time.Second)
+	waitRole(t, c.members["app-2"].m, "replica", 30*time.Second)
+	waitRole(t, c.members["app-3"].m, "replica", 30*time.Second)
+	if d := c.members["app-1"].m.Status().LastDecision; d.RecordedBy != "sentinels" {
+		t.Errorf("app-1 booted on the record of %q, want the sentinels'", d.RecordedBy)
+	}
+
+	ctx := context.Background()
+	master := c.cfg.MasterName
+	for _, s := range sentinels {
+		sc := s.Client()
+		defer sc.Close()
+		eventually(t, 30*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
+			reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", master).Slice()
+			if err != nil {
+				return err
+			}
+			others, err := sc.Do(ctx, "SENTINEL", "SENTINELS", master).Slice()
+			if err != nil {
+				return err
+			}
+			if len(reps) != 2 || len(others) != 2 {
+				return fmt.Errorf("%d replicas, %d other sentinels", len(reps), len(others))
+			}
+			return nil
+		})
+	}
+
+	old := c.client("app-1")
+	for i := 0; i < 100; i++ {
+		if err := old.Set(ctx, fmt.Sprintf("key-%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := old.Wait(ctx, 2, 5000).Result(); err != nil || n != 2 {
+		t.Fatalf("WAIT 2: %d, %v", n, err)
+	}
+
+	oldMgr := c.members["app-1"].m
+	pid := oldMgr.Status().RedisPID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	// Write to the old primary in a loop until it is a replica in sync.
+	writer := redis.NewClient(&redis.Options{Addr: c.cfg.Hosts["app-1"], Password: testPassword, MaxRetries: -1,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, PoolSize: 1, Protocol: 2, DisableIdentity: true})
+	defer writer.Close()
+	var attempts, readonly, accepted int
+	sawWaiting := false
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old primary did not become a replica in sync within 60s: %+v", oldMgr.Status())
+		}
+		attempts++
+		err := writer.Set(ctx, "written-to-old-primary", attempts, 0).Err()
+		switch {
+		case err == nil:
+			accepted++
+			if accepted == 1 {
+				t.Errorf("the old primary accepted a write (attempt %d) while its status was %+v", attempts, oldMgr.Status())
+			}
+		case strings.HasPrefix(err.Error(), "READONLY"):
+			readonly++
+		}
+		s := oldMgr.Status()
+		if s.Phase == PhaseWaiting {
+			sawWaiting = true
+		}
+		if s.Role == "replica" && s.Ready && readonly > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if accepted > 0 {
+		t.Fatalf("%d of %d writes to the old primary were accepted", accepted, attempts)
+	}
+	if !sawWaiting {
+		t.Errorf("the old primary's manager never waited for the failover")
+	}
+
+	s := oldMgr.Status()
+	d := s.LastDecision
+	if d == nil || d.Action != "replica" || d.RecordedBy != "sentinels" || (d.Master != "app-2" && d.Master != "app-3") {
+		t.Fatalf("last boot decision of the old primary: %+v", d)
+	}
+	if s.Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", s.Restarts)
+	}
+	newPrimary := c.members[d.Master].m
+	if ns := newPrimary.Status(); ns.Role != "primary" {
+		t.Errorf("%s role = %s, want primary", d.Master, ns.Role)
+	}
+	nc := c.client(d.Master)
+	if n, err := nc.DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Errorf("new primary holds %d keys (%v), want the 100 written before the kill", n, err)
+	}
+	if n, err := old.DBSize(ctx).Result(); err != nil || n != 100 {
+		t.Errorf("the old primary, now a replica, holds %d keys (%v), want 100", n, err)
+	}
+	if err := old.Get(ctx, "written-to-old-primary").Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("GET of the key written to the old primary: %v, want nil (never written)", err)
+	}
+	t.Logf("%d writes to the old primary, %d READONLY, none accepted", attempts, readonly)
+}

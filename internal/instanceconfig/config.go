@@ -1,0 +1,186 @@
+package instanceconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Persistence modes, the same strings as api/v1 PersistenceMode.
+const (
+	PersistenceAOF  = "AOF"
+	PersistenceRDB  = "RDB"
+	PersistenceNone = "None"
+)
+
+// NamePlaceholder is replaced by an instance name in HostTemplate.
+const NamePlaceholder = "{name}"
+
+// Config is instance.json. One file serves every instance of a RedisFailover:
+// the instance finds itself by its pod name (POD_NAME).
+type Config struct {
+	// ClusterName is the RedisFailover's name.
+	ClusterName string `json:"clusterName"`
+	// MasterName is the name the sentinels monitor this RedisFailover by,
+	// unique in the Kubernetes cluster.
+	MasterName string `json:"masterName"`
+	// Instances lists every instance name (NAME-1, NAME-2, ...), this one
+	// included.
+	Instances []string `json:"instances"`
+	// HostTemplate gives the stable host name of an instance: {name} is
+	// replaced by the instance name, for example
+	// "{name}.app-headless.ns.svc.cluster.local". Its port is the Redis port.
+	HostTemplate string `json:"hostTemplate,omitempty"`
+	// Hosts gives host:port per instance name explicitly; it wins over
+	// HostTemplate (tests on loopback use it, each instance on its own port).
+	Hosts map[string]string `json:"hosts,omitempty"`
+	// Sentinels lists host:port of every sentinel that monitors MasterName.
+	Sentinels []string `json:"sentinels,omitempty"`
+	// SentinelAuthEnabled says the sentinels require the same password as
+	// the instances.
+	SentinelAuthEnabled bool `json:"sentinelAuthEnabled,omitempty"`
+	// Persistence is AOF, RDB or None.
+	Persistence string `json:"persistence"`
+	// Config is the parameter group: Redis parameters by name.
+	Config map[string]string `json:"config,omitempty"`
+	// ConfigGeneration orders parameter groups: the instance keeps the group
+	// of the highest generation it has seen, from this file or from
+	// PUT /config, so that a stale ConfigMap never undoes a live change.
+	ConfigGeneration int64 `json:"configGeneration,omitempty"`
+	// MinReplicasToWrite and MinReplicasMaxLagSeconds come from
+	// spec.durability, already defaulted by the operator.
+	MinReplicasToWrite       int `json:"minReplicasToWrite"`
+	MinReplicasMaxLagSeconds int `json:"minReplicasMaxLagSeconds"`
+	// AuthEnabled says clients, replicas and sentinels need the password.
+	AuthEnabled bool `json:"authEnabled"`
+	// InitialPrimary is the primary the operator recorded when it created
+	// the instances; it counts only while the sentinels know nothing.
+	InitialPrimary string `json:"initialPrimary"`
+}
+
+var instanceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// Load reads and validates instance.json.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read instance config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes and validates instance.json; unknown fields are refused so
+// that a typo by the operator is not silently ignored.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("cannot parse instance config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks what the instance manager relies on.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MasterName == "" {
+		errs = append(errs, errors.New("masterName: must be set"))
+	}
+	if len(c.Instances) == 0 {
+		errs = append(errs, errors.New("instances: must list at least one instance"))
+	}
+	seen := map[string]bool{}
+	for _, n := range c.Instances {
+		if !instanceName.MatchString(n) {
+			errs = append(errs, fmt.Errorf("instances: %q is not a valid instance name", n))
+		}
+		if seen[n] {
+			errs = append(errs, fmt.Errorf("instances: %q is listed twice", n))
+		}
+		seen[n] = true
+		if _, ok := c.Hosts[n]; !ok && !strings.Contains(c.HostTemplate, NamePlaceholder) {
+			errs = append(errs, fmt.Errorf("instances: %q has no entry in hosts and hostTemplate has no %s", n, NamePlaceholder))
+		}
+	}
+	for n, hp := range c.Hosts {
+		if _, _, err := splitHostPort(hp); err != nil {
+			errs = append(errs, fmt.Errorf("hosts[%s]: %w", n, err))
+		}
+	}
+	for _, s := range c.Sentinels {
+		if _, _, err := splitHostPort(s); err != nil {
+			errs = append(errs, fmt.Errorf("sentinels: %w", err))
+		}
+	}
+	if c.InitialPrimary != "" && !seen[c.InitialPrimary] {
+		errs = append(errs, fmt.Errorf("initialPrimary: %q is not one of the instances", c.InitialPrimary))
+	}
+	switch c.Persistence {
+	case PersistenceAOF, PersistenceRDB, PersistenceNone:
+	default:
+		errs = append(errs, fmt.Errorf("persistence: %q must be AOF, RDB or None", c.Persistence))
+	}
+	if c.MinReplicasToWrite < 0 || c.MinReplicasMaxLagSeconds < 0 {
+		errs = append(errs, errors.New("minReplicasToWrite, minReplicasMaxLagSeconds: must not be negative"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid instance config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// HasInstance reports whether name is one of the instances.
+func (c *Config) HasInstance(name string) bool {
+	for _, n := range c.Instances {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Address returns host and port of an instance; defaultPort is used with
+// HostTemplate.
+func (c *Config) Address(name string, defaultPort int) (string, int) {
+	if hp, ok := c.Hosts[name]; ok {
+		h, p, err := splitHostPort(hp)
+		if err == nil {
+			return h, p
+		}
+	}
+	return strings.ReplaceAll(c.HostTemplate, NamePlaceholder, name), defaultPort
+}
+
+// InstanceAt returns the instance whose address is host:port, comparing host
+// names without regard to case and a trailing dot; "" when none is.
+func (c *Config) InstanceAt(host string, port, defaultPort int) string {
+	norm := func(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
+	for _, n := range c.Instances {
+		h, p := c.Address(n, defaultPort)
+		if p == port && norm(h) == norm(host) {
+			return n
+		}
+	}
+	return ""
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	h, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", hp, err)
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 1 || p > 65535 || h == "" {
+		return "", 0, fmt.Errorf("%q is not host:port with a port from 1 to 65535", hp)
+	}
+	return h, p, nil
+}

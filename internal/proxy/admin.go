@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/haredis/haredis/internal/sentinel"
+)
+
+// AdminHandler serves the proxy's admin endpoint:
+//
+//	POST /pause[?wait=5s]           hold commands; answers when in-flight replies are in
+//	POST /resume[?primary=host:port] release commands, to primary when given
+//	GET  /healthz                    the process serves
+//	GET  /readyz                     200 once a primary is confirmed
+//	GET  /metrics                    Prometheus text format
+//
+// /resume checks with ROLE that a given primary is a master before using it.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
+		wait := s.cfg.MaxPause
+		if v := r.URL.Query().Get("wait"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("cannot parse wait: %v", err), http.StatusBadRequest)
+				return
+			}
+			wait = min(d, wait)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		busy := s.Pause(ctx)
+		writeJSON(w, map[string]any{"paused": true, "drained": busy == 0, "busyConnections": busy})
+	})
+	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
+		primary := r.URL.Query().Get("primary")
+		if primary != "" {
+			role, err := sentinel.Role(r.Context(), primary, s.cfg.Password, s.cfg.DialTimeout)
+			if err != nil || role != "master" {
+				http.Error(w, fmt.Sprintf("cannot resume to %s: role %q, error %v", primary, role, err), http.StatusConflict)
+				return
+			}
+		}
+		s.Resume(primary)
+		p, _ := s.Primary()
+		writeJSON(w, map[string]any{"paused": false, "primary": p})
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "no confirmed primary", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		s.WriteMetrics(w)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

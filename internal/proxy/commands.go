@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"crypto/subtle"
+	"strconv"
+
+	"github.com/haredis/haredis/internal/resp"
+)
+
+type action uint8
+
+const (
+	actForward    action = iota // send to the primary
+	actDrop                     // an empty command: Redis ignores it without a reply
+	actLocal                    // the proxy answers itself
+	actLocalClose               // the proxy answers and closes (QUIT)
+)
+
+type cmdID uint8
+
+const (
+	cmdOther cmdID = iota
+	cmdAuth
+	cmdHello
+	cmdQuit
+	cmdSelect
+	cmdClient
+	cmdMulti
+	cmdExec
+	cmdDiscard
+	cmdWatch
+	cmdUnwatch
+	cmdSubscribe // any (un)subscribe: replies cannot be counted any more
+	cmdSticky    // MONITOR, SYNC, PSYNC
+	cmdReset
+	cmdBlocking // BLPOP and friends, WAIT
+	cmdXread    // blocking only with BLOCK
+)
+
+const (
+	replyNoAuth     = "-NOAUTH Authentication required.\r\n"
+	replyHelloAuth  = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	replyWrongPass  = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+	replyOK         = "+OK\r\n"
+	maxTrackedName  = 12
+	defaultUserName = "default"
+)
+
+// lookup maps a command name to what the proxy must know about it. The
+// switch on a converted string compiles to comparisons without allocation.
+func lookup(name []byte) cmdID {
+	if len(name) < 4 || len(name) > maxTrackedName {
+		return cmdOther
+	}
+	var low [maxTrackedName]byte
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		low[i] = ch
+	}
+	switch string(low[:len(name)]) {
+	case "auth":
+		return cmdAuth
+	case "hello":
+		return cmdHello
+	case "quit":
+		return cmdQuit
+	case "select":
+		return cmdSelect
+	case "client":
+		return cmdClient
+	case "multi":
+		return cmdMulti
+	case "exec":
+		return cmdExec
+	case "discard":
+		return cmdDiscard
+	case "watch":
+		return cmdWatch
+	case "unwatch":
+		return cmdUnwatch
+	case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
+		return cmdSubscribe
+	case "monitor", "sync", "psync":
+		return cmdSticky
+	case "reset":
+		return cmdReset
+	case "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof":
+		return cmdBlocking
+	case "xread", "xreadgroup":
+		return cmdXread
+	}
+	return cmdOther
+}
+
+// inspect decides what to do with one complete command that would be reply
+// number seq, and records what it changes in the connection's state.
+func (c *conn) inspect(frame []byte, seq int64) (action, string) {
+	argv := resp.Args(frame, c.argv[:0:1])
+	if len(argv) == 0 {
+		return actDrop, ""
+	}
+	id := lookup(argv[0])
+	if !c.authed && id != cmdAuth && id != cmdHello && id != cmdQuit {
+		return actLocal, replyNoAuth
+	}
+	switch id {
+	case cmdOther:
+		return actForward, ""
+	case cmdQuit:
+		return actLocalClose, replyOK
+	case cmdAuth:
+		return c.inspectAuth(resp.Args(frame, c.argv[:0:4]))
+	case cmdHello:
+		return c.inspectHello(resp.Args(frame, c.argv[:0:8]), seq)
+	case cmdSelect:
+		args := resp.Args(frame, c.argv[:0:2])
+		if len(args) == 2 {
+			if db, err := strconv.Atoi(string(args[1])); err == nil {
+				c.expect(stateChange{seq: seq, kind: stSelect, db: db})
+			}
+		}
+	case cmdClient:
+		args := resp.Args(frame, c.argv[:0:3])
+		if len(args) < 2 {
+			break
+		}
+		switch {
+		case resp.EqualFold(args[1], "setname") && len(args) == 3:
+			c.expect(stateChange{seq: seq, kind: stSetName, name: append([]byte(nil), args[2]...)})
+		case resp.EqualFold(args[1], "reply"), resp.EqualFold(args[1], "tracking"):
+			// Replies can no longer be counted, or invalidations would be
+			// lost on another server.
+			c.sticky.Store(true)
+		}
+	case cmdMulti:
+		c.inMulti = true
+	case cmdExec, cmdDiscard:
+		c.inMulti, c.watching = false, false
+	case cmdWatch:
+		c.watching = true
+	case cmdUnwatch:
+		c.watching = false
+	case cmdSubscribe, cmdSticky:
+		c.sticky.Store(true)
+	case cmdReset:
+		c.inMulti, c.watching = false, false
+		c.expect(stateChange{seq: seq, kind: stReset})
+		// RESET authenticates as the default user, which has the password.
+		c.authed = c.srv.cfg.Password == ""
+	case cmdBlocking:
+		c.blockSeq.Store(seq)
+	case cmdXread:
+		for _, a := range resp.Args(frame, c.argv[:0:8])[1:] {
+			if resp.EqualFold(a, "block") {
+				c.blockSeq.Store(seq)
+				break
+			}
+		}
+	}
+	return actForward, ""
+}
+
+// checkPassword compares in constant time.
+func (c *conn) checkPassword(user, pass []byte) bool {
+	if user != nil && !resp.EqualFold(user, defaultUserName) {
+		return false
+	}
+	return subtle.ConstantTimeCompare(pass, []byte(c.srv.cfg.Password)) == 1
+}
+
+// inspectAuth answers a wrong password itself; a right one is forwarded, so
+// that the primary's "+OK" arrives in order (the upstream connection is
+// already authenticated with the same password).
+func (c *conn) inspectAuth(args [][]byte) (action, string) {
+	if c.srv.cfg.Password == "" {
+		return actForward, "" // Redis answers that no password is set
+	}
+	var ok bool
+	switch len(args) {
+	case 2:
+		ok = c.checkPassword(nil, args[1])
+	case 3:
+		ok = c.checkPassword(args[1], args[2])
+	default:
+		return actLocal, "-ERR wrong number of arguments for 'auth' command\r\n"
+	}
+	if !ok {
+		return actLocal, replyWrongPass
+	}
+	c.authed = true
+	return actForward, ""
+}
+
+// inspectHello checks HELLO's AUTH option like AUTH and records the
+// protocol and name it sets.
+func (c *conn) inspectHello(args [][]byte, seq int64) (action, string) {
+	ch := stateChange{seq: seq, kind: stHello}
+	authOK := false
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case i == 1:
+			if p, err := strconv.Atoi(string(a)); err == nil {
+				ch.proto = p
+			}
+		case resp.EqualFold(a, "auth") && i+2 < len(args):
+			if c.srv.cfg.Password != "" && !c.checkPassword(args[i+1], args[i+2]) {
+				return actLocal, replyWrongPass
+			}
+			authOK = true
+			i += 2
+		case resp.EqualFold(a, "setname") && i+1 < len(args):
+			ch.name, ch.setNm = append([]byte(nil), args[i+1]...), true
+			i++
+		}
+	}
+	if !c.authed && !authOK {
+		return actLocal, replyHelloAuth
+	}
+	if authOK {
+		c.authed = true
+	}
+	c.expect(ch)
+	return actForward, ""
+}

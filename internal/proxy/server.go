@@ -1,0 +1,280 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+// Config configures a proxy Server.
+type Config struct {
+	// Password is required from clients (AUTH or HELLO AUTH, default user)
+	// and used to authenticate upstream connections. Empty: no auth.
+	Password string
+	// DialTimeout bounds one upstream dial and the replay of a connection's
+	// state (default 1 s).
+	DialTimeout time.Duration
+	// PrimaryWait is how long a command waits for a reachable primary
+	// (during a failover) before the client gets an error (default 3 s).
+	PrimaryWait time.Duration
+	// MaxPause is the longest a Pause holds commands before resuming by
+	// itself (default 10 s).
+	MaxPause time.Duration
+	// BufferSize is each direction's initial buffer (default 16 KiB).
+	BufferSize int
+	Log        logr.Logger
+}
+
+// Server is the proxy. Its methods are safe for concurrent use.
+type Server struct {
+	cfg Config
+
+	// gen changes with every primary change; connections compare it with
+	// their upstream's at each batch. paused is read on the same hot path.
+	gen    atomic.Uint64
+	paused atomic.Bool
+
+	mu         sync.Mutex
+	primary    string
+	changed    chan struct{} // closed and replaced on every change of primary or pause
+	conns      map[*conn]struct{}
+	pauseTimer *time.Timer
+	listeners  map[net.Listener]struct{}
+	closed     bool
+
+	m metrics
+}
+
+// New returns a Server with no primary; it is ready once SetPrimary or
+// Resume gives it one.
+func New(cfg Config) *Server {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = time.Second
+	}
+	if cfg.PrimaryWait <= 0 {
+		cfg.PrimaryWait = 3 * time.Second
+	}
+	if cfg.MaxPause <= 0 {
+		cfg.MaxPause = 10 * time.Second
+	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = 16 << 10
+	}
+	return &Server{
+		cfg:       cfg,
+		changed:   make(chan struct{}),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+	}
+}
+
+// Serve accepts clients on l until l fails or Close is called.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("cannot serve: proxy closed")
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("cannot accept clients: %w", err)
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.m.accepted.Add(1)
+		go c.serve()
+	}
+}
+
+// Close stops accepting and closes every connection.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeClient()
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// current returns the primary, its generation, and a channel closed at the
+// next change.
+func (s *Server) current() (string, uint64, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.primary, s.gen.Load(), s.changed
+}
+
+// Primary returns the primary the proxy forwards to.
+func (s *Server) Primary() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.primary, s.primary != ""
+}
+
+// Ready reports whether the proxy has a confirmed primary.
+func (s *Server) Ready() bool {
+	_, ok := s.Primary()
+	return ok
+}
+
+// SetPrimary switches forwarding to addr. Upstream connections to the
+// previous primary are closed at once: connections idle at a command
+// boundary move to addr with their next command, the others end.
+func (s *Server) SetPrimary(addr string) {
+	s.mu.Lock()
+	if addr == s.primary || addr == "" {
+		s.mu.Unlock()
+		return
+	}
+	old := s.primary
+	s.setPrimaryLocked(addr)
+	s.mu.Unlock()
+	s.cfg.Log.Info("primary changed", "old", old, "new", addr)
+	s.dropStaleUpstreams()
+}
+
+func (s *Server) setPrimaryLocked(addr string) {
+	if s.primary != "" {
+		s.m.primaryChanges.Add(1)
+	}
+	s.primary = addr
+	s.gen.Add(1)
+	s.broadcastLocked()
+}
+
+func (s *Server) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) dropStaleUpstreams() {
+	gen := s.gen.Load()
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.dropUpstreamIfStale(gen)
+	}
+}
+
+// Pause holds every connection's next command at its command boundary and
+// waits until commands already sent have their replies (connections blocked
+// in BLPOP and the like, or subscribed, are not waited for: they cannot be
+// carried to a new primary anyway). It returns how many connections still
+// had replies outstanding when ctx ended. The pause ends with Resume, or by
+// itself after MaxPause.
+func (s *Server) Pause(ctx context.Context) (busy int) {
+	s.mu.Lock()
+	if !s.paused.Load() {
+		s.m.pauses.Add(1)
+		s.paused.Store(true)
+		s.broadcastLocked()
+	}
+	if s.pauseTimer != nil {
+		s.pauseTimer.Stop()
+	}
+	s.pauseTimer = time.AfterFunc(s.cfg.MaxPause, func() {
+		s.m.pauseTimeouts.Add(1)
+		s.cfg.Log.Info("pause reached its maximum duration, resuming", "maxPause", s.cfg.MaxPause.String())
+		s.Resume("")
+	})
+	s.mu.Unlock()
+	s.cfg.Log.Info("paused")
+	for {
+		busy = s.busyConns()
+		if busy == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return busy
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) busyConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.busyForPause() {
+			n++
+		}
+	}
+	return n
+}
+
+// Paused reports whether commands are being held.
+func (s *Server) Paused() bool { return s.paused.Load() }
+
+// Resume releases held commands, to primary when it is not empty (it then
+// becomes the primary as with SetPrimary, before anything is released).
+func (s *Server) Resume(primary string) {
+	s.mu.Lock()
+	old := s.primary
+	changed := primary != "" && primary != s.primary
+	if changed {
+		s.setPrimaryLocked(primary)
+	}
+	if s.pauseTimer != nil {
+		s.pauseTimer.Stop()
+		s.pauseTimer = nil
+	}
+	if s.paused.Load() {
+		s.paused.Store(false)
+		s.broadcastLocked()
+	}
+	s.mu.Unlock()
+	if changed {
+		s.cfg.Log.Info("primary changed at resume", "old", old, "new", primary)
+		s.dropStaleUpstreams()
+	}
+	s.cfg.Log.Info("resumed", "primary", primary)
+}

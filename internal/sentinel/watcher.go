@@ -1,0 +1,266 @@
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config says which sentinels to ask about which master.
+type Config struct {
+	// Addrs are the sentinels' host:port addresses.
+	Addrs []string
+	// MasterName is the name the sentinels monitor the master under.
+	MasterName string
+	// SentinelPassword authenticates to the sentinels (empty: no AUTH).
+	SentinelPassword string
+	// RedisPassword authenticates to the Redis instances for ROLE.
+	RedisPassword string
+	// PollInterval is how often the primary is asked for even without events,
+	// as a safety net for events lost while reconnecting (default 1 s). It is
+	// also how soon a silent dead sentinel is noticed.
+	PollInterval time.Duration
+	// Timeout bounds each dial and each command (default 1 s).
+	Timeout time.Duration
+	// MaxBackoff caps the wait between rounds over all sentinels (default 2 s).
+	MaxBackoff time.Duration
+	Log        logr.Logger
+}
+
+// EventKind says what a sentinel reported.
+type EventKind string
+
+const (
+	// EventPrimary: a newly confirmed primary, first seen by asking (at start
+	// or by the periodic poll). Old is empty for the first one.
+	EventPrimary EventKind = "primary"
+	// EventSwitchMaster: +switch-master named a new primary and ROLE confirmed it.
+	EventSwitchMaster EventKind = "switch-master"
+	// EventSdown, EventSdownCleared, EventOdown: the master (Old) is
+	// subjectively down, back up, objectively down, as one sentinel sees it.
+	// They are reported unconfirmed: a hint that a failover may follow.
+	EventSdown        EventKind = "sdown"
+	EventSdownCleared EventKind = "sdown-cleared"
+	EventOdown        EventKind = "odown"
+)
+
+// Event is one change or hint about the primary.
+type Event struct {
+	Kind EventKind
+	// Old is the primary before the change (or the master a hint is about).
+	Old string
+	// New is the confirmed new primary (empty for hints).
+	New string
+	// Sentinel is the address of the sentinel that told us.
+	Sentinel string
+}
+
+// Watcher follows one master through a set of sentinels.
+type Watcher struct {
+	cfg     Config
+	onEvent func(Event)
+
+	mu      sync.Mutex
+	primary string
+}
+
+// NewWatcher returns a watcher that calls onEvent (from Run's goroutine, in
+// order; it should return quickly) for every confirmed change and hint.
+func NewWatcher(cfg Config, onEvent func(Event)) *Watcher {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 2 * time.Second
+	}
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	return &Watcher{cfg: cfg, onEvent: onEvent}
+}
+
+// Primary returns the last confirmed primary address.
+func (w *Watcher) Primary() (addr string, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.primary, w.primary != ""
+}
+
+// Run follows the sentinels until ctx ends. It returns ctx's error, or an
+// error at once when the configuration cannot work.
+func (w *Watcher) Run(ctx context.Context) error {
+	if len(w.cfg.Addrs) == 0 || w.cfg.MasterName == "" {
+		return errors.New("cannot watch sentinels: no sentinel addresses or no master name")
+	}
+	backoff := 100 * time.Millisecond
+	failures := 0
+	for i := 0; ; i++ {
+		addr := w.cfg.Addrs[i%len(w.cfg.Addrs)]
+		start := time.Now()
+		err := w.session(ctx, addr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.cfg.Log.Info("sentinel connection lost, trying the next one", "sentinel", addr, "error", err.Error())
+		if time.Since(start) > 2*w.cfg.PollInterval {
+			failures, backoff = 0, 100*time.Millisecond
+		}
+		failures++
+		if failures < len(w.cfg.Addrs) {
+			continue
+		}
+		// Every sentinel failed in a row: wait before the next round.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.cfg.MaxBackoff)
+	}
+}
+
+var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "+odown"}
+
+// session follows the master through one sentinel until that fails.
+func (w *Watcher) session(ctx context.Context, addr string) error {
+	sc := redis.NewSentinelClient(&redis.Options{
+		Addr: addr, Password: w.cfg.SentinelPassword,
+		DialTimeout: w.cfg.Timeout, ReadTimeout: w.cfg.Timeout, WriteTimeout: w.cfg.Timeout,
+		MaxRetries: -1, PoolSize: 2,
+	})
+	defer sc.Close()
+	ps := sc.Subscribe(ctx, channels...)
+	defer ps.Close()
+	// Wait for the subscription before asking, so that a switch between the
+	// question and the subscription cannot be missed.
+	for range channels {
+		msg, err := ps.ReceiveTimeout(ctx, w.cfg.Timeout)
+		if err != nil {
+			return fmt.Errorf("cannot subscribe to sentinel events: %w", err)
+		}
+		if _, ok := msg.(*redis.Subscription); !ok {
+			break
+		}
+	}
+	if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
+		return err
+	}
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, w.cfg.PollInterval)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cannot receive sentinel events: %w", err)
+		}
+		if m, ok := msg.(*redis.Message); ok {
+			w.handle(ctx, sc, addr, m.Channel, m.Payload)
+		}
+	}
+}
+
+// poll asks the sentinel for the master and confirms a new answer.
+func (w *Watcher) poll(ctx context.Context, sc *redis.SentinelClient, sentinel string, kind EventKind) error {
+	v, err := sc.GetMasterAddrByName(ctx, w.cfg.MasterName).Result()
+	if err != nil {
+		return fmt.Errorf("cannot get master address by name: %w", err)
+	}
+	if len(v) != 2 {
+		return fmt.Errorf("cannot use master address %q", v)
+	}
+	w.confirm(ctx, net.JoinHostPort(v[0], v[1]), kind, sentinel)
+	return nil
+}
+
+func (w *Watcher) handle(ctx context.Context, sc *redis.SentinelClient, sentinel, channel, payload string) {
+	f := strings.Fields(payload)
+	switch channel {
+	case "+switch-master":
+		// <master name> <old ip> <old port> <new ip> <new port>
+		if len(f) != 5 || f[0] != w.cfg.MasterName {
+			return
+		}
+		w.confirm(ctx, net.JoinHostPort(f[3], f[4]), EventSwitchMaster, sentinel)
+	case "+failover-end":
+		if len(f) >= 2 && f[1] == w.cfg.MasterName {
+			// Sentinel sends +failover-end just before +switch-master.
+			if err := w.poll(ctx, sc, sentinel, EventSwitchMaster); err != nil {
+				w.cfg.Log.Info("cannot ask for the master after failover end", "error", err.Error())
+			}
+		}
+	case "+sdown", "-sdown", "+odown":
+		// master <name> <ip> <port> ...; hints about replicas and sentinels
+		// are not the watcher's business.
+		if len(f) < 4 || f[0] != "master" || f[1] != w.cfg.MasterName {
+			return
+		}
+		kind := map[string]EventKind{"+sdown": EventSdown, "-sdown": EventSdownCleared, "+odown": EventOdown}[channel]
+		w.cfg.Log.Info("sentinel hint about the master", "event", channel, "master", net.JoinHostPort(f[2], f[3]), "sentinel", sentinel)
+		w.onEvent(Event{Kind: kind, Old: net.JoinHostPort(f[2], f[3]), Sentinel: sentinel})
+	}
+}
+
+// confirm announces candidate once ROLE on the instance says master. A new
+// primary may take a moment to answer, so it tries for a few timeouts; if it
+// still cannot confirm, the next poll tries again.
+func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind, sentinel string) {
+	w.mu.Lock()
+	old := w.primary
+	w.mu.Unlock()
+	if candidate == old {
+		return
+	}
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		var role string
+		if role, err = Role(ctx, candidate, w.cfg.RedisPassword, w.cfg.Timeout); err == nil && role == "master" {
+			w.mu.Lock()
+			w.primary = candidate
+			w.mu.Unlock()
+			w.cfg.Log.Info("primary confirmed", "event", string(kind), "old", old, "new", candidate, "sentinel", sentinel)
+			w.onEvent(Event{Kind: kind, Old: old, New: candidate, Sentinel: sentinel})
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("role is %q", role)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	w.cfg.Log.Info("cannot confirm the primary a sentinel named", "candidate", candidate, "sentinel", sentinel, "error", err.Error())
+}
+
+// Role asks the Redis instance at addr for the first element of ROLE.
+func Role(ctx context.Context, addr, password string, timeout time.Duration) (string, error) {
+	c := redis.NewClient(&redis.Options{
+		Addr: addr, Password: password, Protocol: 2, DisableIdentity: true,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
+	})
+	defer c.Close()
+	v, err := c.Do(ctx, "ROLE").Slice()
+	if err != nil {
+		return "", fmt.Errorf("cannot ask %s for its role: %w", addr, err)
+	}
+	if len(v) == 0 {
+		return "", fmt.Errorf("cannot read role of %s: empty reply", addr)
+	}
+	role, _ := v[0].(string)
+	return role, nil
+}

@@ -1,0 +1,94 @@
+package sentinel
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+
+	"github.com/haredis/haredis/internal/redistest"
+)
+
+func watch(t *testing.T, set *redistest.Set, addrs []string) (*Watcher, <-chan Event) {
+	t.Helper()
+	events := make(chan Event, 100)
+	w := NewWatcher(Config{
+		Addrs: addrs, MasterName: set.Cfg.MasterName,
+		SentinelPassword: set.Cfg.Password, RedisPassword: set.Cfg.Password,
+		Log: testr.New(t),
+	}, func(e Event) { events <- e })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return w, events
+}
+
+func TestWatcherReportsConfirmedPrimary(t *testing.T) {
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+	// An unreachable sentinel first: the watcher must move on to the next.
+	dead, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, events := watch(t, set, append([]string{fmt.Sprintf("127.0.0.1:%d", dead)}, set.SentinelAddrs()...))
+	select {
+	case e := <-events:
+		want := Event{Kind: EventPrimary, New: set.Servers[0].Addr(), Sentinel: set.Sentinels[0].Addr()}
+		if e != want {
+			t.Fatalf("event %+v, want %+v", e, want)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no primary reported")
+	}
+	if addr, ok := w.Primary(); !ok || addr != set.Servers[0].Addr() {
+		t.Fatalf("Primary() = %q, %v", addr, ok)
+	}
+}
+
+func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: waits for a Sentinel failover")
+	}
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 2, Sentinels: 3})
+	w, events := watch(t, set, set.SentinelAddrs())
+	old := set.Servers[0].Addr()
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if addr, _ := w.Primary(); addr != old {
+			return fmt.Errorf("primary %q, want %q", addr, old)
+		}
+		return nil
+	})
+	// The watcher talks to the first sentinel; take it away.
+	set.Sentinels[0].Kill()
+	set.Servers[0].Kill()
+	killed := time.Now()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			t.Logf("event after %v: %+v", time.Since(killed).Round(time.Millisecond), e)
+			if e.New == "" || e.New == old {
+				continue
+			}
+			if e.Old != old || e.New == old {
+				t.Fatalf("unexpected change %+v", e)
+			}
+			role, err := set.Server(e.New).Role(context.Background())
+			if err != nil || role != "master" {
+				t.Fatalf("announced %s has role %q (%v)", e.New, role, err)
+			}
+			if addr, _ := w.Primary(); addr != e.New {
+				t.Fatalf("Primary() = %q after event for %q", addr, e.New)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no failover reported")
+		}
+	}
+}

@@ -1,0 +1,20 @@
+# Instance manager (haredis instance): see docs/instance-manager.md.
+
+INSTANCE_PKGS := ./internal/instanceconfig/... ./internal/redisconf/... ./internal/redisinfo/... \
+	./internal/bootrole/... ./internal/supervise/... ./internal/instance/... ./cmd/haredis/...
+
+##@ Instance manager
+
+.PHONY: test-instance
+test-instance: ## Unit and integration tests of the instance manager (real redis-server and redis-sentinel)
+	$(GO_TEST) -count=1 -timeout 10m $(INSTANCE_PKGS)
+
+.PHONY: vet-instance
+vet-instance: ## go vet and staticcheck of the instance manager's packages
+	go vet $(INSTANCE_PKGS)
+	$(TOOLS) staticcheck $(INSTANCE_PKGS)
+
+# Double colon: every part adds its own golden files to this target.
+.PHONY: test-update-golden
+test-update-golden:: ## Rewrite golden files (redis.conf rendering) from the current code
+	$(GO_TEST) -count=1 ./internal/redisconf/ -run Golden -update

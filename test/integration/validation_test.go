@@ -1,0 +1,284 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// newRF builds an unstructured RedisFailover from a YAML spec, so that tests
+// can send values the Go types could never hold (malformed quantities, ...).
+func newRF(t *testing.T, name, specYAML string) *unstructured.Unstructured {
+	t.Helper()
+	spec := map[string]any{}
+	if err := yaml.Unmarshal([]byte(specYAML), &spec); err != nil {
+		t.Fatalf("bad test YAML: %v", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": haredisv1.GroupVersion.String(),
+		"kind":       "RedisFailover",
+		"metadata":   map[string]any{"name": name, "namespace": "default"},
+		"spec":       spec,
+	}}
+	return u
+}
+
+func TestDefaultsAreVisibleAfterApply(t *testing.T) {
+	ctx := context.Background()
+	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Name: "defaults", Namespace: "default"}}
+	if err := k8sClient.Create(ctx, rf); err != nil {
+		t.Fatalf("a RedisFailover with an empty spec must be accepted: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), rf) })
+
+	got := &haredisv1.RedisFailover{}
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(rf), got); err != nil {
+		t.Fatalf("cannot read it back: %v", err)
+	}
+	want := haredisv1.RedisFailoverSpec{
+		Redis: haredisv1.RedisSpec{
+			Image:       "redis:7.0",
+			Replicas:    3,
+			Persistence: haredisv1.PersistenceAOF,
+			Storage:     haredisv1.StorageSpec{Size: resource.MustParse("1Gi"), KeepAfterDeletion: ptr.To(true)},
+		},
+		Sentinel: haredisv1.SentinelSpec{
+			Replicas:        3,
+			DownAfter:       metav1.Duration{Duration: 1e9},
+			FailoverTimeout: metav1.Duration{Duration: 30e9},
+		},
+		Proxy: haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
+		Auth:  haredisv1.AuthSpec{Enabled: ptr.To(true)},
+	}
+	if diff := cmp.Diff(want, got.Spec); diff != "" {
+		t.Errorf("defaults after apply (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidObjectsAreAccepted(t *testing.T) {
+	cases := map[string]string{
+		"a full spec": `
+redis:
+  image: redis:7.0.15
+  replicas: 5
+  persistence: RDB
+  storage: {size: 2Gi, storageClassName: standard, keepAfterDeletion: false}
+  resources: {requests: {memory: 256Mi, cpu: 100m}}
+  config: {notify-keyspace-events: gxE, maxmemory-policy: allkeys-lru, maxmemory: 100mb}
+sentinel: {replicas: 5, downAfter: 1500ms, failoverTimeout: 1m30s}
+proxy: {enabled: false}
+auth: {enabled: true, passwordSecret: {name: my-secret, key: password}}
+durability: {minReplicasToWrite: 2, maxLag: 5s}
+backup:
+  schedule: "0 3 * * *"
+  keep: 3
+  objectStore: {endpoint: "http://s3.local:9000", bucket: backups, credentialsSecret: {name: s3}}
+`,
+		"a single instance":                      `redis: {replicas: 1}`,
+		"a sentinel pool with any replica count": `sentinel: {replicas: 1, poolRef: {name: shared}}`,
+		"a bootstrap with one source":            `bootstrap: {fromRedis: {host: old-redis.example}}`,
+	}
+	for name, spec := range cases {
+		t.Run(name, func(t *testing.T) {
+			obj := newRF(t, "valid-"+strings.ReplaceAll(name, " ", "-"), spec)
+			if err := k8sClient.Create(context.Background(), obj); err != nil {
+				t.Fatalf("want accepted, got: %v", err)
+			}
+			_ = k8sClient.Delete(context.Background(), obj)
+		})
+	}
+}
+
+func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
+	longName := strings.Repeat("a", 51)
+	cases := map[string]struct {
+		name string
+		spec string
+		// want are substrings of the API server's message: the field and the fix.
+		want []string
+	}{
+		"no instance": {
+			spec: `redis: {replicas: 0}`,
+			want: []string{"spec.redis.replicas", "at least 1"},
+		},
+		"an even number of sentinels": {
+			spec: `sentinel: {replicas: 4}`,
+			want: []string{"spec.sentinel.replicas", "odd and at least 3", "poolRef"},
+		},
+		"a single sentinel without a pool": {
+			spec: `sentinel: {replicas: 1}`,
+			want: []string{"spec.sentinel.replicas", "odd and at least 3"},
+		},
+		"an owned parameter": {
+			spec: `redis: {config: {port: "6380"}}`,
+			want: []string{"spec.redis.config: port is set by haredis", "remove it from spec.redis.config"},
+		},
+		"owned parameters in any case": {
+			spec: `redis: {config: {Requirepass: x, maxmemory: 1gb, rename-command: "FLUSHALL x"}}`,
+			want: []string{"spec.redis.config: Requirepass, rename-command is set by haredis"},
+		},
+		"a durability parameter": {
+			spec: `redis: {config: {min-replicas-to-write: "2"}}`,
+			want: []string{"spec.redis.config: min-replicas-to-write", "spec.durability.minReplicasToWrite"},
+		},
+		"a persistence parameter": {
+			spec: `redis: {config: {appendonly: "no"}}`,
+			want: []string{"spec.redis.config: appendonly", "spec.redis.persistence"},
+		},
+		"a value with a line break": {
+			spec: `redis: {config: {notify-keyspace-events: "gxE\nport 1"}}`,
+			want: []string{"spec.redis.config", "on one line"},
+		},
+		"a malformed storage size": {
+			spec: `redis: {storage: {size: lots}}`,
+			want: []string{"spec.redis.storage.size", "1Gi"},
+		},
+		"a zero storage size": {
+			spec: `redis: {storage: {size: "0"}}`,
+			want: []string{"spec.redis.storage.size", "greater than zero"},
+		},
+		"a malformed memory request": {
+			spec: `redis: {resources: {requests: {memory: much}}}`,
+			want: []string{"spec.redis.resources.requests.memory"},
+		},
+		"an unknown persistence mode": {
+			spec: `redis: {persistence: Disk}`,
+			want: []string{"spec.redis.persistence", `"AOF"`, `"RDB"`, `"None"`},
+		},
+		"a malformed duration": {
+			spec: `sentinel: {downAfter: soon}`,
+			want: []string{"spec.sentinel.downAfter", "500ms, 1s or 1m30s"},
+		},
+		"a duration in days": {
+			spec: `sentinel: {failoverTimeout: 1d}`,
+			want: []string{"spec.sentinel.failoverTimeout", "between 1s and 1h"},
+		},
+		"a too short down-after": {
+			spec: `sentinel: {downAfter: 10ms}`,
+			want: []string{"spec.sentinel.downAfter", "between 100ms and 10m"},
+		},
+		"a fractional max lag": {
+			spec: `durability: {maxLag: 1500ms}`,
+			want: []string{"spec.durability.maxLag", "whole seconds"},
+		},
+		"a negative min-replicas-to-write": {
+			spec: `durability: {minReplicasToWrite: -1}`,
+			want: []string{"spec.durability.minReplicasToWrite", "greater than or equal to 0"},
+		},
+		"two bootstrap sources": {
+			spec: `bootstrap: {fromRedis: {host: a}, fromBackup: {name: b}}`,
+			want: []string{"spec.bootstrap", "exactly one of fromBackup, fromRDB or fromRedis"},
+		},
+		"a cron schedule with three fields": {
+			spec: `backup: {schedule: "0 3 *", objectStore: {endpoint: "http://s3:9000", bucket: bkp, credentialsSecret: {name: s3}}}`,
+			want: []string{"spec.backup.schedule", "five fields"},
+		},
+		"an object store without a scheme": {
+			spec: `backup: {objectStore: {endpoint: "s3.local", bucket: bkp, credentialsSecret: {name: s3}}}`,
+			want: []string{"spec.backup.objectStore.endpoint"},
+		},
+		"no proxy replica": {
+			spec: `proxy: {replicas: 0}`,
+			want: []string{"spec.proxy.replicas", "spec.proxy.enabled to false"},
+		},
+		"a name too long for derived objects": {
+			name: longName,
+			spec: `{}`,
+			want: []string{"metadata.name", "at most 50 characters"},
+		},
+	}
+	for title, tc := range cases {
+		t.Run(title, func(t *testing.T) {
+			name := tc.name
+			if name == "" {
+				name = "invalid"
+			}
+			err := k8sClient.Create(context.Background(), newRF(t, name, tc.spec))
+			if err == nil {
+				t.Fatalf("want refused, but it was accepted")
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got: %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestTransitionRules(t *testing.T) {
+	cases := map[string]struct {
+		create, update string
+		want           []string
+	}{
+		"storage shrinks": {
+			create: `redis: {storage: {size: 2Gi}}`,
+			update: `redis: {storage: {size: 1Gi}}`,
+			want:   []string{"spec.redis.storage.size", "cannot decrease"},
+		},
+		"storage class changes": {
+			create: `redis: {storage: {storageClassName: fast}}`,
+			update: `redis: {storage: {storageClassName: slow}}`,
+			want:   []string{"spec.redis.storage.storageClassName", "cannot be changed"},
+		},
+		"bootstrap changes": {
+			create: `bootstrap: {fromRedis: {host: a}}`,
+			update: `bootstrap: {fromRedis: {host: b}}`,
+			want:   []string{"spec.bootstrap", "cannot be changed afterwards"},
+		},
+	}
+	i := 0
+	for title, tc := range cases {
+		i++
+		t.Run(title, func(t *testing.T) {
+			ctx := context.Background()
+			name := fmt.Sprintf("transition-%d", i)
+			obj := newRF(t, name, tc.create)
+			if err := k8sClient.Create(ctx, obj); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), obj) })
+			updated := newRF(t, name, tc.update)
+			updated.SetResourceVersion(obj.GetResourceVersion())
+			err := k8sClient.Update(ctx, updated)
+			if err == nil {
+				t.Fatalf("want the update refused, but it was accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestStorageCanGrow(t *testing.T) {
+	ctx := context.Background()
+	obj := newRF(t, "grow", `redis: {storage: {size: 1Gi}}`)
+	if err := k8sClient.Create(ctx, obj); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), obj) })
+	if err := unstructured.SetNestedField(obj.Object, "1536Mi", "spec", "redis", "storage", "size"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Update(ctx, obj); err != nil {
+		t.Fatalf("growing the volume must be accepted: %v", err)
+	}
+}
