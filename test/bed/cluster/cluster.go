@@ -91,7 +91,7 @@ type Cluster struct {
 
 // Start brings up a bed and waits until its nodes are Ready and DNS
 // answers. On error it removes whatever it made.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the test bed needs root for network and mount namespaces")
 	}
@@ -102,7 +102,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	id := opts.id()
-	c = &Cluster{ID: id, Dir: opts.Dir, opts: opts, log: opts.Log}
+	c := &Cluster{ID: id, Dir: opts.Dir, opts: opts, log: opts.Log}
 	c.rec = record{ID: id, PID: os.Getpid(), Dir: opts.Dir, NetnsPrefix: "hb" + id + "-"}
 	if err := c.rec.write(); err != nil {
 		return nil, err
@@ -119,10 +119,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		{"network", c.startNetwork},
 		{"control plane", c.startControlPlane},
 		{"API relay", c.startAPIRelay},
-		{"kube-proxy", c.startKubeProxy},
 		{"cluster DNS", c.startDNS},
 		{"storage", c.startStorage},
 		{"nodes", c.startNodes},
+		// kube-proxy waits for its Node object: it runs as node bed-1's.
+		{"kube-proxy", c.startKubeProxy},
 	}
 	for _, s := range steps {
 		began := time.Now()
@@ -186,6 +187,9 @@ func (c *Cluster) startNetwork(ctx context.Context) error {
 		return err
 	}
 	c.router = r
+	if err := r.RouteToDummy(ctx, "svc0", ServiceCIDR); err != nil {
+		return err
+	}
 	for i := 1; i <= c.opts.Nodes; i++ {
 		if err := r.AddBridge(ctx, bridgeName(i), nodeCIDR(i)); err != nil {
 			return err
@@ -204,11 +208,11 @@ func nodeCIDR(i int) netip.Prefix {
 
 func (c *Cluster) startControlPlane(ctx context.Context) error {
 	cp, err := controlplane.Start(ctx, controlplane.Options{
-		Dir:              filepath.Join(c.Dir, "controlplane"),
-		KeepDir:          true,
-		AdvertiseAddress: RouterAddr.String(),
-		ServiceCIDR:      ServiceCIDR.String(),
-		ExtraSANs:        []net.IP{net.IP(RouterAddr.AsSlice())},
+		Dir:               filepath.Join(c.Dir, "controlplane"),
+		KeepDir:           true,
+		AdvertiseAddress:  RouterAddr.String(),
+		ServiceCIDR:       ServiceCIDR.String(),
+		ExtraSANs:         []net.IP{net.IP(RouterAddr.AsSlice())},
 		ControllerManager: true,
 		Scheduler:         true,
 		ExtraControllerManagerArgs: []string{

@@ -39,8 +39,9 @@ mode: iptables
 clusterCIDR: %s
 hostnameOverride: %s
 bindAddress: 127.0.0.1
-healthzBindAddress: 127.0.0.1:0
-metricsBindAddress: 127.0.0.1:0
+# Inside the router namespace: the usual ports cannot clash.
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
 iptables:
   # Service traffic is masqueraded so that replies from a pod on the same
   # bridge come back through the router (no br_netfilter needed).
@@ -62,7 +63,7 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 		return err
 	}
 	cfgPath := filepath.Join(c.Dir, "kube-proxy.yaml")
-	cfg := fmt.Sprintf(kubeProxyConfig, kubeconfig, PodCIDR, "bed-router")
+	cfg := fmt.Sprintf(kubeProxyConfig, kubeconfig, PodCIDR, c.nodes[0].Name)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("cannot write kube-proxy configuration: %w", err)
 	}
@@ -75,7 +76,7 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 		return err
 	}
 	// kube-proxy is ready once it has programmed the `kubernetes` Service.
-	return WaitFor(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
+	err = WaitFor(ctx, 60*time.Second, func(ctx context.Context) (bool, error) {
 		if done, err := p.Exited(); done {
 			return false, fmt.Errorf("kube-proxy exited: %v: %s", err, p.Tail(2000))
 		}
@@ -86,6 +87,10 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 		conn.Close()
 		return true, nil
 	})
+	if err != nil {
+		return fmt.Errorf("kube-proxy did not program the kubernetes Service: %w; its log ends with: %s", err, p.Tail(3000))
+	}
+	return nil
 }
 
 const corefile = `.:53 {
@@ -209,4 +214,3 @@ func (c *Cluster) Forward(ctx context.Context, localPort int, target string) (st
 	}))
 	return l.Addr().String(), nil
 }
-

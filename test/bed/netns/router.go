@@ -24,7 +24,7 @@ func NewRouter(ctx context.Context, name string, addrs ...netip.Addr) (*Router, 
 	}
 	r := &Router{Name: name}
 	sysctls := map[string]string{
-		"net/ipv4/ip_forward":            "1",
+		"net/ipv4/ip_forward":              "1",
 		"net/ipv4/conf/all/route_localnet": "1",
 	}
 	err := Do(name, func() error {
@@ -115,4 +115,22 @@ func state(up bool) string {
 		return "up"
 	}
 	return "down"
+}
+
+// RouteToDummy routes prefix to an empty bridge (the kernel may lack the
+// dummy driver), so that the router's own
+// connections to it (Service ClusterIPs, rewritten by iptables after the
+// route lookup) find a route at all.
+func (r *Router) RouteToDummy(ctx context.Context, link string, prefix netip.Prefix) error {
+	steps := [][]string{
+		{"-n", r.Name, "link", "add", link, "type", "bridge"},
+		{"-n", r.Name, "link", "set", link, "up"},
+		{"-n", r.Name, "route", "add", prefix.String(), "dev", link},
+	}
+	for _, s := range steps {
+		if err := ip(ctx, s...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
