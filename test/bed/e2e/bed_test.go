@@ -193,7 +193,8 @@ func TestInitContainerCopiesHaredisIntoEmptyDirAndEnvResolves(t *testing.T) {
 	waitFor(t, time.Minute, "pod succeeded", func(context.Context) (bool, error) {
 		p := getPod(t, ns, "operator-pattern")
 		if p.Status.Phase == corev1.PodFailed {
-			t.Fatalf("pod failed: %+v", p.Status)
+			logs, _ := bed.Client.CoreV1().Pods(ns).GetLogs("operator-pattern", &corev1.PodLogOptions{Container: "main"}).DoRaw(context.Background())
+			t.Fatalf("pod failed; its log: %s", logs)
 		}
 		return p.Status.Phase == corev1.PodSucceeded, nil
 	})

@@ -170,7 +170,7 @@ func redisCLI(t *testing.T, ns, pod string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, errOut, code, err := bed.Exec(ctx, ns, pod, "", append([]string{"redis-cli", "-t", "2"}, args...)...)
+	out, errOut, code, err := bed.Exec(ctx, ns, pod, "", append([]string{"timeout", "3", "redis-cli"}, args...)...)
 	if err != nil {
 		return "", err
 	}

@@ -178,7 +178,7 @@ func bindEntry(from, to string) error {
 // host directory is shadowed by a tmpfs mirror of itself first, so the
 // missing directories are created in memory and never on the host.
 func bindInto(root string, m Mount, shadowed map[string]bool) error {
-	target := filepath.Clean("/" + m.Target)
+	target := resolveIn(root, m.Target)
 	st, err := os.Stat(m.Source)
 	if err != nil {
 		return fmt.Errorf("cannot inspect volume source %s: %w", m.Source, err)
@@ -273,4 +273,34 @@ func shadow(root, dir string, shadowed map[string]bool) error {
 	}
 	shadowed[dir] = true
 	return nil
+}
+
+// resolveIn resolves symlinks in path as the container will see it: inside
+// root (on Debian /var/run links to /run, and must not lead to the host's).
+func resolveIn(root, path string) string {
+	parts := strings.Split(strings.Trim(filepath.Clean("/"+path), "/"), "/")
+	cur := "/"
+	for i, hops := 0, 0; i < len(parts); i++ {
+		if parts[i] == "" {
+			continue
+		}
+		next := filepath.Join(cur, parts[i])
+		st, err := os.Lstat(filepath.Join(root, next))
+		if err != nil || st.Mode()&os.ModeSymlink == 0 || hops > 40 {
+			cur = next
+			continue
+		}
+		hops++
+		link, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			cur = next
+			continue
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(cur, link)
+		}
+		rest := append(strings.Split(strings.Trim(filepath.Clean(link), "/"), "/"), parts[i+1:]...)
+		parts, cur, i = rest, "/", -1
+	}
+	return cur
 }

@@ -80,3 +80,23 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestResolveInFollowsLinksInsideRoot(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "run"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "var"), 0o755))
+	must(t, os.Symlink("/run", filepath.Join(root, "var", "run")))
+	must(t, os.Symlink("../run", filepath.Join(root, "var", "rel")))
+	tests := map[string]struct{ path, want string }{
+		"absolute link": {path: "/var/run/secrets/token", want: "/run/secrets/token"},
+		"relative link": {path: "var/rel/x", want: "/run/x"},
+		"no link":       {path: "/data", want: "/data"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, runner.ResolveIn(root, tc.path)); d != "" {
+				t.Errorf("ResolveIn(%q) (-want +got):\n%s", tc.path, d)
+			}
+		})
+	}
+}

@@ -80,23 +80,24 @@ func (p *Provisioner) Stop() {
 	<-p.done
 }
 
-func (p *Provisioner) paths(pvName string) (image, mnt string) {
-	return filepath.Join(p.dir, pvName+".img"), filepath.Join(p.dir, pvName)
-}
+// volumeAnnotation on a PV names its mount point on the host.
+const volumeAnnotation = "haredis.dev/bed-volume"
 
-// Provision makes an ext4 file system of the claimed size and mounts it.
+func (p *Provisioner) path(pvName string) string { return filepath.Join(p.dir, pvName) }
+
+// Provision mounts a file system of the claimed size.
 func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
 	size := opts.PVC.Spec.Resources.Requests[corev1.ResourceStorage]
 	if size.Cmp(minSize) < 0 {
 		size = minSize.DeepCopy()
 	}
-	image, mnt := p.paths(opts.PVName)
-	if err := p.create(ctx, image, mnt, size.Value()); err != nil {
+	mnt := p.path(opts.PVName)
+	if err := p.create(ctx, mnt, size.Value()); err != nil {
 		return nil, controller.ProvisioningFinished, err
 	}
 	p.log.Info("volume provisioned", "pv", opts.PVName, "size", size.String())
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: opts.PVName, Annotations: map[string]string{"haredis.dev/bed-image": image}},
+		ObjectMeta: metav1.ObjectMeta{Name: opts.PVName, Annotations: map[string]string{volumeAnnotation: mnt}},
 		Spec: corev1.PersistentVolumeSpec{
 			PersistentVolumeReclaimPolicy: *opts.StorageClass.ReclaimPolicy,
 			AccessModes:                   opts.PVC.Spec.AccessModes,
@@ -107,40 +108,25 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	return pv, controller.ProvisioningFinished, nil
 }
 
-func (p *Provisioner) create(ctx context.Context, image, mnt string, size int64) error {
-	f, err := os.OpenFile(image, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("cannot create volume image: %w", err)
-	}
-	err = f.Truncate(size)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("cannot size volume image: %w", err)
-	}
-	if err := run(ctx, "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", image); err != nil {
-		return err
-	}
+func (p *Provisioner) create(ctx context.Context, mnt string, size int64) error {
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return fmt.Errorf("cannot create mount point: %w", err)
 	}
-	// A loop mount with autoclear: the loop device goes with the last mount.
-	if err := run(ctx, "mount", "-o", "loop", image, mnt); err != nil {
-		return err
-	}
-	return os.Chmod(mnt, 0o777)
+	// A size-limited tmpfs: writes beyond the size fail with ENOSPC, df
+	// shows the size, and a remount grows it while pods use it. (Online
+	// growth of ext4 on a loop device needs CAP_SYS_RESOURCE, which the
+	// project's machines do not grant.)
+	return run(ctx, "mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0777", size), "bed-volume", mnt)
 }
 
 // Delete unmounts the volume and removes its image.
 func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
-	image, mnt := p.paths(pv.Name)
+	mnt := p.path(pv.Name)
 	if err := unmount(mnt); err != nil {
 		return err
 	}
 	if err := os.Remove(mnt); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("cannot remove mount point: %w", err)
-	}
-	if err := os.Remove(image); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("cannot remove volume image: %w", err)
 	}
 	p.log.Info("volume deleted", "pv", pv.Name)
 	return nil
@@ -164,8 +150,7 @@ func (p *Provisioner) Cleanup(ctx context.Context) error {
 }
 
 func unmount(mnt string) error {
-	// Lazy: a container that still has the volume keeps it until it exits;
-	// the loop device is freed (autoclear) with the last reference.
+	// Lazy: a container that still has the volume keeps it until it exits.
 	err := syscall.Unmount(mnt, syscall.MNT_DETACH)
 	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("cannot unmount %s: %w", mnt, err)

@@ -3,9 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,13 +46,13 @@ func (p *Provisioner) resize(ctx context.Context, pvc *corev1.PersistentVolumeCl
 	if err != nil {
 		return fmt.Errorf("cannot read PV: %w", err)
 	}
-	image := pv.Annotations["haredis.dev/bed-image"]
-	if image == "" {
+	mnt := pv.Annotations[volumeAnnotation]
+	if mnt == "" {
 		return nil // not one of ours
 	}
 	pvSize := pv.Spec.Capacity[corev1.ResourceStorage]
 	if want.Cmp(pvSize) > 0 {
-		if err := growFS(ctx, image, want.Value()); err != nil {
+		if err := run(ctx, "mount", "-o", fmt.Sprintf("remount,size=%d", want.Value()), mnt); err != nil {
 			return err
 		}
 		pv.Spec.Capacity[corev1.ResourceStorage] = want
@@ -79,24 +76,4 @@ func (p *Provisioner) resize(ctx context.Context, pvc *corev1.PersistentVolumeCl
 	}
 	p.log.Info("volume grown", "pvc", pvc.Namespace+"/"+pvc.Name, "size", want.String())
 	return nil
-}
-
-// growFS grows the image file, tells its loop device, and grows the mounted
-// ext4 file system online, so running pods see the new size at once.
-func growFS(ctx context.Context, image string, size int64) error {
-	if err := os.Truncate(image, size); err != nil {
-		return fmt.Errorf("cannot grow volume image: %w", err)
-	}
-	out, err := exec.CommandContext(ctx, "losetup", "--associated", image, "--noheadings", "--output", "NAME").Output()
-	if err != nil {
-		return fmt.Errorf("cannot find loop device of %s: %w", image, err)
-	}
-	devs := strings.Fields(string(out))
-	if len(devs) == 0 {
-		return fmt.Errorf("volume %s is not mounted", image)
-	}
-	if err := run(ctx, "losetup", "--set-capacity", devs[0]); err != nil {
-		return err
-	}
-	return run(ctx, "resize2fs", devs[0])
 }
