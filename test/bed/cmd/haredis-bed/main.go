@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
+	"github.com/haredis/haredis/test/bed/bench"
 	"github.com/haredis/haredis/test/bed/demo"
 )
 
@@ -76,6 +77,18 @@ func newRoot() *cobra.Command {
 		},
 	}
 	serve.Flags().StringVar(&logPath, "log", "", "where the daemon's log goes (for `status`)")
-	root.AddCommand(up, down, status, serve)
+	var pods int
+	benchCmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure cold and warm start of the bed and pod start latency",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Minute)
+			defer cancel()
+			_, err := bench.Run(ctx, cmd.OutOrStdout(), pods, logr.Discard())
+			return err
+		},
+	}
+	benchCmd.Flags().IntVar(&pods, "pods", 20, "how many pods to start at once")
+	root.AddCommand(up, down, status, serve, benchCmd)
 	return root
 }
