@@ -183,7 +183,25 @@ func deployRedis(ctx context.Context, c *cluster.Cluster) error {
 	if _, err := c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("cannot create the sample Redis Service: %w", err)
 	}
-	return c.WaitPodReady(ctx, "default", "redis", 2*time.Minute)
+	if err := c.WaitPodReady(ctx, "default", "redis", 2*time.Minute); err != nil {
+		return err
+	}
+	// Ready is not routed yet: wait until kube-proxy sends the Service's
+	// traffic to the pod.
+	return cluster.WaitFor(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		conn, err := c.Dial(ctx, "redis.default.svc.cluster.local:6379")
+		if err != nil {
+			return false, nil
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+			return false, nil
+		}
+		buf := make([]byte, 7)
+		n, _ := io.ReadFull(conn, buf)
+		return string(buf[:n]) == "+PONG\r\n", nil
+	})
 }
 
 // Down stops the daemon (which removes the bed) and then removes anything a

@@ -84,6 +84,9 @@ func (r *Router) AddPod(ctx context.Context, l PodLink) error {
 	steps := [][]string{
 		{"-n", r.Name, "link", "add", l.Veth, "type", "veth", "peer", "name", "eth0", "netns", l.Netns},
 		{"-n", r.Name, "link", "set", l.Veth, "master", l.Bridge, "up"},
+		// Hairpin: a pod that reaches its own Service comes back through
+		// the port it left by (br_netfilter is on in new namespaces).
+		{"-n", r.Name, "link", "set", l.Veth, "type", "bridge_slave", "hairpin", "on"},
 		{"-n", l.Netns, "addr", "add", l.Addr.String(), "dev", "eth0"},
 		{"-n", l.Netns, "link", "set", "eth0", "up"},
 		{"-n", l.Netns, "route", "add", "default", "via", gw.String()},
