@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -80,6 +81,7 @@ type Cluster struct {
 
 	opts     Options
 	rec      record
+	mu       sync.Mutex // guards relays
 	router   *netns.Router
 	log      logr.Logger
 	relays   []*relay
@@ -279,10 +281,13 @@ func (c *Cluster) Stop() error {
 		}
 	}
 	c.procs = nil
-	for _, r := range c.relays {
+	c.mu.Lock()
+	relays := c.relays
+	c.relays = nil
+	c.mu.Unlock()
+	for _, r := range relays {
 		_ = r.Close()
 	}
-	c.relays = nil
 	if c.ControlPlane != nil {
 		if err := c.ControlPlane.Stop(); err != nil {
 			errs = append(errs, err)

@@ -207,10 +207,13 @@ func (c *Cluster) Forward(ctx context.Context, localPort int, target string) (st
 	if err != nil {
 		return "", fmt.Errorf("cannot listen on 127.0.0.1:%d: %w", localPort, err)
 	}
-	c.relays = append(c.relays, startRelay(l, func(ctx context.Context) (net.Conn, error) {
+	r := startRelay(l, func(ctx context.Context) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		return c.Dial(ctx, target)
-	}))
+	})
+	c.mu.Lock()
+	c.relays = append(c.relays, r)
+	c.mu.Unlock()
 	return l.Addr().String(), nil
 }

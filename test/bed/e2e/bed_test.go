@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/haredis/haredis/test/bed/fault"
 )
 
 // Tests run in the order of this file; the node stop comes last.
@@ -290,6 +292,60 @@ func dfKiB(t *testing.T, ns, pod, path string) int {
 	return n
 }
 
+func TestHeadlessServiceGivesPodsStableDNSNames(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	labels := map[string]string{"app": "hl"}
+	if _, err := bed.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-hl", Namespace: ns},
+		Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: labels, PublishNotReadyAddresses: true,
+			Ports: []corev1.ServicePort{{Port: 6379}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := redisPod(ns, "app-1", labels)
+	pod.Spec.Hostname, pod.Spec.Subdomain = "app-1", "app-hl"
+	createPod(t, pod)
+	createPod(t, clientPod(ns, "client"))
+	waitReady(t, ns, "app-1")
+	waitReady(t, ns, "client")
+	ip := getPod(t, ns, "app-1").Status.PodIP
+	name := "app-1.app-hl." + ns + ".svc.cluster.local"
+	waitFor(t, 30*time.Second, "pod name resolves", func(ctx context.Context) (bool, error) {
+		addrs, err := bed.Resolver().LookupHost(ctx, name)
+		return err == nil && len(addrs) == 1 && addrs[0] == ip, nil
+	})
+	if out, err := redisCLI(t, ns, "client", "-h", name, "PING"); err != nil || out != "PONG" {
+		t.Fatalf("PING %s from a pod: %q %v", name, out, err)
+	}
+	// The pod knows its own FQDN, as Redis announce-hostnames needs.
+	out, _, code, err := bed.Exec(ctx, ns, "app-1", "redis", "hostname", "-f")
+	if err != nil || code != 0 || strings.TrimSpace(out) != name {
+		t.Fatalf("hostname -f = %q (exit %d, %v), want %s", out, code, err, name)
+	}
+}
+
+func TestFailingLivenessProbeRestartsContainer(t *testing.T) {
+	ns := namespace(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "sick", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "main", Image: "redis:7.0",
+			// Healthy for a moment, then the probe's file goes away.
+			Command: []string{"sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600"},
+			LivenessProbe: &corev1.Probe{
+				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/tmp/healthy"}}},
+				PeriodSeconds: 1, FailureThreshold: 2,
+			},
+		}}},
+	}
+	createPod(t, pod)
+	waitFor(t, time.Minute, "liveness restart counted", func(context.Context) (bool, error) {
+		s := getPod(t, ns, "sick").Status.ContainerStatuses
+		return len(s) == 1 && s[0].RestartCount >= 1, nil
+	})
+}
+
 func TestCutOffPodIsUnreachableUntilRestored(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()
@@ -301,17 +357,14 @@ func TestCutOffPodIsUnreachableUntilRestored(t *testing.T) {
 	if out, err := redisCLI(t, ns, "client", "-h", ip, "PING"); err != nil || out != "PONG" {
 		t.Fatalf("before the cut: %q %v", out, err)
 	}
-	h, err := bed.Pod(ctx, ns, "server")
+	restore, err := fault.New(bed).CutOff(ctx, ns, "server")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.SetNetwork(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := redisCLI(t, ns, "client", "-h", ip, "PING"); err == nil {
 		t.Fatalf("a cut-off pod answered %q", out)
 	}
-	if err := h.SetNetwork(ctx, true); err != nil {
+	if err := restore(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "reachable again", func(context.Context) (bool, error) {
@@ -323,14 +376,12 @@ func TestCutOffPodIsUnreachableUntilRestored(t *testing.T) {
 func TestStoppedNodeTurnsNotReadyAndComesBack(t *testing.T) {
 	ctx := context.Background()
 	nodes := bed.Nodes()
-	n := nodes[len(nodes)-1]
-	if err := n.Stop(ctx); err != nil {
+	name := nodes[len(nodes)-1].Name
+	f := fault.New(bed)
+	if err := f.StopNode(ctx, name, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.WaitReady(ctx, false, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(ctx); err != nil {
+	if err := f.StartNode(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 }
