@@ -89,3 +89,20 @@ func AllLeftovers(ctx context.Context) []string {
 	}
 	return out
 }
+
+// LeftoversOf lists what the bed with the given ID left on the host.
+func LeftoversOf(ctx context.Context, id string) []string {
+	recs, _ := readRecords()
+	for _, r := range recs {
+		if r.ID == id {
+			return r.leftovers(ctx)
+		}
+	}
+	// Without a record only its namespaces can be found.
+	names, _ := netns.List("hb" + id + "-")
+	var out []string
+	for _, n := range names {
+		out = append(out, "netns "+n)
+	}
+	return out
+}

@@ -25,6 +25,9 @@ var bed *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
 	if testing.Short() {
 		fmt.Println("skipping the test bed's end-to-end tests in -short mode")
 		os.Exit(0)
