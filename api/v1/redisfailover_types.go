@@ -92,10 +92,6 @@ const (
 type ConfigValue string
 
 // RedisSpec describes the data instances.
-//
-// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised']).join(', ') + ' is set by haredis itself and cannot be configured; remove it from spec.redis.config'"
-// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag']).join(', ') + ' is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead'"
-// +kubebuilder:validation:XValidation:rule="!has(self.config) || self.config.all(k, !(k.lowerAscii() in ['appendonly', 'appendfsync']))",messageExpression="'spec.redis.config: ' + self.config.filter(k, k.lowerAscii() in ['appendonly', 'appendfsync']).join(', ') + ' is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead'"
 type RedisSpec struct {
 	// Image is the Redis container image. The image stays stock: haredis
 	// copies its instance manager in with an init container.
@@ -144,6 +140,38 @@ type RedisSpec struct {
 	// spec.redis.persistence); min-replicas-to-write and min-replicas-max-lag
 	// and their min-slaves aliases (set spec.durability).
 	// +kubebuilder:validation:MaxProperties=256
+	// +kubebuilder:validation:XValidation:rule="!('port' in self)",message="spec.redis.config: port is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('bind' in self)",message="spec.redis.config: bind is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('dir' in self)",message="spec.redis.config: dir is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('dbfilename' in self)",message="spec.redis.config: dbfilename is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('appendfilename' in self)",message="spec.redis.config: appendfilename is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('appenddirname' in self)",message="spec.redis.config: appenddirname is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('replicaof' in self)",message="spec.redis.config: replicaof is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('slaveof' in self)",message="spec.redis.config: slaveof is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('requirepass' in self)",message="spec.redis.config: requirepass is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('masterauth' in self)",message="spec.redis.config: masterauth is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('masteruser' in self)",message="spec.redis.config: masteruser is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('include' in self)",message="spec.redis.config: include is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('daemonize' in self)",message="spec.redis.config: daemonize is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('pidfile' in self)",message="spec.redis.config: pidfile is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('logfile' in self)",message="spec.redis.config: logfile is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('unixsocket' in self)",message="spec.redis.config: unixsocket is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('unixsocketperm' in self)",message="spec.redis.config: unixsocketperm is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('protected-mode' in self)",message="spec.redis.config: protected-mode is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('rename-command' in self)",message="spec.redis.config: rename-command is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('replica-announce-ip' in self)",message="spec.redis.config: replica-announce-ip is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('slave-announce-ip' in self)",message="spec.redis.config: slave-announce-ip is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('replica-announce-port' in self)",message="spec.redis.config: replica-announce-port is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('slave-announce-port' in self)",message="spec.redis.config: slave-announce-port is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('aclfile' in self)",message="spec.redis.config: aclfile is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('supervised' in self)",message="spec.redis.config: supervised is set by haredis itself and cannot be configured; remove it from spec.redis.config"
+	// +kubebuilder:validation:XValidation:rule="!('min-replicas-to-write' in self)",message="spec.redis.config: min-replicas-to-write is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead"
+	// +kubebuilder:validation:XValidation:rule="!('min-slaves-to-write' in self)",message="spec.redis.config: min-slaves-to-write is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead"
+	// +kubebuilder:validation:XValidation:rule="!('min-replicas-max-lag' in self)",message="spec.redis.config: min-replicas-max-lag is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead"
+	// +kubebuilder:validation:XValidation:rule="!('min-slaves-max-lag' in self)",message="spec.redis.config: min-slaves-max-lag is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead"
+	// +kubebuilder:validation:XValidation:rule="!('appendonly' in self)",message="spec.redis.config: appendonly is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead"
+	// +kubebuilder:validation:XValidation:rule="!('appendfsync' in self)",message="spec.redis.config: appendfsync is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised', 'min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag', 'appendonly', 'appendfsync']))",message="spec.redis.config: a parameter that haredis sets itself is given in another case (Redis compares names without regard to case); remove it from spec.redis.config"
 	// +optional
 	Config map[string]ConfigValue `json:"config,omitempty"`
 
@@ -160,7 +188,7 @@ type StorageSpec struct {
 	// +kubebuilder:validation:XValidation:rule="isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.redis.storage.size: must be a size greater than zero written like 1Gi or 500Mi"
 	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || !isQuantity(string(oldSelf)) || quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="spec.redis.storage.size: cannot decrease; volumes can only grow. Set it back to the old size or larger"
 	// +optional
-	Size resource.Quantity `json:"size,omitempty"`
+	Size *resource.Quantity `json:"size,omitempty"`
 
 	// StorageClassName of the volumes; empty means the cluster's default.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.redis.storage.storageClassName: cannot be changed after creation; existing volumes stay in their class"
@@ -221,8 +249,8 @@ type SecretKeySelector struct {
 
 // SentinelSpec describes the sentinels.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.poolRef) || (self.replicas >= 3 && self.replicas % 2 == 1)",message="spec.sentinel.replicas: must be odd and at least 3 (3, 5, 7) so that a majority can elect a new primary; or set spec.sentinel.poolRef to use a shared SentinelPool"
-// +kubebuilder:validation:XValidation:rule="self.replicas <= 9",message="spec.sentinel.replicas: must be at most 9"
+// +kubebuilder:validation:XValidation:rule="has(self.poolRef) || !has(self.replicas) || (self.replicas >= 3 && self.replicas % 2 == 1)",message="spec.sentinel.replicas: must be odd and at least 3 (3, 5, 7) so that a majority can elect a new primary; or set spec.sentinel.poolRef to use a shared SentinelPool"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 9",message="spec.sentinel.replicas: must be at most 9"
 type SentinelSpec struct {
 	// Replicas is the number of dedicated sentinels. Ignored when poolRef is
 	// set.
@@ -242,7 +270,7 @@ type SentinelSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('100ms') && duration(self) <= duration('10m')",message="spec.sentinel.downAfter: must be a duration between 100ms and 10m written like 500ms, 1s or 1m30s"
 	// +optional
-	DownAfter metav1.Duration `json:"downAfter,omitempty"`
+	DownAfter *metav1.Duration `json:"downAfter,omitempty"`
 
 	// FailoverTimeout bounds one failover attempt (Sentinel's
 	// failover-timeout).
@@ -251,7 +279,7 @@ type SentinelSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="spec.sentinel.failoverTimeout: must be a duration between 1s and 1h written like 30s or 2m"
 	// +optional
-	FailoverTimeout metav1.Duration `json:"failoverTimeout,omitempty"`
+	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
 	// PoolRef names a SentinelPool in the same namespace to use instead of
 	// dedicated sentinels.
@@ -519,8 +547,4 @@ type Endpoints struct {
 	// SentinelURL is a redis+sentinel:// URL for Sentinel-aware clients.
 	// +optional
 	SentinelURL string `json:"sentinelURL,omitempty"`
-}
-
-func init() {
-	SchemeBuilder.Register(&RedisFailover{}, &RedisFailoverList{})
 }

@@ -18,12 +18,9 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version.Version) },
-	})
+	root.AddCommand(version.Command())
 	root.AddCommand(newInstanceCommand())
+	root.AddCommand(newProxyCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "haredis:", err)
 		os.Exit(1)

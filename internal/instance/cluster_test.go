@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +38,7 @@ type testCluster struct {
 type testMember struct {
 	m       *Manager
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{}
 	dataDir string
 }
 
@@ -43,11 +47,7 @@ func newTestCluster(t *testing.T, names []string, sentinels []string, group map[
 	c := &testCluster{t: t, ports: map[string]int{}, members: map[string]*testMember{}}
 	hosts := map[string]string{}
 	for _, n := range names {
-		port, err := redistest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.ports[n] = port
+		c.ports[n] = stablePort(t)
 		hosts[n] = fmt.Sprintf("127.0.0.1:%d", c.ports[n])
 	}
 	c.cfg = &instanceconfig.Config{
@@ -94,8 +94,13 @@ func (c *testCluster) start(name string) *testMember {
 		c.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMember{m: m, cancel: cancel, done: make(chan error, 1), dataDir: dataDir}
-	go func() { tm.done <- m.Run(ctx) }()
+	tm := &testMember{m: m, cancel: cancel, done: make(chan struct{}), dataDir: dataDir}
+	go func() {
+		defer close(tm.done)
+		if err := m.Run(ctx); err != nil {
+			c.t.Errorf("%s: Run: %v", name, err)
+		}
+	}()
 	c.members[name] = tm
 	c.t.Cleanup(func() { tm.stop(c.t) })
 	eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
@@ -158,6 +163,37 @@ func httpJSON(t *testing.T, method string, m *Manager, path string, body, out in
 		}
 	}
 	return resp.StatusCode
+}
+
+// stablePort returns a free loopback port below the kernel's ephemeral range.
+// An instance restarts on the same port many times; a port from the
+// ephemeral range (what binding port 0 gives) can meanwhile become the local
+// port of some outgoing connection or of another test's server.
+func stablePort(t *testing.T) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const base = 10000
+	if low <= base+1000 {
+		t.Fatalf("the ephemeral port range starts at %d: no room for stable ports", low)
+	}
+	for range 100 {
+		port := base + rand.IntN(low-base)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("cannot find a free port below the ephemeral range")
+	return 0
 }
 
 // eventually fails the test unless cond returns nil within timeout.

@@ -16,9 +16,10 @@ import (
 	"github.com/haredis/haredis/internal/redisconf"
 )
 
-// groupState tracks the parameter group: what the operator asked for, what
-// the next start of redis-server renders, and what the running one has.
-type groupState struct {
+// GroupState is the parameter group (GET /config): what the operator asked
+// for, what the next start of redis-server renders, and what the running one
+// has.
+type GroupState struct {
 	Generation int64             `json:"generation"`
 	Desired    map[string]string `json:"desired"`
 	// Boot is rendered at the next start of redis-server: Desired when
@@ -52,7 +53,7 @@ func (m *Manager) loadGroup(ctx context.Context) error {
 	if saved.Desired != nil && saved.Generation > gen {
 		desired, gen = saved.Desired, saved.Generation
 	}
-	gs := groupState{Generation: gen, Desired: copyMap(desired), Boot: map[string]string{}}
+	gs := GroupState{Generation: gen, Desired: copyMap(desired), Boot: map[string]string{}}
 	norm, err := redisconf.NormalizeGroup(desired)
 	if err == nil {
 		err = m.validate(ctx, norm)
@@ -272,7 +273,7 @@ func (m *Manager) recordGroupError(err error) {
 }
 
 // Group returns the parameter group state.
-func (m *Manager) Group() groupState {
+func (m *Manager) Group() GroupState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.group

@@ -2,8 +2,10 @@ package instance
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,8 +54,19 @@ func TestOwnData(t *testing.T) {
 	if err := c.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "AOF base written", func(context.Context) error {
-		_, err := os.Stat(filepath.Join(srv.Dir(), "appendonlydir", "appendonly.aof.1.base.rdb"))
+	// Copy only once the rewrite is over: while it runs, Redis renames
+	// temporary files in appendonlydir under our feet.
+	eventually(t, 10*time.Second, "AOF base written", func(ctx context.Context) error {
+		info, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return err
+		}
+		for _, busy := range []string{"aof_rewrite_in_progress:1", "aof_rewrite_scheduled:1", "aof_enabled:0"} {
+			if strings.Contains(info, busy) {
+				return fmt.Errorf("AOF rewrite not finished (%s)", busy)
+			}
+		}
+		_, err = os.Stat(filepath.Join(srv.Dir(), "appendonlydir", "appendonly.aof.manifest"))
 		return err
 	})
 	aofOnly := t.TempDir()

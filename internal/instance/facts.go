@@ -144,7 +144,9 @@ func (m *Manager) askPeer(ctx context.Context, name, password string) bootrole.P
 		p.Err = err.Error()
 		return p
 	}
-	text, err := c.Info(ctx, "replication", "keyspace", "persistence").Result()
+	// INFO without sections (server, replication, persistence, keyspace,
+	// ...) works on every Redis version; several sections need Redis 7.
+	text, err := c.Info(ctx).Result()
 	if err != nil {
 		p.Err = err.Error()
 		return p

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,11 +26,18 @@ import (
 // primary over its replicas, which keep the data.
 func TestKilledPrimaryNeverAcceptsWrites(t *testing.T) {
 	for _, persistence := range []string{instanceconfig.PersistenceAOF, instanceconfig.PersistenceNone} {
-		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence) })
+		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence, false) })
 	}
 }
 
-func testKilledPrimary(t *testing.T, persistence string) {
+// TestRestartedPrimaryPodNeverAcceptsWrites stops the primary's whole
+// manager (its pod) cleanly and starts a new one on the same volume, as a
+// deleted pod that comes back with its PVC.
+func TestRestartedPrimaryPodNeverAcceptsWrites(t *testing.T) {
+	testKilledPrimary(t, instanceconfig.PersistenceAOF, true)
+}
+
+func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 	names := []string{"app-1", "app-2", "app-3"}
 	c := newTestCluster(t, names, nil, nil)
 	c.cfg.Persistence = persistence
@@ -42,7 +51,13 @@ func testKilledPrimary(t *testing.T, persistence string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(s.Close)
+		t.Cleanup(func() {
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(s.Dir(), "redis.log"))
+				t.Logf("sentinel %s log:\n%s", s.Addr(), lastLines(string(b), 60))
+			}
+			s.Close()
+		})
 		sentinels = append(sentinels, s)
 		c.cfg.Sentinels = append(c.cfg.Sentinels, s.Addr())
 	}
@@ -50,9 +65,9 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	for _, n := range names {
 		c.start(n)
 	}
-	waitRole(t, c.members["app-1"].m, "primary", 30*time.Second)
-	waitRole(t, c.members["app-2"].m, "replica", 30*time.Second)
-	waitRole(t, c.members["app-3"].m, "replica", 30*time.Second)
+	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
+	waitRole(t, c.members["app-2"].m, "replica", 60*time.Second)
+	waitRole(t, c.members["app-3"].m, "replica", 60*time.Second)
 	if d := c.members["app-1"].m.Status().LastDecision; d.RecordedBy != "sentinels" {
 		t.Errorf("app-1 booted on the record of %q, want the sentinels'", d.RecordedBy)
 	}
@@ -62,7 +77,7 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	for _, s := range sentinels {
 		sc := s.Client()
 		defer sc.Close()
-		eventually(t, 30*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
+		eventually(t, 90*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
 			reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", master).Slice()
 			if err != nil {
 				return err
@@ -89,8 +104,10 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	}
 
 	oldMgr := c.members["app-1"].m
-	pid := oldMgr.Status().RedisPID
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if podRestart {
+		c.members["app-1"].stop(t)
+		oldMgr = c.start("app-1").m
+	} else if err := syscall.Kill(oldMgr.Status().RedisPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 
@@ -100,10 +117,10 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	defer writer.Close()
 	var attempts, readonly, accepted int
 	sawWaiting := false
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("the old primary did not become a replica in sync within 60s: %+v", oldMgr.Status())
+			t.Fatalf("the old primary did not become a replica in sync within 120s: %+v", oldMgr.Status())
 		}
 		attempts++
 		err := writer.Set(ctx, "written-to-old-primary", attempts, 0).Err()
@@ -137,8 +154,8 @@ func testKilledPrimary(t *testing.T, persistence string) {
 	if d == nil || d.Action != "replica" || d.RecordedBy != "sentinels" || (d.Master != "app-2" && d.Master != "app-3") {
 		t.Fatalf("last boot decision of the old primary: %+v", d)
 	}
-	if s.Restarts != 1 {
-		t.Errorf("restarts = %d, want 1", s.Restarts)
+	if wantRestarts := map[bool]int{false: 1, true: 0}[podRestart]; s.Restarts != wantRestarts {
+		t.Errorf("restarts = %d, want %d", s.Restarts, wantRestarts)
 	}
 	newPrimary := c.members[d.Master].m
 	if ns := newPrimary.Status(); ns.Role != "primary" {
@@ -155,4 +172,26 @@ func testKilledPrimary(t *testing.T, persistence string) {
 		t.Errorf("GET of the key written to the old primary: %v, want nil (never written)", err)
 	}
 	t.Logf("%d writes to the old primary, %d READONLY, none accepted", attempts, readonly)
+
+	// A replica whose redis-server dies comes back as a replica of the
+	// primary the sentinels name, at once (no failover needed).
+	other := "app-2"
+	if d.Master == "app-2" {
+		other = "app-3"
+	}
+	om := c.members[other].m
+	opid := om.Status().RedisPID
+	if err := syscall.Kill(opid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, other+" restarted as a replica", func(context.Context) error {
+		s := om.Status()
+		if s.RedisPID == opid || s.Role != "replica" || !s.Ready {
+			return fmt.Errorf("pid %d role %s ready %v phase %s", s.RedisPID, s.Role, s.Ready, s.Phase)
+		}
+		return nil
+	})
+	if od := om.Status().LastDecision; od.Action != "replica" || od.Master != d.Master || od.RecordedBy != "sentinels" {
+		t.Errorf("%s after its crash: %+v, want a replica of %s by the sentinels' record", other, od, d.Master)
+	}
 }

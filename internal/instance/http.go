@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/haredis/haredis/internal/redisconf"
 )
 
@@ -78,7 +80,7 @@ type Status struct {
 	RunID             string          `json:"runID,omitempty"`
 	RedisPID          int             `json:"redisPID,omitempty"`
 	Restarts          int             `json:"restarts"`
-	LastDecision      *decisionRecord `json:"lastDecision,omitempty"`
+	LastDecision      *DecisionRecord `json:"lastDecision,omitempty"`
 	Config            configStatus    `json:"config"`
 	Ready             bool            `json:"ready"`
 	ReadyReason       string          `json:"readyReason"`
@@ -163,7 +165,10 @@ func (m *Manager) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	c, err := m.redisClient.client()
 	if err == nil {
 		err = c.Ping(r.Context()).Err()
-		if err != nil && strings.HasPrefix(err.Error(), "LOADING") {
+		// Any reply from Redis (LOADING while it reads a large data set,
+		// WRONGPASS after a password change) proves the process answers.
+		var reply redis.Error
+		if errors.As(err, &reply) {
 			err = nil
 		}
 	}

@@ -93,14 +93,15 @@ type Manager struct {
 	phase       string
 	proc        *supervise.Process
 	restarts    int
-	decision    *decisionRecord
+	decision    *DecisionRecord
 	observed    observed
-	group       groupState
+	group       GroupState
 	httpAddr    string
 	redisClient *redisConn
 }
 
-type decisionRecord struct {
+// DecisionRecord is the last boot decision with the facts it was made on.
+type DecisionRecord struct {
 	bootrole.Decision
 	Facts bootrole.Facts `json:"facts"`
 	At    time.Time      `json:"at"`
@@ -271,7 +272,7 @@ func (m *Manager) decide(ctx context.Context) (bootrole.Decision, error) {
 		facts.MaxWait = m.opts.BootWait
 		d := bootrole.Decide(facts)
 		m.mu.Lock()
-		m.decision = &decisionRecord{Decision: d, Facts: facts, At: time.Now()}
+		m.decision = &DecisionRecord{Decision: d, Facts: facts, At: time.Now()}
 		m.mu.Unlock()
 		if d.Reason != lastReason || d.Action != bootrole.Wait {
 			// One line per decision, with the facts it was made on.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +20,10 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	s := waitRole(t, tm.m, "primary", 20*time.Second)
 	if s.LastDecision == nil || s.LastDecision.Reason == "" {
 		t.Fatalf("status has no boot decision: %+v", s)
+	}
+	info, err := os.Stat(filepath.Join(tm.m.opts.RunDir, "redis.conf"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("redis.conf holds the password: want mode 0600, got %v (%v)", info.Mode().Perm(), err)
 	}
 	rc := c.client("app-1")
 	ctx := context.Background()
@@ -186,7 +192,7 @@ func TestInvalidInitialGroupStillBoots(t *testing.T) {
 	if len(s.Config.InForce) != 0 {
 		t.Errorf("booted with %v, want no parameter group (none worked before)", s.Config.InForce)
 	}
-	var g groupState
+	var g GroupState
 	httpJSON(t, http.MethodGet, tm.m, "/config", nil, &g)
 	if g.Desired["maxmemory-policy"] != "bogus" {
 		t.Errorf("GET /config desired = %v, want the refused group", g.Desired)

@@ -109,7 +109,7 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	text, err := c.Info(pctx, "server", "replication", "keyspace", "persistence").Result()
+	text, err := c.Info(pctx).Result()
 	if err != nil {
 		o.Err = err.Error()
 		return o

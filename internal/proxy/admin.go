@@ -17,6 +17,7 @@ import (
 //	GET  /healthz                    the process serves
 //	GET  /readyz                     200 once a primary is confirmed
 //	GET  /metrics                    Prometheus text format
+//	GET  /status                     JSON: primary, ready, paused
 //
 // /resume checks with ROLE that a given primary is a master before using it.
 func (s *Server) AdminHandler() http.Handler {
@@ -59,6 +60,10 @@ func (s *Server) AdminHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		p, ok := s.Primary()
+		writeJSON(w, Status{Primary: p, Ready: ok, Paused: s.Paused()})
+	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		s.WriteMetrics(w)
@@ -69,4 +74,11 @@ func (s *Server) AdminHandler() http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Status is the JSON body of GET /status.
+type Status struct {
+	Primary string `json:"primary"`
+	Ready   bool   `json:"ready"`
+	Paused  bool   `json:"paused"`
 }

@@ -105,6 +105,12 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 	if !c.authed && id != cmdAuth && id != cmdHello && id != cmdQuit {
 		return actLocal, replyNoAuth
 	}
+	if c.inMulti && (id == cmdSelect || id == cmdClient || id == cmdHello || id == cmdReset) {
+		// Queued in a transaction, it changes the session only if EXEC
+		// runs: the proxy cannot know the outcome from the +QUEUED reply,
+		// so the session is never moved rather than moved wrong.
+		c.sticky.Store(true)
+	}
 	switch id {
 	case cmdOther:
 		return actForward, ""

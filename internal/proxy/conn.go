@@ -272,6 +272,11 @@ func (c *conn) replyLocal(reply string) error {
 }
 
 func (c *conn) waitIdle() error {
+	if c.sticky.Load() {
+		// Replies can no longer be counted (RESP3 subscription replies are
+		// pushes): waiting could last forever.
+		return nil
+	}
 	c.idleWait.Store(true)
 	defer c.idleWait.Store(false)
 	for c.recv.Load() < c.sent.Load() {

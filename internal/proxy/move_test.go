@@ -81,6 +81,14 @@ func TestPrimaryChangeMovesIdleSessionsAndEndsTheOthers(t *testing.T) {
 	waitBlocked(t, direct, 1)
 
 	s.SetPrimary(b.Addr())
+	// Nothing of the proxy's stays connected to the old primary.
+	redistest.Eventually(t, 5*time.Second, func() error {
+		list := direct.ClientList(ctx).Val()
+		if n := strings.Count(list, "\n"); n != 1 {
+			return fmt.Errorf("old primary still has %d clients:\n%s", n, list)
+		}
+		return nil
+	})
 
 	// The idle session moves with its database, name and protocol.
 	if v, err := mover.Get(ctx, "k").Result(); !errors.Is(err, redis.Nil) {
@@ -246,5 +254,21 @@ func BenchmarkForwardPipeline16(b *testing.B) {
 		if _, err := io.ReadFull(nc, buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSelectInsideTransactionPinsTheSession(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	s, addr := startProxy(t, a.Addr(), nil)
+	raw := dialRaw(t, addr)
+	if got := raw.do(t, "AUTH "+testPassword, "MULTI", "SELECT 5", "DISCARD"); fmt.Sprint(got) != "[+OK +OK +QUEUED +OK]" {
+		t.Fatalf("session: %v", got)
+	}
+	s.SetPrimary(b.Addr())
+	// The database after DISCARD is 0, but the proxy cannot tell from the
+	// replies: it must not guess.
+	got := raw.do(t, "SET k v")
+	if !strings.HasPrefix(got[0], "-ERR haredis") && !strings.HasPrefix(got[0], "error: ") {
+		t.Fatalf("SET after the move: %v, want an error reply or a closed connection", got)
 	}
 }

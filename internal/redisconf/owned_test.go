@@ -18,7 +18,7 @@ func TestOwnedParametersMatchCRD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule := regexp.MustCompile(`self\.config\.all\(k, !\(k\.lowerAscii\(\) in \[([^\]]*)\]\)\)`)
+	rule := regexp.MustCompile(`self\.all\(k, !\(k\.lowerAscii\(\) in \[([^\]]*)\]\)\)`)
 	matches := rule.FindAllSubmatch(src, -1)
 	if len(matches) == 0 {
 		t.Fatal("found no CEL rule refusing parameters in api/v1/redisfailover_types.go")
@@ -38,6 +38,13 @@ func TestOwnedParametersMatchCRD(t *testing.T) {
 	sort.Strings(ours)
 	if diff := cmp.Diff(crd, ours); diff != "" {
 		t.Errorf("OwnedParameters and the CEL rules differ (-CRD +OwnedParameters):\n%s", diff)
+	}
+
+	// Each owned parameter also has a rule of its own whose message names it.
+	for _, p := range OwnedParameters {
+		if !strings.Contains(string(src), "rule=\"!('"+p+"' in self)\"") {
+			t.Errorf("api/v1/redisfailover_types.go has no rule of its own refusing %q", p)
+		}
 	}
 
 	generated, err := os.ReadFile("../../config/crd/bases/haredis.dev_redisfailovers.yaml")

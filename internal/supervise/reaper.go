@@ -119,10 +119,13 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 	started := make(chan error, 1)
 	p := &Process{done: make(chan struct{})}
 	// Pdeathsig fires when the thread that forked exits, not the process:
-	// keep that thread locked and alive until the child is gone. The
-	// goroutine returns without unlocking, so the thread ends with it.
+	// keep that thread locked to this goroutine until the child is gone.
+	// Unlock then rather than let the thread end: other code may have
+	// forked children with Pdeathsig from the same thread earlier, and
+	// ending it would kill them.
 	go func() {
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		r.mu.Lock()
 		err := cmd.Start()
 		if err == nil {

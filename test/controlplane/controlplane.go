@@ -83,18 +83,11 @@ type ControlPlane struct {
 
 // Start starts the control plane and waits until it serves. On error it stops
 // whatever it started.
-func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err := opts.complete(); err != nil {
 		return nil, err
 	}
-	cp = &ControlPlane{Dir: opts.Dir, opts: opts, KubectlPath: filepath.Join(opts.KubeBinDir, "kubectl")}
-	defer func() {
-		if err != nil {
-			if stopErr := cp.Stop(); stopErr != nil {
-				err = errors.Join(err, stopErr)
-			}
-		}
-	}()
+	cp := &ControlPlane{Dir: opts.Dir, opts: opts, KubectlPath: filepath.Join(opts.KubeBinDir, "kubectl")}
 	steps := []func(context.Context) error{cp.writePKI, cp.startEtcd, cp.startAPIServer, cp.installCRDs}
 	if opts.ControllerManager {
 		steps = append(steps, cp.startControllerManager)
@@ -104,7 +97,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
-			return nil, err
+			return nil, errors.Join(err, cp.Stop())
 		}
 	}
 	return cp, nil

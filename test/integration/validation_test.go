@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,12 +53,12 @@ func TestDefaultsAreVisibleAfterApply(t *testing.T) {
 			Image:       "redis:7.0",
 			Replicas:    3,
 			Persistence: haredisv1.PersistenceAOF,
-			Storage:     haredisv1.StorageSpec{Size: resource.MustParse("1Gi"), KeepAfterDeletion: ptr.To(true)},
+			Storage:     haredisv1.StorageSpec{Size: ptr.To(resource.MustParse("1Gi")), KeepAfterDeletion: ptr.To(true)},
 		},
 		Sentinel: haredisv1.SentinelSpec{
 			Replicas:        3,
-			DownAfter:       metav1.Duration{Duration: 1e9},
-			FailoverTimeout: metav1.Duration{Duration: 30e9},
+			DownAfter:       &metav1.Duration{Duration: time.Second},
+			FailoverTimeout: &metav1.Duration{Duration: 30 * time.Second},
 		},
 		Proxy: haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
 		Auth:  haredisv1.AuthSpec{Enabled: ptr.To(true)},
@@ -127,7 +128,7 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 		},
 		"owned parameters in any case": {
 			spec: `redis: {config: {Requirepass: x, maxmemory: 1gb, rename-command: "FLUSHALL x"}}`,
-			want: []string{"spec.redis.config: Requirepass, rename-command is set by haredis"},
+			want: []string{"spec.redis.config: rename-command is set by haredis", "spec.redis.config: a parameter that haredis sets itself is given in another case"},
 		},
 		"a durability parameter": {
 			spec: `redis: {config: {min-replicas-to-write: "2"}}`,

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+
+	"github.com/haredis/haredis/internal/proxy"
+)
+
+func newProxyCommand() *cobra.Command {
+	env := func(name, def string) string {
+		if v, ok := os.LookupEnv(name); ok {
+			return v
+		}
+		return def
+	}
+	var (
+		o                              proxy.RunOptions
+		sentinels                      string
+		passwordFile, sentinelPassFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Serve one REDIS_URL that always reaches the current primary (learned from Sentinel)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
+			o.Proxy.Log = log
+			for _, a := range strings.Split(sentinels, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					o.Sentinels = append(o.Sentinels, a)
+				}
+			}
+			var err error
+			if o.Proxy.Password, err = readSecret(passwordFile); err != nil {
+				return err
+			}
+			o.SentinelPassword = o.Proxy.Password
+			if sentinelPassFile != "" {
+				if o.SentinelPassword, err = readSecret(sentinelPassFile); err != nil {
+					return err
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return proxy.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", env("HAREDIS_PROXY_LISTEN", ":6379"), "address for Redis clients (env HAREDIS_PROXY_LISTEN)")
+	f.StringVar(&o.AdminListen, "admin-listen", env("HAREDIS_PROXY_ADMIN_LISTEN", ":9090"), "address of the admin HTTP endpoint, empty for none (env HAREDIS_PROXY_ADMIN_LISTEN)")
+	f.StringVar(&sentinels, "sentinels", env("HAREDIS_SENTINELS", ""), "comma-separated sentinel host:port list (env HAREDIS_SENTINELS)")
+	f.StringVar(&o.MasterName, "master-name", env("HAREDIS_MASTER_NAME", ""), "Sentinel master name (env HAREDIS_MASTER_NAME)")
+	f.StringVar(&passwordFile, "password-file", env("HAREDIS_PASSWORD_FILE", ""), "file holding the Redis password, required from clients too (env HAREDIS_PASSWORD_FILE)")
+	f.StringVar(&sentinelPassFile, "sentinel-password-file", env("HAREDIS_SENTINEL_PASSWORD_FILE", ""), "file holding the sentinels' password if it differs (env HAREDIS_SENTINEL_PASSWORD_FILE)")
+	f.StringVar(&o.StaticPrimary, "static-primary", env("HAREDIS_STATIC_PRIMARY", ""), "forward to this host:port without Sentinel (tests, benchmarks)")
+	f.DurationVar(&o.Proxy.MaxPause, "max-pause", 10*time.Second, "longest a pause holds commands before resuming by itself")
+	f.DurationVar(&o.Proxy.PrimaryWait, "primary-wait", 3*time.Second, "how long a command waits for a reachable primary during a failover")
+	return cmd
+}
+
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

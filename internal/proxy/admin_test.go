@@ -1,0 +1,62 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestAdminEndpoint(t *testing.T) {
+	primary := startServer(t)
+	replica := startServer(t)
+	rc := replica.Client()
+	defer rc.Close()
+	if err := rc.Do(ctxT(t), "REPLICAOF", "127.0.0.1", primary.Port()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, addr := startProxy(t, "", nil)
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
+	call := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, admin.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := call("GET", "/healthz"); code != 200 {
+		t.Errorf("healthz: %d", code)
+	}
+	if code, _ := call("GET", "/readyz"); code != 503 {
+		t.Errorf("readyz without a primary: %d, want 503", code)
+	}
+	if code, body := call("POST", "/resume?primary="+replica.Addr()); code != 409 {
+		t.Errorf("resume to a replica: %d %s, want 409", code, body)
+	}
+	if code, body := call("POST", "/pause?wait=1s"); code != 200 || !strings.Contains(body, `"drained":true`) {
+		t.Errorf("pause: %d %s", code, body)
+	}
+	if code, body := call("POST", "/resume?primary="+primary.Addr()); code != 200 || !strings.Contains(body, primary.Addr()) {
+		t.Errorf("resume: %d %s", code, body)
+	}
+	if code, _ := call("GET", "/readyz"); code != 200 {
+		t.Errorf("readyz with a primary: %d", code)
+	}
+	c := client(t, addr, func(o *redis.Options) {})
+	if err := c.Ping(ctxT(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, body := call("GET", "/metrics")
+	for _, want := range []string{"haredis_proxy_connections_accepted_total 1", "haredis_proxy_pauses_total 1", "haredis_proxy_paused 0", "haredis_proxy_primary_known 1", "# TYPE haredis_proxy_commands_total counter"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}

@@ -1,0 +1,18 @@
+# Stage 5: the Sentinel-aware RESP proxy.
+
+PROXY_DEB_PACKAGES := redis-server redis-tools haproxy
+
+.PHONY: bench-proxy
+bench-proxy: ## redis-benchmark direct vs haredis proxy vs HAProxy (prints ratios, ends with a bench: line)
+	@hack/setup-packages.sh $(PROXY_DEB_PACKAGES)
+	go run ./hack/bench/proxy
+
+.PHONY: test-proxy
+test-proxy: ## Tests of the proxy, its RESP framing, Sentinel watcher and process helpers
+	$(GO_TEST) -count=1 -timeout 15m ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/redistest/...
+
+.PHONY: fuzz-resp
+fuzz-resp: ## Fuzz the RESP framing for a while (FUZZTIME, default 60s each)
+	$(GO_TEST) -run '^$$' -fuzz FuzzReplyFrames -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
+	$(GO_TEST) -run '^$$' -fuzz FuzzReplyLen -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
+	$(GO_TEST) -run '^$$' -fuzz FuzzCommandLen -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
