@@ -1,0 +1,50 @@
+# Test bed (Stage 2): a local cluster whose pods are host processes. See docs/testbed.md.
+
+COREDNS_VERSION := v1.15.0
+COREDNS_BIN     := $(BIN)/coredns-$(COREDNS_VERSION)
+BED_BIN         := $(BIN)/haredis-bed
+BED_PKGS        := ./test/bed/...
+# The bed finds CoreDNS here (see test/bed/cluster).
+export HAREDIS_COREDNS := $(COREDNS_BIN)/coredns
+
+##@ Test bed
+
+.PHONY: setup-bed
+setup-bed: $(COREDNS_BIN)/coredns ## Build what the test bed adds to `make setup` (CoreDNS; virtual-kubelet is a Go dependency)
+
+$(COREDNS_BIN)/coredns: hack/coredns/go.mod
+	@echo "building CoreDNS $(COREDNS_VERSION) into $(COREDNS_BIN) (about 4 minutes the first time)"
+	@mkdir -p $(COREDNS_BIN)
+	cd hack/coredns && go build -trimpath -ldflags '-s -w' -o $@ github.com/coredns/coredns
+
+.PHONY: bed-bin
+bed-bin: ## Build bin/haredis-bed and bin/haredis (the project image's binary)
+	go build -o $(BIN)/haredis ./cmd/haredis
+	go build -o $(BED_BIN) ./test/bed/cmd/haredis-bed
+
+.PHONY: demo
+demo: setup setup-bed bed-bin ## Start the bed with a sample Redis, prove it with PING/SET/GET, leave it running
+	$(BED_BIN) up
+
+.PHONY: demo-down
+demo-down: ## Stop the demo bed and remove every process, namespace, link, rule and mount it made (also after a crash)
+	go build -o $(BED_BIN) ./test/bed/cmd/haredis-bed
+	$(BED_BIN) down
+
+.PHONY: demo-status
+demo-status: ## Show the demo bed's nodes, pods and Services
+	$(BED_BIN) status
+
+.PHONY: test-bed
+test-bed: setup setup-bed ## Unit, integration and end-to-end tests of the test bed (one bed, a few minutes)
+	$(GO_TEST) -count=1 -timeout 15m $(BED_PKGS)
+
+.PHONY: vet-bed
+vet-bed: ## go vet and staticcheck of the test bed
+	go vet $(BED_PKGS)
+	$(TOOLS) staticcheck $(BED_PKGS)
+
+.PHONY: bench-bed
+bench-bed: setup setup-bed ## Cold and warm start of the bed, pod start latency p50/p95 over 20 pods
+	go build -o $(BED_BIN) ./test/bed/cmd/haredis-bed
+	$(BED_BIN) bench --pods 20

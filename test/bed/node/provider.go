@@ -1,0 +1,261 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	vknode "github.com/virtual-kubelet/virtual-kubelet/node"
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/haredis/haredis/test/bed/netns"
+)
+
+// Config describes one node of the bed.
+type Config struct {
+	// Name of the Node object; Zone its topology.kubernetes.io/zone label.
+	Name, Zone string
+	// Index numbers the node in the bed; it names its links.
+	Index int
+	// Router holds the node's Bridge; pods get addresses of PodCIDR.
+	Router  *netns.Router
+	Bridge  string
+	PodCIDR netip.Prefix
+	// NetnsPrefix starts the name of every pod namespace of the bed.
+	NetnsPrefix string
+	// StateDir keeps the node's pods: volumes, roots, logs.
+	StateDir string
+	// Client talks to the API server as this node.
+	Client kubernetes.Interface
+	// Images maps image references to host programs.
+	Images *Images
+	// DNS is the cluster DNS address written to each pod's resolv.conf.
+	DNS netip.Addr
+	// ClusterDomain is the DNS suffix of Services, usually cluster.local.
+	ClusterDomain string
+	// APIHost and APIPort are the `kubernetes` Service as pods see it.
+	APIHost string
+	APIPort int
+	// KubeletPort is where the node's kubelet API listens on 127.0.0.1.
+	KubeletPort int
+	// KubeletVersion is reported in the node's status.
+	KubeletVersion string
+	Log            logr.Logger
+}
+
+// Provider runs the pods of one node.
+type Provider struct {
+	cfg   Config
+	lists nodeutil.ProviderConfig
+	ipam  *ipam
+
+	mu      sync.Mutex
+	pods    map[string]*podRun // by namespace/name
+	notify  func(*corev1.Pod)
+	closing bool
+	seq     int
+}
+
+// New returns a provider; pass its NewProviderFunc to nodeutil.NewNode.
+func New(cfg Config) *Provider {
+	return &Provider{cfg: cfg, ipam: newIPAM(cfg.PodCIDR), pods: map[string]*podRun{}}
+}
+
+// NewProviderFunc fills the node object and hands the provider to
+// virtual-kubelet.
+func (p *Provider) NewProviderFunc(pc nodeutil.ProviderConfig) (nodeutil.Provider, vknode.NodeProvider, error) {
+	p.lists = pc
+	p.fillNode(pc.Node)
+	return p, nil, nil
+}
+
+func (p *Provider) fillNode(n *corev1.Node) {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse("16"),
+		corev1.ResourceMemory:           resource.MustParse("64Gi"),
+		corev1.ResourcePods:             resource.MustParse("110"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
+	}
+	n.Labels["topology.kubernetes.io/zone"] = p.cfg.Zone
+	n.Labels["topology.kubernetes.io/region"] = "bed"
+	n.Labels["kubernetes.io/os"] = "linux"
+	n.Labels["kubernetes.io/arch"] = "amd64"
+	n.Labels["haredis.dev/bed-node"] = "true"
+	n.Spec.PodCIDR = p.cfg.PodCIDR.String()
+	n.Spec.PodCIDRs = []string{p.cfg.PodCIDR.String()}
+	n.Status.Capacity = capacity
+	n.Status.Allocatable = capacity.DeepCopy()
+	// Only an InternalIP: with a Hostname address the API server tries to
+	// resolve the node name for logs and exec.
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(p.cfg.KubeletPort)
+	n.Status.NodeInfo = corev1.NodeSystemInfo{
+		KubeletVersion:          p.cfg.KubeletVersion,
+		OperatingSystem:         "linux",
+		Architecture:            "amd64",
+		ContainerRuntimeVersion: "haredis-bed://1",
+		KernelVersion:           "host",
+		OSImage:                 "haredis test bed",
+	}
+	for i, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			continue
+		}
+		n.Status.Conditions[i].Status = corev1.ConditionFalse
+		n.Status.Conditions[i].Reason = "KubeletHasNo" + string(c.Type)
+		n.Status.Conditions[i].LastHeartbeatTime = metav1.Now()
+		n.Status.Conditions[i].LastTransitionTime = metav1.Now()
+	}
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// CreatePod starts the pod's lifecycle; its status follows through NotifyPods.
+func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := key(pod.Namespace, pod.Name)
+	if old, ok := p.pods[k]; ok && old.pod.UID == pod.UID {
+		return nil
+	}
+	p.seq++
+	run := newPodRun(p, pod.DeepCopy(), p.seq)
+	p.pods[k] = run
+	go run.run()
+	return nil
+}
+
+// UpdatePod accepts changes of a running pod; the bed applies none of them
+// (a kubelet only applies in-place resizes and graceful deletion).
+func (p *Provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	run := p.get(pod.Namespace, pod.Name)
+	if run == nil {
+		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
+	}
+	run.updateMeta(pod)
+	return nil
+}
+
+// DeletePod starts a graceful stop and returns at once; the pod's object is
+// removed once its processes are gone.
+func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
+	run := p.get(pod.Namespace, pod.Name)
+	if run == nil || run.pod.UID != pod.UID {
+		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
+	}
+	grace := int64(30)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if pod.DeletionGracePeriodSeconds != nil {
+		grace = *pod.DeletionGracePeriodSeconds
+	}
+	run.terminate(grace, true)
+	return nil
+}
+
+// GetPod returns the pod as the provider last saw it.
+func (p *Provider) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	run := p.get(namespace, name)
+	if run == nil {
+		return nil, errdefs.NotFoundf("pod %s/%s is not on this node", namespace, name)
+	}
+	return run.snapshot(), nil
+}
+
+// GetPodStatus returns the pod's current status.
+func (p *Provider) GetPodStatus(ctx context.Context, namespace, name string) (*corev1.PodStatus, error) {
+	pod, err := p.GetPod(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return &pod.Status, nil
+}
+
+// GetPods returns every pod of the node.
+func (p *Provider) GetPods(ctx context.Context) ([]*corev1.Pod, error) {
+	p.mu.Lock()
+	runs := make([]*podRun, 0, len(p.pods))
+	for _, r := range p.pods {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	out := make([]*corev1.Pod, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, r.snapshot())
+	}
+	return out, nil
+}
+
+// NotifyPods registers the callback that receives status changes.
+func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
+	p.mu.Lock()
+	p.notify = cb
+	p.mu.Unlock()
+}
+
+func (p *Provider) get(namespace, name string) *podRun {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pods[key(namespace, name)]
+}
+
+func (p *Provider) forget(run *podRun) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := key(run.pod.Namespace, run.pod.Name)
+	if p.pods[k] == run {
+		delete(p.pods, k)
+	}
+}
+
+func (p *Provider) publish(pod *corev1.Pod) {
+	p.mu.Lock()
+	cb, closing := p.notify, p.closing
+	p.mu.Unlock()
+	if cb == nil || closing {
+		return
+	}
+	cb(pod)
+}
+
+func (p *Provider) podDir(pod *corev1.Pod) string {
+	return filepath.Join(p.cfg.StateDir, "pods", string(pod.UID))
+}
+
+// Shutdown kills every pod of the node at once, as a power cut would, and
+// waits until their processes are gone and their namespaces removed. No
+// status is reported from here on, so no pod turns Failed because the node
+// went away.
+func (p *Provider) Shutdown() {
+	p.mu.Lock()
+	p.closing = true
+	runs := make([]*podRun, 0, len(p.pods))
+	for _, r := range p.pods {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range runs {
+		r.terminate(0, false)
+	}
+	for _, r := range runs {
+		<-r.done
+	}
+}
+
+// Pod gives the fault handles access to one pod of the node.
+func (p *Provider) Pod(namespace, name string) (*PodHandle, error) {
+	run := p.get(namespace, name)
+	if run == nil {
+		return nil, fmt.Errorf("pod %s/%s is not on node %s", namespace, name, p.cfg.Name)
+	}
+	return &PodHandle{run: run}, nil
+}

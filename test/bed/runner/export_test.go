@@ -1,0 +1,4 @@
+package runner
+
+// ResolveIn is exported for tests.
+var ResolveIn = resolveIn

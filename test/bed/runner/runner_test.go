@@ -1,0 +1,102 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/haredis/haredis/test/bed/netns"
+	"github.com/haredis/haredis/test/bed/runner"
+)
+
+// TestContainerSeesItsOwnWorld runs a real process through the init and
+// checks what it sees: its hostname, its own network namespace, volumes at
+// their mount paths (also where the host has no such directory) and a
+// private /tmp, while the host stays untouched.
+func TestContainerSeesItsOwnWorld(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for namespaces")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := fmt.Sprintf("hbtest%d", os.Getpid())
+	if err := netns.Add(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netns.Delete(context.Background(), name) })
+
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "vol")
+	conf := filepath.Join(dir, "redis.conf")
+	must(t, os.MkdirAll(vol, 0o755))
+	must(t, os.WriteFile(filepath.Join(vol, "hello"), []byte("from volume"), 0o644))
+	must(t, os.WriteFile(conf, []byte("port 6379"), 0o644))
+	root := filepath.Join(dir, "root")
+	must(t, os.Mkdir(root, 0o755))
+	missing := "/haredis-bed-test-" + name
+	out, err := os.Create(filepath.Join(dir, "out.log"))
+	must(t, err)
+	defer out.Close()
+
+	spec := runner.Spec{
+		Netns:    name,
+		Hostname: "pod-a",
+		Root:     root,
+		Mounts: []runner.Mount{
+			{Source: vol, Target: missing + "/data"},
+			{Source: conf, Target: "/etc/redis/redis.conf", ReadOnly: true},
+		},
+		Argv: []string{"sh", "-c", `hostname; ls /sys/class/net | tr '\n' ' '; echo; cat ` + missing + `/data/hello; echo; cat /etc/redis/redis.conf; echo; touch /tmp/x && ls /tmp; echo -n $GREETING; pwd`},
+		Env:  []string{"GREETING=hi", "PATH=" + runner.DefaultPath},
+		Dir:  "/etc",
+	}
+	cmd, err := runner.Command(spec, out)
+	must(t, err)
+	must(t, cmd.Run())
+	got, err := os.ReadFile(out.Name())
+	must(t, err)
+	wantLines := []string{"pod-a", "lo", "from volume", "port 6379", "x", "hi/etc"}
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	if d := cmp.Diff(wantLines, lines); d != "" {
+		t.Errorf("container output (-want +got):\n%s", d)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("the host got %s: %v", missing, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResolveInFollowsLinksInsideRoot(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "run"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "var"), 0o755))
+	must(t, os.Symlink("/run", filepath.Join(root, "var", "run")))
+	must(t, os.Symlink("../run", filepath.Join(root, "var", "rel")))
+	tests := map[string]struct{ path, want string }{
+		"absolute link": {path: "/var/run/secrets/token", want: "/run/secrets/token"},
+		"relative link": {path: "var/rel/x", want: "/run/x"},
+		"no link":       {path: "/data", want: "/data"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if d := cmp.Diff(tc.want, runner.ResolveIn(root, tc.path)); d != "" {
+				t.Errorf("ResolveIn(%q) (-want +got):\n%s", tc.path, d)
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+)
+
+// Mount binds Source (a host file or directory) at Target inside the container.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Spec is everything the init needs to turn into the container's process.
+type Spec struct {
+	// Netns is the name of the pod's network namespace.
+	Netns string `json:"netns"`
+	// Hostname is set in the container's UTS namespace.
+	Hostname string `json:"hostname"`
+	// Root is an empty host directory on which the container's root is built.
+	Root string `json:"root"`
+	// Mounts in the order they are made (parents before children).
+	Mounts []Mount `json:"mounts"`
+	// Argv is the command; Argv[0] is looked up in the PATH of Env inside the
+	// container when it has no slash.
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+	// Dir is the working directory inside the container; "/" when empty.
+	Dir string `json:"dir,omitempty"`
+}
+
+const initEnv = "HAREDIS_BED_INIT"
+
+// Command returns the command that runs spec as a container process: the
+// running binary re-executed as init, entered into the pod's network
+// namespace by nsenter, with stdout and stderr going to out. The spec is
+// written next to the root as spec.json. The process gets its own process
+// group (so a stop reaches its children too) and dies with the caller.
+func Command(spec Spec, out *os.File) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the running binary: %w", err)
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode container spec: %w", err)
+	}
+	specPath := filepath.Join(filepath.Dir(spec.Root), filepath.Base(spec.Root)+".json")
+	if err := os.WriteFile(specPath, data, 0o600); err != nil {
+		return nil, fmt.Errorf("cannot write container spec: %w", err)
+	}
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+spec.Netns, "--", self)
+	cmd.Env = []string{initEnv + "=" + specPath}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Go makes the new mount namespace's propagation private, so nothing
+		// mounted inside leaks to the host.
+		Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
+		Setpgid:      true,
+		Pdeathsig:    syscall.SIGKILL,
+	}
+	return cmd, nil
+}
+
+// spawner forks every container process from one OS thread that never
+// exits: the kernel sends the parent-death signal when the forking thread
+// ends, not the process.
+var spawner = func() chan<- spawnRequest {
+	reqs := make(chan spawnRequest)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		for r := range reqs {
+			r.errc <- r.cmd.Start()
+		}
+	}()
+	return reqs
+}()
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	errc chan error
+}
+
+// Start starts cmd from the spawner thread.
+func Start(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	spawner <- spawnRequest{cmd: cmd, errc: errc}
+	return <-errc
+}
