@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// TestRedisFailoverLifecycle walks issue 4's "must show" list on one
+// RedisFailover: create and connect (1), SIGKILL of the primary's
+// redis-server (2), a deleted pod comes back with its volume (3), an invalid
+// parameter (7), deletion keeps the volumes (6).
+func TestRedisFailoverLifecycle(t *testing.T) {
+	ns := newNamespace(t, "life")
+	ctx := context.Background()
+	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	if err := kc.Create(ctx, rf); err != nil {
+		t.Fatal(err)
+	}
+	rf = waitRFReady(t, ns, "app", 5*time.Minute)
+	pw := password(t, ns, "app")
+
+	// 1. One primary, two replicas, three sentinels; both kinds of client work.
+	roles := map[haredisv1.Role]int{}
+	for _, is := range rf.Status.Instances {
+		roles[is.Role]++
+	}
+	if roles[haredisv1.RolePrimary] != 1 || roles[haredisv1.RoleReplica] != 2 || rf.Status.ReadyInstances != 3 {
+		t.Fatalf("instances %+v, want one primary and two ready replicas", rf.Status.Instances)
+	}
+	var sentinels corev1.PodList
+	if err := kc.List(ctx, &sentinels, client.InNamespace(ns), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil || len(sentinels.Items) != 3 {
+		t.Fatalf("sentinel pods: %d (%v)", len(sentinels.Items), err)
+	}
+	fc := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
+		Password: pw, SentinelPassword: pw, Dialer: dial,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+	})
+	defer fc.Close()
+	if err := fc.Set(ctx, "via-sentinel", "1", 0).Err(); err != nil {
+		t.Fatalf("Sentinel-aware client cannot write: %v", err)
+	}
+	primarySvc := plainClient(rf.Status.Endpoints.Primary, pw)
+	defer primarySvc.Close()
+	waitFor(t, 30*time.Second, "a write through "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
+		if err := primarySvc.Set(ctx, "via-service", "1", 0).Err(); err != nil {
+			return err
+		}
+		v, err := primarySvc.Get(ctx, "via-sentinel").Result()
+		if err != nil || v != "1" {
+			return fmt.Errorf("read %q: %v", v, err)
+		}
+		return nil
+	})
+
+	// 2. SIGKILL of the primary's redis-server.
+	oldName := rf.Status.CurrentPrimary
+	oldPod, err := getPod(ctx, ns, oldName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := instanceStatus(ctx, oldPod.Status.PodIP)
+	if err != nil || st.RedisPID == 0 {
+		t.Fatalf("cannot read the primary's redis-server pid: %v", err)
+	}
+	// Write to the old primary directly from the moment it could answer
+	// until it is a replica: it must never accept a write as a primary.
+	direct := plainClient(podAddr(oldPod), pw)
+	defer direct.Close()
+	var accepted atomic.Int64
+	stopWriting := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		deadline := time.Now().Add(2 * time.Minute)
+		for i := 0; time.Now().Before(deadline); i++ {
+			select {
+			case <-stopWriting:
+				return
+			default:
+			}
+			if direct.Set(ctx, fmt.Sprintf("direct-%d", i), "x", 0).Err() == nil {
+				accepted.Add(1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	killed := time.Now()
+	if err := syscall.Kill(st.RedisPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var newName string
+	waitFor(t, 90*time.Second, "the failover in status and labels", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if rf.Status.CurrentPrimary == oldName || rf.Status.FailoverCount < 1 {
+			return fmt.Errorf("currentPrimary %s failovers %d", rf.Status.CurrentPrimary, rf.Status.FailoverCount)
+		}
+		newName = rf.Status.CurrentPrimary
+		var pods corev1.PodList
+		if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{specs.LabelRole: "primary"}); err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 || pods.Items[0].Name != newName {
+			return fmt.Errorf("%d pods labelled primary", len(pods.Items))
+		}
+		return nil
+	})
+	t.Logf("status and labels named %s %.1fs after the SIGKILL", newName, time.Since(killed).Seconds())
+	waitFor(t, 60*time.Second, "writes through Sentinel and "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
+		if err := fc.Set(ctx, "after-failover", "1", 0).Err(); err != nil {
+			return err
+		}
+		return primarySvc.Set(ctx, "after-failover-svc", "1", 0).Err()
+	})
+	waitFor(t, 120*time.Second, "the old primary back as a ready replica", func(ctx context.Context) error {
+		p, err := getPod(ctx, ns, oldName)
+		if err != nil {
+			return err
+		}
+		s, err := instanceStatus(ctx, p.Status.PodIP)
+		if err != nil {
+			return err
+		}
+		if s.Role != "replica" || !s.Ready {
+			return fmt.Errorf("role %s ready %v phase %s", s.Role, s.Ready, s.Phase)
+		}
+		return nil
+	})
+	close(stopWriting)
+	<-writerDone
+	if n := accepted.Load(); n > 0 {
+		t.Errorf("the killed primary accepted %d writes after its restart", n)
+	}
+	if err := eventNamed(ctx, ns, "Failover", oldName, newName); err != nil {
+		t.Error(err)
+	}
+	if v, err := fc.Get(ctx, "via-sentinel").Result(); err != nil || v != "1" {
+		t.Errorf("a write acknowledged before the failover is gone: %q %v", v, err)
+	}
+
+	// 3. A deleted replica pod comes back with its own PVC and its data.
+	victim := oldName
+	pvcBefore := &corev1.PersistentVolumeClaim{}
+	if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, pvcBefore); err != nil {
+		t.Fatal(err)
+	}
+	podBefore, _ := getPod(ctx, ns, victim)
+	if err := kc.Delete(ctx, podBefore); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Minute, victim+" back, ready, with its data", func(ctx context.Context) error {
+		p, err := getPod(ctx, ns, victim)
+		if err != nil {
+			return err
+		}
+		if p.UID == podBefore.UID {
+			return errors.New("still the old pod")
+		}
+		s, err := instanceStatus(ctx, p.Status.PodIP)
+		if err != nil {
+			return err
+		}
+		if !s.Ready || s.Keys < 2 {
+			return fmt.Errorf("ready %v keys %d", s.Ready, s.Keys)
+		}
+		return nil
+	})
+	pvcAfter := &corev1.PersistentVolumeClaim{}
+	if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, pvcAfter); err != nil || pvcAfter.UID != pvcBefore.UID {
+		t.Errorf("PVC %s was replaced (err %v): the pod must come back on its own volume", victim, err)
+	}
+
+	// 7. Redis refuses a value: ConfigInvalid with its message, nothing restarts.
+	newPod, _ := getPod(ctx, ns, newName)
+	before, err := instanceStatus(ctx, newPod.Status.PodIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		rf.Spec.Redis.Config = map[string]haredisv1.ConfigValue{"maxmemory-policy": "bogus"}
+		return kc.Update(ctx, rf)
+	})
+	waitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid")
+		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "maxmemory-policy") || !strings.Contains(c.Message, "must be one of") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	after, err := instanceStatus(ctx, newPod.Status.PodIP)
+	if err != nil || after.RedisPID != before.RedisPID || after.Restarts != before.Restarts {
+		t.Errorf("redis-server of %s restarted on a refused config (pid %d -> %d, err %v)", newName, before.RedisPID, after.RedisPID, err)
+	}
+	if v, err := fc.ConfigGet(ctx, "maxmemory-policy").Result(); err != nil || v["maxmemory-policy"] != "noeviction" {
+		t.Errorf("maxmemory-policy is %v (err %v); the previous value must stay", v, err)
+	}
+
+	// 6. Deleting the RedisFailover removes everything but the kept PVCs.
+	if err := kc.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "every owned object gone", func(ctx context.Context) error {
+		var pods corev1.PodList
+		var svcs corev1.ServiceList
+		var cms corev1.ConfigMapList
+		if err := kc.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if err := kc.List(ctx, &svcs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if err := kc.List(ctx, &cms, client.InNamespace(ns), client.MatchingLabels{specs.LabelInstance: "app"}); err != nil {
+			return err
+		}
+		if _, err := getRF(ctx, ns, "app"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("RedisFailover still there: %v", err)
+		}
+		if len(pods.Items)+len(svcs.Items)+len(cms.Items) > 0 {
+			return fmt.Errorf("%d pods, %d services, %d configmaps left", len(pods.Items), len(svcs.Items), len(cms.Items))
+		}
+		return nil
+	})
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := kc.List(ctx, &pvcs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(pvcs.Items) != 3 {
+		t.Errorf("%d PVCs kept, want 3 (keepAfterDeletion defaults to true)", len(pvcs.Items))
+	}
+}
+
+func eventNamed(ctx context.Context, ns, reason string, words ...string) error {
+	var evs eventsv1.EventList
+	if err := kc.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, e := range evs.Items {
+		if e.Reason != reason {
+			continue
+		}
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(e.Note, w)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s event naming %v among %d events", reason, words, len(evs.Items))
+}

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+)
+
+func newNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := kc.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// waitFor fails the test unless cond returns nil within timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		last = cond(cctx)
+		ccancel()
+		if last == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func getRF(ctx context.Context, ns, name string) (*haredisv1.RedisFailover, error) {
+	rf := &haredisv1.RedisFailover{}
+	return rf, kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf)
+}
+
+// waitRFReady waits for phase Ready with every instance ready.
+func waitRFReady(t *testing.T, ns, name string, timeout time.Duration) *haredisv1.RedisFailover {
+	t.Helper()
+	var rf *haredisv1.RedisFailover
+	waitFor(t, timeout, name+" Ready", func(ctx context.Context) error {
+		var err error
+		if rf, err = getRF(ctx, ns, name); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+		if c == nil || c.Status != metav1.ConditionTrue || rf.Status.ObservedGeneration != rf.Generation {
+			return fmt.Errorf("phase %s, Ready %+v", rf.Status.Phase, c)
+		}
+		return nil
+	})
+	return rf
+}
+
+func password(t *testing.T, ns, name string) string {
+	t.Helper()
+	s := &corev1.Secret{}
+	if err := kc.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name + "-auth"}, s); err != nil {
+		t.Fatal(err)
+	}
+	return string(s.Data["password"])
+}
+
+func getPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
+	p := &corev1.Pod{}
+	return p, kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p)
+}
+
+// instanceStatus reads GET /status of an instance manager by pod IP.
+func instanceStatus(ctx context.Context, podIP string) (*instance.Status, error) {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dial}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(podIP, "8080")+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var s instance.Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func podAddr(p *corev1.Pod) string { return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(6379)) }
