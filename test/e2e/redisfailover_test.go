@@ -154,6 +154,9 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err := eventNamed(ctx, ns, "Failover", oldName, newName); err != nil {
 		t.Error(err)
 	}
+	if rf, err := getRF(ctx, ns, "app"); err == nil && rf.Status.FailoverCount != 1 {
+		t.Errorf("failoverCount %d after one SIGKILL, want 1 (current primary %s)", rf.Status.FailoverCount, rf.Status.CurrentPrimary)
+	}
 	if v, err := fc.Get(ctx, "via-sentinel").Result(); err != nil || v != "1" {
 		t.Errorf("a write acknowledged before the failover is gone: %q %v", v, err)
 	}
