@@ -1,6 +1,6 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
-OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/...
+OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/...
 
 ##@ Operator
 
@@ -15,3 +15,7 @@ vet-operator: ## go vet and staticcheck of the operator's packages
 
 test-update-golden:: ## Rewrite the operator's golden files (objects built by internal/specs)
 	$(GO_TEST) -count=1 ./internal/specs/ -run Golden -update
+
+.PHONY: test-e2e-operator
+test-e2e-operator: setup setup-bed ## End-to-end tests of the operator on the test bed (root; about 5 minutes)
+	$(GO_TEST) -count=1 -timeout 30m -v ./test/e2e/

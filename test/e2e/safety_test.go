@@ -158,16 +158,41 @@ func TestTwinsNeverCrossFollow(t *testing.T) {
 	}
 	check("after creation")
 	for round := 1; round <= 2; round++ {
+		var deleted []*corev1.Pod
 		for _, ns := range nss {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, name := range []string{fmt.Sprintf("app-sentinel-%d", round), rf.Status.CurrentPrimary} {
-				if err := kc.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}); err != nil {
+				old, err := getPod(ctx, ns, name)
+				if err != nil {
 					t.Fatal(err)
 				}
+				if err := kc.Delete(ctx, old); err != nil {
+					t.Fatal(err)
+				}
+				deleted = append(deleted, old)
 			}
+		}
+		// The status said Ready before the churn: wait for the new pods
+		// first, then for a Ready computed after them.
+		for _, old := range deleted {
+			waitFor(t, 5*time.Minute, old.Name+" replaced and ready", func(ctx context.Context) error {
+				p, err := getPod(ctx, old.Namespace, old.Name)
+				if err != nil {
+					return err
+				}
+				if p.UID == old.UID {
+					return fmt.Errorf("still the old pod")
+				}
+				for _, c := range p.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						return nil
+					}
+				}
+				return fmt.Errorf("not ready")
+			})
 		}
 		for _, ns := range nss {
 			waitRFReady(t, ns, "app", 5*time.Minute)
