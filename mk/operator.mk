@@ -5,8 +5,8 @@ OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/con
 ##@ Operator
 
 .PHONY: test-operator
-test-operator: ## Unit and integration tests of the operator (real kube-apiserver, redis-server, redis-sentinel)
-	$(GO_TEST) -count=1 -timeout 15m $(OPERATOR_PKGS)
+test-operator: ## Unit and integration tests of the operator (real kube-apiserver, redis-server, redis-sentinel; end-to-end skipped)
+	$(GO_TEST) -count=1 -short -timeout 15m $(OPERATOR_PKGS)
 
 .PHONY: vet-operator
 vet-operator: ## go vet and staticcheck of the operator's packages
