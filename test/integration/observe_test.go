@@ -242,6 +242,24 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		}
 	}
 
+	// A sentinel that lost the master (SENTINEL REMOVE, as after a reset) is
+	// set back to monitor the primary the other sentinels agree on.
+	lost := redis.NewSentinelClient(&redis.Options{Addr: reach.sentinels[0], Password: password})
+	defer lost.Close()
+	if err := lost.Remove(context.Background(), rf.MasterName()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the operator to repair the sentinel", func(ctx context.Context) error {
+		addr, err := lost.GetMasterAddrByName(ctx, rf.MasterName()).Result()
+		if err != nil {
+			return err
+		}
+		if got := net.JoinHostPort(addr[0], addr[1]); got != reach.hosts[newPrimary] {
+			return fmt.Errorf("repaired sentinel monitors %s, want %s (%s)", got, reach.hosts[newPrimary], newPrimary)
+		}
+		return nil
+	})
+
 	// Live config: Redis refuses an invalid value; nothing changes.
 	pidBefore := reach.managers[newPrimary].Status().RedisPID
 	setConfig := func(group map[string]haredisv1.ConfigValue) {
