@@ -31,7 +31,7 @@ DEB_PACKAGES := redis-server redis-sentinel redis-tools iptables iproute2 conntr
 ##@ Set-up
 
 .PHONY: setup
-setup: setup-packages $(KUBE_BIN)/.complete $(ETCD_BIN)/etcd ## Install Debian packages and build the control plane (idempotent, cached in bin/)
+setup: setup-packages $(KUBE_BIN)/.complete $(ETCD_BIN)/etcd setup-bed ## Install Debian packages, build the control plane and the test bed's parts (idempotent, cached in bin/)
 
 .PHONY: setup-packages
 setup-packages: ## Install the Debian packages the tests need, if missing
