@@ -76,8 +76,13 @@ test: setup vet ## Every test: vet, staticcheck, unit, integration (and end to e
 test-short: setup vet ## Unit and integration tiers alone
 	$(GO_TEST) -count=1 -short -timeout 20m ./...
 
-# Each part of the project adds its own targets in mk/NAME.mk.
+# Each part of the project adds its own targets in mk/NAME.mk, and its
+# benchmarks to BENCHES.
+BENCHES :=
 -include mk/*.mk
+
+.PHONY: bench
+bench: $(BENCHES) ## Every benchmark (each part adds its bench-* target to BENCHES); each ends with a `bench:` line
 
 .PHONY: help
 help: ## Show this help
