@@ -31,7 +31,7 @@ DEB_PACKAGES := redis-server redis-sentinel redis-tools iptables iproute2 conntr
 ##@ Set-up
 
 .PHONY: setup
-setup: setup-packages $(KUBE_BIN)/.complete $(ETCD_BIN)/etcd ## Install Debian packages and build the control plane (idempotent, cached in bin/)
+setup: setup-packages $(KUBE_BIN)/.complete $(ETCD_BIN)/etcd setup-bed ## Install Debian packages, build the control plane and the test bed's parts (idempotent, cached in bin/)
 
 .PHONY: setup-packages
 setup-packages: ## Install the Debian packages the tests need, if missing
@@ -76,8 +76,13 @@ test: setup vet ## Every test: vet, staticcheck, unit, integration (and end to e
 test-short: setup vet ## Unit and integration tiers alone
 	$(GO_TEST) -count=1 -short -timeout 20m ./...
 
-# Each part of the project adds its own targets in mk/NAME.mk.
+# Each part of the project adds its own targets in mk/NAME.mk, and its
+# benchmarks to BENCHES.
+BENCHES :=
 -include mk/*.mk
+
+.PHONY: bench
+bench: $(BENCHES) ## Every benchmark (each part adds its bench-* target to BENCHES); each ends with a `bench:` line
 
 .PHONY: help
 help: ## Show this help

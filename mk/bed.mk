@@ -48,3 +48,5 @@ vet-bed: ## go vet and staticcheck of the test bed
 bench-bed: setup setup-bed ## Cold and warm start of the bed, pod start latency p50/p95 over 20 pods
 	go build -o $(BED_BIN) ./test/bed/cmd/haredis-bed
 	$(BED_BIN) bench --pods 20
+
+BENCHES += bench-bed

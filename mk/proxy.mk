@@ -16,3 +16,5 @@ fuzz-resp: ## Fuzz the RESP framing for a while (FUZZTIME, default 60s each)
 	$(GO_TEST) -run '^$$' -fuzz FuzzReplyFrames -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
 	$(GO_TEST) -run '^$$' -fuzz FuzzReplyLen -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
 	$(GO_TEST) -run '^$$' -fuzz FuzzCommandLen -fuzztime $(or $(FUZZTIME),60s) ./internal/resp
+
+BENCHES += bench-proxy

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net"
 	"net/netip"
 	"os"
@@ -126,6 +128,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		{"nodes", c.startNodes},
 		// kube-proxy waits for its Node object: it runs as node bed-1's.
 		{"kube-proxy", c.startKubeProxy},
+		// Pods are refused until the controller-manager has made the
+		// namespace's default ServiceAccount.
+		{"service accounts", c.waitDefaultServiceAccount},
 	}
 	for _, s := range steps {
 		began := time.Now()
@@ -135,6 +140,16 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		c.log.Info("bed part started", "part", s.name, "seconds", time.Since(began).Seconds())
 	}
 	return c, nil
+}
+
+func (c *Cluster) waitDefaultServiceAccount(ctx context.Context) error {
+	return WaitFor(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := c.Client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 }
 
 func (o *Options) complete() error {
