@@ -19,3 +19,9 @@ test-update-golden:: ## Rewrite the operator's golden files (objects built by in
 .PHONY: test-e2e-operator
 test-e2e-operator: setup setup-bed ## End-to-end tests of the operator on the test bed (root; about 5 minutes)
 	$(GO_TEST) -count=1 -timeout 30m -v ./test/e2e/
+
+.PHONY: bench-failover
+bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials: haredis on the bed vs plain Redis + Sentinel (root; ends with a bench: line)
+	go run ./hack/bench/failover
+
+BENCHES += bench-failover

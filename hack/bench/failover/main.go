@@ -1,0 +1,341 @@
+// Command failover-bench measures unplanned failover: trials of SIGKILL of
+// the primary's redis-server under a steady write load through a
+// Sentinel-aware client (go-redis FailoverClient). It reports the time until
+// writes succeed again and the acknowledged writes lost, for a RedisFailover
+// on the test bed and, as the reference measured in the same run, for plain
+// Redis with Sentinel on loopback with the same Sentinel settings. Run it
+// with `make bench-failover` (root: the bed needs it).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/test/operatorbed"
+)
+
+const (
+	downAfter       = time.Second
+	failoverTimeout = 5 * time.Second
+	password        = "bench-failover-password"
+)
+
+// target is one system under test.
+type target interface {
+	client() *redis.Client
+	// kill SIGKILLs the primary's redis-server.
+	kill(ctx context.Context) error
+	// settle waits until the system is whole again.
+	settle(ctx context.Context) error
+}
+
+type trial struct {
+	outage time.Duration
+	lost   int
+	acked  int
+}
+
+func main() {
+	trials := flag.Int("trials", 10, "failovers per system")
+	flag.Parse()
+	if err := run(*trials); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-failover:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	fmt.Printf("Sentinel settings: down-after-milliseconds %d, failover-timeout %d, quorum 2 of 3, parallel-syncs 1\n",
+		downAfter.Milliseconds(), failoverTimeout.Milliseconds())
+	fmt.Println("Load: one go-redis FailoverClient writing SET without pause; lost = acknowledged keys missing after the trial")
+
+	ref, err := startReference(ctx)
+	if err != nil {
+		return err
+	}
+	refResults, err := runTrials(ctx, "plain Redis + Sentinel (loopback)", ref, n)
+	ref.set.Close()
+	if err != nil {
+		return err
+	}
+
+	if os.Geteuid() != 0 {
+		return errors.New("the test bed needs root")
+	}
+	env, err := operatorbed.Start(ctx, logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	hr, err := startHaredis(ctx, env)
+	if err != nil {
+		return err
+	}
+	results, err := runTrials(ctx, "haredis RedisFailover (test bed)", hr, n)
+	if err != nil {
+		fmt.Println(env.OperatorLog(ctx, 100))
+		return err
+	}
+
+	p50, p95, mx, lost := summary(results)
+	r50, r95, rmx, rlost := summary(refResults)
+	fmt.Printf("\n%-36s %8s %8s %8s %10s\n", "system", "p50_s", "p95_s", "max_s", "lost_acked")
+	fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "plain Redis + Sentinel", r50, r95, rmx, rlost)
+	fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "haredis", p50, p95, mx, lost)
+	fmt.Printf("ratio haredis/plain: p50 %.2f, p95 %.2f, max %.2f\n", p50/r50, p95/r95, mx/rmx)
+	fmt.Printf("bench: failover trials=%d p50_s=%.2f p95_s=%.2f max_s=%.2f lost_acked_total=%d\n", n, p50, p95, mx, lost)
+	return nil
+}
+
+func runTrials(ctx context.Context, name string, t target, n int) ([]trial, error) {
+	fmt.Printf("\n%s\n", name)
+	var out []trial
+	for i := 1; i <= n; i++ {
+		r, err := runTrial(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("%s trial %d: %w", name, i, err)
+		}
+		fmt.Printf("  trial %2d: writes back after %5.2f s, %d acknowledged, %d lost\n", i, r.outage.Seconds(), r.acked, r.lost)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// runTrial writes without pause, kills the primary, and stops writing one
+// second after writes succeed again.
+func runTrial(ctx context.Context, t target) (trial, error) {
+	if err := t.settle(ctx); err != nil {
+		return trial{}, err
+	}
+	c := t.client()
+	defer c.Close()
+	prefix := fmt.Sprintf("t%d:", time.Now().UnixNano())
+	var acked []string
+	var killedAt, failedAt, backAt time.Time
+	deadline := time.Now().Add(90 * time.Second)
+	for seq := 0; time.Now().Before(deadline); seq++ {
+		if seq == 200 {
+			if err := t.kill(ctx); err != nil {
+				return trial{}, err
+			}
+			killedAt = time.Now()
+		}
+		key := fmt.Sprintf("%s%d", prefix, seq)
+		err := c.Set(ctx, key, seq, 0).Err()
+		now := time.Now()
+		switch {
+		case err == nil:
+			acked = append(acked, key)
+			if !failedAt.IsZero() && backAt.IsZero() {
+				backAt = now
+			}
+		case !killedAt.IsZero() && failedAt.IsZero():
+			failedAt = now
+		}
+		if !backAt.IsZero() && now.Sub(backAt) > time.Second {
+			break
+		}
+		if err != nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if killedAt.IsZero() || (!failedAt.IsZero() && backAt.IsZero()) {
+		return trial{}, errors.New("writes did not come back within 90 s")
+	}
+	r := trial{acked: len(acked)}
+	if !backAt.IsZero() {
+		r.outage = backAt.Sub(killedAt)
+	}
+	if err := t.settle(ctx); err != nil {
+		return trial{}, err
+	}
+	for i := 0; i < len(acked); i += 1000 {
+		batch := acked[i:min(i+1000, len(acked))]
+		n, err := c.Exists(ctx, batch...).Result()
+		if err != nil {
+			return trial{}, fmt.Errorf("cannot check acknowledged keys: %w", err)
+		}
+		r.lost += len(batch) - int(n)
+	}
+	return r, nil
+}
+
+func summary(rs []trial) (p50, p95, mx float64, lost int) {
+	var s []float64
+	for _, r := range rs {
+		s = append(s, r.outage.Seconds())
+		lost += r.lost
+	}
+	sort.Float64s(s)
+	q := func(p float64) float64 { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	return q(0.5), q(0.95), s[len(s)-1], lost
+}
+
+// reference: plain redis-server and redis-sentinel on loopback.
+type reference struct{ set *redistest.Set }
+
+func startReference(ctx context.Context) (*reference, error) {
+	set, err := redistest.StartSet(ctx, redistest.SetConfig{MasterName: "bench", Password: password, Replicas: 2, Sentinels: 3, DownAfter: downAfter})
+	if err != nil {
+		return nil, fmt.Errorf("cannot start plain Redis with Sentinel: %w", err)
+	}
+	return &reference{set: set}, nil
+}
+
+func (r *reference) client() *redis.Client {
+	return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "bench", SentinelAddrs: r.set.SentinelAddrs(),
+		Password: password, SentinelPassword: password, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+}
+
+func (r *reference) kill(ctx context.Context) error {
+	addr, err := r.set.MasterAddr(ctx)
+	if err != nil {
+		return err
+	}
+	s := r.set.Server(addr)
+	if s == nil {
+		return fmt.Errorf("no server at %s", addr)
+	}
+	s.Kill()
+	return nil
+}
+
+// settle restarts a killed server once the sentinels moved away from it, as
+// a supervisor would, and waits until every replica is in sync.
+func (r *reference) settle(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return redistest.Wait(ctx, 100*time.Millisecond, func() error {
+		master, err := r.set.MasterAddr(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range r.set.Servers {
+			if !s.Running() {
+				if s.Addr() == master {
+					return errors.New("the sentinels have not failed over yet")
+				}
+				if err := s.Restart(); err != nil {
+					return err
+				}
+			}
+			if s.Addr() == master {
+				continue
+			}
+			c := s.Client()
+			info, err := c.Info(ctx, "replication").Result()
+			c.Close()
+			if err != nil {
+				return err
+			}
+			if !contains(info, "role:slave") || !contains(info, "master_link_status:up") {
+				return fmt.Errorf("%s not a replica in sync", s.Addr())
+			}
+		}
+		return nil
+	})
+}
+
+// haredis: a RedisFailover on the bed, the operator running as a pod.
+type haredis struct {
+	env *operatorbed.Env
+	ns  string
+	pw  string
+	rf  *haredisv1.RedisFailover
+}
+
+func startHaredis(ctx context.Context, env *operatorbed.Env) (*haredis, error) {
+	ns := "bench-failover"
+	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
+		return nil, fmt.Errorf("cannot create the namespace: %w\n%s", err, out)
+	}
+	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: downAfter}
+	rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: failoverTimeout}
+	if err := env.Client.Create(ctx, rf); err != nil {
+		return nil, fmt.Errorf("cannot create the RedisFailover: %w", err)
+	}
+	h := &haredis{env: env, ns: ns}
+	if err := h.settle(ctx); err != nil {
+		return nil, err
+	}
+	out, err := env.Kubectl(ctx, "-n", ns, "get", "secret", "app-auth", "-o", "jsonpath={.data.password}")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the password: %w", err)
+	}
+	pw, err := decodeBase64(out)
+	if err != nil {
+		return nil, err
+	}
+	h.pw = pw
+	return h, nil
+}
+
+func (h *haredis) client() *redis.Client {
+	return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: h.rf.Status.MasterName, SentinelAddrs: []string{h.rf.Status.Endpoints.Sentinel},
+		Password: h.pw, SentinelPassword: h.pw, Dialer: h.env.Dial, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+}
+
+func (h *haredis) kill(ctx context.Context) error {
+	rf := &haredisv1.RedisFailover{}
+	if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
+		return err
+	}
+	for _, is := range rf.Status.Instances {
+		if is.Name != rf.Status.CurrentPrimary {
+			continue
+		}
+		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: h.env.Dial}}
+		resp, err := hc.Get("http://" + net.JoinHostPort(is.PodIP, "8080") + "/status")
+		if err != nil {
+			return fmt.Errorf("cannot read the primary's status: %w", err)
+		}
+		var s instance.Status
+		err = json.NewDecoder(resp.Body).Decode(&s)
+		resp.Body.Close()
+		if err != nil || s.RedisPID == 0 {
+			return fmt.Errorf("cannot read the primary's redis-server pid: %v", err)
+		}
+		return syscall.Kill(s.RedisPID, syscall.SIGKILL)
+	}
+	return fmt.Errorf("primary %s not in status", rf.Status.CurrentPrimary)
+}
+
+// settle waits for Ready: every instance ready, sentinels agreeing and
+// knowing every replica and peer.
+func (h *haredis) settle(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return redistest.Wait(ctx, 200*time.Millisecond, func() error {
+		rf := &haredisv1.RedisFailover{}
+		if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") || rf.Status.ReadyInstances != 3 {
+			return fmt.Errorf("phase %s", rf.Status.Phase)
+		}
+		h.rf = rf
+		return nil
+	})
+}

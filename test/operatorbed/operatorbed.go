@@ -1,0 +1,107 @@
+// Package operatorbed starts the test bed with the haredis operator
+// installed as users install it (kubectl apply -k config/), for end-to-end
+// tests and benchmarks of RedisFailovers.
+package operatorbed
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/test/bed/cluster"
+	"github.com/haredis/haredis/test/controlplane"
+)
+
+// Env is a running bed with the operator.
+type Env struct {
+	Bed    *cluster.Cluster
+	Client client.Client
+	dir    string
+}
+
+// Start builds haredis, starts a bed with the CRD and installs the
+// operator with one replica (CPU is scarce on a test machine).
+func Start(ctx context.Context, log logr.Logger) (_ *Env, err error) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "haredis-operatorbed-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a directory: %w", err)
+	}
+	e := &Env{dir: dir}
+	defer func() {
+		if err != nil {
+			_ = e.Stop()
+		}
+	}()
+	haredis := filepath.Join(dir, "haredis")
+	build := exec.CommandContext(ctx, "go", "build", "-o", haredis, "./cmd/haredis")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("cannot build haredis: %w\n%s", err, out)
+	}
+	e.Bed, err = cluster.Start(ctx, cluster.Options{
+		HaredisBinary: haredis, CRDPaths: []string{filepath.Join(root, "config", "crd", "bases")}, Log: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the bed: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := haredisv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if e.Client, err = client.New(e.Bed.Config, client.Options{Scheme: scheme}); err != nil {
+		return nil, fmt.Errorf("cannot create a client: %w", err)
+	}
+	for _, args := range [][]string{
+		{"apply", "-k", filepath.Join(root, "config")},
+		{"-n", "haredis-system", "scale", "deployment/haredis-operator", "--replicas=1"},
+		{"-n", "haredis-system", "rollout", "status", "deployment/haredis-operator", "--timeout=180s"},
+	} {
+		if out, err := e.Kubectl(ctx, args...); err != nil {
+			return nil, fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
+		}
+	}
+	return e, nil
+}
+
+// Kubectl runs kubectl against the bed.
+func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, e.Bed.ControlPlane.KubectlPath, append([]string{"--kubeconfig=" + e.Bed.KubeconfigPath}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// OperatorLog returns the last lines of the operator's log.
+func (e *Env) OperatorLog(ctx context.Context, lines int) string {
+	out, _ := e.Kubectl(ctx, "-n", "haredis-system", "logs", "deployment/haredis-operator", fmt.Sprintf("--tail=%d", lines))
+	return out
+}
+
+// Dial reaches Services and pods from inside the bed's network; it fits
+// go-redis's and net/http's Dialer fields.
+func (e *Env) Dial(ctx context.Context, _, addr string) (net.Conn, error) { return e.Bed.Dial(ctx, addr) }
+
+// Stop stops the bed and removes what Start made.
+func (e *Env) Stop() error {
+	var err error
+	if e.Bed != nil {
+		err = e.Bed.Stop()
+	}
+	os.RemoveAll(e.dir)
+	return err
+}
