@@ -94,7 +94,9 @@ func (e *Env) OperatorLog(ctx context.Context, lines int) string {
 
 // Dial reaches Services and pods from inside the bed's network; it fits
 // go-redis's and net/http's Dialer fields.
-func (e *Env) Dial(ctx context.Context, _, addr string) (net.Conn, error) { return e.Bed.Dial(ctx, addr) }
+func (e *Env) Dial(ctx context.Context, _, addr string) (net.Conn, error) {
+	return e.Bed.Dial(ctx, addr)
+}
 
 // Stop stops the bed and removes what Start made.
 func (e *Env) Stop() error {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,8 +43,8 @@ const (
 // target is one system under test.
 type target interface {
 	client() *redis.Client
-	// kill SIGKILLs the primary's redis-server.
-	kill(ctx context.Context) error
+	// kill SIGKILLs the primary's redis-server; c is the client under load.
+	kill(ctx context.Context, c *redis.Client) error
 	// settle waits until the system is whole again.
 	settle(ctx context.Context) error
 }
@@ -136,7 +137,7 @@ func runTrial(ctx context.Context, t target) (trial, error) {
 	deadline := time.Now().Add(90 * time.Second)
 	for seq := 0; time.Now().Before(deadline); seq++ {
 		if seq == 200 {
-			if err := t.kill(ctx); err != nil {
+			if err := t.kill(ctx, c); err != nil {
 				return trial{}, err
 			}
 			killedAt = time.Now()
@@ -155,6 +156,9 @@ func runTrial(ctx context.Context, t target) (trial, error) {
 		}
 		if !backAt.IsZero() && now.Sub(backAt) > time.Second {
 			break
+		}
+		if !killedAt.IsZero() && failedAt.IsZero() && now.Sub(killedAt) > 20*time.Second {
+			return trial{}, errors.New("writes never failed in the 20 s after the kill: the client was not writing to the killed server")
 		}
 		if err != nil {
 			time.Sleep(10 * time.Millisecond)
@@ -208,17 +212,22 @@ func (r *reference) client() *redis.Client {
 		Password: password, SentinelPassword: password, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 }
 
-func (r *reference) kill(ctx context.Context) error {
-	addr, err := r.set.MasterAddr(ctx)
+// kill kills the server the client writes to, found by its port.
+func (r *reference) kill(ctx context.Context, c *redis.Client) error {
+	info, err := c.Info(ctx, "server").Result()
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot ask the primary for its port: %w", err)
 	}
-	s := r.set.Server(addr)
-	if s == nil {
-		return fmt.Errorf("no server at %s", addr)
+	for _, line := range strings.Split(info, "\n") {
+		if port, ok := strings.CutPrefix(strings.TrimSpace(line), "tcp_port:"); ok {
+			if s := r.set.Server(net.JoinHostPort("127.0.0.1", port)); s != nil {
+				s.Kill()
+				return nil
+			}
+			return fmt.Errorf("no server on port %s", port)
+		}
 	}
-	s.Kill()
-	return nil
+	return errors.New("INFO server has no tcp_port")
 }
 
 // settle restarts a killed server once the sentinels moved away from it, as
@@ -297,7 +306,7 @@ func (h *haredis) client() *redis.Client {
 		Password: h.pw, SentinelPassword: h.pw, Dialer: h.env.Dial, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
 }
 
-func (h *haredis) kill(ctx context.Context) error {
+func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 	rf := &haredisv1.RedisFailover{}
 	if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
 		return err
