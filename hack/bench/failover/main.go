@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instance"
@@ -60,6 +61,7 @@ type trial struct {
 func main() {
 	trials := flag.Int("trials", 10, "failovers per system")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
 	if err := run(*trials); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-failover:", err)
 		os.Exit(1)
