@@ -1,6 +1,6 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
-OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/...
+OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/...
 
 ##@ Operator
 

@@ -6,8 +6,6 @@ import (
 	"strings"
 )
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 func decodeBase64(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 	if err != nil {
