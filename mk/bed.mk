@@ -23,7 +23,7 @@ bed-bin: ## Build bin/haredis-bed and bin/haredis (the project image's binary)
 	go build -o $(BED_BIN) ./test/bed/cmd/haredis-bed
 
 .PHONY: demo
-demo: setup setup-bed bed-bin ## Start the bed with a sample Redis, prove it with PING/SET/GET, leave it running
+demo: setup setup-bed bed-bin ## Start the bed, the operator and the sample RedisFailover, print its URLs, prove them with PING/SET/GET, leave it running
 	$(BED_BIN) up
 
 .PHONY: demo-down

@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/test/bed/cluster"
+	"github.com/haredis/haredis/test/controlplane"
+	"github.com/haredis/haredis/test/operatorbed"
 )
 
 // InfoPath describes the running demo bed.
@@ -34,6 +36,9 @@ type Info struct {
 	KubectlPath    string `json:"kubectl"`
 	RedisAddr      string `json:"redisAddr"`
 	RedisService   string `json:"redisService"`
+	Name           string `json:"name"`
+	Password       string `json:"password"`
+	SentinelURL    string `json:"sentinelURL"`
 	Error          string `json:"error,omitempty"`
 }
 
@@ -117,30 +122,35 @@ func Serve(ctx context.Context, log logr.Logger, logPath string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	info := Info{PID: os.Getpid(), LogPath: logPath}
-	c, err := cluster.Start(ctx, cluster.Options{Log: log})
-	if err != nil {
+	fail := func(err error) error {
 		info.Error = err.Error()
 		writeInfo(info)
 		return err
 	}
+	env, err := operatorbed.Start(ctx, log)
+	if err != nil {
+		return fail(err)
+	}
 	defer func() {
-		if err := c.Stop(); err != nil {
+		if err := env.Stop(); err != nil {
 			log.Error(err, "cannot stop the bed cleanly")
 		}
 		_ = os.Remove(InfoPath)
 	}()
+	c := env.Bed
 	info.Dir, info.KubeconfigPath, info.KubectlPath = c.Dir, c.KubeconfigPath, c.ControlPlane.KubectlPath
-	if err := deployRedis(ctx, c); err != nil {
-		info.Error = err.Error()
-		writeInfo(info)
-		return err
-	}
-	info.RedisService = "redis.default.svc.cluster.local:6379"
-	info.RedisAddr, err = c.Forward(ctx, 0, info.RedisService)
+	rf, err := deploySample(ctx, env)
 	if err != nil {
-		info.Error = err.Error()
-		writeInfo(info)
-		return err
+		return fail(err)
+	}
+	info.Name = rf.Name
+	info.RedisService = rf.Status.Endpoints.Primary
+	info.SentinelURL = rf.Status.Endpoints.SentinelURL
+	if info.Password, err = samplePassword(ctx, c, rf); err != nil {
+		return fail(err)
+	}
+	if info.RedisAddr, err = c.Forward(ctx, 0, info.RedisService); err != nil {
+		return fail(err)
 	}
 	writeInfo(info)
 	log.Info("demo bed running", "redis", info.RedisAddr, "kubeconfig", info.KubeconfigPath)
@@ -152,56 +162,41 @@ func Serve(ctx context.Context, log logr.Logger, logPath string) error {
 func writeInfo(info Info) {
 	data, _ := json.MarshalIndent(info, "", "  ")
 	tmp := InfoPath + ".tmp"
-	if os.WriteFile(tmp, data, 0o644) == nil {
+	// 0600: it holds the sample's password.
+	if os.WriteFile(tmp, data, 0o600) == nil {
 		_ = os.Rename(tmp, InfoPath)
 	}
 }
 
-// deployRedis runs a plain Redis pod behind the Service `redis` (until the
-// operator exists) and waits until it answers.
-func deployRedis(ctx context.Context, c *cluster.Cluster) error {
-	labels := map[string]string{"app": "redis"}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: "default", Labels: labels},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "redis", Image: "redis:7.0",
-			Args:  []string{"redis-server", "--protected-mode", "no", "--save", ""},
-			Ports: []corev1.ContainerPort{{Name: "redis", ContainerPort: 6379}},
-			ReadinessProbe: &corev1.Probe{
-				ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"redis-cli", "ping"}}},
-				PeriodSeconds: 1,
-			},
-		}}},
+// deploySample applies config/samples/redisfailover.yaml, as a user would,
+// and waits until the operator reports it Ready.
+func deploySample(ctx context.Context, env *operatorbed.Env) (*haredisv1.RedisFailover, error) {
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return nil, err
 	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: "default"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromString("redis")}}},
+	if out, err := env.Kubectl(ctx, "apply", "-n", "default", "-f", filepath.Join(root, "config", "samples", "redisfailover.yaml")); err != nil {
+		return nil, fmt.Errorf("cannot apply the sample RedisFailover: %w\n%s", err, out)
 	}
-	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("cannot create the sample Redis pod: %w", err)
-	}
-	if _, err := c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("cannot create the sample Redis Service: %w", err)
-	}
-	if err := c.WaitPodReady(ctx, "default", "redis", 2*time.Minute); err != nil {
-		return err
-	}
-	// Ready is not routed yet: wait until kube-proxy sends the Service's
-	// traffic to the pod.
-	return cluster.WaitFor(ctx, time.Minute, func(ctx context.Context) (bool, error) {
-		conn, err := c.Dial(ctx, "redis.default.svc.cluster.local:6379")
-		if err != nil {
+	rf := &haredisv1.RedisFailover{}
+	err = cluster.WaitFor(ctx, 4*time.Minute, func(ctx context.Context) (bool, error) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "app"}, rf); err != nil {
 			return false, nil
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-			return false, nil
-		}
-		buf := make([]byte, 7)
-		n, _ := io.ReadFull(conn, buf)
-		return string(buf[:n]) == "+PONG\r\n", nil
+		return rf.Status.Phase == haredisv1.PhaseReady && rf.Status.Endpoints.Primary != "", nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("the sample RedisFailover did not become Ready (phase %q): %w\noperator log:\n%s", rf.Status.Phase, err, env.OperatorLog(ctx, 40))
+	}
+	return rf, nil
+}
+
+func samplePassword(ctx context.Context, c *cluster.Cluster, rf *haredisv1.RedisFailover) (string, error) {
+	secret, err := c.Client.CoreV1().Secrets(rf.Namespace).Get(ctx, rf.AuthSecretName(), metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("cannot read the sample's password: %w", err)
+	}
+	return string(secret.Data["password"]), nil
 }
 
 // Down stops the daemon (which removes the bed) and then removes anything a

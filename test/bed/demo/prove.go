@@ -17,26 +17,31 @@ func Prove(ctx context.Context, out io.Writer, info *Info) error {
 	if err != nil {
 		return err
 	}
+	inCluster, _, _ := strings.Cut(info.RedisService, ":")
+	cli := []string{"redis-cli", "--no-auth-warning", "-a", info.Password}
 	steps := [][]string{
-		{"redis-cli", "-h", host, "-p", port, "PING"},
-		{"redis-cli", "-h", host, "-p", port, "SET", "greeting", "hello from the bed"},
-		{"redis-cli", "-h", host, "-p", port, "GET", "greeting"},
-		{info.KubectlPath, "--kubeconfig", info.KubeconfigPath, "exec", "redis", "--", "redis-cli", "-h", "redis.default.svc.cluster.local", "GET", "greeting"},
+		append(append([]string{}, cli...), "-h", host, "-p", port, "PING"),
+		append(append([]string{}, cli...), "-h", host, "-p", port, "SET", "greeting", "hello from haredis"),
+		append(append([]string{}, cli...), "-h", host, "-p", port, "GET", "greeting"),
+		append([]string{info.KubectlPath, "--kubeconfig", info.KubeconfigPath, "exec", info.Name + "-2", "-c", "redis", "--"}, append(append([]string{}, cli...), "-h", inCluster, "GET", "greeting")...),
 	}
-	want := []string{"PONG", "OK", "hello from the bed", "hello from the bed"}
+	local := fmt.Sprintf("redis-cli -a *** -h %s -p %s", host, port)
+	shown := []string{
+		local + " PING",
+		local + " SET greeting 'hello from haredis'",
+		local + " GET greeting",
+		fmt.Sprintf("kubectl exec %s-2 -c redis -- redis-cli -a ... -h %s GET greeting", info.Name, inCluster),
+	}
+	want := []string{"PONG", "OK", "hello from haredis", "hello from haredis"}
 	for i, s := range steps {
 		got, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput()
-		shown := strings.Join(s, " ")
-		if i == 3 {
-			shown = "kubectl exec redis -- redis-cli -h redis.default.svc.cluster.local GET greeting"
-		}
 		if err != nil {
-			return fmt.Errorf("%s failed: %w: %s", shown, err, got)
+			return fmt.Errorf("%s failed: %w: %s", shown[i], err, got)
 		}
 		if strings.TrimSpace(string(got)) != want[i] {
-			return fmt.Errorf("%s answered %q, want %q", shown, strings.TrimSpace(string(got)), want[i])
+			return fmt.Errorf("%s answered %q, want %q", shown[i], strings.TrimSpace(string(got)), want[i])
 		}
-		fmt.Fprintf(out, "  $ %s\n  %s\n", shown, strings.TrimSpace(string(got)))
+		fmt.Fprintf(out, "  $ %s\n  %s\n", shown[i], strings.TrimSpace(string(got)))
 	}
 	return nil
 }
@@ -44,16 +49,20 @@ func Prove(ctx context.Context, out io.Writer, info *Info) error {
 // PrintUsage tells the user how to use and remove the bed.
 func PrintUsage(out io.Writer, info *Info) {
 	fmt.Fprintf(out, `
-The bed is running in the background (pid %d).
+The bed is running in the background (pid %d), with the haredis operator in
+namespace haredis-system and the RedisFailover %q (config/samples) in default.
 
-  REDIS_URL=redis://%s          (forwarded to Service redis.default.svc.cluster.local:6379)
+  REDIS_URL=redis://:%s@%s      (forwarded to %s)
+  In the cluster: redis://%s   (password: Secret %s-auth, key password)
+  Sentinel:       %s
   export KUBECONFIG=%s
+  %s get rf,pods -o wide
   %s get nodes -L topology.kubernetes.io/zone
-  %s exec -it redis -- redis-cli
 
 Daemon log: %s
 State:      %s
 Status:     make demo-status   (or bin/haredis-bed status)
 Remove it:  make demo-down     (removes every process, namespace, link, rule and mount)
-`, info.PID, info.RedisAddr, info.KubeconfigPath, info.KubectlPath, info.KubectlPath, info.LogPath, info.Dir)
+`, info.PID, info.Name, info.Password, info.RedisAddr, info.RedisService, info.RedisService, info.Name, info.SentinelURL,
+		info.KubeconfigPath, info.KubectlPath, info.KubectlPath, info.LogPath, info.Dir)
 }
