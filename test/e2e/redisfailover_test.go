@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +25,8 @@ import (
 
 // TestRedisFailoverLifecycle walks issue 4's "must show" list on one
 // RedisFailover: create and connect (1), SIGKILL of the primary's
-// redis-server (2), a deleted pod comes back with its volume (3), an invalid
+// redis-server (2), a deleted pod comes back with its volume and leaves no
+// stale address in Sentinel (3, safety rule 4), an invalid
 // parameter (7), deletion keeps the volumes (6).
 func TestRedisFailoverLifecycle(t *testing.T) {
 	ns := newNamespace(t, "life")
@@ -192,6 +194,44 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, pvcAfter); err != nil || pvcAfter.UID != pvcBefore.UID {
 		t.Errorf("PVC %s was replaced (err %v): the pod must come back on its own volume", victim, err)
 	}
+
+	// Safety rule 4: the sentinels know every instance by its stable name,
+	// never by a pod IP, so the recreated pod's new IP leaves nothing stale:
+	// exactly two replicas, none down, every address a cluster DNS name.
+	if p, err := getPod(ctx, ns, victim); err == nil {
+		t.Logf("%s: pod IP %s before the deletion, %s after", victim, podBefore.Status.PodIP, p.Status.PodIP)
+	}
+	waitFor(t, 60*time.Second, "sentinels know every instance by name, none stale or down", func(ctx context.Context) error {
+		for _, sp := range sentinels.Items {
+			p, err := getPod(ctx, ns, sp.Name)
+			if err != nil {
+				return err
+			}
+			sc := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, "26379"), Password: pw, Dialer: dial})
+			replicas, err := sc.Replicas(ctx, rf.Status.MasterName).Result()
+			master, merr := sc.GetMasterAddrByName(ctx, rf.Status.MasterName).Result()
+			sc.Close()
+			if err != nil || merr != nil || len(master) != 2 {
+				return fmt.Errorf("sentinel %s: %v %v %v", sp.Name, err, merr, master)
+			}
+			if len(replicas) != 2 {
+				return fmt.Errorf("sentinel %s knows %d replicas, want 2: %v", sp.Name, len(replicas), replicas)
+			}
+			addrs := []string{master[0]}
+			for _, r := range replicas {
+				addrs = append(addrs, r["ip"])
+				if strings.Contains(r["flags"], "down") || strings.Contains(r["flags"], "disconnected") {
+					return fmt.Errorf("sentinel %s sees replica %s as %s", sp.Name, r["name"], r["flags"])
+				}
+			}
+			for _, a := range addrs {
+				if net.ParseIP(a) != nil || !strings.HasSuffix(a, ".svc.cluster.local") {
+					return fmt.Errorf("sentinel %s keeps the address %q, not a stable name", sp.Name, a)
+				}
+			}
+		}
+		return nil
+	})
 
 	// 7. Redis refuses a value: ConfigInvalid with its message, nothing restarts.
 	newPod, _ := getPod(ctx, ns, newName)
