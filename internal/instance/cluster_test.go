@@ -7,13 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +43,7 @@ func newTestCluster(t *testing.T, names []string, sentinels []string, group map[
 	c := &testCluster{t: t, ports: map[string]int{}, members: map[string]*testMember{}}
 	hosts := map[string]string{}
 	for _, n := range names {
-		c.ports[n] = stablePort(t)
+		c.ports[n] = redistest.StablePort(t)
 		hosts[n] = fmt.Sprintf("127.0.0.1:%d", c.ports[n])
 	}
 	c.cfg = &instanceconfig.Config{
@@ -163,37 +159,6 @@ func httpJSON(t *testing.T, method string, m *Manager, path string, body, out in
 		}
 	}
 	return resp.StatusCode
-}
-
-// stablePort returns a free loopback port below the kernel's ephemeral range.
-// An instance restarts on the same port many times; a port from the
-// ephemeral range (what binding port 0 gives) can meanwhile become the local
-// port of some outgoing connection or of another test's server.
-func stablePort(t *testing.T) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const base = 10000
-	if low <= base+1000 {
-		t.Fatalf("the ephemeral port range starts at %d: no room for stable ports", low)
-	}
-	for range 100 {
-		port := base + rand.IntN(low-base)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("cannot find a free port below the ephemeral range")
-	return 0
 }
 
 // eventually fails the test unless cond returns nil within timeout.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -198,4 +200,35 @@ func newProcess(binary, prefix, password string) (*process, error) {
 
 func confLine(b *strings.Builder, format string, args ...any) {
 	fmt.Fprintf(b, format+"\n", args...)
+}
+
+// StablePort returns a free loopback port below the kernel's ephemeral range,
+// for a server that restarts on the same port many times: a port from the
+// ephemeral range (what FreePort gives) can meanwhile become the local port
+// of some outgoing connection or of another test's server.
+func StablePort(t testing.TB) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const base = 10000
+	if low <= base+1000 {
+		t.Fatalf("the ephemeral port range starts at %d: no room for stable ports", low)
+	}
+	for range 100 {
+		port := base + rand.IntN(low-base)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("cannot find a free port below the ephemeral range")
+	return 0
 }

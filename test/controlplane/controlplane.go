@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/haredis/haredis/internal/redistest"
 )
 
 // Options configure a control plane. The zero value starts etcd and
@@ -426,14 +428,7 @@ func waitHTTP(ctx context.Context, p *Process, url string, tlsConfig *tls.Config
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("cannot find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return redistest.FreePort() }
 
 func firstIP(cidr string) (net.IP, error) {
 	_, n, err := net.ParseCIDR(cidr)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -99,7 +98,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 
 	names := []string{"app-1", "app-2", "app-3"}
 	for _, n := range names {
-		reach.hosts[n] = fmt.Sprintf("127.0.0.1:%d", stablePort(t))
+		reach.hosts[n] = fmt.Sprintf("127.0.0.1:%d", redistest.StablePort(t))
 	}
 	for range 3 {
 		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: rf.MasterName(), MasterAddr: reach.hosts["app-1"],
@@ -309,29 +308,4 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	if pid := reach.managers[newPrimary].Status().RedisPID; pid != pidBefore {
 		t.Errorf("redis-server of %s restarted (pid %d -> %d); live config must not restart", newPrimary, pidBefore, pid)
 	}
-}
-
-// stablePort picks a free port below the ephemeral range: a redis-server
-// that restarts on it cannot find it taken by an outgoing connection.
-func stablePort(t *testing.T) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	for range 100 {
-		port := 12000 + rand.IntN(low-12000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("cannot find a free port below the ephemeral range")
-	return 0
 }
