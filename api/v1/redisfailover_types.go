@@ -475,9 +475,16 @@ type RedisFailoverStatus struct {
 	CurrentPrimary string `json:"currentPrimary,omitempty"`
 
 	// TargetPrimary is the instance asked to become primary by a planned
-	// switchover; it equals currentPrimary when none is under way.
+	// switchover; it equals currentPrimary when none is under way. Set it
+	// to the name of a ready replica to ask for a switchover (`kubectl
+	// haredis promote`, or a patch of the status subresource); the
+	// operator sets it itself during a rolling update.
 	// +optional
 	TargetPrimary string `json:"targetPrimary,omitempty"`
+
+	// LastSwitchover reports the last planned switchover.
+	// +optional
+	LastSwitchover *SwitchoverStatus `json:"lastSwitchover,omitempty"`
 
 	// MasterName is the name the sentinels know this RedisFailover by,
 	// unique in the cluster.
@@ -505,6 +512,41 @@ type RedisFailoverStatus struct {
 	// LastFailoverTime is when the primary last changed.
 	// +optional
 	LastFailoverTime *metav1.Time `json:"lastFailoverTime,omitempty"`
+
+	// UpdateRevision identifies the pod template of the current spec; pods
+	// of another revision are replaced by the rolling update.
+	// +optional
+	UpdateRevision string `json:"updateRevision,omitempty"`
+
+	// UpdatedInstances counts instances whose pod runs the current spec and
+	// needs no restart for its parameter group.
+	// +optional
+	UpdatedInstances int32 `json:"updatedInstances,omitempty"`
+}
+
+// SwitchoverStatus reports one planned switchover.
+type SwitchoverStatus struct {
+	// From is the primary before the switchover.
+	From string `json:"from"`
+	// To is the instance asked to become primary.
+	To string `json:"to"`
+	// Reason is why it happened: Requested (a user set targetPrimary) or
+	// RollingUpdate.
+	Reason string `json:"reason"`
+	// Result is InProgress, Succeeded or Failed.
+	Result string `json:"result"`
+	// Message says what happened, and on failure why and what to do.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// StartTime and EndTime of the switchover.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+	// WritesHeldMilliseconds is how long writes were held on the old
+	// primary before the new one took them.
+	// +optional
+	WritesHeldMilliseconds int64 `json:"writesHeldMilliseconds,omitempty"`
 }
 
 // InstanceStatus reports one Redis instance.
@@ -527,6 +569,22 @@ type InstanceStatus struct {
 	// PodIP of the instance.
 	// +optional
 	PodIP string `json:"podIP,omitempty"`
+	// ConfigGeneration is the generation of the parameter group the
+	// instance has (in force, or waiting for a restart: see pendingRestart).
+	// +optional
+	ConfigGeneration int64 `json:"configGeneration,omitempty"`
+	// PendingRestart lists parameters of the group that Redis cannot change
+	// at run time; the rolling update restarts the instance to apply them.
+	// +optional
+	PendingRestart []string `json:"pendingRestart,omitempty"`
+	// UpdatePending is true while the instance's pod runs an older spec and
+	// waits for its turn in the rolling update.
+	// +optional
+	UpdatePending bool `json:"updatePending,omitempty"`
+	// Storage is the capacity of the instance's volume as the storage
+	// system reports it.
+	// +optional
+	Storage string `json:"storage,omitempty"`
 }
 
 // Endpoints clients connect to.

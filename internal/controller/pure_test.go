@@ -132,3 +132,88 @@ func TestSetConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestNextUpdate(t *testing.T) {
+	m := func(name string, primary, current, ready bool) memberState {
+		return memberState{name: name, hasPod: true, primary: primary, current: current, ready: ready, lagBytes: 0}
+	}
+	s := func(name string, current bool) sentinelState {
+		return sentinelState{name: name, hasPod: true, current: current}
+	}
+	allSentinels := []sentinelState{s("app-sentinel-1", true), s("app-sentinel-2", true), s("app-sentinel-3", true)}
+	cases := map[string]struct {
+		reason string
+		in     updateInput
+		want   updateStep
+	}{
+		"nothing to do": {
+			reason: "every pod runs the current revision",
+			in:     updateInput{members: []memberState{m("app-1", true, true, true), m("app-2", false, true, true)}, sentinels: allSentinels, sentinelsHealthy: true},
+			want:   updateStep{kind: updateNone},
+		},
+		"replicas first": {
+			reason: "an outdated replica goes before the outdated primary",
+			in:     updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, false, true), m("app-3", false, true, true)}, sentinels: allSentinels, sentinelsHealthy: true},
+			want:   updateStep{kind: updateDeletePod, target: "app-2"},
+		},
+		"one at a time": {
+			reason: "a replica that is not back in sync holds the next one",
+			in:     updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, true, false), m("app-3", false, false, true)}, sentinels: allSentinels, sentinelsHealthy: true},
+			want:   updateStep{kind: updateWait},
+		},
+		"a missing pod holds everything": {
+			reason: "a replaced pod must be back first",
+			in: updateInput{members: []memberState{m("app-1", true, false, true), {name: "app-2"}, m("app-3", false, false, true)},
+				sentinels: allSentinels, sentinelsHealthy: true},
+			want: updateStep{kind: updateWait},
+		},
+		"a broken outdated replica goes at once": {
+			reason: "replacing a replica that does not serve takes nothing away",
+			in:     updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, true, true), m("app-3", false, false, false)}, sentinels: allSentinels},
+			want:   updateStep{kind: updateDeletePod, target: "app-3"},
+		},
+		"sentinels before the primary": {
+			reason: "outdated sentinels are replaced while every instance is ready",
+			in: updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, true, true)},
+				sentinels: []sentinelState{s("app-sentinel-1", true), s("app-sentinel-2", false), s("app-sentinel-3", true)}, sentinelsHealthy: true},
+			want: updateStep{kind: updateDeleteSentinel, target: "app-sentinel-2"},
+		},
+		"sentinels must be whole": {
+			reason: "no step while a sentinel does not know every replica and peer",
+			in: updateInput{members: []memberState{m("app-1", true, true, true), m("app-2", false, true, true)},
+				sentinels: []sentinelState{s("app-sentinel-1", false), s("app-sentinel-2", true), s("app-sentinel-3", true)}},
+			want: updateStep{kind: updateWait},
+		},
+		"switchover to the closest replica": {
+			reason: "the primary goes last, after a switchover to the replica with the least lag",
+			in: updateInput{members: []memberState{m("app-1", true, false, true), {name: "app-2", hasPod: true, current: true, ready: true, lagBytes: 90},
+				{name: "app-3", hasPod: true, current: true, ready: true, lagBytes: 3}}, sentinels: allSentinels, sentinelsHealthy: true},
+			want: updateStep{kind: updateSwitchover, target: "app-3"},
+		},
+		"restart-only parameter": {
+			reason: "a parameter Redis cannot change live rolls the pods like a new spec",
+			in: updateInput{members: []memberState{m("app-1", true, true, true), {name: "app-2", hasPod: true, current: true, ready: true, pendingRestart: []string{"databases"}}},
+				sentinels: allSentinels, sentinelsHealthy: true},
+			want: updateStep{kind: updateDeletePod, target: "app-2"},
+		},
+		"a failed switchover is not retried at once": {
+			reason: "the rolling update waits after a failed switchover",
+			in:     updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, true, true)}, sentinels: allSentinels, sentinelsHealthy: true, switchoverBlocked: true},
+			want:   updateStep{kind: updateWait},
+		},
+		"a single instance": {
+			reason: "without replicas the only instance is replaced, with downtime",
+			in:     updateInput{members: []memberState{m("app-1", true, false, true)}, sentinels: allSentinels, sentinelsHealthy: true},
+			want:   updateStep{kind: updateDeletePod, target: "app-1"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := nextUpdate(tc.in)
+			got.message = ""
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(updateStep{})); diff != "" {
+				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
+			}
+		})
+	}
+}

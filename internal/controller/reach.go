@@ -25,6 +25,12 @@ type Reach interface {
 	InstanceAt(rf *haredisv1.RedisFailover, host string, port int) string
 	// InstanceAddr is the host:port sentinels know an instance by.
 	InstanceAddr(rf *haredisv1.RedisFailover, name string) (string, int)
+	// RedisAddr is host:port the operator dials to talk Redis to an
+	// instance (planned switchovers); "" when it has no IP yet.
+	RedisAddr(rf *haredisv1.RedisFailover, pod *corev1.Pod) string
+	// ProxyAdminURL is the base URL of a proxy pod's admin endpoint; ""
+	// when it cannot be reached yet.
+	ProxyAdminURL(rf *haredisv1.RedisFailover, pod *corev1.Pod) string
 }
 
 // PodReach reaches instances by pod IP and sentinels by pod IP, and maps
@@ -68,4 +74,20 @@ func (PodReach) InstanceAt(rf *haredisv1.RedisFailover, host string, port int) s
 // InstanceAddr implements Reach.
 func (PodReach) InstanceAddr(rf *haredisv1.RedisFailover, name string) (string, int) {
 	return specs.InstanceHost(rf, name), specs.RedisPort
+}
+
+// RedisAddr implements Reach.
+func (PodReach) RedisAddr(_ *haredisv1.RedisFailover, pod *corev1.Pod) string {
+	if pod == nil || pod.Status.PodIP == "" {
+		return ""
+	}
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(specs.RedisPort))
+}
+
+// ProxyAdminURL implements Reach.
+func (PodReach) ProxyAdminURL(_ *haredisv1.RedisFailover, pod *corev1.Pod) string {
+	if pod.Status.PodIP == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(specs.ProxyAdminPort))
 }

@@ -19,10 +19,12 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// applyConfig sends the parameter group of this generation to every running
-// instance that has not had it (PUT /config). Redis changes what it can at
-// run time; a refusal changes nothing and becomes ConfigInvalid with Redis's
-// own message. Nothing restarts here.
+// applyConfig sends the parameter group and the durability settings of this
+// generation to every running instance that has not had them (PUT /config).
+// Redis changes what it can at run time; a refusal changes nothing and
+// becomes ConfigInvalid with Redis's own message. Nothing restarts here:
+// parameters that need a restart are reported by the instance and applied
+// by the rolling update.
 func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	group := map[string]string{}
 	for k, v := range rf.Spec.Redis.Config {
@@ -38,7 +40,7 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 		if applied >= rf.Generation {
 			continue
 		}
-		refusal, err := r.putConfig(ctx, r.Reach.InstanceURL(rf, p), rf.Generation, group)
+		refusal, err := r.putConfig(ctx, r.Reach.InstanceURL(rf, p), rf, group)
 		if err != nil {
 			log.FromContext(ctx).Info("cannot apply the parameter group; will retry", "instance", n, "generation", rf.Generation, "error", err.Error())
 			continue
@@ -70,8 +72,10 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 
 // putConfig returns Redis's refusal message ("" when accepted), or an error
 // when the instance could not be asked.
-func (r *RedisFailoverReconciler) putConfig(ctx context.Context, base string, generation int64, group map[string]string) (string, error) {
-	body, err := json.Marshal(instance.PutConfigRequest{Generation: generation, Config: group})
+func (r *RedisFailoverReconciler) putConfig(ctx context.Context, base string, rf *haredisv1.RedisFailover, group map[string]string) (string, error) {
+	minReplicas, maxLag := rf.EffectiveDurability()
+	body, err := json.Marshal(instance.PutConfigRequest{Generation: rf.Generation, Config: group,
+		Durability: &instance.Durability{MinReplicasToWrite: int(minReplicas), MaxLagSeconds: int(maxLag.Seconds())}})
 	if err != nil {
 		return "", fmt.Errorf("cannot encode the parameter group: %w", err)
 	}

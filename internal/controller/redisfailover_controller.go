@@ -86,9 +86,17 @@ type state struct {
 	password  string
 	instances []string
 	pods      map[string]*corev1.Pod
-	sentinels []corev1.Pod
-	view      sentinelView
-	statuses  map[string]*instance.Status
+	// leaving are pods of instances removed by a scale down.
+	leaving []*corev1.Pod
+	pvcs    map[string]*corev1.PersistentVolumeClaim
+	// resizeErrors are the API server's refusals to grow a volume.
+	resizeErrors map[string]string
+	sentinels    []corev1.Pod
+	proxies      []corev1.Pod
+	view         sentinelView
+	statuses     map[string]*instance.Status
+	// update is the rolling update's next step, planned by observe.
+	update updateStep
 }
 
 // Reconcile runs the chain of steps, each returning early.
@@ -119,11 +127,13 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcilePVCs,
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
-		// TODO(issue 6): reconcile the proxy Deployment here, then let
-		// specs.ProxyDeployed select it from the Service NAME.
+		r.reconcileProxy,
 		r.followSentinels,
 		r.observe,
 		r.applyConfig,
+		r.switchover,
+		r.scaleDown,
+		r.rollingUpdate,
 	}
 	for _, s := range chain {
 		res, err := s(ctx, rf, st)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -74,7 +75,8 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 // planInstances decides the instance names: every instance that has a PVC
 // or a pod, plus new serials up to spec.redis.replicas. The highest serial
 // ever used is recorded in an annotation before any object of a new serial
-// exists, so a number is never reused.
+// exists, so a number is never reused. An instance whose volume a scale
+// down detached or deleted is no member any more: its pod is leaving.
 func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	sel := client.MatchingLabels(specs.Selector(rf, specs.ComponentRedis))
 	var pvcs corev1.PersistentVolumeClaimList
@@ -86,22 +88,37 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 		return ctrl.Result{}, fmt.Errorf("cannot list pods: %w", err)
 	}
 	members := map[string]bool{}
+	gone := map[string]bool{}
 	st.pods = map[string]*corev1.Pod{}
+	st.pvcs = map[string]*corev1.PersistentVolumeClaim{}
+	st.leaving = nil
+	last, _ := strconv.Atoi(rf.Annotations[specs.AnnotationLastSerial])
 	for i := range pvcs.Items {
-		if n := pvcs.Items[i].Labels[specs.LabelRedisInstance]; serialOf(rf, n) > 0 {
-			members[n] = true
+		pvc := &pvcs.Items[i]
+		n := pvc.Labels[specs.LabelRedisInstance]
+		if serialOf(rf, n) == 0 {
+			continue
 		}
+		last = max(last, serialOf(rf, n))
+		if _, detached := pvc.Labels[specs.LabelDetached]; detached || pvc.DeletionTimestamp != nil {
+			gone[n] = true
+			continue
+		}
+		members[n] = true
+		st.pvcs[n] = pvc
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if serialOf(rf, p.Name) > 0 {
-			members[p.Name] = true
-			st.pods[p.Name] = p
+		if serialOf(rf, p.Name) == 0 {
+			continue
 		}
-	}
-	last, _ := strconv.Atoi(rf.Annotations[specs.AnnotationLastSerial])
-	for n := range members {
-		last = max(last, serialOf(rf, n))
+		last = max(last, serialOf(rf, p.Name))
+		if gone[p.Name] {
+			st.leaving = append(st.leaving, p)
+			continue
+		}
+		members[p.Name] = true
+		st.pods[p.Name] = p
 	}
 	need := int(rf.Spec.Redis.Replicas) - len(members)
 	if need > 0 {
@@ -127,6 +144,19 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 	}
 	sort.Slice(st.instances, func(i, j int) bool { return serialOf(rf, st.instances[i]) < serialOf(rf, st.instances[j]) })
 	return ctrl.Result{}, nil
+}
+
+// sentinelSerial returns N of NAME-sentinel-N, or 0.
+func sentinelSerial(rf *haredisv1.RedisFailover, name string) int {
+	rest, ok := strings.CutPrefix(name, rf.Name+"-sentinel-")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }
 
 // serialOf returns N of NAME-N, or 0 when name is not an instance name.
@@ -203,19 +233,48 @@ func (r *RedisFailoverReconciler) reconcilePDBs(ctx context.Context, rf *haredis
 	return ctrl.Result{}, nil
 }
 
-// reconcilePVCs creates missing volumes; existing ones are never changed
-// here (growth is a planned operation) and never get an owner.
+// reconcilePVCs creates missing volumes and grows existing ones to
+// spec.redis.storage.size in place (no restart: the storage system and the
+// kubelet grow the file system online). Volumes never get an owner.
 func (r *RedisFailoverReconciler) reconcilePVCs(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	st.resizeErrors = map[string]string{}
 	for _, n := range st.instances {
-		pvc := specs.InstancePVC(rf, n)
-		err := r.Create(ctx, pvc)
-		if apierrors.IsAlreadyExists(err) {
+		want := specs.InstancePVC(rf, n)
+		size := want.Spec.Resources.Requests[corev1.ResourceStorage]
+		pvc := st.pvcs[n]
+		if pvc == nil {
+			err := r.Create(ctx, want)
+			if apierrors.IsAlreadyExists(err) {
+				continue
+			}
+			if err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot create PVC %s: %w", n, err)
+			}
+			st.pvcs[n] = want
+			log.FromContext(ctx).Info("created PVC", "pvc", n, "size", size.String())
 			continue
 		}
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("cannot create PVC %s: %w", n, err)
+		cur := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		if cur.Cmp(size) >= 0 {
+			continue
 		}
-		log.FromContext(ctx).Info("created PVC", "pvc", n, "size", pvc.Spec.Resources.Requests.Storage().String())
+		patch := client.MergeFrom(pvc.DeepCopy())
+		if pvc.Spec.Resources.Requests == nil {
+			pvc.Spec.Resources.Requests = corev1.ResourceList{}
+		}
+		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = size
+		if err := r.Patch(ctx, pvc, patch); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{}, err
+			}
+			// Refused (the storage class cannot grow volumes, a quota):
+			// the condition says why; the volume keeps its size.
+			st.resizeErrors[n] = err.Error()
+			pvc.Spec.Resources.Requests[corev1.ResourceStorage] = cur
+			continue
+		}
+		log.FromContext(ctx).Info("growing volume", "pvc", n, "from", cur.String(), "to", size.String())
+		r.event(rf, corev1.EventTypeNormal, "GrowingVolume", "Resize", "growing volume %s from %s to %s", n, cur.String(), size.String())
 	}
 	return ctrl.Result{}, nil
 }
@@ -233,7 +292,7 @@ func (r *RedisFailoverReconciler) reconcileInstancePods(ctx context.Context, rf 
 			role = haredisv1.RolePrimary
 		}
 		pod := specs.InstancePod(rf, n, role, r.Options)
-		pod.Annotations = map[string]string{specs.AnnotationConfigGeneration: strconv.FormatInt(rf.Generation, 10)}
+		pod.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
 		if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 			return ctrl.Result{}, fmt.Errorf("cannot create pod %s: %w", n, err)
 		}
@@ -253,10 +312,21 @@ func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf 
 		return ctrl.Result{}, fmt.Errorf("cannot list sentinel pods: %w", err)
 	}
 	have := map[string]bool{}
+	st.sentinels = st.sentinels[:0]
 	for _, p := range pods.Items {
 		have[p.Name] = true
+		if n := sentinelSerial(rf, p.Name); n > int(rf.Spec.Sentinel.Replicas) {
+			// Fewer sentinels asked for: the highest go.
+			if p.DeletionTimestamp == nil {
+				if err := r.Delete(ctx, &p); err != nil && !apierrors.IsNotFound(err) {
+					return ctrl.Result{}, fmt.Errorf("cannot delete sentinel pod %s: %w", p.Name, err)
+				}
+				log.FromContext(ctx).Info("deleted sentinel pod", "pod", p.Name, "reason", "spec.sentinel.replicas lowered")
+			}
+			continue
+		}
+		st.sentinels = append(st.sentinels, p)
 	}
-	st.sentinels = pods.Items
 	for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
 		n := rf.SentinelName(i)
 		if have[n] {
@@ -294,4 +364,60 @@ func (r *RedisFailoverReconciler) createOrUpdate(ctx context.Context, obj, want 
 		log.FromContext(ctx).Info("applied object", "kind", fmt.Sprintf("%T", obj), "name", want.GetName(), "operation", op)
 	}
 	return op, nil
+}
+
+// reconcileProxy runs the proxy Deployment behind the Service NAME when
+// spec.proxy.enabled (the default), and removes it otherwise. The pod
+// template is replaced only when what haredis builds changed (annotation
+// haredis.dev/revision), so the API server's defaults never cause an
+// endless stream of updates. st.proxies lists the proxy pods for the
+// switchover's pause and resume.
+func (r *RedisFailoverReconciler) reconcileProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	st.proxies = nil
+	key := types.NamespacedName{Namespace: rf.Namespace, Name: specs.ProxyName(rf)}
+	if !rf.ProxyEnabled() {
+		for _, obj := range []client.Object{&appsv1.Deployment{}, &policyv1.PodDisruptionBudget{}} {
+			if err := r.Get(ctx, key, obj); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return ctrl.Result{}, fmt.Errorf("cannot get %T %s: %w", obj, key.Name, err)
+			}
+			if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("cannot delete %T %s: %w", obj, key.Name, err)
+			}
+			log.FromContext(ctx).Info("removed the proxy", "kind", fmt.Sprintf("%T", obj), "reason", "spec.proxy.enabled is false")
+		}
+		return ctrl.Result{}, nil
+	}
+	want := specs.ProxyDeployment(rf, r.Options)
+	rev := specs.PodTemplateRevision(want.Spec.Template)
+	obj := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	if _, err := r.createOrUpdate(ctx, obj, want, func() {
+		if obj.CreationTimestamp.IsZero() {
+			obj.Spec.Selector = want.Spec.Selector
+		}
+		obj.Spec.Replicas = want.Spec.Replicas
+		obj.Spec.Strategy = want.Spec.Strategy
+		if obj.Annotations[specs.AnnotationRevision] != rev {
+			obj.Spec.Template = want.Spec.Template
+			if obj.Annotations == nil {
+				obj.Annotations = map[string]string{}
+			}
+			obj.Annotations[specs.AnnotationRevision] = rev
+		}
+	}); err != nil {
+		return ctrl.Result{}, err
+	}
+	pdb := specs.ProxyPodDisruptionBudget(rf)
+	pdbObj := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: pdb.Name, Namespace: pdb.Namespace}}
+	if _, err := r.createOrUpdate(ctx, pdbObj, pdb, func() { pdbObj.Spec = pdb.Spec }); err != nil {
+		return ctrl.Result{}, err
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentProxy))); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot list proxy pods: %w", err)
+	}
+	st.proxies = pods.Items
+	return ctrl.Result{}, nil
 }

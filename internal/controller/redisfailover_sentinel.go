@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/haredis/haredis/internal/sentinel"
 	"github.com/haredis/haredis/internal/sentinelconf"
 	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/internal/switchover"
 )
 
 // hintWindow is how long after a Sentinel hint (+sdown, +odown) the
@@ -44,6 +46,10 @@ type sentinelView struct {
 	// complete counts sentinels that know every replica and every other
 	// sentinel: only then can they elect a new primary at once.
 	complete int
+	// stale are sentinels that know more replicas or peers than exist (a
+	// removed replica or sentinel): they must forget them, or a vote could
+	// wait for a sentinel that is gone.
+	stale []string
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -62,20 +68,54 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword, RedisPassword: st.password,
 		})
 	}
-	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword)
+	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword, len(st.instances))
 	if st.view.primary != "" && len(st.view.lost) > 0 {
 		r.repairSentinels(ctx, rf, st, sentinelPassword)
 	}
+	r.forgetStale(ctx, rf, st, sentinelPassword)
 	return ctrl.Result{}, nil
 }
 
-func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string) sentinelView {
+// forgetStale resets (SENTINEL RESET) one sentinel that still knows a
+// removed replica or sentinel, and only while every other sentinel knows
+// every replica and peer and agrees on the primary: the reset one is blind
+// for a moment (it rediscovers the replicas and its peers within about a
+// second), and the others can still fail over meanwhile.
+func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+	v := st.view
+	if len(v.stale) == 0 || v.primary == "" || v.primary != rf.Status.CurrentPrimary || v.answered != v.asked || len(st.leaving) > 0 {
+		return
+	}
+	if rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
+		return
+	}
+	// Every sentinel must know every replica and peer (a stale one knows
+	// more): one that was just reset does not, and holds back the next.
+	if v.complete != v.asked || v.asked < int(rf.Spec.Sentinel.Replicas) {
+		return
+	}
+	a := v.stale[0]
+	sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+	defer sc.Close()
+	if err := sc.Reset(ctx, rf.MasterName()).Err(); err != nil {
+		log.FromContext(ctx).Info("cannot reset a sentinel that knows removed replicas or sentinels", "sentinel", a, "error", err.Error())
+		return
+	}
+	log.FromContext(ctx).Info("reset a sentinel to forget removed replicas or sentinels", "sentinel", a)
+	r.event(rf, corev1.EventTypeNormal, "SentinelReset", "Reset", "sentinel %s knew replicas or sentinels that no longer exist; reset it so that it rediscovers the current ones", a)
+}
+
+// askSentinels asks every sentinel for the master; instances is how many
+// Redis instances the RedisFailover has now.
+func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string, instances int) sentinelView {
 	v := sentinelView{asked: len(addrs)}
 	type answer struct {
 		addr     string
 		err      error
 		unknown  bool
 		complete bool
+		stale    bool
 	}
 	answers := make([]answer, len(addrs))
 	var wg sync.WaitGroup
@@ -98,6 +138,11 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 				answers[i] = answer{
 					addr:     net.JoinHostPort(res["ip"], res["port"]),
 					complete: replicas >= int(rf.Spec.Redis.Replicas)-1 && peers >= int(rf.Spec.Sentinel.Replicas)-1,
+					stale:    replicas > instances-1 || peers > len(addrs)-1,
+				}
+				// Idempotent; a restarted sentinel gets it back here.
+				if err := switchover.TuneSentinel(ctx, sc); err != nil {
+					log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", a, "error", err.Error())
 				}
 			}
 		})
@@ -113,6 +158,9 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 		}
 		if a.complete {
 			v.complete++
+		}
+		if a.stale {
+			v.stale = append(v.stale, addrs[i])
 		}
 		named = append(named, sentinelconf.Answer{Sentinel: addrs[i], Addr: a.addr})
 	}

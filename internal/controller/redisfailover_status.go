@@ -30,6 +30,15 @@ const (
 	ConditionFailingOver   = "FailingOver"
 	ConditionConfigInvalid = "ConfigInvalid"
 	ConditionAuthDisabled  = "AuthDisabled"
+	// ConditionProgressing is True while a planned operation (rolling
+	// update, switchover, scale down) is under way.
+	ConditionProgressing = "Progressing"
+	// ConditionConfigApplied is True when every instance runs the parameter
+	// group of the current generation, nothing waiting for a restart.
+	ConditionConfigApplied = "ConfigApplied"
+	// ConditionStorageResized is True when every volume has the size of
+	// spec.redis.storage.size.
+	ConditionStorageResized = "StorageResized"
 )
 
 // AnnotationConfigError on a pod holds Redis's refusal of the last
@@ -56,13 +65,16 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		return ctrl.Result{}, err
 	}
 
+	r.planUpdate(rf, st)
+	rev := specs.InstanceRevision(rf, r.Options)
 	rf.Status.Instances = rf.Status.Instances[:0]
-	var ready int32
+	var ready, updated int32
 	var notReady []string
 	for _, n := range st.instances {
 		is := haredisv1.InstanceStatus{Name: n, Role: haredisv1.RoleUnknown}
 		if p := st.pods[n]; p != nil {
 			is.PodIP = p.Status.PodIP
+			is.UpdatePending = p.Annotations[specs.AnnotationRevision] != rev
 		}
 		if s := st.statuses[n]; s != nil {
 			is.Role = haredisv1.Role(s.Role)
@@ -71,15 +83,28 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 			if s.Role == string(haredisv1.RoleReplica) {
 				is.LagBytes = s.LagBytes
 			}
+			is.ConfigGeneration = s.Config.Generation
+			is.PendingRestart = s.Config.RestartRequired
+			is.UpdatePending = is.UpdatePending || len(s.Config.RestartRequired) > 0
+		}
+		if pvc := st.pvcs[n]; pvc != nil {
+			if c, ok := pvc.Status.Capacity[corev1.ResourceStorage]; ok {
+				is.Storage = c.String()
+			}
 		}
 		if is.Ready {
 			ready++
 		} else {
 			notReady = append(notReady, n)
 		}
+		if st.pods[n] != nil && !is.UpdatePending {
+			updated++
+		}
 		rf.Status.Instances = append(rf.Status.Instances, is)
 	}
 	rf.Status.ReadyInstances = ready
+	rf.Status.UpdatedInstances = updated
+	rf.Status.UpdateRevision = rev
 	rf.Status.Endpoints = specs.Endpoints(rf)
 	rf.Status.MasterName = rf.MasterName()
 	r.setConditions(rf, st, notReady)
@@ -226,6 +251,13 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	} else {
 		set(ConditionConfigInvalid, false, "Accepted", "every instance accepted the parameter group")
 	}
+	if reason, msg := progressMessage(rf, st); reason != "" {
+		set(ConditionProgressing, true, reason, msg)
+	} else {
+		set(ConditionProgressing, false, "Idle", "no planned operation under way")
+	}
+	set(configApplied(rf, st))
+	set(storageResized(rf, st))
 	if rf.AuthEnabled() {
 		set(ConditionAuthDisabled, false, "AuthEnabled", "clients, replicas and sentinels authenticate")
 	} else {
@@ -234,12 +266,18 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 
 	// Creating lasts until the first time everything is ready.
 	switch {
-	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady):
-		rf.Status.Phase = haredisv1.PhaseReady
 	case rf.Status.Phase == "" || rf.Status.Phase == haredisv1.PhaseCreating || rf.Status.Phase == haredisv1.PhasePending:
-		rf.Status.Phase = haredisv1.PhaseCreating
+		if meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady) {
+			rf.Status.Phase = haredisv1.PhaseReady
+		} else {
+			rf.Status.Phase = haredisv1.PhaseCreating
+		}
 	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver):
 		rf.Status.Phase = haredisv1.PhaseFailingOver
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionProgressing):
+		rf.Status.Phase = haredisv1.PhaseUpdating
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady):
+		rf.Status.Phase = haredisv1.PhaseReady
 	default:
 		rf.Status.Phase = haredisv1.PhaseDegraded
 	}
@@ -289,4 +327,60 @@ func (r *RedisFailoverReconciler) event(rf *haredisv1.RedisFailover, eventType, 
 	if r.Recorder != nil {
 		r.Recorder.Eventf(rf, nil, eventType, reason, action, note, args...)
 	}
+}
+
+// configApplied: every instance has this generation's parameter group and
+// nothing waits for a restart.
+func configApplied(rf *haredisv1.RedisFailover, st *state) (string, bool, string, string) {
+	var behind, pending []string
+	for _, n := range st.instances {
+		s := st.statuses[n]
+		switch {
+		case s == nil:
+			behind = append(behind, n)
+		case s.Config.Generation < rf.Generation:
+			behind = append(behind, n)
+		case len(s.Config.RestartRequired) > 0:
+			pending = append(pending, fmt.Sprintf("%s (%s)", n, strings.Join(s.Config.RestartRequired, ", ")))
+		}
+	}
+	switch {
+	case len(pending) > 0:
+		return ConditionConfigApplied, false, "RestartPending", "parameters Redis cannot change at run time wait for a restart: " + strings.Join(pending, "; ") + "; the rolling update restarts these instances one at a time"
+	case len(behind) > 0:
+		return ConditionConfigApplied, false, "Applying", fmt.Sprintf("the parameter group of generation %d is not yet in force on %s", rf.Generation, strings.Join(behind, ", "))
+	}
+	return ConditionConfigApplied, true, "InForce", fmt.Sprintf("the parameter group of generation %d is in force on every instance", rf.Generation)
+}
+
+// storageResized: every volume has the requested size.
+func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, string, string) {
+	want := specs.DefaultStorageSize
+	if s := rf.Spec.Redis.Storage.Size; s != nil {
+		want = *s
+	}
+	if len(st.resizeErrors) > 0 {
+		var msgs []string
+		for _, n := range st.instances {
+			if e, ok := st.resizeErrors[n]; ok {
+				msgs = append(msgs, n+": "+e)
+			}
+		}
+		return ConditionStorageResized, false, "ResizeRefused", fmt.Sprintf("cannot grow the volumes to %s: %s; they keep their size and Redis keeps serving. Use a StorageClass with allowVolumeExpansion: true (the size cannot be lowered again)", want.String(), strings.Join(msgs, "; "))
+	}
+	var growing []string
+	for _, n := range st.instances {
+		pvc := st.pvcs[n]
+		if pvc == nil {
+			continue
+		}
+		c, ok := pvc.Status.Capacity[corev1.ResourceStorage]
+		if !ok || c.Cmp(want) < 0 {
+			growing = append(growing, fmt.Sprintf("%s (%s)", n, c.String()))
+		}
+	}
+	if len(growing) > 0 {
+		return ConditionStorageResized, false, "Resizing", fmt.Sprintf("growing volumes to %s: %s", want.String(), strings.Join(growing, ", "))
+	}
+	return ConditionStorageResized, true, "Resized", fmt.Sprintf("every volume has %s", want.String())
 }

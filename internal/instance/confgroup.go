@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -263,6 +264,44 @@ func (m *Manager) configSet(ctx context.Context, params map[string]string) error
 		}
 		return fmt.Errorf("cannot apply the parameter group: %w", err)
 	}
+	return nil
+}
+
+// SetDurability changes min-replicas-to-write and min-replicas-max-lag on
+// the running redis-server and for its next starts. The operator lowers it
+// before it removes replicas, so that a primary never refuses writes for
+// want of replicas that are gone on purpose.
+func (m *Manager) SetDurability(ctx context.Context, d Durability) error {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
+	if d.MaxLagSeconds == 0 {
+		d.MaxLagSeconds = 10
+	}
+	m.mu.Lock()
+	cur := m.durability
+	running := m.proc != nil && !m.proc.Exited()
+	m.mu.Unlock()
+	if cur.MaxLagSeconds == 0 {
+		cur.MaxLagSeconds = 10
+	}
+	if cur == d {
+		return nil
+	}
+	if running {
+		c, err := m.redisClient.client()
+		if err != nil {
+			return err
+		}
+		err = c.Do(ctx, "CONFIG", "SET", "min-replicas-to-write", strconv.Itoa(d.MinReplicasToWrite),
+			"min-replicas-max-lag", strconv.Itoa(d.MaxLagSeconds)).Err()
+		if err != nil {
+			return fmt.Errorf("cannot change min-replicas-to-write: %w", err)
+		}
+	}
+	m.mu.Lock()
+	m.durability = d
+	m.mu.Unlock()
+	m.log.Info("durability changed", "minReplicasToWrite", d.MinReplicasToWrite, "maxLagSeconds", d.MaxLagSeconds, "running", running)
 	return nil
 }
 

@@ -82,6 +82,7 @@ type Status struct {
 	Restarts          int             `json:"restarts"`
 	LastDecision      *DecisionRecord `json:"lastDecision,omitempty"`
 	Config            configStatus    `json:"config"`
+	Durability        Durability      `json:"durability"`
 	Ready             bool            `json:"ready"`
 	ReadyReason       string          `json:"readyReason"`
 }
@@ -123,6 +124,7 @@ func (m *Manager) Status() Status {
 	s.Config = configStatus{Generation: g.Generation, InForce: g.InForce, Hash: redisconf.Hash(g.InForce),
 		Desired: g.Desired, DesiredHash: redisconf.Hash(g.Desired), RestartRequired: g.RestartRequired,
 		LastError: g.LastError, LastErrorAt: g.LastErrorAt}
+	s.Durability = m.Durability()
 	s.Ready, s.ReadyReason = m.readiness(s, o)
 	return s
 }
@@ -136,7 +138,7 @@ func (m *Manager) readiness(s Status, o observed) (bool, string) {
 	case o.Loading:
 		return false, "redis-server is loading its data set"
 	case s.Role == "primary":
-		if n := m.cfg.MinReplicasToWrite; n > 0 && o.Repl.GoodReplicas < n {
+		if n := m.Durability().MinReplicasToWrite; n > 0 && o.Repl.GoodReplicas < n {
 			return false, fmt.Sprintf("primary refuses writes: %d good replicas, min-replicas-to-write is %d", max(o.Repl.GoodReplicas, 0), n)
 		}
 		return true, "primary accepting writes"
@@ -197,6 +199,10 @@ type PutConfigRequest struct {
 	// Generation orders groups; 0 means unordered (always accepted).
 	Generation int64             `json:"generation"`
 	Config     map[string]string `json:"config"`
+	// Durability, when set, changes min-replicas-to-write and
+	// min-replicas-max-lag at once (they are not part of the group: the
+	// operator derives them from spec.durability and the instance count).
+	Durability *Durability `json:"durability,omitempty"`
 }
 
 func (m *Manager) handlePutConfig(w http.ResponseWriter, r *http.Request) {
@@ -206,6 +212,16 @@ func (m *Manager) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		writeJSONResponse(w, http.StatusBadRequest, errorBody{Error: "cannot parse the request body: " + err.Error()})
 		return
+	}
+	if d := req.Durability; d != nil {
+		if d.MinReplicasToWrite < 0 || d.MaxLagSeconds < 0 {
+			writeJSONResponse(w, http.StatusBadRequest, errorBody{Error: "durability: minReplicasToWrite and maxLagSeconds must not be negative"})
+			return
+		}
+		if err := m.SetDurability(r.Context(), *d); err != nil {
+			writeJSONResponse(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+			return
+		}
 	}
 	res, err := m.ApplyGroup(r.Context(), req.Generation, req.Config)
 	var refused *RefusedError

@@ -98,6 +98,14 @@ type Manager struct {
 	group       GroupState
 	httpAddr    string
 	redisClient *redisConn
+	// durability in force: instance.json's, until PUT /config changes it.
+	durability Durability
+}
+
+// Durability is min-replicas-to-write and min-replicas-max-lag.
+type Durability struct {
+	MinReplicasToWrite int `json:"minReplicasToWrite"`
+	MaxLagSeconds      int `json:"maxLagSeconds"`
 }
 
 // DecisionRecord is the last boot decision with the facts it was made on.
@@ -140,9 +148,18 @@ func New(opts Options) (*Manager, error) {
 		}
 		*p = abs
 	}
-	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: PhaseDeciding}
+	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: PhaseDeciding,
+		durability: Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds}}
 	m.redisClient = newRedisConn(m.localAddr(), m.password)
 	return m, nil
+}
+
+// Durability returns min-replicas-to-write and min-replicas-max-lag in
+// force.
+func (m *Manager) Durability() Durability {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.durability
 }
 
 // HTTPAddr is the address the HTTP API listens on, once Run has started it.
@@ -334,11 +351,12 @@ func (m *Manager) startRedis(d bootrole.Decision) (*supervise.Process, error) {
 
 func (m *Manager) renderInput(password string, group map[string]string) redisconf.Input {
 	host, port := m.cfg.Address(m.opts.Self, m.opts.RedisPort)
+	d := m.Durability()
 	return redisconf.Input{
 		Persistence:              m.cfg.Persistence,
 		Group:                    group,
-		MinReplicasToWrite:       m.cfg.MinReplicasToWrite,
-		MinReplicasMaxLagSeconds: m.cfg.MinReplicasMaxLagSeconds,
+		MinReplicasToWrite:       d.MinReplicasToWrite,
+		MinReplicasMaxLagSeconds: d.MaxLagSeconds,
 		Port:                     m.opts.RedisPort,
 		Bind:                     m.opts.Bind,
 		DataDir:                  m.opts.DataDir,

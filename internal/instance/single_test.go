@@ -162,6 +162,23 @@ func TestLiveConfig(t *testing.T) {
 		t.Errorf("live changes restarted redis-server: pid %d -> %d, restarts %d", pid, s.RedisPID, s.Restarts)
 	}
 
+	// Durability changes live with the group, and for later starts.
+	code = httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 6,
+		Config: map[string]string{"databases": "32"}, Durability: &Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}}, &res)
+	if code != http.StatusOK {
+		t.Fatalf("PUT durability: %d", code)
+	}
+	if got := configGet("min-replicas-to-write") + "/" + configGet("min-replicas-max-lag"); got != "2/7" {
+		t.Errorf("min-replicas-to-write/max-lag = %s, want 2/7", got)
+	}
+	if s := getStatus(t, tm.m); s.Durability != (Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}) || s.Ready {
+		t.Errorf("status durability %+v ready %v, want 2/7 and not ready (no replicas)", s.Durability, s.Ready)
+	}
+	if code := httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 7,
+		Config: map[string]string{"databases": "32"}, Durability: &Durability{MinReplicasToWrite: -1}}, nil); code != http.StatusBadRequest {
+		t.Errorf("PUT a negative durability: status %d, want 400", code)
+	}
+
 	// The next start of redis-server renders the persisted group.
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -178,6 +195,9 @@ func TestLiveConfig(t *testing.T) {
 	})
 	if s := getStatus(t, tm.m); len(s.Config.RestartRequired) != 0 || s.Config.InForce["databases"] != "32" {
 		t.Errorf("status config after the restart: %+v", s.Config)
+	}
+	if got := configGet("min-replicas-to-write"); got != "2" {
+		t.Errorf("min-replicas-to-write = %q after the restart, want the live value 2", got)
 	}
 }
 

@@ -32,6 +32,9 @@ const (
 	RedisPort    = 6379
 	SentinelPort = 26379
 	StatusPort   = 8080
+	// ProxyAdminPort serves the proxy's admin endpoint (pause, resume,
+	// readiness, metrics).
+	ProxyAdminPort = 9090
 )
 
 // Labels of every object a RedisFailover owns for one component.

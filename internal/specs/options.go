@@ -39,6 +39,13 @@ const (
 	// AnnotationConfigGeneration on a pod is the generation of the parameter
 	// group last applied to it with PUT /config.
 	AnnotationConfigGeneration = "haredis.dev/config-generation"
+	// AnnotationRevision on a pod identifies the template it was built from
+	// (InstanceRevision, SentinelRevision).
+	AnnotationRevision = "haredis.dev/revision"
+	// LabelDetached on a PVC marks the volume of an instance removed by a
+	// scale down and kept by the storage policy: it is no longer part of
+	// the RedisFailover and never reused.
+	LabelDetached = "haredis.dev/detached"
 )
 
 // Finalizer of a RedisFailover: deletes PVCs per the storage policy.

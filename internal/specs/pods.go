@@ -1,6 +1,9 @@
 package specs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +19,28 @@ const TerminationGracePeriodSeconds = 40
 
 // InstancePod builds the Pod of instance name (NAME-N). role is the label
 // the pod starts with; the operator moves it when it observes a failover.
+// The annotation haredis.dev/revision identifies the template it was built
+// from (InstanceRevision).
 func InstancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, opts Options) *corev1.Pod {
+	pod := instancePod(rf, name, role, opts)
+	pod.Annotations = map[string]string{AnnotationRevision: InstanceRevision(rf, opts)}
+	return pod
+}
+
+// InstanceRevision identifies what the instance pods of rf run: their
+// template (every instance's pod differs from it only by its name) and the
+// settings the instance manager reads only when it starts. A pod of another
+// revision must be restarted to run the current spec.
+func InstanceRevision(rf *haredisv1.RedisFailover, opts Options) string {
+	return revision(instancePod(rf, rf.Name+"-0", haredisv1.RoleReplica, opts).Spec, rf.Spec.Redis.Persistence)
+}
+
+// SentinelRevision is InstanceRevision for the sentinel pods.
+func SentinelRevision(rf *haredisv1.RedisFailover, opts Options) string {
+	return revision(sentinelPod(rf, rf.SentinelName(0), opts).Spec)
+}
+
+func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, opts Options) *corev1.Pod {
 	meta := objectMeta(rf, name, ComponentRedis)
 	meta.Labels[LabelRedisInstance] = name
 	meta.Labels[LabelRole] = string(role)
@@ -61,6 +85,12 @@ func InstancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, 
 // sentinel asks its peers for the current primary instead of trusting a
 // stale file.
 func SentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1.Pod {
+	pod := sentinelPod(rf, name, opts)
+	pod.Annotations = map[string]string{AnnotationRevision: SentinelRevision(rf, opts)}
+	return pod
+}
+
+func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1.Pod {
 	meta := objectMeta(rf, name, ComponentSentinel)
 	image := rf.Spec.Sentinel.Image
 	if image == "" {
@@ -199,4 +229,22 @@ func schedule(ps *corev1.PodSpec, rf *haredisv1.RedisFailover, s haredisv1.Sched
 			term(50, corev1.LabelTopologyZone),
 		},
 	}}
+}
+
+// PodTemplateRevision identifies a pod template haredis built, so that an
+// owner (the proxy Deployment) is updated only when it changed.
+func PodTemplateRevision(t corev1.PodTemplateSpec) string { return revision(t) }
+
+// revision hashes what a pod runs.
+func revision(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		b, err := json.Marshal(p)
+		if err != nil {
+			// Pod specs always encode; a failure would be a programming error.
+			panic("cannot encode a pod spec: " + err.Error())
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -9,21 +9,14 @@ import (
 	haredisv1 "github.com/haredis/haredis/api/v1"
 )
 
-// ProxyDeployed says whether the operator deploys the proxy yet. Until it
-// does (issue 6), the REDIS_URL Service NAME selects the primary even when
-// spec.proxy.enabled is true: a Service selecting pods that never exist
-// would leave REDIS_URL without endpoints.
-const ProxyDeployed = false
-
 // Services returns every Service of a RedisFailover. The REDIS_URL Service
-// NAME selects the proxy when it is enabled and deployed, the primary
-// otherwise.
+// NAME selects the proxy when it is enabled, the primary otherwise.
 func Services(rf *haredisv1.RedisFailover) []*corev1.Service {
 	redis := Selector(rf, ComponentRedis)
 	primary := withRole(redis, haredisv1.RolePrimary)
 	replicas := withRole(redis, haredisv1.RoleReplica)
 	front := primary
-	if rf.ProxyEnabled() && ProxyDeployed {
+	if rf.ProxyEnabled() {
 		front = Selector(rf, ComponentProxy)
 	}
 

@@ -108,6 +108,9 @@ func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) stri
 	for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
 		objs = append(objs, SentinelPod(rf, rf.SentinelName(i), testOpts))
 	}
+	if rf.ProxyEnabled() {
+		objs = append(objs, ProxyDeployment(rf, testOpts), ProxyPodDisruptionBudget(rf))
+	}
 	var b strings.Builder
 	for _, o := range objs {
 		y, err := yaml.Marshal(o)
@@ -207,12 +210,14 @@ func TestPVCHasNoOwner(t *testing.T) {
 	}
 }
 
-func TestServiceNameFollowsPrimaryUntilProxyDeployed(t *testing.T) {
-	for _, enabled := range []bool{true, false} {
+func TestServiceNameSelectsTheProxyWhenEnabled(t *testing.T) {
+	for enabled, want := range map[bool]map[string]string{
+		true:  {LabelInstance: "app", LabelComponent: ComponentProxy},
+		false: {LabelInstance: "app", LabelComponent: ComponentRedis, LabelRole: "primary"},
+	} {
 		rf := defaulted()
 		rf.Spec.Proxy.Enabled = ptr.To(enabled)
 		got := Services(rf)[0].Spec.Selector
-		want := map[string]string{LabelInstance: "app", LabelComponent: ComponentRedis, LabelRole: "primary"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("proxy enabled=%v: selector of Service app (-want +got):\n%s", enabled, diff)
 		}

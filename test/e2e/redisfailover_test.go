@@ -29,14 +29,8 @@ import (
 // stale address in Sentinel (3, safety rule 4), an invalid
 // parameter (7), deletion keeps the volumes (6).
 func TestRedisFailoverLifecycle(t *testing.T) {
-	ns := newNamespace(t, "life")
+	ns, rf, pw := newReadyRF(t, "life", nil)
 	ctx := context.Background()
-	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
-	if err := kc.Create(ctx, rf); err != nil {
-		t.Fatal(err)
-	}
-	rf = waitRFReady(t, ns, "app", 5*time.Minute)
-	pw := password(t, ns, "app")
 
 	// 1. One primary, two replicas, three sentinels; both kinds of client work.
 	roles := map[haredisv1.Role]int{}

@@ -22,15 +22,8 @@ import (
 // killed primary comes back empty; it must never be primary again over its
 // replicas, which keep every key (must show 5).
 func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
-	ns := newNamespace(t, "empty")
+	ns, rf, pw := newReadyRF(t, "empty", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Persistence = haredisv1.PersistenceNone })
 	ctx := context.Background()
-	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
-	rf.Spec.Redis.Persistence = haredisv1.PersistenceNone
-	if err := kc.Create(ctx, rf); err != nil {
-		t.Fatal(err)
-	}
-	rf = waitRFReady(t, ns, "app", 5*time.Minute)
-	pw := password(t, ns, "app")
 	const keys = 200
 	primary := plainClient(rf.Status.Endpoints.Primary, pw)
 	defer primary.Close()

@@ -54,6 +54,23 @@ func getRF(ctx context.Context, ns, name string) (*haredisv1.RedisFailover, erro
 	return rf, kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf)
 }
 
+// newReadyRF creates the RedisFailover app in a new namespace named after
+// prefix, with the schema's defaults and whatever mutate sets, waits until
+// it is Ready and returns it with its namespace and password.
+func newReadyRF(t *testing.T, prefix string, mutate func(*haredisv1.RedisFailover)) (string, *haredisv1.RedisFailover, string) {
+	t.Helper()
+	ns := newNamespace(t, prefix)
+	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	if mutate != nil {
+		mutate(rf)
+	}
+	if err := kc.Create(context.Background(), rf); err != nil {
+		t.Fatal(err)
+	}
+	rf = waitRFReady(t, ns, "app", 5*time.Minute)
+	return ns, rf, password(t, ns, "app")
+}
+
 // waitRFReady waits for phase Ready with every instance ready.
 func waitRFReady(t *testing.T, ns, name string, timeout time.Duration) *haredisv1.RedisFailover {
 	t.Helper()

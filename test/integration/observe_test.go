@@ -19,12 +19,14 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instance"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/internal/writeload"
 )
 
 // loopbackReach points the operator at instance managers and sentinels
@@ -55,6 +57,12 @@ func (l *loopbackReach) InstanceAt(_ *haredisv1.RedisFailover, host string, port
 	}
 	return ""
 }
+
+func (l *loopbackReach) RedisAddr(_ *haredisv1.RedisFailover, pod *corev1.Pod) string {
+	return l.hosts[pod.Name]
+}
+
+func (l *loopbackReach) ProxyAdminURL(*haredisv1.RedisFailover, *corev1.Pod) string { return "" }
 
 func (l *loopbackReach) InstanceAddr(_ *haredisv1.RedisFailover, name string) (string, int) {
 	h, p, _ := net.SplitHostPort(l.hosts[name])
@@ -308,4 +316,154 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	if pid := reach.managers[newPrimary].Status().RedisPID; pid != pidBefore {
 		t.Errorf("redis-server of %s restarted (pid %d -> %d); live config must not restart", newPrimary, pidBefore, pid)
 	}
+
+	// Durability applied live: spec.durability reaches every instance's
+	// min-replicas-to-write without a restart.
+	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		rf.Spec.Durability.MinReplicasToWrite = ptr.To[int32](2)
+		return k8sClient.Update(ctx, rf)
+	})
+	waitFor(t, 60*time.Second, "min-replicas-to-write 2 on every instance", func(ctx context.Context) error {
+		for _, n := range names {
+			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
+			v, err := c.ConfigGet(ctx, "min-replicas-to-write").Result()
+			c.Close()
+			if err != nil {
+				return err
+			}
+			if v["min-replicas-to-write"] != "2" {
+				return fmt.Errorf("%s has min-replicas-to-write %q", n, v["min-replicas-to-write"])
+			}
+		}
+		return nil
+	})
+	if pid := reach.managers[newPrimary].Status().RedisPID; pid != pidBefore {
+		t.Errorf("redis-server of %s restarted (pid %d -> %d) for a durability change", newPrimary, pidBefore, pid)
+	}
+
+	testSwitchover(t, ns, reach, password, names)
+}
+
+// testSwitchover asks for planned switchovers through status.targetPrimary:
+// one to an instance that does not exist (refused, nothing changes), then
+// one to a replica under a steady write load from a Sentinel-aware client
+// (every acknowledged write kept, status, labels and event follow).
+func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password string, names []string) {
+	ctx := context.Background()
+	requestSwitchover := func(to string) {
+		waitFor(t, 10*time.Second, "status.targetPrimary "+to, func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			rf.Status.TargetPrimary = to
+			return k8sClient.Status().Update(ctx, rf)
+		})
+	}
+	rf, err := getRF(ctx, ns, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := rf.Status.CurrentPrimary
+	requestSwitchover("app-9")
+	waitFor(t, 30*time.Second, "the bad target refused", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		ls := rf.Status.LastSwitchover
+		if ls == nil || ls.To != "app-9" || ls.Result != "Failed" || !strings.Contains(ls.Message, "status.targetPrimary: app-9 is not an instance") {
+			return fmt.Errorf("lastSwitchover %+v", ls)
+		}
+		if rf.Status.TargetPrimary != from || rf.Status.CurrentPrimary != from {
+			return fmt.Errorf("target %s current %s, want both %s", rf.Status.TargetPrimary, rf.Status.CurrentPrimary, from)
+		}
+		return nil
+	})
+
+	to := ""
+	for _, n := range names {
+		if n != from {
+			to = n
+			break
+		}
+	}
+	fc := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: rf.MasterName(), SentinelAddrs: reach.sentinels, Password: password, SentinelPassword: password,
+		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
+	})
+	defer fc.Close()
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	load := writeload.Start(lctx, fc, writeload.Options{Prefix: "switchover"})
+	if err := load.WaitAcked(lctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	requestSwitchover(to)
+	waitFor(t, 60*time.Second, "the switchover to "+to, func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		ls := rf.Status.LastSwitchover
+		if ls == nil || ls.To != to || ls.Result != "Succeeded" || rf.Status.CurrentPrimary != to || rf.Status.TargetPrimary != to {
+			return fmt.Errorf("current %s target %s lastSwitchover %+v", rf.Status.CurrentPrimary, rf.Status.TargetPrimary, ls)
+		}
+		pod := &corev1.Pod{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: to}, pod); err != nil {
+			return err
+		}
+		if pod.Labels[specs.LabelRole] != "primary" {
+			return fmt.Errorf("pod %s has role label %q", to, pod.Labels[specs.LabelRole])
+		}
+		return nil
+	})
+	if err := load.WaitAcked(lctx, 100); err != nil {
+		t.Fatalf("writes did not resume after the switchover: %v", err)
+	}
+	rep := load.Stop()
+	t.Log(rep.Summary())
+	if role := reach.managers[to].Status().Role; role != "primary" {
+		t.Errorf("%s reports %s after the switchover", to, role)
+	}
+	pc := redis.NewClient(&redis.Options{Addr: reach.hosts[to], Password: password})
+	defer pc.Close()
+	lost, err := rep.Lost(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d acknowledged writes lost in the switchover, first %s", len(lost), lost[0])
+	}
+	waitFor(t, 30*time.Second, "a Switchover event", func(ctx context.Context) error {
+		var evs eventsv1.EventList
+		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "Switchover" && strings.Contains(e.Note, from) && strings.Contains(e.Note, to) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no Switchover event from %s to %s", from, to)
+	})
+	waitFor(t, 60*time.Second, "the old primary back as a replica and Ready", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") {
+			return fmt.Errorf("not Ready: %+v", meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+		}
+		for _, is := range rf.Status.Instances {
+			if is.Name == from && (is.Role != haredisv1.RoleReplica || !is.Ready) {
+				return fmt.Errorf("old primary %+v", is)
+			}
+		}
+		return nil
+	})
 }

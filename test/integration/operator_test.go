@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -208,7 +209,7 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 	}
 
 	wantSelectors := map[string]map[string]string{
-		"app":                   {specs.LabelInstance: "app", specs.LabelComponent: "redis", specs.LabelRole: "primary"},
+		"app":                   {specs.LabelInstance: "app", specs.LabelComponent: "proxy"},
 		"app-primary":           {specs.LabelInstance: "app", specs.LabelComponent: "redis", specs.LabelRole: "primary"},
 		"app-replicas":          {specs.LabelInstance: "app", specs.LabelComponent: "redis", specs.LabelRole: "replica"},
 		"app-headless":          {specs.LabelInstance: "app", specs.LabelComponent: "redis"},
@@ -265,7 +266,19 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 		t.Errorf("instance.json: instances diff %s, masterName %q, initialPrimary %q, minReplicasToWrite %d", diff, cfg.MasterName, cfg.InitialPrimary, cfg.MinReplicasToWrite)
 	}
 
-	for _, name := range []string{"app-redis", "app-sentinel"} {
+	proxy := &appsv1.Deployment{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-proxy"}, proxy); err != nil {
+		t.Fatalf("proxy Deployment: %v", err)
+	}
+	if err := isControlledBy(proxy, rf); err != nil {
+		t.Error(err)
+	}
+	pc := proxy.Spec.Template.Spec.Containers[0]
+	if *proxy.Spec.Replicas != 2 || pc.Image != operatorImage || !containsString(pc.Command, "--master-name="+rf.MasterName()) ||
+		!containsString(pc.Command, "--password-file=/etc/haredis/auth/password") || pc.ReadinessProbe == nil || pc.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("proxy Deployment: replicas %d image %q command %v readiness %+v", *proxy.Spec.Replicas, pc.Image, pc.Command, pc.ReadinessProbe)
+	}
+	for _, name := range []string{"app-redis", "app-sentinel", "app-proxy"} {
 		pdb := &policyv1.PodDisruptionBudget{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pdb); err != nil {
 			t.Fatalf("PDB %s: %v", name, err)
@@ -547,4 +560,74 @@ func keys(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestProxyCanBeTurnedOff: with spec.proxy.enabled false the proxy
+// Deployment and its budget go, and the Service NAME (the REDIS_URL)
+// selects the primary itself; turned on again, the proxy comes back.
+func TestProxyCanBeTurnedOff(t *testing.T) {
+	ns := newNamespace(t, "proxy")
+	startOperator(t, nil, ns)
+	createRF(t, ns, "app", nil)
+	selectorOfApp := func(ctx context.Context) (map[string]string, error) {
+		svc := &corev1.Service{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, svc); err != nil {
+			return nil, err
+		}
+		return svc.Spec.Selector, nil
+	}
+	proxyExists := func(ctx context.Context) (bool, error) {
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-proxy"}, &appsv1.Deployment{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	waitFor(t, 30*time.Second, "the proxy Deployment", func(ctx context.Context) error {
+		if ok, err := proxyExists(ctx); !ok {
+			return fmt.Errorf("no proxy Deployment (%v)", err)
+		}
+		return nil
+	})
+	setEnabled := func(on bool) {
+		waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			rf.Spec.Proxy.Enabled = &on
+			return k8sClient.Update(ctx, rf)
+		})
+	}
+	setEnabled(false)
+	waitFor(t, 30*time.Second, "no proxy, and the Service app on the primary", func(ctx context.Context) error {
+		if ok, err := proxyExists(ctx); ok || err != nil {
+			return fmt.Errorf("proxy Deployment still there (%v)", err)
+		}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-proxy"}, &policyv1.PodDisruptionBudget{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("proxy budget still there (%v)", err)
+		}
+		sel, err := selectorOfApp(ctx)
+		if err != nil {
+			return err
+		}
+		if sel[specs.LabelRole] != "primary" || sel[specs.LabelComponent] != "redis" {
+			return fmt.Errorf("Service app selects %v", sel)
+		}
+		return nil
+	})
+	setEnabled(true)
+	waitFor(t, 30*time.Second, "the proxy back behind the Service app", func(ctx context.Context) error {
+		if ok, err := proxyExists(ctx); !ok {
+			return fmt.Errorf("no proxy Deployment (%v)", err)
+		}
+		sel, err := selectorOfApp(ctx)
+		if err != nil {
+			return err
+		}
+		if sel[specs.LabelComponent] != "proxy" {
+			return fmt.Errorf("Service app selects %v", sel)
+		}
+		return nil
+	})
 }

@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// proxyPauseWait is how long a proxy may take to drain the commands already
+// sent before the fence; a proxy that is not drained by then still holds
+// every new command, so the switchover goes on.
+const proxyPauseWait = time.Second
+
+// pauseProxies asks every running proxy to hold new commands at command
+// boundaries (POST /pause). A proxy that cannot be asked is logged and
+// left: its clients' writes wait on the fenced primary and fail when it is
+// demoted, which loses nothing acknowledged.
+func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
+	r.eachProxy(ctx, rf, st, func(base string) error {
+		return r.post(ctx, base+"/pause?wait="+proxyPauseWait.String(), proxyPauseWait+time.Second)
+	}, "pause")
+	return nil
+}
+
+// resumeProxies releases the held commands, to primary (host:port as the
+// sentinels name it) when given, else to whatever the proxy's own Sentinel
+// watcher knows.
+func (r *RedisFailoverReconciler) resumeProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state, primary string) {
+	q := ""
+	if primary != "" {
+		q = "?primary=" + url.QueryEscape(primary)
+	}
+	r.eachProxy(ctx, rf, st, func(base string) error {
+		err := r.post(ctx, base+"/resume"+q, 3*time.Second)
+		if err != nil && q != "" {
+			// The proxy could not confirm the new primary itself yet: let it
+			// go on with what it knows; its watcher follows Sentinel.
+			err = errors.Join(err, r.post(ctx, base+"/resume", 3*time.Second))
+		}
+		return err
+	}, "resume")
+}
+
+func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state, call func(base string) error, what string) {
+	var wg sync.WaitGroup
+	for i := range st.proxies {
+		p := &st.proxies[i]
+		base := r.Reach.ProxyAdminURL(rf, p)
+		if base == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := call(base); err != nil {
+				log.FromContext(ctx).Info("cannot "+what+" a proxy", "proxy", p.Name, "error", err.Error())
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (r *RedisFailoverReconciler) post(ctx context.Context, u string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := newRequest(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot POST %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: status %d: %s", u, resp.StatusCode, b)
+	}
+	return nil
+}

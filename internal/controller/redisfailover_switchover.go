@@ -1,0 +1,225 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/switchover"
+)
+
+// Switchover results and reasons in status.lastSwitchover.
+const (
+	SwitchoverInProgress = "InProgress"
+	SwitchoverSucceeded  = "Succeeded"
+	SwitchoverFailed     = "Failed"
+
+	SwitchoverRequested     = "Requested"
+	SwitchoverRollingUpdate = "RollingUpdate"
+)
+
+// switchoverRetryAfter keeps a failed switchover from being retried at once
+// by the rolling update.
+const switchoverRetryAfter = 30 * time.Second
+
+// switchover carries out a planned switchover when status.targetPrimary
+// names another instance than status.currentPrimary: a user asked for it
+// (`kubectl haredis promote`) or the rolling update did. The target must be
+// a ready replica and the sentinels must agree on the current primary;
+// writes are fenced on the old primary until the target has all of them,
+// and Sentinel promotes it (internal/switchover). On failure the old
+// primary keeps serving and targetPrimary is reset.
+func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	from, to := rf.Status.CurrentPrimary, rf.Status.TargetPrimary
+	if to == "" || to == from {
+		return ctrl.Result{}, nil
+	}
+	logger := log.FromContext(ctx).WithValues("from", from, "to", to)
+	reason := SwitchoverRequested
+	if ls := rf.Status.LastSwitchover; ls != nil && ls.To == to && ls.Result == SwitchoverInProgress {
+		reason = ls.Reason
+	}
+	if msg := r.switchoverTargetProblem(rf, st, to); msg != "" {
+		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg+"; "+from+" stays primary", 0)
+	}
+	if st.view.primary != from {
+		// Sentinel is electing or already elected someone else: it decides.
+		logger.Info("switchover waits for the sentinels to agree on the primary", "sentinelMajority", st.view.primary)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+
+	now := metav1.Now()
+	rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: reason, Result: SwitchoverInProgress,
+		Message: fmt.Sprintf("switching over from %s to %s", from, to), StartTime: &now}
+	if err := r.Status().Update(ctx, rf); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot record the switchover: %w", err)
+	}
+	logger.Info("switchover started", "reason", reason)
+	r.event(rf, corev1.EventTypeNormal, "SwitchoverStarted", "Switchover", "switching over from %s to %s (%s)", from, to, reason)
+
+	plan := r.switchoverPlan(rf, st, from, to)
+	plan.Log = logger
+	plan.Pause = func(ctx context.Context) error { return r.pauseProxies(ctx, rf, st) }
+	plan.Resume = func(ctx context.Context, primary string) { r.resumeProxies(ctx, rf, st, primary) }
+	res, err := switchover.Run(ctx, plan)
+	held := res.Fenced.Milliseconds()
+	switch {
+	case err == nil:
+		// Wait (briefly) until the sentinels' majority names the new primary,
+		// so that the next observation does not read the old answer as a
+		// failover back.
+		r.awaitSentinelMajority(ctx, rf, st, to)
+		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = to, to
+		rf.Status.FailoverCount++
+		rf.Status.LastFailoverTime = &metav1.Time{Time: time.Now()}
+		if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
+			logger.Info("cannot move the role labels yet", "error", err.Error())
+		}
+		msg := fmt.Sprintf("switched over from %s to %s in %s; writes were held for %d ms", from, to, res.Total.Round(time.Millisecond), held)
+		logger.Info("switchover succeeded", "writesHeldMs", held, "total", res.Total.String(), "fenceOffset", res.FenceOffset)
+		r.event(rf, corev1.EventTypeNormal, "Switchover", "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, SwitchoverSucceeded, msg, held)
+	case errors.Is(err, switchover.ErrNotStarted), errors.Is(err, switchover.ErrAborted):
+		msg := fmt.Sprintf("switchover from %s to %s failed, %s keeps serving: %v", from, to, from, err)
+		logger.Info("switchover failed", "error", err.Error())
+		r.event(rf, corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
+	default:
+		// The outcome is Sentinel's: the next observation reads it.
+		msg := fmt.Sprintf("switchover from %s to %s ended without confirmation; the primary is whatever the sentinels elect: %v", from, to, err)
+		logger.Info("switchover ended unconfirmed", "error", err.Error())
+		r.event(rf, corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
+	}
+}
+
+// switchoverTargetProblem says why to cannot be promoted now, "" when it can.
+func (r *RedisFailoverReconciler) switchoverTargetProblem(rf *haredisv1.RedisFailover, st *state, to string) string {
+	member := false
+	for _, n := range st.instances {
+		member = member || n == to
+	}
+	s := st.statuses[to]
+	switch {
+	case !member:
+		return fmt.Sprintf("status.targetPrimary: %s is not an instance of %s (instances: %v); set it to one of them", to, rf.Name, st.instances)
+	case st.pods[to] == nil || st.pods[to].DeletionTimestamp != nil:
+		return fmt.Sprintf("status.targetPrimary: %s has no running pod", to)
+	case s == nil:
+		return fmt.Sprintf("status.targetPrimary: %s does not answer", to)
+	case s.Role != string(haredisv1.RoleReplica) || !s.Ready:
+		return fmt.Sprintf("status.targetPrimary: %s is not a ready replica (role %s, %s); wait until it is in sync", to, s.Role, s.ReadyReason)
+	}
+	return ""
+}
+
+func (r *RedisFailoverReconciler) switchoverPlan(rf *haredisv1.RedisFailover, st *state, from, to string) switchover.Plan {
+	announced := func(n string) string {
+		host, port := r.Reach.InstanceAddr(rf, n)
+		return net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	sentinelPassword := ""
+	if rf.AuthEnabled() {
+		sentinelPassword = st.password
+	}
+	p := switchover.Plan{
+		MasterName: rf.MasterName(), Primary: r.Reach.RedisAddr(rf, st.pods[from]), Target: r.Reach.RedisAddr(rf, st.pods[to]),
+		PrimaryAnnounced: announced(from), TargetAnnounced: announced(to),
+		Sentinels: r.Reach.SentinelAddrs(rf, st.sentinels),
+		Password:  st.password, SentinelPassword: sentinelPassword,
+	}
+	for _, n := range st.instances {
+		if n == from || n == to || st.pods[n] == nil {
+			continue
+		}
+		if s := st.statuses[n]; s == nil || !s.RedisUp {
+			// Down: Sentinel does not consider it either.
+			continue
+		}
+		p.Replicas = append(p.Replicas, r.Reach.RedisAddr(rf, st.pods[n]))
+	}
+	if d := rf.Spec.Sentinel.FailoverTimeout; d != nil && d.Duration > 0 {
+		p.Timeout = d.Duration + 15*time.Second
+	}
+	return p
+}
+
+// awaitSentinelMajority waits up to five seconds for a majority of the
+// sentinels to name to.
+func (r *RedisFailoverReconciler) awaitSentinelMajority(ctx context.Context, rf *haredisv1.RedisFailover, st *state, to string) {
+	pw := ""
+	if rf.AuthEnabled() {
+		pw = st.password
+	}
+	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if r.askSentinels(ctx, rf, addrs, pw, len(st.instances)).primary == to {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	log.FromContext(ctx).Info("the sentinels' majority does not name the new primary yet", "primary", to)
+}
+
+// endSwitchover records the outcome and resets targetPrimary to the primary
+// in force.
+func (r *RedisFailoverReconciler) endSwitchover(ctx context.Context, rf *haredisv1.RedisFailover, reason, result, msg string, heldMS int64) (ctrl.Result, error) {
+	now := metav1.Now()
+	ls := rf.Status.LastSwitchover
+	if ls == nil || ls.Result != SwitchoverInProgress {
+		ls = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: rf.Status.TargetPrimary, Reason: reason, StartTime: &now}
+	}
+	ls.Result, ls.Message, ls.EndTime, ls.WritesHeldMilliseconds = result, msg, &now, heldMS
+	rf.Status.LastSwitchover = ls
+	rf.Status.TargetPrimary = rf.Status.CurrentPrimary
+	if err := r.updateStatus(ctx, rf, func(fresh *haredisv1.RedisFailover) {
+		fresh.Status.LastSwitchover = ls
+		fresh.Status.CurrentPrimary, fresh.Status.TargetPrimary = rf.Status.CurrentPrimary, rf.Status.CurrentPrimary
+		fresh.Status.FailoverCount, fresh.Status.LastFailoverTime = rf.Status.FailoverCount, rf.Status.LastFailoverTime
+	}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot record the end of the switchover: %w", err)
+	}
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// switchoverFailedRecently tells the rolling update to wait before trying
+// again.
+func switchoverFailedRecently(rf *haredisv1.RedisFailover) bool {
+	ls := rf.Status.LastSwitchover
+	return ls != nil && ls.Result == SwitchoverFailed && ls.EndTime != nil && time.Since(ls.EndTime.Time) < switchoverRetryAfter
+}
+
+// updateStatus writes mutate's changes to the status, on a fresh copy when
+// another writer (a user asking for a switchover) came in between: the
+// outcome of a switchover must not be lost to a conflict.
+func (r *RedisFailoverReconciler) updateStatus(ctx context.Context, rf *haredisv1.RedisFailover, mutate func(*haredisv1.RedisFailover)) error {
+	mutate(rf)
+	err := r.Status().Update(ctx, rf)
+	for i := 0; i < 5 && apierrors.IsConflict(err); i++ {
+		fresh := &haredisv1.RedisFailover{}
+		if err = r.Get(ctx, client.ObjectKeyFromObject(rf), fresh); err != nil {
+			return err
+		}
+		mutate(fresh)
+		if err = r.Status().Update(ctx, fresh); err == nil {
+			fresh.DeepCopyInto(rf)
+		}
+	}
+	return err
+}

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// updateWaitPeriod is how often a rolling update that waits for an
+// instance or sentinel looks again.
+const updateWaitPeriod = time.Second
+
+// planUpdate fills st.update from what the pods run and what the instances
+// and sentinels report (observe calls it, so status shows the plan).
+func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *state) {
+	rev := specs.InstanceRevision(rf, r.Options)
+	in := updateInput{
+		sentinelsHealthy:  r.sentinelsHealthy(rf, st),
+		switchoverBlocked: (rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary) || switchoverFailedRecently(rf),
+	}
+	for _, n := range st.instances {
+		m := memberState{name: n, primary: n == rf.Status.CurrentPrimary, lagBytes: -1}
+		if p := st.pods[n]; p != nil {
+			m.hasPod, m.deleting = true, p.DeletionTimestamp != nil
+			m.current = p.Annotations[specs.AnnotationRevision] == rev
+		}
+		if s := st.statuses[n]; s != nil {
+			m.ready, m.lagBytes = s.Ready, s.LagBytes
+			m.pendingRestart = s.Config.RestartRequired
+		}
+		in.members = append(in.members, m)
+	}
+	srev := specs.SentinelRevision(rf, r.Options)
+	have := map[string]*corev1.Pod{}
+	for i := range st.sentinels {
+		have[st.sentinels[i].Name] = &st.sentinels[i]
+	}
+	if rf.Spec.Sentinel.PoolRef == nil {
+		for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
+			n := rf.SentinelName(i)
+			s := sentinelState{name: n}
+			if p := have[n]; p != nil {
+				s.hasPod, s.deleting, s.current = true, p.DeletionTimestamp != nil, p.Annotations[specs.AnnotationRevision] == srev
+			}
+			in.sentinels = append(in.sentinels, s)
+		}
+	}
+	st.update = nextUpdate(in)
+}
+
+// sentinelsHealthy: every dedicated sentinel answers, knows every replica
+// and peer, and a majority names the recorded primary.
+func (r *RedisFailoverReconciler) sentinelsHealthy(rf *haredisv1.RedisFailover, st *state) bool {
+	v := st.view
+	return v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.complete == v.asked && v.primary == rf.Status.CurrentPrimary
+}
+
+// rollingUpdate carries out the step planUpdate chose: replace one pod, or
+// ask for a switchover away from an outdated primary. Replaced pods are
+// created again by reconcileInstancePods / reconcileSentinelPods from the
+// current spec, on their own volumes.
+func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	u := st.update
+	logger := log.FromContext(ctx)
+	switch u.kind {
+	case updateNone:
+		return ctrl.Result{}, nil
+	case updateWait:
+		logger.V(1).Info("rolling update waits", "reason", u.message)
+		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
+	case updateDeletePod:
+		p := st.pods[u.target]
+		if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("cannot delete pod %s for the rolling update: %w", u.target, err)
+		}
+		logger.Info("rolling update: replacing instance pod", "pod", u.target, "plan", u.message)
+		r.event(rf, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing pod %s: %s", u.target, u.message)
+		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
+	case updateDeleteSentinel:
+		for i := range st.sentinels {
+			p := &st.sentinels[i]
+			if p.Name != u.target {
+				continue
+			}
+			if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("cannot delete sentinel pod %s for the rolling update: %w", u.target, err)
+			}
+		}
+		logger.Info("rolling update: replacing sentinel pod", "pod", u.target)
+		r.event(rf, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing sentinel pod %s", u.target)
+		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
+	case updateSwitchover:
+		now := metav1.Now()
+		rf.Status.TargetPrimary = u.target
+		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: u.target, Reason: SwitchoverRollingUpdate,
+			Result: SwitchoverInProgress, Message: u.message, StartTime: &now}
+		if err := r.Status().Update(ctx, rf); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot ask for a switchover: %w", err)
+		}
+		logger.Info("rolling update: switching over before replacing the primary", "from", rf.Status.CurrentPrimary, "to", u.target)
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	}
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,103 @@
+package specs
+
+import (
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// ProxyName is the proxy Deployment and its PodDisruptionBudget.
+func ProxyName(rf *haredisv1.RedisFailover) string { return rf.Name + "-proxy" }
+
+// ProxyDeployment runs `haredis proxy` from the operator image: it follows
+// the dedicated sentinels by their stable names and always forwards to the
+// primary they elected. It is ready once it has confirmed a primary with
+// ROLE. The operator pauses and resumes it through its admin port around a
+// planned switchover.
+func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployment {
+	meta := objectMeta(rf, ProxyName(rf), ComponentProxy)
+	podMeta := objectMeta(rf, "", ComponentProxy)
+	podMeta.OwnerReferences, podMeta.Name, podMeta.Namespace = nil, "", ""
+	args := []string{BinaryPath, "proxy",
+		"--listen=:" + strconv.Itoa(RedisPort),
+		"--admin-listen=:" + strconv.Itoa(ProxyAdminPort),
+		"--sentinels=" + strings.Join(SentinelAddrs(rf), ","),
+		"--master-name=" + rf.MasterName(),
+	}
+	var mounts []corev1.VolumeMount
+	var volumes []corev1.Volume
+	if rf.AuthEnabled() {
+		args = append(args, "--password-file="+AuthDir+"/"+PasswordKey)
+		secret, key := PasswordSecretRef(rf)
+		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  secret,
+			Items:       []corev1.KeyToPath{{Key: key, Path: PasswordKey}},
+			DefaultMode: ptr.To[int32](0o400),
+		}}})
+	}
+	adminProbe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},
+			PeriodSeconds:    period,
+			FailureThreshold: failures,
+		}
+	}
+	pod := corev1.PodSpec{
+		ServiceAccountName:            ServiceAccountName(rf),
+		TerminationGracePeriodSeconds: ptr.To[int64](10),
+		Containers: []corev1.Container{{
+			Name:            "proxy",
+			Image:           opts.OperatorImage,
+			ImagePullPolicy: corev1.PullPolicy(opts.ImagePullPolicy),
+			Command:         args,
+			Ports: []corev1.ContainerPort{
+				{Name: "redis", ContainerPort: RedisPort, Protocol: corev1.ProtocolTCP},
+				{Name: "admin", ContainerPort: ProxyAdminPort, Protocol: corev1.ProtocolTCP},
+			},
+			ReadinessProbe: adminProbe("/readyz", 2, 1),
+			LivenessProbe:  adminProbe("/healthz", 10, 6),
+			Resources:      rf.Spec.Proxy.Resources,
+			VolumeMounts:   mounts,
+		}},
+		Volumes: volumes,
+	}
+	schedule(&pod, rf, haredisv1.Scheduling{}, ComponentProxy)
+	replicas := rf.Spec.Proxy.Replicas
+	if replicas < 1 {
+		replicas = 2
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: meta,
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: metav1LabelSelector(Selector(rf, ComponentProxy)),
+			// A new proxy is ready (has a confirmed primary) before an old
+			// one goes: the REDIS_URL always has endpoints.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
+				MaxUnavailable: ptrIntOrString(intstr.FromInt32(0)),
+				MaxSurge:       ptrIntOrString(intstr.FromInt32(1)),
+			}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: podMeta, Spec: pod},
+		},
+	}
+}
+
+// ProxyPodDisruptionBudget keeps all but one proxy through voluntary
+// disruptions.
+func ProxyPodDisruptionBudget(rf *haredisv1.RedisFailover) *policyv1.PodDisruptionBudget {
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: objectMeta(rf, ProxyName(rf), ComponentProxy),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptrIntOrString(intstr.FromInt32(1)),
+			Selector:       metav1LabelSelector(Selector(rf, ComponentProxy)),
+		},
+	}
+}

@@ -1,0 +1,194 @@
+package switchover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/writeload"
+)
+
+const password = "switchover-test-password"
+
+func newSet(t *testing.T) *redistest.Set {
+	// As haredis configures three instances: the primary refuses writes
+	// without a replica.
+	return redistest.NewSet(t, redistest.SetConfig{Password: password, Replicas: 2, Sentinels: 3, DownAfter: time.Second,
+		Extra: []string{"min-replicas-to-write 1"}})
+}
+
+func plan(t *testing.T, s *redistest.Set, primary, target *redistest.Server) Plan {
+	var others []string
+	for _, r := range s.Servers {
+		if r != primary && r != target {
+			others = append(others, r.Addr())
+		}
+	}
+	return Plan{
+		MasterName: s.Cfg.MasterName, Primary: primary.Addr(), Target: target.Addr(),
+		PrimaryAnnounced: primary.Addr(), TargetAnnounced: target.Addr(),
+		Replicas: others, Sentinels: s.SentinelAddrs(), Password: password, SentinelPassword: password,
+		Log: testr.New(t),
+	}
+}
+
+func failoverClient(s *redistest.Set) *redis.Client {
+	return redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: s.Cfg.MasterName, SentinelAddrs: s.SentinelAddrs(),
+		Password: password, SentinelPassword: password,
+		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
+	})
+}
+
+// TestSwitchoverLosesNoAcknowledgedWrite switches over twice under a steady
+// write load from a Sentinel-aware client: the target becomes the primary
+// Sentinel names, the old primary follows it, and every acknowledged write
+// is on the new primary.
+func TestSwitchoverLosesNoAcknowledgedWrite(t *testing.T) {
+	s := newSet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fc := failoverClient(s)
+	defer fc.Close()
+	load := writeload.Start(ctx, fc, writeload.Options{Prefix: "so"})
+	if err := load.WaitAcked(ctx, 200); err != nil {
+		t.Fatal(err)
+	}
+
+	primary := s.Servers[0]
+	for round, target := range []*redistest.Server{s.Servers[1], s.Servers[2]} {
+		var events []string
+		var writeAtResume error
+		p := plan(t, s, primary, target)
+		p.Pause = func(context.Context) error { events = append(events, "pause"); return nil }
+		p.Resume = func(ctx context.Context, to string) {
+			events = append(events, "resume "+to)
+			// What a proxy does at once: write to the new primary.
+			c := target.Client()
+			defer c.Close()
+			writeAtResume = c.Set(ctx, "at-resume", "1", 0).Err()
+		}
+		res, err := Run(ctx, p)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		t.Logf("round %d: fenced %s, total %s, offset %d, old primary demoted %v", round, res.Fenced, res.Total, res.FenceOffset, res.OldPrimaryDemoted)
+		if want := []string{"pause", "resume " + target.Addr()}; fmt.Sprint(events) != fmt.Sprint(want) {
+			t.Errorf("round %d: hooks ran %q, want %q", round, events, want)
+		}
+		if writeAtResume != nil {
+			t.Errorf("round %d: the new primary refused a write when clients were resumed: %v", round, writeAtResume)
+		}
+		if role, err := target.Role(ctx); err != nil || role != "master" {
+			t.Fatalf("round %d: target role %q (%v), want master", round, role, err)
+		}
+		redistest.Eventually(t, 20*time.Second, func() error {
+			if a, err := s.MasterAddr(ctx); err != nil || a != target.Addr() {
+				return fmt.Errorf("sentinel names %s (%v)", a, err)
+			}
+			if role, err := primary.Role(ctx); err != nil || role != "slave" {
+				return fmt.Errorf("old primary role %q (%v)", role, err)
+			}
+			return nil
+		})
+		if err := load.WaitAcked(ctx, 200); err != nil {
+			t.Fatalf("round %d: writes did not resume: %v", round, err)
+		}
+		primary = target
+	}
+	rep := load.Stop()
+	t.Log(rep.Summary())
+	c := primary.Client()
+	defer c.Close()
+	lost, err := rep.Lost(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d acknowledged writes lost, first %s", len(lost), lost[0])
+	}
+	// The target's preference is gone once it is primary.
+	if v, err := c.ConfigGet(ctx, "replica-priority").Result(); err != nil || v["replica-priority"] != "100" {
+		t.Errorf("replica-priority of the new primary %v (%v), want it restored to 100", v, err)
+	}
+}
+
+// TestSwitchoverRefusesATargetThatIsNoReplica: nothing starts, the primary
+// keeps taking writes.
+func TestSwitchoverRefusesATargetThatIsNoReplica(t *testing.T) {
+	s := newSet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stray, err := redistest.StartServer(redistest.ServerConfig{Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stray.Close()
+	p := plan(t, s, s.Servers[0], stray)
+	p.Timeout = 3 * time.Second
+	paused := false
+	p.Pause = func(context.Context) error { paused = true; return nil }
+	_, err = Run(ctx, p)
+	if !errors.Is(err, ErrNotStarted) || !strings.Contains(err.Error(), "not a connected replica") {
+		t.Fatalf("Run = %v, want ErrNotStarted naming the target", err)
+	}
+	if paused {
+		t.Error("clients were paused although the switchover never started")
+	}
+	c := s.Servers[0].Client()
+	defer c.Close()
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
+	defer wcancel()
+	if err := c.Set(wctx, "after", "1", 0).Err(); err != nil {
+		t.Fatalf("the primary does not take writes: %v", err)
+	}
+}
+
+// TestSwitchoverAbortsWhenAReplicaCannotCatchUp fences, finds a replica
+// that cannot have every write, and lifts the fence without promoting
+// anything: the old primary serves again and Sentinel still names it.
+func TestSwitchoverAbortsWhenAReplicaCannotCatchUp(t *testing.T) {
+	s := newSet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := s.Servers[0].Client()
+	defer c.Close()
+	if err := c.Set(ctx, "before", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	stray, err := redistest.StartServer(redistest.ServerConfig{Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stray.Close()
+	p := plan(t, s, s.Servers[0], s.Servers[1])
+	// A "replica" that replicates nothing: the fence can never be complete.
+	p.Replicas = append(p.Replicas, stray.Addr())
+	var resumed []string
+	p.Resume = func(_ context.Context, to string) { resumed = append(resumed, to) }
+	_, err = Run(ctx, p)
+	if !errors.Is(err, ErrAborted) {
+		t.Fatalf("Run = %v, want ErrAborted", err)
+	}
+	if fmt.Sprint(resumed) != fmt.Sprint([]string{s.Servers[0].Addr()}) {
+		t.Errorf("resumed to %q, want the old primary", resumed)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
+	defer wcancel()
+	if err := c.Set(wctx, "after", "1", 0).Err(); err != nil {
+		t.Fatalf("the old primary does not take writes after the abort: %v", err)
+	}
+	if a, err := s.MasterAddr(ctx); err != nil || a != s.Servers[0].Addr() {
+		t.Fatalf("sentinel names %s (%v), want the old primary", a, err)
+	}
+	if role, _ := s.Servers[1].Role(ctx); role != "slave" {
+		t.Fatalf("target role %q, want slave", role)
+	}
+}

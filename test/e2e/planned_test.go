@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/internal/writeload"
+)
+
+// switchoverWindow bounds how long a Sentinel-aware client may see failed
+// commands around one switchover: the fence, the promotion and the moment
+// its sentinel tells it about the new primary.
+const switchoverWindow = 5 * time.Second
+
+// TestPlannedOperations walks issue 5's list on one RedisFailover under a
+// steady write load through a Sentinel-aware client: a switchover, a live
+// parameter change, a volume growth, a parameter that needs a restart, a
+// rolling image and resources update, a scale up and a scale down. Every
+// acknowledged write is checked at the end; operations without a
+// switchover must fail no command at all, and those with one only within
+// one short window; live changes and growth restart nothing.
+func TestPlannedOperations(t *testing.T) {
+	ns, rf, pw := newReadyRF(t, "planned", nil)
+	ctx := context.Background()
+	fc := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
+		Password: pw, SentinelPassword: pw, Dialer: dial,
+		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
+	})
+	defer fc.Close()
+	lctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	load := writeload.Start(lctx, fc, writeload.Options{Prefix: "planned", Interval: time.Millisecond})
+	if err := load.WaitAcked(lctx, 200); err != nil {
+		t.Fatal(err)
+	}
+	// phase runs one operation and checks the load around it.
+	phase := func(name string, switchovers int, op func()) {
+		t.Helper()
+		start := time.Now()
+		op()
+		if err := load.WaitAcked(lctx, 100); err != nil {
+			t.Fatalf("%s: writes did not go on: %v", name, err)
+		}
+		fails := load.FailuresSince(start)
+		t.Logf("%s: %s, %d failed commands, longest write pause %s", name, time.Since(start).Round(time.Second), len(fails), load.LongestGapSince(start).Round(time.Millisecond))
+		if switchovers == 0 && len(fails) > 0 {
+			t.Errorf("%s: %d commands failed without a switchover, first %q", name, len(fails), fails[0].Err)
+		}
+		if len(fails) > 0 && fails[len(fails)-1].At.Sub(fails[0].At) > switchoverWindow {
+			t.Errorf("%s: commands failed over %s, longer than one switchover window (%s): first %q at %s, last %q at %s", name,
+				fails[len(fails)-1].At.Sub(fails[0].At), switchoverWindow, fails[0].Err, fails[0].At.Format(time.StampMilli),
+				fails[len(fails)-1].Err, fails[len(fails)-1].At.Format(time.StampMilli))
+		}
+	}
+
+	phase("switchover", 1, func() {
+		from := rf.Status.CurrentPrimary
+		to := anyReplica(rf)
+		patchStatus(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to })
+		rf = waitFor2(t, ns, "app", 2*time.Minute, "the switchover to "+to, func(rf *haredisv1.RedisFailover) error {
+			ls := rf.Status.LastSwitchover
+			if ls == nil || ls.To != to || ls.Result != "Succeeded" || rf.Status.CurrentPrimary != to {
+				return fmt.Errorf("current %s lastSwitchover %+v", rf.Status.CurrentPrimary, ls)
+			}
+			return primaryLabelOn(rf, to)
+		})
+		t.Logf("switchover %s -> %s: writes held %d ms", from, to, rf.Status.LastSwitchover.WritesHeldMilliseconds)
+		waitRFReady(t, ns, "app", 2*time.Minute)
+	})
+
+	phase("live parameter", 0, func() {
+		before := processes(t, rf)
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+			rf.Spec.Redis.Config = map[string]haredisv1.ConfigValue{"notify-keyspace-events": "gxE", "maxmemory-policy": "allkeys-lru"}
+		})
+		rf = waitFor2(t, ns, "app", 2*time.Minute, "the parameter group in force", func(rf *haredisv1.RedisFailover) error {
+			if !conditionTrue(rf, "ConfigApplied") {
+				return fmt.Errorf("ConfigApplied %+v", meta.FindStatusCondition(rf.Status.Conditions, "ConfigApplied"))
+			}
+			return onEveryInstance(rf, pw, "notify-keyspace-events", "gxE")
+		})
+		if after := processes(t, rf); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("a live parameter change restarted something:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+
+	phase("volume growth", 0, func() {
+		before := processes(t, rf)
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+			q := resource.MustParse("2Gi")
+			rf.Spec.Redis.Storage.Size = &q
+		})
+		rf = waitFor2(t, ns, "app", 2*time.Minute, "every volume at 2Gi", func(rf *haredisv1.RedisFailover) error {
+			if !conditionTrue(rf, "StorageResized") {
+				return fmt.Errorf("StorageResized %+v", meta.FindStatusCondition(rf.Status.Conditions, "StorageResized"))
+			}
+			for _, is := range rf.Status.Instances {
+				if is.Storage != "2Gi" {
+					return fmt.Errorf("%s reports %q", is.Name, is.Storage)
+				}
+			}
+			return nil
+		})
+		if after := processes(t, rf); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("growing the volumes restarted something:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+
+	phase("restart-only parameter", 1, func() {
+		before := processes(t, rf)
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Config["databases"] = "32" })
+		rf = waitFor2(t, ns, "app", 6*time.Minute, "databases 32 on every instance through the rolling path", func(rf *haredisv1.RedisFailover) error {
+			if !conditionTrue(rf, "ConfigApplied") || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
+				return fmt.Errorf("phase %s, ConfigApplied %+v", rf.Status.Phase, meta.FindStatusCondition(rf.Status.Conditions, "ConfigApplied"))
+			}
+			return onEveryInstance(rf, pw, "databases", "32")
+		})
+		after := processes(t, rf)
+		for n, p := range before {
+			if after[n] == p {
+				t.Errorf("%s was not restarted for a restart-only parameter (%s)", n, p)
+			}
+		}
+	})
+
+	phase("rolling image and resources update", 1, func() {
+		before := podUIDs(t, ns, rf)
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+			rf.Spec.Redis.Image = "redis:7.0.15"
+			rf.Spec.Redis.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
+		})
+		rf = waitFor2(t, ns, "app", 8*time.Minute, "every pod replaced by the rolling update", func(rf *haredisv1.RedisFailover) error {
+			if rf.Status.UpdatedInstances != 3 || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
+				return fmt.Errorf("phase %s, updated %d, Progressing %+v", rf.Status.Phase, rf.Status.UpdatedInstances, meta.FindStatusCondition(rf.Status.Conditions, "Progressing"))
+			}
+			return nil
+		})
+		after := podUIDs(t, ns, rf)
+		for n, uid := range before {
+			if after[n] == uid {
+				t.Errorf("pod %s was not replaced", n)
+			}
+		}
+		var pods corev1.PodList
+		if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{specs.LabelInstance: "app"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			c := p.Spec.Containers[0]
+			if p.Labels[specs.LabelComponent] == specs.ComponentProxy {
+				continue
+			}
+			if c.Image != "redis:7.0.15" {
+				t.Errorf("pod %s runs %s", p.Name, c.Image)
+			}
+			if p.Labels[specs.LabelComponent] == specs.ComponentRedis && c.Resources.Requests.Cpu().String() != "50m" {
+				t.Errorf("pod %s requests %s CPU", p.Name, c.Resources.Requests.Cpu())
+			}
+		}
+	})
+
+	phase("scale up", 0, func() {
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 4 })
+		rf = waitFor2(t, ns, "app", 3*time.Minute, "four ready instances", func(rf *haredisv1.RedisFailover) error {
+			if rf.Status.ReadyInstances != 4 || !conditionTrue(rf, "Ready") {
+				return fmt.Errorf("ready %d, Ready %+v", rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+			}
+			return nil
+		})
+	})
+
+	phase("scale down", 0, func() {
+		primary := rf.Status.CurrentPrimary
+		var replicas []string
+		for _, is := range rf.Status.Instances {
+			if is.Name != primary {
+				replicas = append(replicas, is.Name)
+			}
+		}
+		sort.Slice(replicas, func(i, j int) bool { return serial(replicas[i]) > serial(replicas[j]) })
+		removed := replicas[:2]
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 2 })
+		rf = waitFor2(t, ns, "app", 3*time.Minute, "two instances, the highest-numbered replicas gone", func(rf *haredisv1.RedisFailover) error {
+			if len(rf.Status.Instances) != 2 || rf.Status.ReadyInstances != 2 || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
+				return fmt.Errorf("instances %d ready %d, Ready %+v", len(rf.Status.Instances), rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+			}
+			if rf.Status.CurrentPrimary != primary {
+				return fmt.Errorf("the primary moved from %s to %s", primary, rf.Status.CurrentPrimary)
+			}
+			for _, n := range removed {
+				if _, err := getPod(context.Background(), ns, n); err == nil {
+					return fmt.Errorf("pod %s still exists", n)
+				}
+			}
+			return nil
+		})
+		for _, n := range removed {
+			pvc := &corev1.PersistentVolumeClaim{}
+			if err := kc.Get(ctx, types.NamespacedName{Namespace: ns, Name: n}, pvc); err != nil || pvc.Labels[specs.LabelDetached] != "true" {
+				t.Errorf("volume %s of a removed replica: labels %v (%v), want kept and detached", n, pvc.Labels, err)
+			}
+		}
+		waitFor(t, time.Minute, "every sentinel forgets the removed replicas", func(ctx context.Context) error {
+			return sentinelsKnowOnly(ctx, rf, pw, 1)
+		})
+	})
+
+	rep := load.Stop()
+	t.Log(rep.Summary())
+	pc := plainClient(rf.Status.Endpoints.Primary, pw)
+	defer pc.Close()
+	lost, err := rep.Lost(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d acknowledged writes lost, first %s", len(lost), lost[0])
+	}
+}
+
+func anyReplica(rf *haredisv1.RedisFailover) string {
+	for _, is := range rf.Status.Instances {
+		if is.Name != rf.Status.CurrentPrimary && is.Ready {
+			return is.Name
+		}
+	}
+	return ""
+}
+
+func serial(name string) int {
+	var n int
+	_, _ = fmt.Sscanf(name[strings.LastIndex(name, "-")+1:], "%d", &n)
+	return n
+}
+
+func conditionTrue(rf *haredisv1.RedisFailover, t string) bool {
+	return meta.IsStatusConditionTrue(rf.Status.Conditions, t) && rf.Status.ObservedGeneration == rf.Generation
+}
+
+// waitFor2 waits until cond holds for the RedisFailover and returns it.
+func waitFor2(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*haredisv1.RedisFailover) error) *haredisv1.RedisFailover {
+	t.Helper()
+	var got *haredisv1.RedisFailover
+	waitFor(t, timeout, what, func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		if err := cond(rf); err != nil {
+			return err
+		}
+		got = rf
+		return nil
+	})
+	return got
+}
+
+func patchRF(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFailover)) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "an update of "+name, func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		mutate(rf)
+		return kc.Update(ctx, rf)
+	})
+}
+
+func patchStatus(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFailover)) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "a status update of "+name, func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, name)
+		if err != nil {
+			return err
+		}
+		mutate(rf)
+		return kc.Status().Update(ctx, rf)
+	})
+}
+
+func primaryLabelOn(rf *haredisv1.RedisFailover, name string) error {
+	p, err := getPod(context.Background(), rf.Namespace, name)
+	if err != nil {
+		return err
+	}
+	if p.Labels[specs.LabelRole] != "primary" {
+		return fmt.Errorf("pod %s has role label %q", name, p.Labels[specs.LabelRole])
+	}
+	return nil
+}
+
+// processes identifies the redis-server of every instance: pod UID,
+// container restarts and PID. Equal maps mean nothing restarted.
+func processes(t *testing.T, rf *haredisv1.RedisFailover) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	waitFor(t, 30*time.Second, "the redis-server processes", func(ctx context.Context) error {
+		for _, is := range rf.Status.Instances {
+			p, err := getPod(ctx, rf.Namespace, is.Name)
+			if err != nil {
+				return err
+			}
+			s, err := instanceStatus(ctx, p.Status.PodIP)
+			if err != nil {
+				return err
+			}
+			restarts := int32(0)
+			for _, cs := range p.Status.ContainerStatuses {
+				restarts += cs.RestartCount
+			}
+			out[is.Name] = fmt.Sprintf("uid=%s restarts=%d+%d pid=%d", p.UID, restarts, s.Restarts, s.RedisPID)
+		}
+		return nil
+	})
+	return out
+}
+
+func podUIDs(t *testing.T, ns string, rf *haredisv1.RedisFailover) map[string]types.UID {
+	t.Helper()
+	var pods corev1.PodList
+	if err := kc.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{specs.LabelInstance: rf.Name}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]types.UID{}
+	for _, p := range pods.Items {
+		if p.Labels[specs.LabelComponent] != specs.ComponentProxy {
+			out[p.Name] = p.UID
+		}
+	}
+	return out
+}
+
+// onEveryInstance checks a parameter with CONFIG GET on every instance.
+func onEveryInstance(rf *haredisv1.RedisFailover, pw, param, want string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, is := range rf.Status.Instances {
+		p, err := getPod(ctx, rf.Namespace, is.Name)
+		if err != nil {
+			return err
+		}
+		c := plainClient(podAddr(p), pw)
+		v, err := c.ConfigGet(ctx, param).Result()
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", is.Name, err)
+		}
+		if v[param] != want {
+			return fmt.Errorf("%s has %s %q, want %q", is.Name, param, v[param], want)
+		}
+	}
+	return nil
+}
+
+// sentinelsKnowOnly checks that every sentinel knows exactly replicas
+// replicas, all of them current instances.
+func sentinelsKnowOnly(ctx context.Context, rf *haredisv1.RedisFailover, pw string, replicas int) error {
+	var pods corev1.PodList
+	if err := kc.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {
+		return err
+	}
+	members := map[string]bool{}
+	for _, is := range rf.Status.Instances {
+		members[is.Name] = true
+	}
+	for _, p := range pods.Items {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: p.Status.PodIP + ":26379", Password: pw, Dialer: dial, MaxRetries: -1})
+		reps, err := sc.Replicas(ctx, rf.Status.MasterName).Result()
+		sc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if len(reps) != replicas {
+			return fmt.Errorf("%s knows %d replicas, want %d", p.Name, len(reps), replicas)
+		}
+		for _, r := range reps {
+			if n, _, _ := strings.Cut(r["ip"], "."); !members[n] {
+				return fmt.Errorf("%s knows %s, which is no instance", p.Name, r["ip"])
+			}
+		}
+	}
+	return nil
+}
