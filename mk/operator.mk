@@ -1,6 +1,6 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
-OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/...
+OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
 
 ##@ Operator
 
@@ -25,3 +25,9 @@ bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials
 	go run ./hack/bench/failover
 
 BENCHES += bench-failover
+
+.PHONY: bench-switchover
+bench-switchover: setup setup-bed ## Ten planned switchovers under load and a rolling update: haredis on the bed vs plain SENTINEL FAILOVER (root; ends with a bench: line)
+	go run ./hack/bench/switchover
+
+BENCHES += bench-switchover

@@ -1,0 +1,367 @@
+// Command switchover-bench measures planned switchovers under a steady
+// write load: how long writes pause, how many commands fail and how many
+// acknowledged writes are lost. It runs, in one go, the reference (plain
+// Redis with Sentinel on loopback, `SENTINEL FAILOVER`, a Sentinel-aware
+// client) and a RedisFailover on the test bed (status.targetPrimary, with
+// one client on REDIS_URL through the proxy and one Sentinel-aware client),
+// then a rolling update of the RedisFailover. Run it with
+// `make bench-switchover` (root: the bed needs it).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/writeload"
+	"github.com/haredis/haredis/test/operatorbed"
+)
+
+const password = "bench-switchover-password"
+
+// trial is one switchover as one client saw it.
+type trial struct {
+	pause  time.Duration
+	failed int
+}
+
+func main() {
+	trials := flag.Int("trials", 10, "switchovers per system")
+	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
+	if err := run(*trials); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-switchover:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	fmt.Println("Load: one client writing SET without pause (1 ms between writes); pause = longest time between two acknowledged writes in a trial;")
+	fmt.Println("failed = commands that got an error; lost = acknowledged keys missing afterwards. Sentinel: down-after 1 s, quorum 2 of 3.")
+
+	ref, refLost, err := reference(ctx, n)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the test bed needs root")
+	}
+	env, err := operatorbed.Start(ctx, logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	h, err := runHaredis(ctx, env, n)
+	if err != nil {
+		fmt.Println(env.OperatorLog(ctx, 100))
+		return err
+	}
+
+	fmt.Printf("\n%-44s %12s %12s %8s %6s\n", "system (client)", "pause_p50_ms", "pause_max_ms", "failed", "lost")
+	row := func(name string, ts []trial, lost int) (p50, mx float64, failed int) {
+		p50, mx, failed = summary(ts)
+		fmt.Printf("%-44s %12.0f %12.0f %8d %6d\n", name, p50, mx, failed, lost)
+		return p50, mx, failed
+	}
+	r50, _, _ := row("plain Redis + SENTINEL FAILOVER (Sentinel)", ref, refLost)
+	p50, pmax, pfailed := row("haredis (REDIS_URL through the proxy)", h.proxy, h.proxyLost)
+	s50, _, sfailed := row("haredis (Sentinel-aware client)", h.sentinel, h.sentinelLost)
+	fmt.Printf("writes held on the old primary (status.lastSwitchover): p50 %d ms, max %d ms\n", median(h.held), maxOf(h.held))
+	fmt.Printf("ratio to the reference's pause: proxy %.2f, Sentinel-aware %.2f\n", p50/r50, s50/r50)
+	fmt.Printf("rolling update of 3 instances, 3 sentinels: %.1f s; longest pause: proxy %d ms, Sentinel-aware %d ms; failed: proxy %d, Sentinel-aware %d\n",
+		h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), h.rollingPauseSentinel.Milliseconds(), h.rollingFailedProxy, h.rollingFailedSentinel)
+	fmt.Println("the bench line gives the REDIS_URL client's pause; failed_cmds and lost_acked_total count both haredis clients")
+	fmt.Printf("bench: switchover trials=%d pause_p50_ms=%.0f pause_max_ms=%.0f failed_cmds=%d lost_acked_total=%d rolling_update_s=%.1f rolling_max_pause_ms=%d\n",
+		n, p50, pmax, pfailed+sfailed+h.rollingFailedProxy+h.rollingFailedSentinel, h.proxyLost+h.sentinelLost, h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds())
+	return nil
+}
+
+// reference switches over plain Redis with Sentinel n times: SENTINEL
+// FAILOVER, no fence, the client following Sentinel.
+func reference(ctx context.Context, n int) ([]trial, int, error) {
+	fmt.Println("\nplain Redis + Sentinel (loopback), SENTINEL FAILOVER")
+	set, err := redistest.StartSet(ctx, redistest.SetConfig{MasterName: "bench", Password: password, Replicas: 2, Sentinels: 3, DownAfter: time.Second,
+		Extra: []string{"min-replicas-to-write 1"}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot start plain Redis with Sentinel: %w", err)
+	}
+	defer set.Close()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "bench", SentinelAddrs: set.SentinelAddrs(),
+		Password: password, SentinelPassword: password, DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second})
+	defer c.Close()
+	load := writeload.Start(ctx, c, writeload.Options{Prefix: "ref", Interval: time.Millisecond})
+	var out []trial
+	for i := 1; i <= n; i++ {
+		if err := load.WaitAcked(ctx, 300); err != nil {
+			return nil, 0, err
+		}
+		start := time.Now()
+		old, err := set.MasterAddr(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		sc := set.Sentinels[0].SentinelClient()
+		err = sc.Failover(ctx, "bench").Err()
+		sc.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("SENTINEL FAILOVER: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = redistest.Wait(wctx, 50*time.Millisecond, func() error {
+			a, err := set.MasterAddr(wctx)
+			if err != nil || a == old {
+				return fmt.Errorf("still %s (%v)", a, err)
+			}
+			for _, s := range set.Servers {
+				if role, err := s.Role(wctx); err != nil || (s.Addr() != a && role != "slave") {
+					return fmt.Errorf("%s is %s (%v)", s.Addr(), role, err)
+				}
+			}
+			return nil
+		})
+		cancel()
+		if err != nil {
+			return nil, 0, fmt.Errorf("trial %d: %w", i, err)
+		}
+		if err := load.WaitAcked(ctx, 1000); err != nil {
+			return nil, 0, err
+		}
+		tr := trial{pause: load.LongestGapSince(start), failed: len(load.FailuresSince(start))}
+		fmt.Printf("  trial %2d: pause %5d ms, %d failed\n", i, tr.pause.Milliseconds(), tr.failed)
+		out = append(out, tr)
+	}
+	rep := load.Stop()
+	master, err := set.MasterAddr(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	mc := set.Server(master).Client()
+	defer mc.Close()
+	lost, err := rep.Lost(ctx, mc)
+	return out, len(lost), err
+}
+
+type haredisResult struct {
+	proxy, sentinel                           []trial
+	held                                      []int64
+	proxyLost, sentinelLost                   int
+	rolling                                   time.Duration
+	rollingPauseProxy, rollingPauseSentinel   time.Duration
+	rollingFailedProxy, rollingFailedSentinel int
+}
+
+func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResult, error) {
+	fmt.Println("\nharedis RedisFailover (test bed), status.targetPrimary")
+	ns := "bench-switchover"
+	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
+		return nil, fmt.Errorf("cannot create the namespace: %w\n%s", err, out)
+	}
+	if err := env.Client.Create(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
+		return nil, fmt.Errorf("cannot create the RedisFailover: %w", err)
+	}
+	rf, err := settle(ctx, env, ns, func(*haredisv1.RedisFailover) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, secret); err != nil {
+		return nil, err
+	}
+	pw := string(secret.Data["password"])
+	pc := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://"), Password: pw, Dialer: env.Dial,
+		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+	defer pc.Close()
+	sc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
+		Password: pw, SentinelPassword: pw, Dialer: env.Dial, DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second})
+	defer sc.Close()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = redistest.Wait(wctx, 200*time.Millisecond, func() error { return pc.Set(wctx, "ready", "1", 0).Err() })
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL does not take writes: %w", err)
+	}
+	proxyLoad := writeload.Start(ctx, pc, writeload.Options{Prefix: "proxy", Interval: time.Millisecond})
+	sentinelLoad := writeload.Start(ctx, sc, writeload.Options{Prefix: "sentinel", Interval: time.Millisecond})
+	res := &haredisResult{}
+	for i := 1; i <= n; i++ {
+		for _, l := range []*writeload.Load{proxyLoad, sentinelLoad} {
+			if err := l.WaitAcked(ctx, 300); err != nil {
+				return nil, err
+			}
+		}
+		start := time.Now()
+		to := ""
+		for _, is := range rf.Status.Instances {
+			if is.Name != rf.Status.CurrentPrimary {
+				to = is.Name
+				break
+			}
+		}
+		if err := patchStatus(ctx, env, ns, func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to }); err != nil {
+			return nil, err
+		}
+		rf, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
+			ls := rf.Status.LastSwitchover
+			if ls == nil || ls.To != to || ls.Result == "InProgress" || rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
+				return fmt.Errorf("lastSwitchover %+v", ls)
+			}
+			if ls.Result != "Succeeded" {
+				return fmt.Errorf("%w: %s", errGiveUp, ls.Message)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("trial %d: %w", i, err)
+		}
+		for _, l := range []*writeload.Load{proxyLoad, sentinelLoad} {
+			if err := l.WaitAcked(ctx, 1000); err != nil {
+				return nil, err
+			}
+		}
+		p := trial{pause: proxyLoad.LongestGapSince(start), failed: len(proxyLoad.FailuresSince(start))}
+		s := trial{pause: sentinelLoad.LongestGapSince(start), failed: len(sentinelLoad.FailuresSince(start))}
+		held := rf.Status.LastSwitchover.WritesHeldMilliseconds
+		fmt.Printf("  trial %2d: %s -> %s, writes held %4d ms; REDIS_URL pause %5d ms, %d failed; Sentinel-aware pause %5d ms, %d failed\n",
+			i, rf.Status.LastSwitchover.From, to, held, p.pause.Milliseconds(), p.failed, s.pause.Milliseconds(), s.failed)
+		res.proxy, res.sentinel, res.held = append(res.proxy, p), append(res.sentinel, s), append(res.held, held)
+	}
+
+	fmt.Println("\nrolling update: resources.requests.cpu 50m for spec.redis and spec.sentinel (every instance and sentinel pod is replaced)")
+	start := time.Now()
+	if err := patchSpec(ctx, env, ns, func(rf *haredisv1.RedisFailover) {
+		rf.Spec.Redis.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
+		rf.Spec.Sentinel.Resources = rf.Spec.Redis.Resources
+	}); err != nil {
+		return nil, err
+	}
+	rf, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
+		if rf.Status.ObservedGeneration != rf.Generation || rf.Status.UpdatedInstances != 3 || meta.IsStatusConditionTrue(rf.Status.Conditions, "Progressing") {
+			return fmt.Errorf("updated %d", rf.Status.UpdatedInstances)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.rolling = time.Since(start)
+	for _, l := range []*writeload.Load{proxyLoad, sentinelLoad} {
+		if err := l.WaitAcked(ctx, 1000); err != nil {
+			return nil, err
+		}
+	}
+	res.rollingPauseProxy, res.rollingFailedProxy = proxyLoad.LongestGapSince(start), len(proxyLoad.FailuresSince(start))
+	res.rollingPauseSentinel, res.rollingFailedSentinel = sentinelLoad.LongestGapSince(start), len(sentinelLoad.FailuresSince(start))
+	fmt.Printf("  %.1f s; longest pause REDIS_URL %d ms, Sentinel-aware %d ms\n", res.rolling.Seconds(), res.rollingPauseProxy.Milliseconds(), res.rollingPauseSentinel.Milliseconds())
+
+	for _, x := range []struct {
+		l    *writeload.Load
+		lost *int
+	}{{proxyLoad, &res.proxyLost}, {sentinelLoad, &res.sentinelLost}} {
+		rep := x.l.Stop()
+		lost, err := rep.Lost(ctx, pc)
+		if err != nil {
+			return nil, err
+		}
+		*x.lost = len(lost)
+	}
+	return res, nil
+}
+
+var errGiveUp = errors.New("switchover failed")
+
+// settle waits until the RedisFailover is Ready and cond holds.
+func settle(ctx context.Context, env *operatorbed.Env, ns string, cond func(*haredisv1.RedisFailover) error) (*haredisv1.RedisFailover, error) {
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	var got *haredisv1.RedisFailover
+	err := redistest.Wait(ctx, 100*time.Millisecond, func() error {
+		rf := &haredisv1.RedisFailover{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf); err != nil {
+			return err
+		}
+		if err := cond(rf); err != nil {
+			if errors.Is(err, errGiveUp) {
+				return nil
+			}
+			return err
+		}
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") || rf.Status.ReadyInstances != 3 {
+			return fmt.Errorf("phase %s", rf.Status.Phase)
+		}
+		got = rf
+		return nil
+	})
+	if err == nil && got == nil {
+		rf := &haredisv1.RedisFailover{}
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf)
+		return nil, fmt.Errorf("%w: %+v", errGiveUp, rf.Status.LastSwitchover)
+	}
+	return got, err
+}
+
+func patchStatus(ctx context.Context, env *operatorbed.Env, ns string, mutate func(*haredisv1.RedisFailover)) error {
+	return retryUpdate(ctx, env, ns, mutate, true)
+}
+
+func patchSpec(ctx context.Context, env *operatorbed.Env, ns string, mutate func(*haredisv1.RedisFailover)) error {
+	return retryUpdate(ctx, env, ns, mutate, false)
+}
+
+func retryUpdate(ctx context.Context, env *operatorbed.Env, ns string, mutate func(*haredisv1.RedisFailover), status bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return redistest.Wait(ctx, 100*time.Millisecond, func() error {
+		rf := &haredisv1.RedisFailover{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf); err != nil {
+			return err
+		}
+		mutate(rf)
+		if status {
+			return env.Client.Status().Update(ctx, rf)
+		}
+		return env.Client.Update(ctx, rf)
+	})
+}
+
+func summary(ts []trial) (p50, mx float64, failed int) {
+	var s []float64
+	for _, t := range ts {
+		s = append(s, float64(t.pause.Milliseconds()))
+		failed += t.failed
+	}
+	sort.Float64s(s)
+	return s[len(s)/2], s[len(s)-1], failed
+}
+
+func median(v []int64) int64 {
+	s := append([]int64(nil), v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func maxOf(v []int64) int64 {
+	var m int64
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
