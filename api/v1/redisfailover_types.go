@@ -495,6 +495,11 @@ type RedisFailoverStatus struct {
 	// +optional
 	ReadyInstances int32 `json:"readyInstances,omitempty"`
 
+	// ReadyProxies counts proxy pods that have confirmed a primary and
+	// serve REDIS_URL.
+	// +optional
+	ReadyProxies int32 `json:"readyProxies,omitempty"`
+
 	// Instances reports each Redis instance.
 	// +optional
 	// +listType=map

@@ -26,7 +26,7 @@ const proxyPauseWait = time.Second
 // demoted, which loses nothing acknowledged.
 func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
 	r.eachProxy(ctx, rf, st, func(base string) error {
-		return r.post(ctx, base+"/pause?wait="+proxyPauseWait.String(), proxyPauseWait+time.Second)
+		return r.post(ctx, base+"/pause?wait="+proxyPauseWait.String(), st.password, proxyPauseWait+time.Second)
 	}, "pause")
 	return nil
 }
@@ -40,11 +40,11 @@ func (r *RedisFailoverReconciler) resumeProxies(ctx context.Context, rf *haredis
 		q = "?primary=" + url.QueryEscape(primary)
 	}
 	r.eachProxy(ctx, rf, st, func(base string) error {
-		err := r.post(ctx, base+"/resume"+q, 3*time.Second)
+		err := r.post(ctx, base+"/resume"+q, st.password, 3*time.Second)
 		if err != nil && q != "" {
 			// The proxy could not confirm the new primary itself yet: let it
 			// go on with what it knows; its watcher follows Sentinel.
-			err = errors.Join(err, r.post(ctx, base+"/resume", 3*time.Second))
+			err = errors.Join(err, r.post(ctx, base+"/resume", st.password, 3*time.Second))
 		}
 		return err
 	}, "resume")
@@ -67,12 +67,17 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 	wg.Wait()
 }
 
-func (r *RedisFailoverReconciler) post(ctx context.Context, u string, timeout time.Duration) error {
+// post sends an admin request to a proxy, with the Redis password as the
+// bearer token the proxy requires when auth is on.
+func (r *RedisFailoverReconciler) post(ctx context.Context, u, password string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := newRequest(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return err
+	}
+	if password != "" {
+		req.Header.Set("Authorization", "Bearer "+password)
 	}
 	resp, err := r.HTTP.Do(req)
 	if err != nil {

@@ -18,6 +18,7 @@ func testRF() *haredisv1.RedisFailover {
 		Spec: haredisv1.RedisFailoverSpec{
 			Redis:    haredisv1.RedisSpec{Replicas: 3},
 			Sentinel: haredisv1.SentinelSpec{Replicas: 3},
+			Proxy:    haredisv1.ProxySpec{Replicas: 2},
 		},
 		Status: haredisv1.RedisFailoverStatus{CurrentPrimary: "app-1", Phase: haredisv1.PhaseReady},
 	}
@@ -70,8 +71,20 @@ func TestSetConditions(t *testing.T) {
 		mutate   func(*haredisv1.RedisFailover)
 		st       state
 		notReady []string
-		want     want
+		// proxies ready; both by default
+		proxies *int32
+		want    want
 	}{
+		"no proxy ready": {
+			st:      state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			proxies: ptr.To[int32](0),
+			want:    want{haredisv1.PhaseDegraded, "ProxyNotReady", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
+		},
+		"one proxy of two": {
+			st:      state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			proxies: ptr.To[int32](1),
+			want:    want{haredisv1.PhaseReady, "Ready", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
+		},
 		"all well": {
 			st:   state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "Accepted", "AuthEnabled"},
@@ -116,6 +129,10 @@ func TestSetConditions(t *testing.T) {
 			}
 			if tc.st.instances == nil {
 				tc.st.instances = []string{"app-1", "app-2", "app-3"}
+			}
+			tc.st.readyProxies = 2
+			if tc.proxies != nil {
+				tc.st.readyProxies = *tc.proxies
 			}
 			(&RedisFailoverReconciler{}).setConditions(rf, &tc.st, tc.notReady)
 			reason := func(ct string) string {

@@ -93,6 +93,8 @@ type state struct {
 	resizeErrors map[string]string
 	sentinels    []corev1.Pod
 	proxies      []corev1.Pod
+	// readyProxies counts proxy pods that are ready (the Deployment's view).
+	readyProxies int32
 	view         sentinelView
 	statuses     map[string]*instance.Status
 	// update is the rolling update's next step, planned by observe.

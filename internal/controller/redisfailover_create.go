@@ -373,7 +373,7 @@ func (r *RedisFailoverReconciler) createOrUpdate(ctx context.Context, obj, want 
 // endless stream of updates. st.proxies lists the proxy pods for the
 // switchover's pause and resume.
 func (r *RedisFailoverReconciler) reconcileProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	st.proxies = nil
+	st.proxies, st.readyProxies = nil, 0
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: specs.ProxyName(rf)}
 	if !rf.ProxyEnabled() {
 		for _, obj := range []client.Object{&appsv1.Deployment{}, &policyv1.PodDisruptionBudget{}} {
@@ -409,6 +409,7 @@ func (r *RedisFailoverReconciler) reconcileProxy(ctx context.Context, rf *haredi
 	}); err != nil {
 		return ctrl.Result{}, err
 	}
+	st.readyProxies = obj.Status.ReadyReplicas
 	pdb := specs.ProxyPodDisruptionBudget(rf)
 	pdbObj := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: pdb.Name, Namespace: pdb.Namespace}}
 	if _, err := r.createOrUpdate(ctx, pdbObj, pdb, func() { pdbObj.Spec = pdb.Spec }); err != nil {

@@ -103,6 +103,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		rf.Status.Instances = append(rf.Status.Instances, is)
 	}
 	rf.Status.ReadyInstances = ready
+	rf.Status.ReadyProxies = st.readyProxies
 	rf.Status.UpdatedInstances = updated
 	rf.Status.UpdateRevision = rev
 	rf.Status.Endpoints = specs.Endpoints(rf)
@@ -229,11 +230,17 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	}
 
 	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked
+	proxyOK, proxiesWhole := true, true
+	if rf.ProxyEnabled() {
+		proxyOK, proxiesWhole = st.readyProxies > 0, st.readyProxies >= rf.Spec.Proxy.Replicas
+	}
 	switch {
-	case primaryOK && len(notReady) == 0 && sentinelsOK:
+	case primaryOK && len(notReady) == 0 && sentinelsOK && proxyOK:
 		set(ConditionReady, true, "Ready", fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
 	case !primaryOK:
 		set(ConditionReady, false, "PrimaryNotReady", fmt.Sprintf("primary %s is not accepting writes yet", primary))
+	case !proxyOK:
+		set(ConditionReady, false, "ProxyNotReady", fmt.Sprintf("no proxy of Deployment %s is ready: REDIS_URL has no endpoints yet (the primary serves through %s)", specs.ProxyName(rf), rf.PrimaryServiceName()))
 	case len(notReady) > 0:
 		set(ConditionReady, false, "InstancesNotReady", "not ready: "+strings.Join(notReady, ", "))
 	default:
@@ -242,6 +249,8 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	switch {
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
 		set(ConditionDegraded, true, "ReducedRedundancy", fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
+	case primaryOK && !proxiesWhole:
+		set(ConditionDegraded, true, "ProxiesNotReady", fmt.Sprintf("%d of %d proxies ready", st.readyProxies, rf.Spec.Proxy.Replicas))
 	default:
 		set(ConditionDegraded, false, "NotDegraded", "")
 	}
@@ -366,7 +375,7 @@ func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, strin
 				msgs = append(msgs, n+": "+e)
 			}
 		}
-		return ConditionStorageResized, false, "ResizeRefused", fmt.Sprintf("cannot grow the volumes to %s: %s; they keep their size and Redis keeps serving. Use a StorageClass with allowVolumeExpansion: true (the size cannot be lowered again)", want.String(), strings.Join(msgs, "; "))
+		return ConditionStorageResized, false, "ResizeRefused", fmt.Sprintf("cannot grow the volumes to %s: %s; they keep their size and Redis keeps serving. Volumes grow only when bound and when their StorageClass has allowVolumeExpansion: true (spec.redis.storage.size cannot be lowered again)", want.String(), strings.Join(msgs, "; "))
 	}
 	var growing []string
 	for _, n := range st.instances {

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/haredis/haredis/internal/sentinel"
@@ -20,9 +22,13 @@ import (
 //	GET  /status                     JSON: primary, ready, paused
 //
 // /resume checks with ROLE that a given primary is a master before using it.
+// When the proxy has a password, /pause and /resume require it as a bearer
+// token (`Authorization: Bearer PASSWORD`): anyone who reaches the pod
+// could otherwise hold every client's commands. The GET endpoints stay open
+// for probes and metrics.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /pause", s.authorized(func(w http.ResponseWriter, r *http.Request) {
 		wait := s.cfg.MaxPause
 		if v := r.URL.Query().Get("wait"); v != "" {
 			d, err := time.ParseDuration(v)
@@ -36,8 +42,8 @@ func (s *Server) AdminHandler() http.Handler {
 		defer cancel()
 		busy := s.Pause(ctx)
 		writeJSON(w, map[string]any{"paused": true, "drained": busy == 0, "busyConnections": busy})
-	})
-	mux.HandleFunc("POST /resume", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /resume", s.authorized(func(w http.ResponseWriter, r *http.Request) {
 		primary := r.URL.Query().Get("primary")
 		if primary != "" {
 			role, err := sentinel.Role(r.Context(), primary, s.cfg.Password, s.cfg.DialTimeout)
@@ -49,7 +55,7 @@ func (s *Server) AdminHandler() http.Handler {
 		s.Resume(primary)
 		p, _ := s.Primary()
 		writeJSON(w, map[string]any{"paused": false, "primary": p})
-	})
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -69,6 +75,21 @@ func (s *Server) AdminHandler() http.Handler {
 		s.WriteMetrics(w)
 	})
 	return mux
+}
+
+// authorized lets a request through when the proxy has no password or the
+// request carries it as a bearer token.
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Password != "" {
+			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Password)) != 1 {
+				http.Error(w, "the admin endpoint requires the Redis password as a bearer token (Authorization: Bearer PASSWORD)", http.StatusUnauthorized)
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -21,8 +21,11 @@ func TestAdminEndpoint(t *testing.T) {
 	s, addr := startProxy(t, "", nil)
 	admin := httptest.NewServer(s.AdminHandler())
 	defer admin.Close()
-	call := func(method, path string) (int, string) {
+	callAs := func(token, method, path string) (int, string) {
 		req, _ := http.NewRequest(method, admin.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -31,7 +34,19 @@ func TestAdminEndpoint(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, _ := call("GET", "/healthz"); code != 200 {
+	call := func(method, path string) (int, string) { return callAs(testPassword, method, path) }
+	for _, token := range []string{"", "wrong"} {
+		if code, _ := callAs(token, "POST", "/pause?wait=1s"); code != http.StatusUnauthorized {
+			t.Errorf("pause with token %q: %d, want 401", token, code)
+		}
+		if code, _ := callAs(token, "POST", "/resume"); code != http.StatusUnauthorized {
+			t.Errorf("resume with token %q: %d, want 401", token, code)
+		}
+	}
+	if s.Paused() {
+		t.Fatal("an unauthenticated pause held the clients")
+	}
+	if code, _ := callAs("", "GET", "/healthz"); code != 200 {
 		t.Errorf("healthz: %d", code)
 	}
 	if code, _ := call("GET", "/readyz"); code != 503 {

@@ -3,7 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/writeload"
@@ -86,6 +91,17 @@ func TestProxyREDISURL(t *testing.T) {
 			t.Errorf("redis-benchmark saw errors during the switchover:\n%s", out)
 		}
 		checkLost(t, rep, c)
+		// The operator paused and resumed every proxy (with the password as
+		// its bearer token).
+		var pods corev1.PodList
+		if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "proxy"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if m := proxyMetric(t, p.Status.PodIP, "haredis_proxy_pauses_total"); m < 1 {
+				t.Errorf("proxy %s was never paused (haredis_proxy_pauses_total %v)", p.Name, m)
+			}
+		}
 	})
 
 	t.Run("failover", func(t *testing.T) {
@@ -317,6 +333,26 @@ func (b *benchRun) wait() (string, error) {
 		<-b.exited
 		return b.output(), fmt.Errorf("redis-benchmark did not finish")
 	}
+}
+
+// proxyMetric reads one unlabelled metric of a proxy pod's admin endpoint.
+func proxyMetric(t *testing.T, podIP, name string) float64 {
+	t.Helper()
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dial}}
+	resp, err := hc.Get("http://" + net.JoinHostPort(podIP, "9090") + "/metrics")
+	if err != nil {
+		t.Fatalf("cannot read the proxy's metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	t.Fatalf("the proxy reports no %s", name)
+	return 0
 }
 
 func lastLines(s string, n int) string {

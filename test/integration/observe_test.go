@@ -79,6 +79,8 @@ func (l *loopbackReach) InstanceAddr(_ *haredisv1.RedisFailover, name string) (s
 func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	ns := newNamespace(t, "observe")
 	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+		// No kubelet runs proxy pods here; the proxy has its own tests.
+		rf.Spec.Proxy.Enabled = ptr.To(false)
 		rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: time.Second}
 		rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: 5 * time.Second}
 	})

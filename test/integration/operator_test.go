@@ -16,7 +16,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -630,4 +632,57 @@ func TestProxyCanBeTurnedOff(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestVolumeGrowthRefused: when the API server refuses to resize the PVCs
+// (here because nothing binds them; in a cluster typically because the
+// storage class cannot grow volumes) the volumes keep their size and the
+// StorageResized condition carries the refusal and what to do.
+func TestVolumeGrowthRefused(t *testing.T) {
+	ns := newNamespace(t, "grow")
+	ctx := context.Background()
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fixed-" + ns}, Provisioner: "example.com/none", AllowVolumeExpansion: ptr.To(false)}
+	if err := k8sClient.Create(ctx, class); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), class) })
+	startOperator(t, nil, ns)
+	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Storage.StorageClassName = ptr.To(class.Name) })
+	waitFor(t, 30*time.Second, "PVCs app-1..3", func(ctx context.Context) error {
+		for _, n := range []string{"app-1", "app-2", "app-3"} {
+			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, &corev1.PersistentVolumeClaim{}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		q := resource.MustParse("2Gi")
+		rf.Spec.Redis.Storage.Size = &q
+		return k8sClient.Update(ctx, rf)
+	})
+	waitFor(t, 30*time.Second, "StorageResized False with the API server's refusal", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(rf.Status.Conditions, "StorageResized")
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "ResizeRefused" || !strings.Contains(c.Message, "app-1") ||
+			!strings.Contains(c.Message, "allowVolumeExpansion") || rf.Status.ObservedGeneration != rf.Generation {
+			return fmt.Errorf("condition %+v", c)
+		}
+		t.Logf("StorageResized: %s", c.Message)
+		return nil
+	})
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-1"}, pvc); err != nil {
+		t.Fatal(err)
+	}
+	if got := pvc.Spec.Resources.Requests.Storage().String(); got != "1Gi" {
+		t.Errorf("PVC app-1 requests %s after a refused resize, want 1Gi", got)
+	}
 }

@@ -36,6 +36,7 @@ type Info struct {
 	KubectlPath    string `json:"kubectl"`
 	RedisAddr      string `json:"redisAddr"`
 	RedisService   string `json:"redisService"`
+	PrimaryService string `json:"primaryService"`
 	Name           string `json:"name"`
 	Password       string `json:"password"`
 	SentinelURL    string `json:"sentinelURL"`
@@ -144,7 +145,9 @@ func Serve(ctx context.Context, log logr.Logger, logPath string) error {
 		return fail(err)
 	}
 	info.Name = rf.Name
-	info.RedisService = rf.Status.Endpoints.Primary
+	// REDIS_URL: the Service NAME, through the proxy.
+	info.RedisService = strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://")
+	info.PrimaryService = rf.Status.Endpoints.Primary
 	info.SentinelURL = rf.Status.Endpoints.SentinelURL
 	if info.Password, err = samplePassword(ctx, c, rf); err != nil {
 		return fail(err)

@@ -52,8 +52,9 @@ func PrintUsage(out io.Writer, info *Info) {
 The bed is running in the background (pid %d), with the haredis operator in
 namespace haredis-system and the RedisFailover %q (config/samples) in default.
 
-  REDIS_URL=redis://:%s@%s      (forwarded to %s)
+  REDIS_URL=redis://:%s@%s      (forwarded to %s, the proxy)
   In the cluster: redis://%s   (password: Secret %s-auth, key password)
+  Primary:        %s
   Sentinel:       %s
   export KUBECONFIG=%s
   %s get rf,pods -o wide
@@ -63,6 +64,6 @@ Daemon log: %s
 State:      %s
 Status:     make demo-status   (or bin/haredis-bed status)
 Remove it:  make demo-down     (removes every process, namespace, link, rule and mount)
-`, info.PID, info.Name, info.Password, info.RedisAddr, info.RedisService, info.RedisService, info.Name, info.SentinelURL,
+`, info.PID, info.Name, info.Password, info.RedisAddr, info.RedisService, info.RedisService, info.Name, info.PrimaryService, info.SentinelURL,
 		info.KubeconfigPath, info.KubectlPath, info.KubectlPath, info.LogPath, info.Dir)
 }
