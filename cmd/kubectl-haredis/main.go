@@ -1,5 +1,6 @@
 // Command kubectl-haredis is the kubectl plugin of haredis (`kubectl haredis
-// ...`). Verbs are added as the operator grows the status they read.
+// ...`). Verbs are added as the operator grows the status they read; the
+// verbs themselves live in internal/plugin.
 package main
 
 import (
@@ -18,7 +19,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(version.Command())
+	k := bindKubeFlags(root)
+	root.AddCommand(version.Command(), newPromoteCommand(k))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kubectl-haredis:", err)
 		os.Exit(1)

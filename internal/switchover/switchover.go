@@ -338,23 +338,22 @@ func (r *run) fenceAndPromote(ctx context.Context, sc *redis.SentinelClient) (Re
 	}
 	// The new primary refuses writes (NOREPLICAS) until enough replicas
 	// follow it: point the other replicas at it now, as Sentinel is about
-	// to, and resume clients once it accepts writes.
+	// to, and resume clients once it accepts writes. When it needs the old
+	// primary as a replica too (min-replicas-to-write counts it), that one
+	// follows at once as well, still fenced.
 	r.followTarget(ctx)
-	resumed := false
-	if r.acceptsWrites(ctx, 2*time.Second) {
-		res.Fenced = time.Since(fenced)
-		r.p.Resume(ctx, r.p.TargetAnnounced)
-		resumed = true
+	need := r.minReplicasToWrite(ctx)
+	if need > len(r.replicas) || !r.acceptsWrites(ctx, need, time.Second) {
+		r.log.Info("the new primary needs the old one as a replica to take writes; demoting it now", "minReplicasToWrite", need)
+		if err := r.replicaOfTarget(ctx); err != nil {
+			r.log.Info("cannot demote the old primary yet", "error", err.Error())
+		}
+		r.acceptsWrites(ctx, need, 3*time.Second)
 	}
-	r.log.Info("target promoted", "fenced", time.Since(fenced).String(), "offset", res.FenceOffset, "resumed", resumed)
+	res.Fenced = time.Since(fenced)
+	r.p.Resume(ctx, r.p.TargetAnnounced)
+	r.log.Info("target promoted", "fenced", res.Fenced.String(), "offset", res.FenceOffset)
 	res.OldPrimaryDemoted = r.demoteOldPrimary(ctx, fenced.Add(r.p.FenceTimeout-time.Second))
-	if !resumed {
-		// It needs the old primary as a replica too (min-replicas-to-write
-		// counts it).
-		r.acceptsWrites(ctx, 3*time.Second)
-		res.Fenced = time.Since(fenced)
-		r.p.Resume(ctx, r.p.TargetAnnounced)
-	}
 	return res, nil
 }
 
@@ -371,18 +370,24 @@ func (r *run) followTarget(ctx context.Context) {
 	}
 }
 
-// acceptsWrites waits up to within until the target has as many good
-// replicas as its min-replicas-to-write asks for.
-func (r *run) acceptsWrites(ctx context.Context, within time.Duration) bool {
+// minReplicasToWrite is the target's min-replicas-to-write (0 when it
+// cannot be read: then nothing is waited for).
+func (r *run) minReplicasToWrite(ctx context.Context) int {
 	v, err := r.target.ConfigGet(ctx, "min-replicas-to-write").Result()
 	if err != nil {
-		return false
+		return 0
 	}
-	need, _ := strconv.Atoi(v["min-replicas-to-write"])
+	n, _ := strconv.Atoi(v["min-replicas-to-write"])
+	return n
+}
+
+// acceptsWrites waits up to within until the target has need good
+// replicas, so that it does not refuse writes with NOREPLICAS.
+func (r *run) acceptsWrites(ctx context.Context, need int, within time.Duration) bool {
 	if need == 0 {
 		return true
 	}
-	err = poll(ctx, 2*time.Millisecond, func() error {
+	err := poll(ctx, 2*time.Millisecond, func() error {
 		info, err := r.target.Info(ctx, "replication").Result()
 		if err != nil {
 			return err
@@ -474,15 +479,7 @@ func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) bool {
 	if err != nil {
 		r.log.Info("the sentinels have not all switched yet; demoting the old primary anyway", "reason", err.Error())
 	}
-	host, port, err := net.SplitHostPort(r.p.TargetAnnounced)
-	if err != nil {
-		return false
-	}
-	pr, err := role(ctx, r.primary)
-	if err == nil && pr.Role == "master" {
-		err = r.primary.Do(ctx, "REPLICAOF", host, port).Err()
-	}
-	if err != nil {
+	if err := r.replicaOfTarget(ctx); err != nil {
 		r.log.Info("cannot demote the old primary; Sentinel will", "error", err.Error())
 		return false
 	}
@@ -491,6 +488,20 @@ func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) bool {
 		r.log.Info("cannot lift the fence on the old primary; it ends by itself", "error", err.Error())
 	}
 	return true
+}
+
+// replicaOfTarget makes the old primary a replica of the target unless it
+// is one already. Its fence stays: its clients' writes wait.
+func (r *run) replicaOfTarget(ctx context.Context) error {
+	host, port, err := net.SplitHostPort(r.p.TargetAnnounced)
+	if err != nil {
+		return fmt.Errorf("cannot split the target's address: %w", err)
+	}
+	pr, err := role(ctx, r.primary)
+	if err != nil || pr.Role != "master" {
+		return err
+	}
+	return r.primary.Do(ctx, "REPLICAOF", host, port).Err()
 }
 
 func (r *run) options(addr, password string) *redis.Options {

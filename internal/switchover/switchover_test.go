@@ -17,11 +17,12 @@ import (
 
 const password = "switchover-test-password"
 
-func newSet(t *testing.T) *redistest.Set {
-	// As haredis configures three instances: the primary refuses writes
-	// without a replica.
+// newSet starts a primary, two replicas and three sentinels; the primary
+// refuses writes with fewer than minReplicas replicas (haredis's default
+// for three instances is 1).
+func newSet(t *testing.T, minReplicas int) *redistest.Set {
 	return redistest.NewSet(t, redistest.SetConfig{Password: password, Replicas: 2, Sentinels: 3, DownAfter: time.Second,
-		Extra: []string{"min-replicas-to-write 1"}})
+		Extra: []string{fmt.Sprintf("min-replicas-to-write %d", minReplicas)}})
 }
 
 func plan(t *testing.T, s *redistest.Set, primary, target *redistest.Server) Plan {
@@ -49,10 +50,18 @@ func failoverClient(s *redistest.Set) *redis.Client {
 
 // TestSwitchoverLosesNoAcknowledgedWrite switches over twice under a steady
 // write load from a Sentinel-aware client: the target becomes the primary
-// Sentinel names, the old primary follows it, and every acknowledged write
-// is on the new primary.
+// Sentinel names, the old primary follows it, every acknowledged write is
+// on the new primary, and the new primary takes writes the moment clients
+// are resumed, also when it needs every replica (the old primary included)
+// to acknowledge writes.
 func TestSwitchoverLosesNoAcknowledgedWrite(t *testing.T) {
-	s := newSet(t)
+	for _, minReplicas := range []int{1, 2} {
+		t.Run(fmt.Sprintf("min-replicas-to-write %d", minReplicas), func(t *testing.T) { switchoverUnderLoad(t, minReplicas) })
+	}
+}
+
+func switchoverUnderLoad(t *testing.T, minReplicas int) {
+	s := newSet(t, minReplicas)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fc := failoverClient(s)
@@ -123,7 +132,7 @@ func TestSwitchoverLosesNoAcknowledgedWrite(t *testing.T) {
 // TestSwitchoverRefusesATargetThatIsNoReplica: nothing starts, the primary
 // keeps taking writes.
 func TestSwitchoverRefusesATargetThatIsNoReplica(t *testing.T) {
-	s := newSet(t)
+	s := newSet(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stray, err := redistest.StartServer(redistest.ServerConfig{Password: password})
@@ -155,7 +164,7 @@ func TestSwitchoverRefusesATargetThatIsNoReplica(t *testing.T) {
 // that cannot have every write, and lifts the fence without promoting
 // anything: the old primary serves again and Sentinel still names it.
 func TestSwitchoverAbortsWhenAReplicaCannotCatchUp(t *testing.T) {
-	s := newSet(t)
+	s := newSet(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := s.Servers[0].Client()

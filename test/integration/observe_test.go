@@ -24,6 +24,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/plugin"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
 	"github.com/haredis/haredis/internal/writeload"
@@ -405,7 +406,19 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 	if err := load.WaitAcked(lctx, 100); err != nil {
 		t.Fatal(err)
 	}
-	requestSwitchover(to)
+	// kubectl haredis promote: refuses a name that is no instance, then
+	// asks for the switchover and waits for its outcome.
+	var out strings.Builder
+	if err := plugin.Promote(ctx, k8sClient, &out, ns, "app", "app-7", time.Minute); err == nil || !strings.Contains(err.Error(), "app-7 is not an instance of app") {
+		t.Errorf("promote app-7: %v, want a refusal listing the instances", err)
+	}
+	if err := plugin.Promote(ctx, k8sClient, &out, ns, "app", to, time.Minute); err != nil {
+		t.Fatalf("kubectl haredis promote %s: %v\n%s", to, err, out.String())
+	}
+	t.Logf("kubectl haredis promote printed:\n%s", out.String())
+	if !strings.Contains(out.String(), "switched over from "+from+" to "+to) {
+		t.Errorf("promote printed %q, want the outcome", out.String())
+	}
 	waitFor(t, 60*time.Second, "the switchover to "+to, func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {

@@ -1,0 +1,66 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+)
+
+// Promote asks for a planned switchover of RedisFailover ns/name to the
+// instance target by setting status.targetPrimary, then, unless wait is
+// zero, waits for the outcome and prints it. It fails when the switchover
+// failed (the old primary then keeps serving) or did not end within wait.
+func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, target string, wait time.Duration) error {
+	rf := &haredisv1.RedisFailover{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf); err != nil {
+		return fmt.Errorf("cannot get RedisFailover %s/%s: %w", ns, name, err)
+	}
+	var names []string
+	known := false
+	for _, is := range rf.Status.Instances {
+		names = append(names, is.Name)
+		known = known || is.Name == target
+	}
+	if !known {
+		return fmt.Errorf("%s is not an instance of %s; its instances are %s", target, name, strings.Join(names, ", "))
+	}
+	if rf.Status.CurrentPrimary == target {
+		fmt.Fprintf(out, "%s is already the primary of %s\n", target, name)
+		return nil
+	}
+	requested := time.Now().Add(-time.Second)
+	patch := client.MergeFrom(rf.DeepCopy())
+	rf.Status.TargetPrimary = target
+	if err := c.Status().Patch(ctx, rf, patch); err != nil {
+		return fmt.Errorf("cannot ask for the switchover (patch status.targetPrimary): %w", err)
+	}
+	fmt.Fprintf(out, "asked %s to switch over from %s to %s\n", name, rf.Status.CurrentPrimary, target)
+	if wait == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf); err == nil {
+			ls := rf.Status.LastSwitchover
+			if ls != nil && ls.To == target && ls.EndTime != nil && !ls.EndTime.Time.Before(requested) {
+				fmt.Fprintln(out, ls.Message)
+				if ls.Result != "Succeeded" {
+					return fmt.Errorf("the switchover failed; %s is still the primary", rf.Status.CurrentPrimary)
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the switchover to %s did not end within %s; see kubectl describe rf %s", target, wait, name)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
