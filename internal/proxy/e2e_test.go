@@ -68,9 +68,16 @@ func status(t *testing.T, admin string) Status {
 	return st
 }
 
+// post calls the admin endpoint as the operator does, with the password
+// as the bearer token.
 func post(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Post(url, "", nil)
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testPassword)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
