@@ -435,7 +435,7 @@ func (r *run) notPromoted(ctx context.Context, sc *redis.SentinelClient, fenced 
 			return err
 		}
 		if strings.Contains(m["flags"], "failover_in_progress") {
-			return errors.New("Sentinel's failover is still under way")
+			return errors.New("the failover Sentinel started is still under way")
 		}
 		return nil
 	}, r.p.Timeout)

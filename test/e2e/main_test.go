@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/haredis/haredis/test/operatorbed"
 )
@@ -42,8 +43,11 @@ func run(m *testing.M) int {
 	if os.Getenv("BED_VERBOSE") != "" {
 		level = slog.LevelInfo
 	}
+	log := logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The clients the tests build log through controller-runtime.
+	ctrllog.SetLogger(log)
 	var err error
-	env, err = operatorbed.Start(ctx, logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	env, err = operatorbed.Start(ctx, log)
 	if err != nil {
 		fmt.Println(err)
 		return 1

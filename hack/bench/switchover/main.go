@@ -253,7 +253,7 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 	}); err != nil {
 		return nil, err
 	}
-	rf, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
+	_, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
 		if rf.Status.ObservedGeneration != rf.Generation || rf.Status.UpdatedInstances != 3 || meta.IsStatusConditionTrue(rf.Status.Conditions, "Progressing") {
 			return fmt.Errorf("updated %d", rf.Status.UpdatedInstances)
 		}
