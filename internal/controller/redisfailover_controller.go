@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -73,6 +74,9 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		WatchesRawSource(source.Channel(triggers, &handler.EnqueueRequestForObject{})).
+		// A switchover holds its RedisFailover's reconcile for a second or
+		// two; others go on meanwhile (one worker per object at most).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
 		Named("redisfailover").
 		Complete(r)
 }

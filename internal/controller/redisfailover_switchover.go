@@ -43,7 +43,7 @@ const switchoverRetryAfter = 30 * time.Second
 func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	from, to := rf.Status.CurrentPrimary, rf.Status.TargetPrimary
 	if to == "" || to == from {
-		return ctrl.Result{}, nil
+		return r.closeInterruptedSwitchover(ctx, rf)
 	}
 	logger := log.FromContext(ctx).WithValues("from", from, "to", to)
 	reason := SwitchoverRequested
@@ -102,6 +102,20 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		r.event(rf, corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
 		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
 	}
+}
+
+// closeInterruptedSwitchover ends a switchover that an operator restart
+// interrupted: the sentinels' answer, already in currentPrimary, says how it
+// ended.
+func (r *RedisFailoverReconciler) closeInterruptedSwitchover(ctx context.Context, rf *haredisv1.RedisFailover) (ctrl.Result, error) {
+	ls := rf.Status.LastSwitchover
+	if ls == nil || ls.Result != SwitchoverInProgress {
+		return ctrl.Result{}, nil
+	}
+	if rf.Status.CurrentPrimary == ls.To {
+		return r.endSwitchover(ctx, rf, ls.Reason, SwitchoverSucceeded, fmt.Sprintf("switched over from %s to %s; the operator was interrupted and the sentinels confirmed the new primary", ls.From, ls.To), ls.WritesHeldMilliseconds)
+	}
+	return r.endSwitchover(ctx, rf, ls.Reason, SwitchoverFailed, fmt.Sprintf("switchover from %s to %s interrupted (operator restart); the sentinels name %s", ls.From, ls.To, rf.Status.CurrentPrimary), ls.WritesHeldMilliseconds)
 }
 
 // switchoverTargetProblem says why to cannot be promoted now, "" when it can.
