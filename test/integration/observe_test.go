@@ -481,4 +481,25 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 		}
 		return nil
 	})
+
+	// A switchover left in progress by an operator that died after
+	// Sentinel promoted the target is closed from the sentinels' answer.
+	rf, err = getRF(ctx, ns, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: "Requested", Result: "InProgress"}
+	if err := k8sClient.Status().Update(ctx, rf); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the interrupted switchover closed", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if ls := rf.Status.LastSwitchover; ls == nil || ls.Result != "Succeeded" || !strings.Contains(ls.Message, "interrupted") {
+			return fmt.Errorf("lastSwitchover %+v", ls)
+		}
+		return nil
+	})
 }
