@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -152,6 +153,9 @@ func Serve(ctx context.Context, log logr.Logger, logPath string) error {
 	if info.Password, err = samplePassword(ctx, c, rf); err != nil {
 		return fail(err)
 	}
+	if err := waitServing(ctx, env, info.RedisService, info.Password); err != nil {
+		return fail(err)
+	}
 	if info.RedisAddr, err = c.Forward(ctx, 0, info.RedisService); err != nil {
 		return fail(err)
 	}
@@ -192,6 +196,23 @@ func deploySample(ctx context.Context, env *operatorbed.Env) (*haredisv1.RedisFa
 		return nil, fmt.Errorf("the sample RedisFailover did not become Ready (phase %q): %w\noperator log:\n%s", rf.Status.Phase, err, env.OperatorLog(ctx, 40))
 	}
 	return rf, nil
+}
+
+// waitServing waits until REDIS_URL answers PING from inside the bed: the
+// proxies are ready, and kube-proxy routes the Service to them.
+func waitServing(ctx context.Context, env *operatorbed.Env, addr, password string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, Dialer: env.Dial, MaxRetries: -1,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	defer c.Close()
+	var last error
+	err := cluster.WaitFor(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		last = c.Ping(ctx).Err()
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("REDIS_URL %s does not answer PING: %v: %w", addr, last, err)
+	}
+	return nil
 }
 
 func samplePassword(ctx context.Context, c *cluster.Cluster, rf *haredisv1.RedisFailover) (string, error) {
