@@ -48,9 +48,9 @@ const (
 
 type uringParams struct {
 	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
-	resv                                                                 [3]uint32
-	sqOff                                                                uringOffsets // head, tail, ring_mask, ring_entries, flags, dropped, array
-	cqOff                                                                uringOffsets // head, tail, ring_mask, ring_entries, overflow, cqes, flags
+	resv                                                                   [3]uint32
+	sqOff                                                                  uringOffsets // head, tail, ring_mask, ring_entries, flags, dropped, array
+	cqOff                                                                  uringOffsets // head, tail, ring_mask, ring_entries, overflow, cqes, flags
 }
 
 type uringOffsets struct {
@@ -81,6 +81,13 @@ type uringCQE struct {
 	flags    uint32
 }
 
+// The sizes the kernel expects; a mistake here fails the build.
+var (
+	_ [120]byte = [unsafe.Sizeof(uringParams{})]byte{}
+	_ [64]byte  = [unsafe.Sizeof(uringSQE{})]byte{}
+	_ [16]byte  = [unsafe.Sizeof(uringCQE{})]byte{}
+)
+
 // newURing sets up a ring, or says why it cannot: io_uring missing, older
 // than Linux 5.18, disabled by sysctl, or refused by a seccomp profile (as
 // container runtimes' default profiles do). The loop then makes plain
@@ -97,7 +104,44 @@ func newURing(entries uint32) (*uring, error) {
 		r.close()
 		return nil, err
 	}
+	if err := r.probe(); err != nil {
+		r.close()
+		return nil, err
+	}
 	return r, nil
+}
+
+// probe checks that this kernel completes a send to a full socket and a
+// receive from an empty one at once, with EAGAIN, instead of waiting for
+// the socket: run waits for every completion of a round, so an operation
+// left in flight would stall the whole loop.
+func (r *uring) probe() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cannot probe io_uring: %w", err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	fill := make([]byte, 64<<10)
+	for {
+		if _, err := unix.Write(fds[0], fill); err != nil {
+			break // full
+		}
+	}
+	var b [1]byte
+	ops := []ioOp{{kind: ioWriteClient, fd: fds[0], buf: b[:]}, {kind: ioReadClient, fd: fds[0], buf: b[:]}}
+	n, _ := r.submit(ops, 0)
+	// Not waiting: the answers must be there as soon as they are submitted.
+	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n), 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("cannot probe io_uring: %w", e)
+	}
+	r.reap(ops)
+	for _, op := range ops {
+		if !op.done || op.err != errAgain {
+			return fmt.Errorf("cannot use io_uring: this kernel does not complete MSG_DONTWAIT socket operations at once (done=%v, err=%v)", op.done, op.err)
+		}
+	}
+	return nil
 }
 
 func (r *uring) mmap(p *uringParams) error {
@@ -138,37 +182,14 @@ func (r *uring) close() {
 
 // run performs ops (the ones not marked done) and records their results.
 func (r *uring) run(ops []ioOp) error {
-	for start := 0; start < len(ops); {
-		n := uint32(0)
-		tail := atomic.LoadUint32(r.sqTail)
-		i := start
-		for ; i < len(ops) && n < r.entries; i++ {
-			op := &ops[i]
-			if op.done {
-				continue
-			}
-			idx := (tail + n) & *r.sqMask
-			sqe := &r.sqes[idx]
-			*sqe = uringSQE{
-				opcode: uringOpRecv, fd: int32(op.fd),
-				// The buffer stays referenced by op until the round ends.
-				addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(op.buf)))), len: uint32(len(op.buf)),
-				msgFlags: unix.MSG_DONTWAIT, userData: uint64(i),
-			}
-			if op.kind.isWrite() {
-				sqe.opcode = uringOpSend
-				sqe.msgFlags |= unix.MSG_NOSIGNAL
-			}
-			r.sqArray[idx] = idx
-			n++
-		}
-		start = i
+	for next := 0; next < len(ops); {
+		var n uint32
+		n, next = r.submit(ops, next)
 		if n == 0 {
 			continue
 		}
-		atomic.StoreUint32(r.sqTail, tail+n)
-		// Every entry completes during the submission, so waiting for n
-		// completions does not sleep.
+		// Every entry completes during the submission (see probe), so
+		// waiting for n completions does not sleep.
 		for {
 			unsubmitted := atomic.LoadUint32(r.sqTail) - atomic.LoadUint32(r.sqHead)
 			_, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(unsubmitted), uintptr(n), uringEnterGetEvents, 0, 0)
@@ -182,6 +203,37 @@ func (r *uring) run(ops []ioOp) error {
 		r.reap(ops)
 	}
 	return nil
+}
+
+// submit queues entries for the operations of ops from index from on that
+// are not done yet, as many as the ring takes, and returns how many and
+// the index to go on from. An entry's user data is its operation's index.
+func (r *uring) submit(ops []ioOp, from int) (uint32, int) {
+	n := uint32(0)
+	tail := atomic.LoadUint32(r.sqTail)
+	i := from
+	for ; i < len(ops) && n < r.entries; i++ {
+		op := &ops[i]
+		if op.done {
+			continue
+		}
+		idx := (tail + n) & *r.sqMask
+		sqe := &r.sqes[idx]
+		*sqe = uringSQE{
+			opcode: uringOpRecv, fd: int32(op.fd),
+			// The buffer stays referenced by op until the round ends.
+			addr: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(op.buf)))), len: uint32(len(op.buf)),
+			msgFlags: unix.MSG_DONTWAIT, userData: uint64(i),
+		}
+		if op.kind.isWrite() {
+			sqe.opcode = uringOpSend
+			sqe.msgFlags |= unix.MSG_NOSIGNAL
+		}
+		r.sqArray[idx] = idx
+		n++
+	}
+	atomic.StoreUint32(r.sqTail, tail+n)
+	return n, i
 }
 
 // ready is the number of completions not yet reaped.
