@@ -15,15 +15,17 @@ const replyCannotCarry = "-ERR haredis: the primary changed during a transaction
 //
 // sent and recv count commands and their replies; sent == recv means the
 // connection is at a command boundary. Nothing here blocks: the client's
-// input is parsed into runs of commands forwarded in one write, and each
-// step that has to wait leaves a mark that the event which ends the wait
-// looks at (processClient picks up from there):
+// input is parsed into runs of commands forwarded in one write, socket
+// operations are queued for the loop's next round (see loop.flush) and
+// their completions carry on, and each step that has to wait leaves a mark
+// that the event which ends the wait looks at (processClient picks up from
+// there):
 //
 //	runCount > 0       a run waits for an upstream (dialing) to be counted and sent
-//	fwdFrom < fwdTo    a short write to the upstream waits for EPOLLOUT
+//	fwdFrom < fwdTo    a write to the upstream is queued, or came up short and waits for EPOLLOUT
 //	local != ""        a reply of the proxy's own waits until earlier replies are out
 //	held               a pause holds the next run
-//	output pending     the client has not taken the replies: the upstream is not read
+//	output pending     the client has not taken the replies yet: the upstream is not read
 //
 // While any of the first four is set the client is not read either, so a
 // client or an upstream that does not keep up slows its peer down instead of
