@@ -114,7 +114,7 @@ func (l *loop) run() {
 			l.mu.Lock()
 			l.stopped = true
 			l.mu.Unlock()
-			l.shutdown()
+			l.runTasks() // the tasks already posted, then the shutdown
 			return
 		}
 		woken := false

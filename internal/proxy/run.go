@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/haredis/haredis/internal/sentinel"
@@ -33,11 +32,6 @@ func Run(ctx context.Context, o RunOptions) error {
 		return errors.New("cannot run the proxy: give a static primary, or sentinels and a master name")
 	}
 	log := o.Proxy.Log
-	if v := os.Getenv("HAREDIS_PROXY_NO_IO_URING"); v != "" && v != "0" && v != "false" {
-		// An escape hatch without a flag, for kernels where io_uring
-		// misbehaves and for measuring the plain path.
-		o.Proxy.NoIOURing = true
-	}
 	srv := New(o.Proxy)
 	defer srv.Close()
 	l, err := net.Listen("tcp", o.Listen)
