@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/redistest"
 )
 
 // ioPaths are the two ways a loop moves bytes: io_uring batches where the
@@ -44,7 +46,42 @@ func TestIOPaths(t *testing.T) {
 			t.Run("large values", func(t *testing.T) { checkLargeValues(t, addr) })
 			t.Run("slow client", func(t *testing.T) { checkSlowClient(t, addr) })
 			t.Run("many pipelining connections", func(t *testing.T) { checkManyPipeliningConns(t, addr) })
+			t.Run("slow upstream", func(t *testing.T) { checkSlowUpstream(t, r, addr) })
 		})
+	}
+}
+
+// checkSlowUpstream keeps Redis busy in a script (it reads no socket
+// meanwhile) while a client pipelines 48 MiB of SETs: the proxy's writes to
+// the upstream come up short, it stops reading the client, and it must send
+// the rest in order once Redis reads again.
+func checkSlowUpstream(t *testing.T, r *redistest.Server, addr string) {
+	ctx := ctxT(t)
+	busy := make(chan error, 1)
+	go func() {
+		direct := r.Client()
+		defer direct.Close()
+		busy <- direct.Eval(ctx, `local s=redis.call('TIME') while true do local n=redis.call('TIME') if (n[1]-s[1])*1000000+(n[2]-s[2]) > 700000 then return 1 end end`, nil).Err()
+	}()
+	time.Sleep(100 * time.Millisecond) // the script runs
+	c := client(t, addr, func(o *redis.Options) { o.ReadTimeout = 30 * time.Second; o.WriteTimeout = 30 * time.Second })
+	value := strings.Repeat("s", 1<<20)
+	const n = 48
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			p.Set(ctx, fmt.Sprintf("slowup%d", i), fmt.Sprintf("%d:%s", i, value), 0)
+		}
+		p.Get(ctx, fmt.Sprintf("slowup%d", n-1))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-busy; err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	if got := cmds[n].(*redis.StringCmd).Val(); got != fmt.Sprintf("%d:%s", n-1, value) {
+		t.Fatalf("GET after the pipeline returned %d bytes", len(got))
 	}
 }
 
