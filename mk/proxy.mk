@@ -8,8 +8,9 @@ bench-proxy: ## redis-benchmark direct vs haredis proxy vs HAProxy (prints ratio
 	go run ./hack/bench/proxy
 
 .PHONY: test-proxy
-test-proxy: ## Tests of the proxy, its RESP framing, Sentinel watcher and process helpers
+test-proxy: ## Tests of the proxy (io_uring and plain system calls), its RESP framing, Sentinel watcher and process helpers
 	$(GO_TEST) -count=1 -timeout 15m ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/redistest/...
+	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -timeout 15m ./internal/proxy/...
 
 .PHONY: fuzz-resp
 fuzz-resp: ## Fuzz the RESP framing for a while (FUZZTIME, default 60s each)

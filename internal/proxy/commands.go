@@ -109,7 +109,7 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 		// Queued in a transaction, it changes the session only if EXEC
 		// runs: the proxy cannot know the outcome from the +QUEUED reply,
 		// so the session is never moved rather than moved wrong.
-		c.sticky.Store(true)
+		c.sticky = true
 	}
 	switch id {
 	case cmdOther:
@@ -138,7 +138,7 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 		case resp.EqualFold(args[1], "reply"), resp.EqualFold(args[1], "tracking"):
 			// Replies can no longer be counted, or invalidations would be
 			// lost on another server.
-			c.sticky.Store(true)
+			c.sticky = true
 		}
 	case cmdMulti:
 		c.inMulti = true
@@ -149,18 +149,18 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 	case cmdUnwatch:
 		c.watching = false
 	case cmdSubscribe, cmdSticky:
-		c.sticky.Store(true)
+		c.sticky = true
 	case cmdReset:
 		c.inMulti, c.watching = false, false
 		c.expect(stateChange{seq: seq, kind: stReset})
 		// RESET authenticates as the default user, which has the password.
 		c.authed = c.srv.cfg.Password == ""
 	case cmdBlocking:
-		c.blockSeq.Store(seq)
+		c.blockSeq = seq
 	case cmdXread:
 		for _, a := range resp.Args(frame, c.argv[:0:8])[1:] {
 			if resp.EqualFold(a, "block") {
-				c.blockSeq.Store(seq)
+				c.blockSeq = seq
 				break
 			}
 		}

@@ -10,7 +10,6 @@ type metrics struct {
 	accepted       atomic.Uint64
 	active         atomic.Int64
 	held           atomic.Int64
-	commands       atomic.Uint64
 	primaryChanges atomic.Uint64
 	moved          atomic.Uint64
 	closedOnChange atomic.Uint64
@@ -34,7 +33,7 @@ func (s *Server) WriteMetrics(w io.Writer) {
 		{"haredis_proxy_connections_accepted_total", "counter", "Client connections accepted.", s.m.accepted.Load()},
 		{"haredis_proxy_connections_active", "gauge", "Client connections open.", s.m.active.Load()},
 		{"haredis_proxy_connections_held", "gauge", "Client connections holding a command during a pause.", s.m.held.Load()},
-		{"haredis_proxy_commands_total", "counter", "Commands forwarded to the primary.", s.m.commands.Load()},
+		{"haredis_proxy_commands_total", "counter", "Commands forwarded to the primary.", s.commands()},
 		{"haredis_proxy_primary_changes_total", "counter", "Changes of the primary.", s.m.primaryChanges.Load()},
 		{"haredis_proxy_connections_moved_total", "counter", "Client connections carried to a new upstream connection.", s.m.moved.Load()},
 		{"haredis_proxy_connections_ended_on_change_total", "counter", "Client connections ended because their session could not be carried.", s.m.closedOnChange.Load()},
@@ -46,4 +45,12 @@ func (s *Server) WriteMetrics(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.v)
 	}
+}
+
+func (s *Server) commands() uint64 {
+	var n uint64
+	for _, l := range s.eachLoop() {
+		n += l.commands.Load()
+	}
+	return n
 }

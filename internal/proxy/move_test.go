@@ -141,10 +141,16 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	// A slow script in flight: Pause must wait for its reply.
+	// A slow script in flight: Pause must wait for its reply. The script's
+	// client is connected first, so that the wait below sees the script and
+	// not the connection's set-up (which Pause waits for too).
+	sc := client(t, addr, nil)
+	if err := sc.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	slow := make(chan error, 1)
 	go func() {
-		slow <- client(t, addr, nil).Eval(ctx, `local s=redis.call('TIME') while true do local n=redis.call('TIME') if (n[1]-s[1])*1000000+(n[2]-s[2]) > 300000 then return 1 end end`, nil).Err()
+		slow <- sc.Eval(ctx, `local s=redis.call('TIME') while true do local n=redis.call('TIME') if (n[1]-s[1])*1000000+(n[2]-s[2]) > 300000 then redis.call('SET', 'script-done', '1') return 1 end end`, nil).Err()
 	}()
 	redistest.Eventually(t, 10*time.Second, func() error {
 		if s.busyConns() == 0 {
@@ -157,13 +163,20 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	if busy := s.Pause(pctx); busy != 0 {
 		t.Fatalf("Pause left %d busy connections", busy)
 	}
+	// Pause answers once the proxy has the reply; the client goroutine may
+	// take a moment more to see it.
+	ac := a.Client()
+	defer ac.Close()
+	if ac.Get(ctx, "script-done").Val() != "1" {
+		t.Fatal("Pause returned before the in-flight reply")
+	}
 	select {
 	case err := <-slow:
 		if err != nil {
 			t.Fatal(err)
 		}
-	default:
-		t.Fatal("Pause returned before the in-flight reply")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply to the script")
 	}
 	held := make(chan error, 1)
 	go func() { held <- c.Set(ctx, "during-pause", "1", 0).Err() }()
@@ -179,8 +192,6 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	}
 	bc := b.Client()
 	defer bc.Close()
-	ac := a.Client()
-	defer ac.Close()
 	if bc.Get(ctx, "during-pause").Val() != "1" || ac.Exists(ctx, "during-pause").Val() != 0 {
 		t.Fatal("the held command did not go to the new primary only")
 	}

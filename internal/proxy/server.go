@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a proxy Server.
@@ -28,7 +31,18 @@ type Config struct {
 	MaxPause time.Duration
 	// BufferSize is each direction's initial buffer (default 16 KiB).
 	BufferSize int
-	Log        logr.Logger
+	// Loops is the number of event loops serving connections (default
+	// GOMAXPROCS-1, at least 1). A loop sleeps in epoll_wait, a system call
+	// that holds its P; when every P is held so, the runtime takes one back
+	// (a thread hand-off) each time, so one P is left for the rest.
+	Loops int
+	// NoIOURing makes the loops use plain read and write system calls even
+	// where io_uring is available (tests of both paths; kernels where it
+	// misbehaves). HAREDIS_PROXY_NO_IO_URING=1 in the environment sets it
+	// too: an escape hatch without a flag, which also lets the whole test
+	// suite run on the plain path.
+	NoIOURing bool
+	Log       logr.Logger
 }
 
 // Server is the proxy. Its methods are safe for concurrent use.
@@ -43,7 +57,8 @@ type Server struct {
 	mu         sync.Mutex
 	primary    string
 	changed    chan struct{} // closed and replaced on every change of primary or pause
-	conns      map[*conn]struct{}
+	loops      []*loop       // started by the first Serve
+	next       int           // the loop of the next client, round robin
 	pauseTimer *time.Timer
 	listeners  map[net.Listener]struct{}
 	closed     bool
@@ -66,12 +81,36 @@ func New(cfg Config) *Server {
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = 16 << 10
 	}
+	if v := os.Getenv("HAREDIS_PROXY_NO_IO_URING"); v != "" && v != "0" && v != "false" {
+		cfg.NoIOURing = true
+	}
+	if cfg.Loops <= 0 {
+		cfg.Loops = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	return &Server{
 		cfg:       cfg,
 		changed:   make(chan struct{}),
-		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
+}
+
+// startLoopsLocked starts the event loops once.
+func (s *Server) startLoopsLocked() error {
+	for len(s.loops) < s.cfg.Loops {
+		l, err := newLoop(s)
+		if err != nil {
+			return fmt.Errorf("cannot start an event loop: %w", err)
+		}
+		s.loops = append(s.loops, l)
+	}
+	return nil
+}
+
+// eachLoop returns the running loops.
+func (s *Server) eachLoop() []*loop {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loops
 }
 
 // Serve accepts clients on l until l fails or Close is called.
@@ -80,6 +119,10 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.closed {
 		s.mu.Unlock()
 		return errors.New("cannot serve: proxy closed")
+	}
+	if err := s.startLoopsLocked(); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
@@ -102,17 +145,19 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("cannot accept clients: %w", err)
 		}
 		delay = 0
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
+		s.m.accepted.Add(1)
+		fd, err := takeover(nc)
+		if err != nil {
+			s.cfg.Log.Error(err, "cannot serve a client connection")
 			continue
 		}
-		s.conns[c] = struct{}{}
+		s.mu.Lock()
+		lp := s.loops[s.next%len(s.loops)]
+		s.next++
 		s.mu.Unlock()
-		s.m.accepted.Add(1)
-		go c.serve()
+		if !lp.post(func() { lp.addConn(fd) }) {
+			unix.Close(fd) // closed meanwhile
+		}
 	}
 }
 
@@ -123,20 +168,11 @@ func (s *Server) Close() {
 	for l := range s.listeners {
 		l.Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	loops := s.loops
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.closeClient()
+	for _, l := range loops {
+		l.stop()
 	}
-}
-
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 }
 
 // current returns the primary, its generation, and a channel closed at the
@@ -192,14 +228,8 @@ func (s *Server) broadcastLocked() {
 
 func (s *Server) dropStaleUpstreams() {
 	gen := s.gen.Load()
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.dropUpstreamIfStale(gen)
+	for _, l := range s.eachLoop() {
+		l.post(func() { l.dropStale(gen) })
 	}
 }
 
@@ -239,14 +269,13 @@ func (s *Server) Pause(ctx context.Context) (busy int) {
 	}
 }
 
+// busyConns counts the connections Pause waits for. Each loop counts its
+// own: a batch a loop is handling when the pause starts either is counted
+// in sent by then or sees the pause.
 func (s *Server) busyConns() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	n := 0
-	for c := range s.conns {
-		if c.busyForPause() {
-			n++
-		}
+	for _, l := range s.eachLoop() {
+		l.call(func() { n += l.busy() })
 	}
 	return n
 }
@@ -275,6 +304,9 @@ func (s *Server) Resume(primary string) {
 	if changed {
 		s.cfg.Log.Info("primary changed at resume", "old", old, "new", primary)
 		s.dropStaleUpstreams()
+	}
+	for _, l := range s.eachLoop() {
+		l.post(l.release)
 	}
 	s.cfg.Log.Info("resumed", "primary", primary)
 }

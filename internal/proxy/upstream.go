@@ -8,96 +8,123 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/haredis/haredis/internal/resp"
 )
 
-// upstreamLoop copies replies from up to the client, counting them.
-func (c *conn) upstreamLoop(up net.Conn, done chan struct{}) {
-	defer close(done)
+func (c *conn) upstreamEvent(ev uint32) {
+	if ev&unix.EPOLLOUT != 0 && c.fwdFrom < c.fwdTo {
+		c.queueUpstreamWrite() // the rest of a short write
+	}
+	if c.ufd < 0 || ev&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		return
+	}
+	if !c.outputPending() {
+		c.queueUpstreamRead()
+		return
+	}
+	if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		// The client has not taken earlier replies; waiting for it would
+		// make level-triggered epoll report the hang-up again and again.
+		c.upstreamGone()
+	}
+}
+
+// queueUpstreamRead reads replies; upstreamRead passes them on to the client
+// at once (a large bulk reply as it arrives) and counts them.
+func (c *conn) queueUpstreamRead() {
 	size := c.srv.cfg.BufferSize
-	buf := make([]byte, size)
-	r, w := 0, 0
-	// skip counts the bytes still to come of a large bulk reply that is
-	// forwarded as it arrives instead of being buffered whole.
-	skip := 0
-	for {
-		if w == len(buf) {
-			if r > 0 {
-				copy(buf, buf[r:w])
-				w -= r
-				r = 0
-			} else {
-				nb := make([]byte, 2*len(buf))
-				copy(nb, buf[:w])
-				buf = nb
-			}
+	// Nothing refers to ubuf before ur while nothing is pending for the
+	// client, which is when the upstream is read.
+	if c.ur == c.uw {
+		c.ur, c.uw = 0, 0
+		if len(c.ubuf) > 4*size {
+			c.ubuf = make([]byte, size)
 		}
-		n, err := up.Read(buf[w:])
-		if n > 0 {
-			from := w
-			w += n
-			replies := int64(0)
-			if skip > 0 {
-				k := min(skip, w-r)
-				skip -= k
-				r += k
-				if skip == 0 {
-					replies++ // a bulk string: not a push, not an error
-				}
+	} else if c.uw == len(c.ubuf) {
+		if c.ur > 0 {
+			c.uw = copy(c.ubuf, c.ubuf[c.ur:c.uw])
+			c.ur = 0
+		} else {
+			nb := make([]byte, 2*len(c.ubuf))
+			copy(nb, c.ubuf[:c.uw])
+			c.ubuf = nb
+		}
+	}
+	c.l.queue(c, ioReadUpstream, c.ufd, c.ubuf[c.uw:])
+}
+
+func (c *conn) upstreamRead(fd, n int, err error) {
+	if c.cfd < 0 || fd != c.ufd || err == errAgain || err == errSkipped {
+		return
+	}
+	if n == 0 || err != nil {
+		c.upstreamGone()
+		return
+	}
+	from := c.uw
+	c.uw += n
+	replies, ok := c.frameReplies(c.srv.cfg.BufferSize)
+	if !ok {
+		return
+	}
+	c.recv += replies
+	c.outFrom, c.outTo = from, c.uw
+	c.queueClientWrite()
+}
+
+// frameReplies counts the complete replies in ubuf[ur:uw] and moves ur past
+// them; false when the upstream sent something that is not RESP (the
+// connection is then closed).
+func (c *conn) frameReplies(size int) (int64, bool) {
+	replies := int64(0)
+	if c.skip > 0 {
+		k := min(c.skip, c.uw-c.ur)
+		c.skip -= k
+		c.ur += k
+		if c.skip == 0 {
+			replies++ // a bulk string: not a push, not an error
+		}
+	}
+	for c.skip == 0 && c.ur < c.uw {
+		b := c.ubuf[c.ur:c.uw]
+		k, err := resp.ReplyLen(b)
+		if errors.Is(err, resp.ErrIncomplete) {
+			if total := largeBulkLen(b, size); total > 0 {
+				c.skip = total - len(b)
+				c.ur = c.uw
 			}
-			for skip == 0 && r < w {
-				k, perr := resp.ReplyLen(buf[r:w])
-				if errors.Is(perr, resp.ErrIncomplete) {
-					if total := largeBulkLen(buf[r:w], size); total > 0 {
-						skip = total - (w - r)
-						r = w
-					}
-					break
-				}
-				if perr != nil {
-					c.srv.cfg.Log.Info("closing connection on a malformed reply", "error", perr.Error())
-					c.closeClient()
-					return
-				}
-				if !resp.IsPush(buf[r : r+k]) {
-					replies++
-					if c.npend.Load() > 0 {
-						c.applyState(c.recv.Load()+replies, resp.IsError(buf[r:r+k]))
-					}
-				}
-				r += k
-			}
-			c.wmu.Lock()
-			_, werr := c.client.Write(buf[from:w])
-			c.wmu.Unlock()
-			if werr != nil {
-				c.closeClient()
-				return
-			}
-			if replies > 0 {
-				c.recv.Add(replies)
-				if c.idleWait.Load() {
-					select {
-					case c.idle <- struct{}{}:
-					default:
-					}
-				}
-			}
-			if r == w {
-				r, w = 0, 0
-				if len(buf) > 4*size {
-					buf = make([]byte, size)
-				}
-			}
+			break
 		}
 		if err != nil {
-			// Replies lost, or state no other server has: the client must
-			// not go on as if nothing happened.
-			if c.recv.Load() < c.sent.Load() || c.sticky.Load() {
-				c.closeClient()
-			}
-			return
+			c.srv.cfg.Log.Info("closing connection on a malformed reply", "error", err.Error())
+			c.close("")
+			return 0, false
 		}
+		if !resp.IsPush(b[:k]) {
+			replies++
+			if len(c.pending) > 0 {
+				c.applyState(c.recv+replies, resp.IsError(b[:k]))
+			}
+		}
+		c.ur += k
+	}
+	return replies, true
+}
+
+// upstreamGone closes the upstream socket. The client goes too when replies
+// were lost or it holds state no other server has; otherwise it stays, and
+// its next command dials the current primary.
+func (c *conn) upstreamGone() {
+	if c.ufd < 0 {
+		return
+	}
+	c.l.closeFD(c.ufd)
+	c.ufd, c.umask = -1, 0
+	c.ur, c.skip = c.uw, 0 // a partial reply will never end; output pending stays
+	if c.recv < c.sent || c.sticky {
+		c.close("")
 	}
 }
 
@@ -125,12 +152,9 @@ func largeBulkLen(buf []byte, size int) int {
 
 // applyState applies the pending state change of reply number seq.
 func (c *conn) applyState(seq int64, isErr bool) {
-	c.stMu.Lock()
-	defer c.stMu.Unlock()
 	for len(c.pending) > 0 && c.pending[0].seq <= seq {
 		ch := c.pending[0]
 		c.pending = c.pending[1:]
-		c.npend.Add(-1)
 		if ch.seq != seq || isErr {
 			continue
 		}
@@ -154,24 +178,69 @@ func (c *conn) applyState(seq int64, isErr bool) {
 
 // expect records a state change to apply if reply seq succeeds.
 func (c *conn) expect(ch stateChange) {
-	c.stMu.Lock()
 	c.pending = append(c.pending, ch)
-	c.npend.Add(1)
-	c.stMu.Unlock()
+}
+
+// startDial connects to the current primary in a goroutine, since that can
+// wait for up to PrimaryWait; the run waits meanwhile and dialDone, on the
+// loop, picks up from there.
+func (c *conn) startDial() {
+	c.dialing = true
+	st, l, s := c.st, c.l, c.srv
+	go func() {
+		fd, gen, err := s.dialPrimary(st)
+		if !l.post(func() { c.dialDone(fd, gen, err) }) && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+}
+
+func (c *conn) dialDone(fd int, gen uint64, err error) {
+	c.dialing = false
+	if c.cfd < 0 {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return
+	}
+	switch {
+	case err != nil:
+		c.runCount = 0
+		c.local, c.closeAfter = "-ERR haredis: "+err.Error()+"\r\n", true
+	case gen != c.srv.gen.Load():
+		// The primary changed while dialling: the run must go to the new one.
+		unix.Close(fd)
+		c.startDial()
+		return
+	default:
+		if err := c.l.register(fd, c, unix.EPOLLIN); err != nil {
+			unix.Close(fd)
+			c.close(err.Error())
+			return
+		}
+		c.ufd, c.upGen, c.umask = fd, gen, unix.EPOLLIN
+		if c.connected {
+			c.srv.m.moved.Add(1)
+		}
+		c.connected = true
+	}
+	c.l.touch(c)
+	c.processClient()
 }
 
 // dialPrimary connects to the current primary and replays the session,
-// waiting up to PrimaryWait for a primary that answers.
-func (c *conn) dialPrimary() (net.Conn, uint64, error) {
-	s := c.srv
+// waiting up to PrimaryWait for a primary that answers. It returns the
+// socket, ready for a loop, and the generation of the primary.
+func (s *Server) dialPrimary(st sessionState) (int, uint64, error) {
 	deadline := time.Now().Add(s.cfg.PrimaryWait)
 	var lastErr error
 	for {
 		addr, gen, changed := s.current()
 		if addr != "" {
-			nc, err := c.dialAndReplay(addr)
+			nc, err := s.dialAndReplay(addr, st)
 			if err == nil {
-				return nc, gen, nil
+				fd, err := takeover(nc)
+				return fd, gen, err
 			}
 			s.m.dialErrors.Add(1)
 			lastErr = err
@@ -180,7 +249,7 @@ func (c *conn) dialPrimary() (net.Conn, uint64, error) {
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return nil, 0, fmt.Errorf("cannot reach the primary: %w", lastErr)
+			return -1, 0, fmt.Errorf("cannot reach the primary: %w", lastErr)
 		}
 		select {
 		case <-changed:
@@ -189,15 +258,11 @@ func (c *conn) dialPrimary() (net.Conn, uint64, error) {
 	}
 }
 
-func (c *conn) dialAndReplay(addr string) (net.Conn, error) {
-	s := c.srv
+func (s *Server) dialAndReplay(addr string, st sessionState) (net.Conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, s.cfg.DialTimeout)
 	if err != nil {
 		return nil, err
 	}
-	c.stMu.Lock()
-	st := c.st
-	c.stMu.Unlock()
 	var cmds [][]string
 	if s.cfg.Password != "" {
 		cmds = append(cmds, []string{"AUTH", s.cfg.Password})

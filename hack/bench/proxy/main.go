@@ -38,14 +38,15 @@ func main() {
 	clients := flag.Int("clients", 50, "redis-benchmark connections")
 	procs := flag.String("proxy-gomaxprocs", "", "GOMAXPROCS for the proxy process (empty: Go's default)")
 	alt := flag.String("also-gomaxprocs", "", "also measure a second proxy process with this GOMAXPROCS (reported, not in the bench line)")
+	plain := flag.Bool("also-plain", false, "also measure a proxy process without io_uring (HAREDIS_PROXY_NO_IO_URING=1; reported, not in the bench line)")
 	flag.Parse()
-	if err := run(*rounds, *n1, *n16, *clients, *procs, *alt); err != nil {
+	if err := run(*rounds, *n1, *n16, *clients, *procs, *alt, *plain); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-proxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds, n1, n16, clients int, procs, alt string) error {
+func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 	dir, err := os.MkdirTemp("", "haredis-bench-proxy-")
 	if err != nil {
 		return err
@@ -75,10 +76,11 @@ func run(rounds, n1, n16, clients int, procs, alt string) error {
 			s()
 		}
 	}()
-	startProxy := func(port, admin int, procs, log string) error {
+	startProxy := func(port, admin int, procs, log string, env ...string) error {
 		proxy := exec.Command(bin, "proxy", "--listen", addr(port), "--admin-listen", addr(admin), "--static-primary", redis.Addr())
+		proxy.Env = append(os.Environ(), env...)
 		if procs != "" {
-			proxy.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+			proxy.Env = append(proxy.Env, "GOMAXPROCS="+procs)
 		}
 		if err := start(proxy, filepath.Join(dir, log)); err != nil {
 			return err
@@ -128,6 +130,19 @@ func run(rounds, n1, n16, clients int, procs, alt string) error {
 			return fmt.Errorf("second proxy not ready: %w", err)
 		}
 		targets = append(targets, target{"proxy-gmp" + alt, altPort})
+	}
+	if plain {
+		plainPort, plainAdmin, err := twoPorts()
+		if err != nil {
+			return err
+		}
+		if err := startProxy(plainPort, plainAdmin, procs, "proxy-plain.log", "HAREDIS_PROXY_NO_IO_URING=1"); err != nil {
+			return err
+		}
+		if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return readyz(plainAdmin) }); err != nil {
+			return fmt.Errorf("plain proxy not ready: %w", err)
+		}
+		targets = append(targets, target{"proxy-plain", plainPort})
 	}
 	type caseT struct {
 		test     string
