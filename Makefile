@@ -69,12 +69,15 @@ vet: ## go vet and staticcheck
 ##@ Tests
 
 .PHONY: test
-test: setup vet ## Every test: vet, staticcheck, unit, integration (and end to end once the test bed exists)
+test: setup vet ## Every test: vet, staticcheck, unit, integration and end to end (root, on the local test bed)
 	$(GO_TEST) -count=1 -timeout 40m ./...
+	@echo "the proxy again on plain system calls (its path where io_uring is refused, as in most containers)"
+	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -timeout 10m ./internal/proxy/...
 
 .PHONY: test-short
 test-short: setup vet ## Unit and integration tiers alone
 	$(GO_TEST) -count=1 -short -timeout 20m ./...
+	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -short -timeout 10m ./internal/proxy/...
 
 # Each part of the project adds its own targets in mk/NAME.mk, and its
 # benchmarks to BENCHES.
