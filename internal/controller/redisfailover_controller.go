@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,6 +46,8 @@ type RedisFailoverReconciler struct {
 	HTTP *http.Client
 
 	watchers *watcherSet
+	// tuned records when each sentinel address last got haredis's timings.
+	tuned sync.Map
 }
 
 // SetupWithManager registers the controller: it owns every object it

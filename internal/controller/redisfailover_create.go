@@ -148,20 +148,15 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 
 // sentinelSerial returns N of NAME-sentinel-N, or 0.
 func sentinelSerial(rf *haredisv1.RedisFailover, name string) int {
-	rest, ok := strings.CutPrefix(name, rf.Name+"-sentinel-")
-	if !ok {
-		return 0
-	}
-	n, err := strconv.Atoi(rest)
-	if err != nil || n < 1 {
-		return 0
-	}
-	return n
+	return serialAfter(rf.Name+"-sentinel-", name)
 }
 
 // serialOf returns N of NAME-N, or 0 when name is not an instance name.
-func serialOf(rf *haredisv1.RedisFailover, name string) int {
-	rest, ok := strings.CutPrefix(name, rf.Name+"-")
+func serialOf(rf *haredisv1.RedisFailover, name string) int { return serialAfter(rf.Name+"-", name) }
+
+// serialAfter returns N of PREFIXN written without leading zeros, or 0.
+func serialAfter(prefix, name string) int {
+	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0
 	}

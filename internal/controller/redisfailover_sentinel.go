@@ -140,10 +140,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 					complete: replicas >= int(rf.Spec.Redis.Replicas)-1 && peers >= int(rf.Spec.Sentinel.Replicas)-1,
 					stale:    replicas > instances-1 || peers > len(addrs)-1,
 				}
-				// Idempotent; a restarted sentinel gets it back here.
-				if err := switchover.TuneSentinel(ctx, sc); err != nil {
-					log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", a, "error", err.Error())
-				}
+				r.tuneSentinel(ctx, a, sc)
 			}
 		})
 	}
@@ -220,6 +217,24 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 		log.FromContext(ctx).Info("repaired a sentinel to the majority's primary", "sentinel", a, "primary", st.view.primary)
 		r.event(rf, "Normal", "SentinelRepaired", "Repair", "sentinel %s did not know the master; set it to monitor %s as the other sentinels do", a, st.view.primary)
 	}
+}
+
+// retuneAfter is how often a sentinel's timings are set again: a restarted
+// sentinel starts from Sentinel's defaults, and nothing cheaper than asking
+// tells that it restarted.
+const retuneAfter = time.Minute
+
+// tuneSentinel sets haredis's Sentinel timings (switchover.TuneSentinel) on
+// the sentinel at addr once every retuneAfter, not at every reconcile.
+func (r *RedisFailoverReconciler) tuneSentinel(ctx context.Context, addr string, sc *redis.SentinelClient) {
+	if at, ok := r.tuned.Load(addr); ok && time.Since(at.(time.Time)) < retuneAfter {
+		return
+	}
+	if err := switchover.TuneSentinel(ctx, sc); err != nil {
+		log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", addr, "error", err.Error())
+		return
+	}
+	r.tuned.Store(addr, time.Now())
 }
 
 // watcherSet runs one Sentinel watcher per RedisFailover; every event it

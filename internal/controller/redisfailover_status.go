@@ -65,16 +65,15 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		return ctrl.Result{}, err
 	}
 
-	r.planUpdate(rf, st)
 	rev := specs.InstanceRevision(rf, r.Options)
+	members := r.planUpdate(rf, st, rev)
 	rf.Status.Instances = rf.Status.Instances[:0]
 	var ready, updated int32
 	var notReady []string
-	for _, n := range st.instances {
-		is := haredisv1.InstanceStatus{Name: n, Role: haredisv1.RoleUnknown}
+	for i, n := range st.instances {
+		is := haredisv1.InstanceStatus{Name: n, Role: haredisv1.RoleUnknown, UpdatePending: members[i].hasPod && members[i].outdated()}
 		if p := st.pods[n]; p != nil {
 			is.PodIP = p.Status.PodIP
-			is.UpdatePending = p.Annotations[specs.AnnotationRevision] != rev
 		}
 		if s := st.statuses[n]; s != nil {
 			is.Role = haredisv1.Role(s.Role)
@@ -85,7 +84,6 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 			}
 			is.ConfigGeneration = s.Config.Generation
 			is.PendingRestart = s.Config.RestartRequired
-			is.UpdatePending = is.UpdatePending || len(s.Config.RestartRequired) > 0
 		}
 		if pvc := st.pvcs[n]; pvc != nil {
 			if c, ok := pvc.Status.Capacity[corev1.ResourceStorage]; ok {
@@ -364,10 +362,7 @@ func configApplied(rf *haredisv1.RedisFailover, st *state) (string, bool, string
 
 // storageResized: every volume has the requested size.
 func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, string, string) {
-	want := specs.DefaultStorageSize
-	if s := rf.Spec.Redis.Storage.Size; s != nil {
-		want = *s
-	}
+	want := specs.StorageSize(rf)
 	if len(st.resizeErrors) > 0 {
 		var msgs []string
 		for _, n := range st.instances {

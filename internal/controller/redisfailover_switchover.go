@@ -9,8 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -76,10 +76,12 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 	held := res.Fenced.Milliseconds()
 	switch {
 	case err == nil:
-		// Wait (briefly) until the sentinels' majority names the new primary,
-		// so that the next observation does not read the old answer as a
-		// failover back.
-		r.awaitSentinelMajority(ctx, rf, st, to)
+		// The next observation must not read the sentinels' old answer as a
+		// failover back: wait (briefly) for their majority unless the
+		// switchover saw it already.
+		if !res.SentinelsSwitched {
+			r.awaitSentinelMajority(ctx, rf, st, to)
+		}
 		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = to, to
 		rf.Status.FailoverCount++
 		rf.Status.LastFailoverTime = &metav1.Time{Time: time.Now()}
@@ -200,12 +202,11 @@ func (r *RedisFailoverReconciler) endSwitchover(ctx context.Context, rf *haredis
 		ls = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: rf.Status.TargetPrimary, Reason: reason, StartTime: &now}
 	}
 	ls.Result, ls.Message, ls.EndTime, ls.WritesHeldMilliseconds = result, msg, &now, heldMS
-	rf.Status.LastSwitchover = ls
-	rf.Status.TargetPrimary = rf.Status.CurrentPrimary
-	if err := r.updateStatus(ctx, rf, func(fresh *haredisv1.RedisFailover) {
-		fresh.Status.LastSwitchover = ls
-		fresh.Status.CurrentPrimary, fresh.Status.TargetPrimary = rf.Status.CurrentPrimary, rf.Status.CurrentPrimary
-		fresh.Status.FailoverCount, fresh.Status.LastFailoverTime = rf.Status.FailoverCount, rf.Status.LastFailoverTime
+	primary, count, last := rf.Status.CurrentPrimary, rf.Status.FailoverCount, rf.Status.LastFailoverTime
+	if err := r.updateStatus(ctx, rf, func(rf *haredisv1.RedisFailover) {
+		rf.Status.LastSwitchover = ls
+		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = primary, primary
+		rf.Status.FailoverCount, rf.Status.LastFailoverTime = count, last
 	}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot record the end of the switchover: %w", err)
 	}
@@ -223,17 +224,20 @@ func switchoverFailedRecently(rf *haredisv1.RedisFailover) bool {
 // another writer (a user asking for a switchover) came in between: the
 // outcome of a switchover must not be lost to a conflict.
 func (r *RedisFailoverReconciler) updateStatus(ctx context.Context, rf *haredisv1.RedisFailover, mutate func(*haredisv1.RedisFailover)) error {
-	mutate(rf)
-	err := r.Status().Update(ctx, rf)
-	for i := 0; i < 5 && apierrors.IsConflict(err); i++ {
-		fresh := &haredisv1.RedisFailover{}
-		if err = r.Get(ctx, client.ObjectKeyFromObject(rf), fresh); err != nil {
-			return err
+	fresh := rf.DeepCopy()
+	first := true
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if !first {
+			if err := r.Get(ctx, client.ObjectKeyFromObject(rf), fresh); err != nil {
+				return err
+			}
 		}
+		first = false
 		mutate(fresh)
-		if err = r.Status().Update(ctx, fresh); err == nil {
-			fresh.DeepCopyInto(rf)
-		}
+		return r.Status().Update(ctx, fresh)
+	})
+	if err == nil {
+		fresh.DeepCopyInto(rf)
 	}
 	return err
 }

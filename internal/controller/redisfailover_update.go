@@ -19,10 +19,11 @@ import (
 // instance or sentinel looks again.
 const updateWaitPeriod = time.Second
 
-// planUpdate fills st.update from what the pods run and what the instances
-// and sentinels report (observe calls it, so status shows the plan).
-func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *state) {
-	rev := specs.InstanceRevision(rf, r.Options)
+// planUpdate fills st.update from what the pods run (rev is the current
+// instance revision) and what the instances and sentinels report; observe
+// calls it, so status shows the plan. It returns the instances as the plan
+// saw them, in the order of st.instances.
+func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *state, rev string) []memberState {
 	in := updateInput{
 		sentinelsHealthy:  r.sentinelsHealthy(rf, st),
 		switchoverBlocked: (rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary) || switchoverFailedRecently(rf),
@@ -55,6 +56,7 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 		}
 	}
 	st.update = nextUpdate(in)
+	return in.members
 }
 
 // sentinelsHealthy: every dedicated sentinel answers, knows every replica

@@ -19,10 +19,7 @@ func InstancePVC(rf *haredisv1.RedisFailover, name string) *corev1.PersistentVol
 	meta := objectMeta(rf, name, ComponentRedis)
 	meta.OwnerReferences = nil
 	meta.Labels[LabelRedisInstance] = name
-	size := DefaultStorageSize
-	if s := rf.Spec.Redis.Storage.Size; s != nil {
-		size = *s
-	}
+	size := StorageSize(rf)
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: meta,
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -33,6 +30,14 @@ func InstancePVC(rf *haredisv1.RedisFailover, name string) *corev1.PersistentVol
 			},
 		},
 	}
+}
+
+// StorageSize is the size every instance's volume must have.
+func StorageSize(rf *haredisv1.RedisFailover) resource.Quantity {
+	if s := rf.Spec.Redis.Storage.Size; s != nil {
+		return *s
+	}
+	return DefaultStorageSize
 }
 
 func metav1LabelSelector(l map[string]string) *metav1.LabelSelector {

@@ -68,6 +68,9 @@ type Result struct {
 	// OldPrimaryDemoted is true when the old primary reported itself a
 	// replica before Run returned (Sentinel converts it later otherwise).
 	OldPrimaryDemoted bool
+	// SentinelsSwitched is true when a majority of the sentinels named the
+	// new primary before Run returned.
+	SentinelsSwitched bool
 }
 
 // Errors. A switchover that fails with ErrNotStarted or ErrAborted left the
@@ -81,28 +84,16 @@ var (
 // Sentinel picks it (lower wins; 0 would mean never).
 const preferredPriority = "1"
 
-// SentinelTimings are the Sentinel timing parameters haredis sets on every
-// sentinel with SENTINEL DEBUG (Redis 7.0 and later): INFO every second
-// instead of every 10 s, so that a changed replica-priority or role is seen
-// within a second, and hello messages every 200 ms instead of 2 s, so that
-// every sentinel (and the clients subscribed to it) learns a new primary
-// within a fraction of a second of the one that promoted it.
-var SentinelTimings = []string{"info-period", "1000", "publish-period", "200"}
-
-// TuneSentinel applies SentinelTimings to one sentinel. Sentinels that do not
-// know SENTINEL DEBUG (before Redis 7.0) keep their defaults: switchovers
-// then prepare for up to 10 s longer.
+// TuneSentinel sets the Sentinel timing parameters haredis relies on with
+// SENTINEL DEBUG (Redis 7.0 and later): INFO every second instead of every
+// 10 s, so that a changed replica-priority or role is seen within a second,
+// and hello messages every 200 ms instead of 2 s, so that every sentinel
+// (and the clients subscribed to it) learns a new primary within a fraction
+// of a second of the one that promoted it. Sentinels that do not know
+// SENTINEL DEBUG keep their defaults: switchovers then prepare for up to
+// 10 s longer.
 func TuneSentinel(ctx context.Context, s *redis.SentinelClient) error {
-	args := append([]interface{}{"SENTINEL", "DEBUG"}, toArgs(SentinelTimings)...)
-	return s.Process(ctx, redis.NewStatusCmd(ctx, args...))
-}
-
-func toArgs(ss []string) []interface{} {
-	out := make([]interface{}, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
+	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "200"))
 }
 
 type run struct {
@@ -353,7 +344,7 @@ func (r *run) fenceAndPromote(ctx context.Context, sc *redis.SentinelClient) (Re
 	res.Fenced = time.Since(fenced)
 	r.p.Resume(ctx, r.p.TargetAnnounced)
 	r.log.Info("target promoted", "fenced", res.Fenced.String(), "offset", res.FenceOffset)
-	res.OldPrimaryDemoted = r.demoteOldPrimary(ctx, fenced.Add(r.p.FenceTimeout-time.Second))
+	res.SentinelsSwitched, res.OldPrimaryDemoted = r.demoteOldPrimary(ctx, fenced.Add(r.p.FenceTimeout-time.Second))
 	return res, nil
 }
 
@@ -459,8 +450,9 @@ func (r *run) notPromoted(ctx context.Context, sc *redis.SentinelClient, fenced 
 // a connection to it wait instead of failing and move when Sentinel tells
 // them; then it makes the old primary a replica of the target at once
 // (rather than at Sentinel's next look at it), disconnects its clients as
-// Sentinel would, and lifts the fence.
-func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) bool {
+// Sentinel would, and lifts the fence. It reports whether the majority
+// switched and whether the old primary was demoted.
+func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) (switched, demoted bool) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	err := poll(wctx, 10*time.Millisecond, func() error {
@@ -476,18 +468,19 @@ func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) bool {
 		}
 		return nil
 	}, time.Until(deadline))
-	if err != nil {
+	switched = err == nil
+	if !switched {
 		r.log.Info("the sentinels have not all switched yet; demoting the old primary anyway", "reason", err.Error())
 	}
 	if err := r.replicaOfTarget(ctx); err != nil {
 		r.log.Info("cannot demote the old primary; Sentinel will", "error", err.Error())
-		return false
+		return switched, false
 	}
 	_ = r.primary.Do(ctx, "CLIENT", "KILL", "TYPE", "normal").Err()
 	if err := r.primary.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
 		r.log.Info("cannot lift the fence on the old primary; it ends by itself", "error", err.Error())
 	}
-	return true
+	return switched, true
 }
 
 // replicaOfTarget makes the old primary a replica of the target unless it

@@ -269,27 +269,27 @@ func waitFor2(t *testing.T, ns, name string, timeout time.Duration, what string,
 	return got
 }
 
+// patchRF updates the spec of a RedisFailover, patchStatus its status (as
+// `kubectl haredis promote` does), retrying on conflicts.
 func patchRF(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFailover)) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "an update of "+name, func(ctx context.Context) error {
-		rf, err := getRF(ctx, ns, name)
-		if err != nil {
-			return err
-		}
-		mutate(rf)
-		return kc.Update(ctx, rf)
-	})
+	updateRF(t, ns, name, "an update of "+name, mutate, func(ctx context.Context, rf *haredisv1.RedisFailover) error { return kc.Update(ctx, rf) })
 }
 
 func patchStatus(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFailover)) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "a status update of "+name, func(ctx context.Context) error {
+	updateRF(t, ns, name, "a status update of "+name, mutate, func(ctx context.Context, rf *haredisv1.RedisFailover) error { return kc.Status().Update(ctx, rf) })
+}
+
+func updateRF(t *testing.T, ns, name, what string, mutate func(*haredisv1.RedisFailover), write func(context.Context, *haredisv1.RedisFailover) error) {
+	t.Helper()
+	waitFor(t, 30*time.Second, what, func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, name)
 		if err != nil {
 			return err
 		}
 		mutate(rf)
-		return kc.Status().Update(ctx, rf)
+		return write(ctx, rf)
 	})
 }
 
