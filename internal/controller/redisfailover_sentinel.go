@@ -220,9 +220,10 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 }
 
 // retuneAfter is how often a sentinel's timings are set again: a restarted
-// sentinel starts from Sentinel's defaults, and nothing cheaper than asking
-// tells that it restarted.
-const retuneAfter = time.Minute
+// sentinel starts from Sentinel's defaults (nothing it says without an
+// extra command tells that it restarted), and untuned it risks a needless
+// second failover (switchover.TuneSentinel), so it is not left so for long.
+const retuneAfter = 10 * time.Second
 
 // tuneSentinel sets haredis's Sentinel timings (switchover.TuneSentinel) on
 // the sentinel at addr once every retuneAfter, not at every reconcile.

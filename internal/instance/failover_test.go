@@ -15,6 +15,7 @@ import (
 
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/switchover"
 )
 
 // TestKilledPrimaryNeverAcceptsWrites kills the primary's redis-server
@@ -58,6 +59,14 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 			}
 			s.Close()
 		})
+		// Timings as the operator sets them (without them Sentinel can
+		// fail over a second time right after the first).
+		sc := s.SentinelClient()
+		err = switchover.TuneSentinel(context.Background(), sc)
+		sc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		sentinels = append(sentinels, s)
 		c.cfg.Sentinels = append(c.cfg.Sentinels, s.Addr())
 	}

@@ -19,6 +19,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -111,6 +112,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	for _, n := range names {
 		reach.hosts[n] = fmt.Sprintf("127.0.0.1:%d", redistest.StablePort(t))
 	}
+	var logs []string // every log, printed when the test fails
 	for range 3 {
 		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: rf.MasterName(), MasterAddr: reach.hosts["app-1"],
 			Quorum: 2, DownAfter: time.Second, FailoverTimeout: 5 * time.Second, Password: password})
@@ -119,6 +121,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		}
 		t.Cleanup(s.Close)
 		reach.sentinels = append(reach.sentinels, s.Addr())
+		logs = append(logs, filepath.Join(s.Dir(), "redis.log"))
 	}
 	// instance.json as the operator renders it, with loopback addresses.
 	cfg := specs.InstanceConfig(rf, names)
@@ -134,6 +137,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		logs = append(logs, out.Name())
 		m, err := instance.New(instance.Options{
 			Config: cfg, Self: n, PasswordFile: pwFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
 			Bind: []string{"127.0.0.1"}, HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
@@ -148,6 +152,14 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done; out.Close() })
 		reach.managers[n] = m
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				t.Logf("%s:\n%s", l, b)
+			}
+		}
+	})
 
 	waitReady := func(what string) *haredisv1.RedisFailover {
 		var got *haredisv1.RedisFailover
@@ -230,9 +242,14 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		return nil
 	})
 	t.Logf("labels followed the failover to %s %.1fs after the SIGKILL (down-after 1s)", newPrimary, time.Since(killed).Seconds())
-	if role := reach.managers[newPrimary].Status().Role; role != "primary" {
-		t.Errorf("the operator names %s primary but it reports %s", newPrimary, role)
-	}
+	// The instance manager reads INFO once a second, so its own report may
+	// trail the operator's by that much.
+	waitFor(t, 5*time.Second, newPrimary+" to report itself primary", func(context.Context) error {
+		if role := reach.managers[newPrimary].Status().Role; role != "primary" {
+			return fmt.Errorf("the operator names %s primary but it reports %s", newPrimary, role)
+		}
+		return nil
+	})
 	waitFor(t, 30*time.Second, "a Failover event naming both primaries", func(ctx context.Context) error {
 		var evs eventsv1.EventList
 		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
@@ -484,12 +501,15 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 
 	// A switchover left in progress by an operator that died after
 	// Sentinel promoted the target is closed from the sentinels' answer.
-	rf, err = getRF(ctx, ns, "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: "Requested", Result: "InProgress"}
-	if err := k8sClient.Status().Update(ctx, rf); err != nil {
+	// The operator writes this status too, so a conflict is retried.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: "Requested", Result: "InProgress"}
+		return k8sClient.Status().Update(ctx, rf)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the interrupted switchover closed", func(ctx context.Context) error {
