@@ -196,8 +196,10 @@ type StorageSpec struct {
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
 	// KeepAfterDeletion keeps the volumes when the RedisFailover is deleted,
-	// so that its data can be recovered. On by default: haredis never deletes
-	// a volume that may hold the only copy of the data unless told to.
+	// so that its data can be recovered, and the volume of a replica removed
+	// by a scale down (labelled haredis.dev/detached=true). On by default:
+	// haredis never deletes a volume that may hold the only copy of the data
+	// unless told to.
 	// +kubebuilder:default=true
 	// +optional
 	KeepAfterDeletion *bool `json:"keepAfterDeletion,omitempty"`

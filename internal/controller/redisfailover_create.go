@@ -76,7 +76,8 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 // or a pod, plus new serials up to spec.redis.replicas. The highest serial
 // ever used is recorded in an annotation before any object of a new serial
 // exists, so a number is never reused. An instance whose volume a scale
-// down detached or deleted is no member any more: its pod is leaving.
+// down detached or deleted is no member any more: its pod is leaving, as
+// is any terminating pod without a volume.
 func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	sel := client.MatchingLabels(specs.Selector(rf, specs.ComponentRedis))
 	var pvcs corev1.PersistentVolumeClaimList
@@ -113,7 +114,11 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 			continue
 		}
 		last = max(last, serialOf(rf, p.Name))
-		if gone[p.Name] {
+		// A terminating pod whose volume is gone or going (a scale down
+		// with keepAfterDeletion false deletes it; the cache may drop the
+		// volume before the pod) is leaving too: counted as a member it
+		// would get a new, empty volume and come back.
+		if gone[p.Name] || (p.DeletionTimestamp != nil && !members[p.Name]) {
 			st.leaving = append(st.leaving, p)
 			continue
 		}

@@ -3,13 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
@@ -183,41 +183,62 @@ func TestPlannedOperations(t *testing.T) {
 		})
 	})
 
-	phase("scale down", 0, func() {
+	// Scale down 4 -> 3 keeping the removed replica's volume (the default),
+	// then 3 -> 2 deleting it (keepAfterDeletion false): each time the
+	// highest-numbered replica goes, the primary stays, and the sentinels
+	// forget the removed one.
+	scaleDown := func(to int32, keep bool) {
 		primary := rf.Status.CurrentPrimary
-		var replicas []string
+		victim := ""
 		for _, is := range rf.Status.Instances {
-			if is.Name != primary {
-				replicas = append(replicas, is.Name)
+			if is.Name != primary && (victim == "" || serial(is.Name) > serial(victim)) {
+				victim = is.Name
 			}
 		}
-		sort.Slice(replicas, func(i, j int) bool { return serial(replicas[i]) > serial(replicas[j]) })
-		removed := replicas[:2]
-		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 2 })
-		rf = waitFor2(t, ns, "app", 3*time.Minute, "two instances, the highest-numbered replicas gone", func(rf *haredisv1.RedisFailover) error {
-			if len(rf.Status.Instances) != 2 || rf.Status.ReadyInstances != 2 || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
+		lastSerial := rf.Annotations[specs.AnnotationLastSerial]
+		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+			rf.Spec.Redis.Replicas = to
+			rf.Spec.Redis.Storage.KeepAfterDeletion = &keep
+		})
+		rf = waitFor2(t, ns, "app", 3*time.Minute, fmt.Sprintf("%d instances, %s gone", to, victim), func(rf *haredisv1.RedisFailover) error {
+			if len(rf.Status.Instances) != int(to) || rf.Status.ReadyInstances != to || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
 				return fmt.Errorf("instances %d ready %d, Ready %+v", len(rf.Status.Instances), rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
 			}
 			if rf.Status.CurrentPrimary != primary {
 				return fmt.Errorf("the primary moved from %s to %s", primary, rf.Status.CurrentPrimary)
 			}
-			for _, n := range removed {
-				if _, err := getPod(context.Background(), ns, n); err == nil {
-					return fmt.Errorf("pod %s still exists", n)
-				}
+			if _, err := getPod(context.Background(), ns, victim); err == nil {
+				return fmt.Errorf("pod %s still exists", victim)
 			}
 			return nil
 		})
-		for _, n := range removed {
-			pvc := &corev1.PersistentVolumeClaim{}
-			if err := kc.Get(ctx, types.NamespacedName{Namespace: ns, Name: n}, pvc); err != nil || pvc.Labels[specs.LabelDetached] != "true" {
-				t.Errorf("volume %s of a removed replica: labels %v (%v), want kept and detached", n, pvc.Labels, err)
+		pvc := &corev1.PersistentVolumeClaim{}
+		err := kc.Get(ctx, types.NamespacedName{Namespace: ns, Name: victim}, pvc)
+		switch {
+		case keep && (err != nil || pvc.Labels[specs.LabelDetached] != "true"):
+			t.Errorf("volume %s of a removed replica: labels %v (%v), want kept and detached", victim, pvc.Labels, err)
+		case !keep && !apierrors.IsNotFound(err):
+			t.Errorf("volume %s of a removed replica with keepAfterDeletion false: %v, want deleted", victim, err)
+		}
+		waitFor(t, time.Minute, "every sentinel forgets "+victim, func(ctx context.Context) error {
+			return sentinelsKnowOnly(ctx, rf, pw, int(to)-1)
+		})
+		// Nothing came back: no pod or volume of the removed replica, and no
+		// new instance number used.
+		if _, err := getPod(ctx, ns, victim); err == nil {
+			t.Errorf("pod %s of the removed replica came back", victim)
+		}
+		if !keep {
+			if err := kc.Get(ctx, types.NamespacedName{Namespace: ns, Name: victim}, pvc); !apierrors.IsNotFound(err) {
+				t.Errorf("volume %s of the removed replica came back (%v)", victim, err)
 			}
 		}
-		waitFor(t, time.Minute, "every sentinel forgets the removed replicas", func(ctx context.Context) error {
-			return sentinelsKnowOnly(ctx, rf, pw, 1)
-		})
-	})
+		if got := rf.Annotations[specs.AnnotationLastSerial]; got != lastSerial {
+			t.Errorf("last instance serial %s, want %s unchanged", got, lastSerial)
+		}
+	}
+	phase("scale down keeping the volume", 0, func() { scaleDown(3, true) })
+	phase("scale down deleting the volume", 0, func() { scaleDown(2, false) })
 
 	rep := load.Stop()
 	t.Log(rep.Summary())
