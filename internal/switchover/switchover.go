@@ -455,20 +455,33 @@ func (r *run) notPromoted(ctx context.Context, sc *redis.SentinelClient, fenced 
 	return res, fmt.Errorf("the target was not promoted and the outcome is Sentinel's to report: %w", errors.Join(why, err, rerr))
 }
 
-// demoteOldPrimary keeps the old primary fenced until a majority of the
-// sentinels name the target, so that Sentinel-aware clients still holding
-// a connection to it wait instead of failing and move when Sentinel tells
-// them; then it makes the old primary a replica of the target at once
-// (rather than at Sentinel's next look at it), disconnects its clients as
-// Sentinel would, and lifts the fence. It reports whether the majority
-// switched and whether the old primary was demoted.
+// laggardGrace is how long, once a majority of the sentinels name the
+// target, the old primary stays fenced for the others to follow: a
+// Sentinel-aware client asks, and listens to, whichever sentinel it reached
+// first, and on a demoted primary it would get READONLY until that one
+// switches.
+const laggardGrace = 2 * time.Second
+
+// demoteOldPrimary keeps the old primary fenced until every sentinel that
+// answers names the target (a majority at least, the rest for up to
+// laggardGrace more),
+// so that Sentinel-aware clients still holding a connection to it wait
+// instead of failing and move when Sentinel tells them; then it makes the
+// old primary a replica of the target at once (rather than at Sentinel's
+// next look at it), disconnects its clients as Sentinel would, and lifts
+// the fence. It reports whether the majority switched and whether the old
+// primary was demoted.
 func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) (switched, demoted bool) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	var majorityAt time.Time
 	err := poll(wctx, 10*time.Millisecond, func() error {
-		named := 0
+		named, answered := 0, 0
 		for _, s := range r.sentinels {
 			a, err := s.GetMasterAddrByName(wctx, r.p.MasterName).Result()
+			if err == nil {
+				answered++
+			}
 			if err == nil && len(a) == 2 && net.JoinHostPort(a[0], a[1]) == r.p.TargetAnnounced {
 				named++
 			}
@@ -476,10 +489,16 @@ func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) (switche
 		if named < len(r.sentinels)/2+1 {
 			return fmt.Errorf("%d of %d sentinels name the target", named, len(r.sentinels))
 		}
+		if majorityAt.IsZero() {
+			majorityAt = time.Now()
+		}
+		if named < answered && time.Since(majorityAt) < laggardGrace {
+			return fmt.Errorf("%d of %d answering sentinels name the target; waiting for the others", named, answered)
+		}
 		return nil
 	}, time.Until(deadline))
-	switched = err == nil
-	if !switched {
+	switched = !majorityAt.IsZero()
+	if err != nil {
 		r.log.Info("the sentinels have not all switched yet; demoting the old primary anyway", "reason", err.Error())
 	}
 	if err := r.replicaOfTarget(ctx); err != nil {

@@ -28,7 +28,8 @@ const switchoverWindow = 5 * time.Second
 // TestPlannedOperations walks issue 5's list on one RedisFailover under a
 // steady write load through a Sentinel-aware client: a switchover, a live
 // parameter change, a volume growth, a parameter that needs a restart, a
-// rolling image and resources update, a scale up and a scale down. Every
+// rolling image and resources update, a scale up, two scale downs (volume
+// kept, then deleted) and a change of the number of sentinels. Every
 // acknowledged write is checked at the end; operations without a
 // switchover must fail no command at all, and those with one only within
 // one short window; live changes and growth restart nothing.
@@ -240,6 +241,17 @@ func TestPlannedOperations(t *testing.T) {
 	phase("scale down keeping the volume", 0, func() { scaleDown(3, true) })
 	phase("scale down deleting the volume", 0, func() { scaleDown(2, false) })
 
+	// More sentinels, then fewer: every sentinel ends with the quorum of
+	// the new count, knows exactly the others, and names the primary.
+	for _, n := range []int32{5, 3} {
+		phase(fmt.Sprintf("%d sentinels", n), 0, func() {
+			patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Sentinel.Replicas = n })
+			waitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, n/2+1), func(ctx context.Context) error {
+				return sentinelsAgree(ctx, rf, pw, int(n))
+			})
+		})
+	}
+
 	rep := load.Stop()
 	t.Log(rep.Summary())
 	pc := plainClient(rf.Status.Endpoints.Primary, pw)
@@ -416,4 +428,48 @@ func sentinelsKnowOnly(ctx context.Context, rf *haredisv1.RedisFailover, pw stri
 		}
 	}
 	return nil
+}
+
+// sentinelsAgree checks that exactly n sentinel pods run, each ready, with
+// the quorum of n (a majority), knowing the n-1 others and naming the
+// current primary.
+func sentinelsAgree(ctx context.Context, rf *haredisv1.RedisFailover, pw string, n int) error {
+	var pods corev1.PodList
+	if err := kc.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {
+		return err
+	}
+	if len(pods.Items) != n {
+		return fmt.Errorf("%d sentinel pods, want %d", len(pods.Items), n)
+	}
+	cur, err := getRF(ctx, rf.Namespace, rf.Name)
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || !podReady(&p) {
+			return fmt.Errorf("sentinel pod %s not ready", p.Name)
+		}
+		sc := redis.NewSentinelClient(&redis.Options{Addr: p.Status.PodIP + ":26379", Password: pw, Dialer: dial, MaxRetries: -1})
+		m, err := sc.Master(ctx, rf.Status.MasterName).Result()
+		sc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Name, err)
+		}
+		if m["quorum"] != fmt.Sprint(n/2+1) || m["num-other-sentinels"] != fmt.Sprint(n-1) {
+			return fmt.Errorf("%s: quorum %s, %s other sentinels; want %d and %d", p.Name, m["quorum"], m["num-other-sentinels"], n/2+1, n-1)
+		}
+		if host, _, _ := strings.Cut(m["ip"], "."); host != cur.Status.CurrentPrimary {
+			return fmt.Errorf("%s names %s, want %s", p.Name, m["ip"], cur.Status.CurrentPrimary)
+		}
+	}
+	return nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

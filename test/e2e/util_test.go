@@ -25,7 +25,35 @@ func newNamespace(t *testing.T, prefix string) string {
 	if err := kc.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpPods(t, ns.Name)
+		}
+	})
 	return ns.Name
+}
+
+// dumpPods logs what a failed test needs to tell why: every pod of the
+// namespace with its phase, conditions and containers, and the end of each
+// container's log.
+func dumpPods(t *testing.T, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := env.Kubectl(ctx, "get", "pods", "-o", "wide", "-n", ns)
+	t.Logf("pods of %s (%v):\n%s", ns, err, out)
+	var pods corev1.PodList
+	if err := kc.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		t.Logf("cannot list pods: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		st, _ := json.Marshal(p.Status.ContainerStatuses)
+		t.Logf("pod %s: phase %s, deleting %v, conditions %v, containers %s", p.Name, p.Status.Phase, p.DeletionTimestamp != nil, p.Status.Conditions, st)
+		for _, c := range p.Spec.Containers {
+			logs, err := env.Kubectl(ctx, "logs", "-n", ns, p.Name, "-c", c.Name, "--tail=30")
+			t.Logf("log of %s/%s (%v):\n%s", p.Name, c.Name, err, logs)
+		}
+	}
 }
 
 // waitFor fails the test unless cond returns nil within timeout.
