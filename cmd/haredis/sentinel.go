@@ -47,6 +47,10 @@ func newSentinelRunCommand() *cobra.Command {
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
+			if quorum <= 0 {
+				// A majority of the sentinels the RedisFailover has now.
+				quorum = len(cfg.Sentinels)/2 + 1
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			conf, _, err := sentinelconf.Prepare(ctx, sentinelconf.Inputs{
@@ -79,7 +83,7 @@ func newSentinelRunCommand() *cobra.Command {
 	f.StringVar(&announce, "announce-hostname", "", "this sentinel's stable DNS name")
 	f.StringVar(&binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", "redis-sentinel"), "redis-sentinel binary")
 	f.IntVar(&port, "port", 26379, "sentinel port")
-	f.IntVar(&quorum, "quorum", 2, "sentinels that must agree the primary is down")
+	f.IntVar(&quorum, "quorum", 0, "sentinels that must agree the primary is down (0: a majority of the sentinels in --config)")
 	f.DurationVar(&downAfter, "down-after", time.Second, "down-after-milliseconds")
 	f.DurationVar(&failoverTimeout, "failover-timeout", 30*time.Second, "failover-timeout")
 	_ = cmd.MarkFlagRequired("announce-hostname")

@@ -234,3 +234,22 @@ func TestNextUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestQuorumToSet(t *testing.T) {
+	cases := []struct {
+		name            string
+		have, want      int
+		allPresent, set bool
+	}{
+		{"same quorum", 2, 2, true, false},
+		{"fewer sentinels: lower at once", 3, 2, false, true},
+		{"fewer sentinels, all present", 3, 2, true, true},
+		{"more sentinels, new ones not up yet", 2, 3, false, false},
+		{"more sentinels, all up", 2, 3, true, true},
+	}
+	for _, c := range cases {
+		if got := quorumToSet(c.have, c.want, c.allPresent); got != c.set {
+			t.Errorf("%s: quorumToSet(%d, %d, %v) = %v, want %v", c.name, c.have, c.want, c.allPresent, got, c.set)
+		}
+	}
+}

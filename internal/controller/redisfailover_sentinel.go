@@ -50,6 +50,8 @@ type sentinelView struct {
 	// removed replica or sentinel): they must forget them, or a vote could
 	// wait for a sentinel that is gone.
 	stale []string
+	// quorums is the quorum each answering sentinel has, by address.
+	quorums map[string]int
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -72,8 +74,42 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 	if st.view.primary != "" && len(st.view.lost) > 0 {
 		r.repairSentinels(ctx, rf, st, sentinelPassword)
 	}
+	r.setQuorum(ctx, rf, st, sentinelPassword)
 	r.forgetStale(ctx, rf, st, sentinelPassword)
 	return ctrl.Result{}, nil
+}
+
+// quorumToSet says whether a sentinel whose quorum is have gets want now.
+// A lower quorum is set at once: it only lets fewer sentinels agree that
+// the primary is down, and electing the one that fails over still takes a
+// majority of all of them, so it never allows two primaries; it keeps
+// failovers possible while sentinels are being removed. A higher one waits
+// until every sentinel of the new count answers (all present), or a
+// failover could need sentinels that are not running yet.
+func quorumToSet(have, want int, allPresent bool) bool {
+	return have != want && (want < have || allPresent)
+}
+
+// setQuorum applies the quorum of spec.sentinel.replicas (a majority) live
+// with SENTINEL SET to every sentinel that has another one: a new count
+// restarts no sentinel.
+func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+	want := int(specs.SentinelQuorum(rf))
+	allPresent := st.view.answered == int(rf.Spec.Sentinel.Replicas) && st.view.asked == st.view.answered
+	for addr, have := range st.view.quorums {
+		if !quorumToSet(have, want, allPresent) {
+			continue
+		}
+		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+		err := sc.Set(ctx, rf.MasterName(), "quorum", strconv.Itoa(want)).Err()
+		sc.Close()
+		if err != nil {
+			log.FromContext(ctx).Info("cannot set a sentinel's quorum", "sentinel", addr, "quorum", want, "error", err.Error())
+			continue
+		}
+		log.FromContext(ctx).Info("set a sentinel's quorum", "sentinel", addr, "from", have, "to", want)
+	}
 }
 
 // forgetStale resets (SENTINEL RESET) one sentinel that still knows a
@@ -116,6 +152,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 		unknown  bool
 		complete bool
 		stale    bool
+		quorum   int
 	}
 	answers := make([]answer, len(addrs))
 	var wg sync.WaitGroup
@@ -135,8 +172,10 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 			case res["ip"] != "" && res["port"] != "":
 				replicas, _ := strconv.Atoi(res["num-slaves"])
 				peers, _ := strconv.Atoi(res["num-other-sentinels"])
+				quorum, _ := strconv.Atoi(res["quorum"])
 				answers[i] = answer{
 					addr:     net.JoinHostPort(res["ip"], res["port"]),
+					quorum:   quorum,
 					complete: replicas >= int(rf.Spec.Redis.Replicas)-1 && peers >= int(rf.Spec.Sentinel.Replicas)-1,
 					stale:    replicas > instances-1 || peers > len(addrs)-1,
 				}
@@ -146,9 +185,13 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 	}
 	wg.Wait()
 	var named []sentinelconf.Answer
+	v.quorums = map[string]int{}
 	for i, a := range answers {
 		if a.err == nil {
 			v.answered++
+		}
+		if a.quorum > 0 {
+			v.quorums[addrs[i]] = a.quorum
 		}
 		if a.unknown {
 			v.lost = append(v.lost, addrs[i])

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -99,7 +98,6 @@ func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1
 	s := rf.Spec.Sentinel
 	args := []string{InstanceBinary, "sentinel", "run",
 		"--announce-hostname=" + SentinelHost(rf, name),
-		"--quorum=" + strconv.Itoa(int(SentinelQuorum(rf))),
 	}
 	if s.DownAfter != nil {
 		args = append(args, "--down-after="+s.DownAfter.Duration.String())
@@ -143,7 +141,10 @@ func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1
 	return pod
 }
 
-// SentinelQuorum is a majority of the dedicated sentinels.
+// SentinelQuorum is a majority of the dedicated sentinels. It is not part
+// of the sentinel pods (a sentinel starts with a majority of the sentinels
+// listed in instance.json), so that a new count changes it live with
+// SENTINEL SET rather than by restarting every sentinel.
 func SentinelQuorum(rf *haredisv1.RedisFailover) int32 { return rf.Spec.Sentinel.Replicas/2 + 1 }
 
 func copyBinaryContainer(opts Options) corev1.Container {

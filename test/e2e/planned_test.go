@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -242,7 +244,24 @@ func TestPlannedOperations(t *testing.T) {
 	phase("scale down deleting the volume", 0, func() { scaleDown(2, false) })
 
 	// More sentinels, then fewer: every sentinel ends with the quorum of
-	// the new count, knows exactly the others, and names the primary.
+	// the new count, knows exactly the others, and names the primary. The
+	// quorum changes live: the first three sentinels are never restarted.
+	sentinelUIDs := func() map[string]types.UID {
+		uids := map[string]types.UID{}
+		for i := 1; i <= 3; i++ {
+			n := fmt.Sprintf("app-sentinel-%d", i)
+			if p, err := getPod(ctx, ns, n); err == nil {
+				uids[n] = p.UID
+			}
+		}
+		return uids
+	}
+	before := sentinelUIDs()
+	defer func() {
+		if after := sentinelUIDs(); !t.Failed() && !maps.Equal(before, after) {
+			t.Errorf("sentinel pods were replaced for a new sentinel count: before %v, after %v", before, after)
+		}
+	}()
 	for _, n := range []int32{5, 3} {
 		phase(fmt.Sprintf("%d sentinels", n), 0, func() {
 			patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Sentinel.Replicas = n })
@@ -447,7 +466,8 @@ func sentinelsAgree(ctx context.Context, rf *haredisv1.RedisFailover, pw string,
 	}
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp != nil || !podReady(&p) {
-			return fmt.Errorf("sentinel pod %s not ready", p.Name)
+			st, _ := json.Marshal(p.Status.ContainerStatuses)
+			return fmt.Errorf("sentinel pod %s not ready (deleting %v, conditions %v, containers %s)", p.Name, p.DeletionTimestamp != nil, p.Status.Conditions, st)
 		}
 		sc := redis.NewSentinelClient(&redis.Options{Addr: p.Status.PodIP + ":26379", Password: pw, Dialer: dial, MaxRetries: -1})
 		m, err := sc.Master(ctx, rf.Status.MasterName).Result()
