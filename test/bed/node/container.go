@@ -183,6 +183,27 @@ func (c *containerRun) wait() int32 {
 	return code
 }
 
+// waitOrStop waits for the current process like wait; if ctx ends first (the
+// pod is stopping) it stops the process with the pod's grace period. The pod
+// also stops its containers itself, but a container whose start was under
+// way at that moment had no process to stop yet: without this its process
+// would run, and the pod wait for it, forever.
+func (c *containerRun) waitOrStop(ctx context.Context) int32 {
+	exited := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.r.mu.Lock()
+			grace := time.Duration(c.r.grace) * time.Second
+			c.r.mu.Unlock()
+			c.stop(grace, true)
+		case <-exited:
+		}
+	}()
+	defer close(exited)
+	return c.wait()
+}
+
 // runToCompletion runs an init container until it exits 0, restarting it on
 // failure unless the pod's restartPolicy is Never.
 func (c *containerRun) runToCompletion(ctx context.Context) bool {
@@ -197,7 +218,7 @@ func (c *containerRun) runToCompletion(ctx context.Context) bool {
 				s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}}
 			})
 		} else {
-			code := c.wait()
+			code := c.waitOrStop(ctx)
 			c.r.publish()
 			if code == 0 {
 				c.r.mu.Lock()
@@ -247,7 +268,7 @@ func (c *containerRun) supervise(ctx context.Context) {
 		began := time.Now()
 		probeCtx, stopProbes := context.WithCancel(ctx)
 		go c.probe(probeCtx)
-		code := c.wait()
+		code := c.waitOrStop(ctx)
 		stopProbes()
 		if ctx.Err() != nil {
 			return
