@@ -47,10 +47,6 @@ func newSentinelRunCommand() *cobra.Command {
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 			}
-			if quorum <= 0 {
-				// A majority of the sentinels the RedisFailover has now.
-				quorum = len(cfg.Sentinels)/2 + 1
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			conf, _, err := sentinelconf.Prepare(ctx, sentinelconf.Inputs{

@@ -100,8 +100,7 @@ func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.R
 		if !quorumToSet(have, want, allPresent) {
 			continue
 		}
-		sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
-			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+		sc := sentinelClient(addr, password)
 		err := sc.Set(ctx, rf.MasterName(), "quorum", strconv.Itoa(want)).Err()
 		sc.Close()
 		if err != nil {
@@ -131,8 +130,7 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 		return
 	}
 	a := v.stale[0]
-	sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+	sc := sentinelClient(a, password)
 	defer sc.Close()
 	if err := sc.Reset(ctx, rf.MasterName()).Err(); err != nil {
 		log.FromContext(ctx).Info("cannot reset a sentinel that knows removed replicas or sentinels", "sentinel", a, "error", err.Error())
@@ -158,8 +156,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 	var wg sync.WaitGroup
 	for i, a := range addrs {
 		wg.Go(func() {
-			sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
-				ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+			sc := sentinelClient(a, password)
 			defer sc.Close()
 			// SENTINEL MASTER rather than GET-MASTER-ADDR-BY-NAME: the same
 			// address plus how many replicas and peers this sentinel knows.
@@ -240,8 +237,7 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 		failoverTimeout = d.Duration
 	}
 	for _, a := range st.view.lost {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password, DialTimeout: time.Second,
-			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+		sc := sentinelClient(a, password)
 		err := sc.Monitor(ctx, rf.MasterName(), host, strconv.Itoa(port), strconv.Itoa(int(specs.SentinelQuorum(rf)))).Err()
 		if err == nil && rf.AuthEnabled() {
 			err = sc.Set(ctx, rf.MasterName(), "auth-pass", st.password).Err()
@@ -260,6 +256,13 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 		log.FromContext(ctx).Info("repaired a sentinel to the majority's primary", "sentinel", a, "primary", st.view.primary)
 		r.event(rf, "Normal", "SentinelRepaired", "Repair", "sentinel %s did not know the master; set it to monitor %s as the other sentinels do", a, st.view.primary)
 	}
+}
+
+// sentinelClient is one short-lived connection to the sentinel at addr, with
+// the timeouts every question of a reconcile uses.
+func sentinelClient(addr, password string) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }
 
 // retuneAfter is how often a sentinel's timings are set again: a restarted

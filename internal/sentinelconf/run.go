@@ -20,9 +20,10 @@ type Inputs struct {
 	AnnounceHostname string
 	Port             int
 	Password         string
-	Quorum           int
-	DownAfter        time.Duration
-	FailoverTimeout  time.Duration
+	// Quorum is the sentinel quorum; 0 means a majority of Config.Sentinels.
+	Quorum          int
+	DownAfter       time.Duration
+	FailoverTimeout time.Duration
 	// AskTimeout bounds each question to a peer (default 1 s).
 	AskTimeout time.Duration
 	// Resolve checks that a host name resolves (net.DefaultResolver when nil).
@@ -39,6 +40,10 @@ type Inputs struct {
 func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	if in.AskTimeout <= 0 {
 		in.AskTimeout = time.Second
+	}
+	if in.Quorum <= 0 {
+		// A majority of the sentinels the RedisFailover has now.
+		in.Quorum = len(in.Config.Sentinels)/2 + 1
 	}
 	if in.Resolve == nil {
 		in.Resolve = func(ctx context.Context, host string) error {

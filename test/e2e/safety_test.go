@@ -179,12 +179,10 @@ func TestTwinsNeverCrossFollow(t *testing.T) {
 				if p.UID == old.UID {
 					return fmt.Errorf("still the old pod")
 				}
-				for _, c := range p.Status.Conditions {
-					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-						return nil
-					}
+				if !podReady(p) {
+					return fmt.Errorf("not ready")
 				}
-				return fmt.Errorf("not ready")
+				return nil
 			})
 		}
 		for _, ns := range nss {

@@ -193,10 +193,7 @@ func (c *containerRun) waitOrStop(ctx context.Context) int32 {
 	go func() {
 		select {
 		case <-ctx.Done():
-			c.r.mu.Lock()
-			grace := time.Duration(c.r.grace) * time.Second
-			c.r.mu.Unlock()
-			c.stop(grace, true)
+			c.stop(c.r.graceDuration(), true)
 		case <-exited:
 		}
 	}()

@@ -234,10 +234,15 @@ func (r *podRun) terminate(grace int64, deleteObj bool) {
 	r.cancel()
 }
 
-func (r *podRun) stopContainers() {
+// graceDuration is the grace period the pod stops with.
+func (r *podRun) graceDuration() time.Duration {
 	r.mu.Lock()
-	grace := time.Duration(r.grace) * time.Second
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	return time.Duration(r.grace) * time.Second
+}
+
+func (r *podRun) stopContainers() {
+	grace := r.graceDuration()
 	var wg sync.WaitGroup
 	for _, c := range append(append([]*containerRun(nil), r.inits...), r.ctrs...) {
 		wg.Add(1)
