@@ -37,6 +37,8 @@ type RedisFailoverList struct {
 }
 
 // RedisFailoverSpec is what the user asks for.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.durability) || !has(self.durability.minReplicasToWrite) || !has(self.redis) || !has(self.redis.replicas) || self.durability.minReplicasToWrite < self.redis.replicas",message="spec.durability.minReplicasToWrite: must be lower than spec.redis.replicas (N instances have N-1 replicas); at or above it the primary would refuse every write. Lower it, or raise spec.redis.replicas first"
 type RedisFailoverSpec struct {
 	// Redis describes the data instances: one primary and its replicas.
 	// +kubebuilder:default={}
@@ -317,6 +319,8 @@ type ProxySpec struct {
 }
 
 // AuthSpec describes authentication.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.enabled) ? self.enabled : true) == (has(oldSelf.enabled) ? oldSelf.enabled : true)",message="spec.auth.enabled: cannot be changed on an existing RedisFailover: running pods, sentinels and clients would disagree on whether a password is needed. Delete the RedisFailover (its volumes are kept) and create it again with the new setting; see docs/operations.md, Turning authentication on or off"
 type AuthSpec struct {
 	// Enabled requires a password from clients, replicas and sentinels. On by
 	// default; turning it off is allowed and reported as a warning condition.

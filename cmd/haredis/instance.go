@@ -45,10 +45,10 @@ func envIntOr(name string, def int) int {
 
 func newInstanceRunCommand() *cobra.Command {
 	var (
-		configPath, passwordFile, dataDir, runDir, httpListen, bind, redisServer string
-		redisPort                                                                int
-		bootWait, stopTimeout                                                    time.Duration
-		subreaper                                                                bool
+		configPath, passwordFile, tokenFile, podInfoDir, dataDir, runDir, httpListen, bind, redisServer string
+		redisPort                                                                                       int
+		bootWait, stopTimeout                                                                           time.Duration
+		subreaper                                                                                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -72,8 +72,8 @@ func newInstanceRunCommand() *cobra.Command {
 				reapAll = true
 			}
 			m, err := instance.New(instance.Options{
-				Config: cfg, Self: self, PodIP: os.Getenv("POD_IP"),
-				PasswordFile: passwordFile, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
+				Config: cfg, ConfigPath: configPath, Self: self, PodIP: os.Getenv("POD_IP"),
+				PasswordFile: passwordFile, TokenFile: tokenFile, PodInfoDir: podInfoDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
 				Bind: strings.Fields(bind), HTTPListen: httpListen, RedisServer: redisServer,
 				BootWait: bootWait, StopTimeout: stopTimeout,
 				Reaper: supervise.NewReaper(reapAll, log), Log: log,
@@ -89,8 +89,10 @@ func newInstanceRunCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configPath, "config", envOr("HAREDIS_CONFIG", "/etc/haredis/instance.json"), "instance.json written by the operator (env HAREDIS_CONFIG)")
+	f.StringVar(&configPath, "config", envOr("HAREDIS_CONFIG", "/etc/haredis/config/instance.json"), "instance.json written by the operator (env HAREDIS_CONFIG)")
 	f.StringVar(&passwordFile, "password-file", envOr("HAREDIS_PASSWORD_FILE", "/etc/haredis/auth/password"), "file holding the Redis password, read when auth is enabled (env HAREDIS_PASSWORD_FILE)")
+	f.StringVar(&tokenFile, "token-file", envOr("HAREDIS_TOKEN_FILE", "/etc/haredis/auth/manager-token"), "file holding the manager token every API request but the probes must carry (env HAREDIS_TOKEN_FILE)")
+	f.StringVar(&podInfoDir, "pod-info-dir", envOr("HAREDIS_POD_INFO_DIR", "/etc/haredis/podinfo"), "downward API volume with the pod's labels (env HAREDIS_POD_INFO_DIR)")
 	f.StringVar(&dataDir, "data-dir", envOr("HAREDIS_DATA_DIR", "/data"), "the instance's volume: Redis's dir and the manager's state (env HAREDIS_DATA_DIR)")
 	f.StringVar(&runDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "where the rendered redis.conf goes (env HAREDIS_RUN_DIR)")
 	f.StringVar(&httpListen, "http-listen", envOr("HAREDIS_HTTP_LISTEN", ":8080"), "address of the HTTP API (env HAREDIS_HTTP_LISTEN)")

@@ -72,9 +72,9 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 func (r *RedisFailoverReconciler) post(ctx context.Context, u, password string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := newRequest(ctx, http.MethodPost, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot build request POST %s: %w", u, err)
 	}
 	if password != "" {
 		req.Header.Set("Authorization", "Bearer "+password)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,7 +10,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/instanceapi"
 )
 
 func testRF() *haredisv1.RedisFailover {
@@ -58,10 +60,10 @@ func TestPodReachInstanceAt(t *testing.T) {
 }
 
 func TestSetConditions(t *testing.T) {
-	primary := &instance.Status{Role: "primary", Ready: true}
-	refusing := &instance.Status{Role: "primary", Ready: true}
+	primary := &instanceapi.Status{Role: "primary", Ready: true}
+	refusing := &instanceapi.Status{Role: "primary", Ready: true}
 	refusing.Config.LastError = "Redis refused maxmemory-policy \"bogus\""
-	replica := &instance.Status{Role: "replica", Ready: true}
+	replica := &instanceapi.Status{Role: "replica", Ready: true}
 	allAgree := sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 3}
 	type want struct {
 		Phase                                         haredisv1.Phase
@@ -74,48 +76,68 @@ func TestSetConditions(t *testing.T) {
 		// proxies ready; both by default
 		proxies *int32
 		want    want
+		// readyHas: words the Ready condition's message must contain.
+		readyHas string
 	}{
 		"no proxy ready": {
-			st:      state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			st:      state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			proxies: ptr.To[int32](0),
 			want:    want{haredisv1.PhaseDegraded, "ProxyNotReady", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"one proxy of two": {
-			st:      state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			st:      state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			proxies: ptr.To[int32](1),
 			want:    want{haredisv1.PhaseReady, "Ready", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"all well": {
-			st:   state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			st:   state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"sentinels have not discovered the replicas yet": {
-			st:   state{view: sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 1}, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
+			st:   state{view: sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 1}, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			want: want{haredisv1.PhaseDegraded, "SentinelsNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"a replica down": {
-			st:       state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary, "app-2": replica}},
+			st:       state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica}},
 			notReady: []string{"app-3"},
 			want:     want{haredisv1.PhaseDegraded, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"sentinels without a majority": {
-			st:   state{view: sentinelView{asked: 3, answered: 2}, statuses: map[string]*instance.Status{"app-2": replica, "app-3": replica}},
-			want: want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "NotDegraded", "NoSentinelMajority", "Accepted", "AuthEnabled"},
+			st:   state{view: sentinelView{asked: 3, answered: 2}, statuses: map[string]*instanceapi.Status{"app-2": replica, "app-3": replica}},
+			want: want{haredisv1.PhaseFailingOver, "PrimaryUnavailable", "WritesNotAccepted", "NoSentinelMajority", "Accepted", "AuthEnabled"},
 		},
 		"elected primary still a replica": {
 			mutate: func(rf *haredisv1.RedisFailover) { rf.Status.CurrentPrimary = "app-2" },
-			st:     state{view: sentinelView{asked: 3, answered: 3, primary: "app-2", complete: 3}, statuses: map[string]*instance.Status{"app-2": replica}},
-			want:   want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "NotDegraded", "PromotionInProgress", "Accepted", "AuthEnabled"},
+			st:     state{view: sentinelView{asked: 3, answered: 3, primary: "app-2", complete: 3}, statuses: map[string]*instanceapi.Status{"app-2": replica}},
+			want:   want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "WritesNotAccepted", "PromotionInProgress", "Accepted", "AuthEnabled"},
+		},
+		"primary waits for a failover that a replica allows": {
+			mutate: func(rf *haredisv1.RedisFailover) { rf.Status.CurrentPrimary = "app-1" },
+			st: state{view: allAgree, instances: []string{"app-1", "app-2", "app-3"}, statuses: map[string]*instanceapi.Status{
+				"app-1": {Role: "unknown", Phase: instanceapi.PhaseWaiting, LastDecision: &instanceapi.DecisionRecord{Decision: bootrole.Decision{Action: bootrole.Wait, Reason: "restarted as recorded primary while app-2 hold data"}}},
+				"app-2": {Role: "replica", Ready: true, Promotable: true},
+				"app-3": {Role: "replica", Ready: true, PromotableReason: "holds no data"},
+			}},
+			want:     want{haredisv1.PhaseFailingOver, "PrimaryWaiting", "WritesNotAccepted", "PrimaryDown", "Accepted", "AuthEnabled"},
+			readyHas: "the sentinels fail over to one of app-2",
+		},
+		"primary waits and no replica can be promoted": {
+			st: state{view: allAgree, instances: []string{"app-1", "app-2"}, statuses: map[string]*instanceapi.Status{
+				"app-1": {Role: "unknown", Phase: instanceapi.PhaseWaiting, LastDecision: &instanceapi.DecisionRecord{Decision: bootrole.Decision{Action: bootrole.Wait, Reason: "kubectl annotate redisfailover app haredis.dev/force-primary=INSTANCE"}}},
+				"app-2": {Role: "replica", PromotableReason: "app-1 holds newer data"},
+			}},
+			want:     want{haredisv1.PhaseDegraded, "PrimaryWaiting", "WritesNotAccepted", "Stable", "Accepted", "AuthEnabled"},
+			readyHas: "no replica can be promoted yet: app-2 (app-1 holds newer data)",
 		},
 		"creating stays creating": {
 			mutate:   func(rf *haredisv1.RedisFailover) { rf.Status.Phase = haredisv1.PhaseCreating },
-			st:       state{view: allAgree, statuses: map[string]*instance.Status{"app-1": primary}},
+			st:       state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary}},
 			notReady: []string{"app-2", "app-3"},
 			want:     want{haredisv1.PhaseCreating, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
 		},
 		"refused config and auth off": {
 			mutate: func(rf *haredisv1.RedisFailover) { rf.Spec.Auth.Enabled = ptr.To(false) },
-			st: state{view: allAgree, instances: []string{"app-1"}, statuses: map[string]*instance.Status{
+			st: state{view: allAgree, instances: []string{"app-1"}, statuses: map[string]*instanceapi.Status{
 				"app-1": refusing, "app-2": replica, "app-3": replica,
 			}},
 			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "RedisRefusedConfig", "AuthDisabled"},
@@ -145,6 +167,9 @@ func TestSetConditions(t *testing.T) {
 			got := want{rf.Status.Phase, reason(ConditionReady), reason(ConditionDegraded), reason(ConditionFailingOver), reason(ConditionConfigInvalid), reason(ConditionAuthDisabled)}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if c := meta.FindStatusCondition(rf.Status.Conditions, ConditionReady); !strings.Contains(c.Message, tc.readyHas) {
+				t.Errorf("Ready says %q, want it to mention %q", c.Message, tc.readyHas)
 			}
 		})
 	}

@@ -1,47 +1,97 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/redisconf"
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// applyConfig sends the parameter group and the durability settings of this
-// generation to every running instance that has not had them (PUT /config).
-// Redis changes what it can at run time; a refusal changes nothing and
-// becomes ConfigInvalid with Redis's own message. Nothing restarts here:
-// parameters that need a restart are reported by the instance and applied
-// by the rolling update.
-func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+// desiredConfig is the parameter group and durability of rf as the
+// instances must have them.
+type desiredConfig struct {
+	group      map[string]string
+	hash       string
+	durability instanceapi.Durability
+}
+
+func desired(rf *haredisv1.RedisFailover) desiredConfig {
 	group := map[string]string{}
 	for k, v := range rf.Spec.Redis.Config {
 		group[k] = string(v)
 	}
+	d := desiredConfig{group: group}
+	if norm, err := redisconf.NormalizeGroup(group); err == nil {
+		d.hash = redisconf.Hash(norm)
+	} else {
+		d.hash = redisconf.Hash(group)
+	}
+	minReplicas, maxLag := rf.EffectiveDurability()
+	d.durability = instanceapi.Durability{MinReplicasToWrite: int(minReplicas), MaxLagSeconds: int(maxLag.Seconds())}
+	return d
+}
+
+// configDiffers tells how an instance's parameter group or durability
+// differs from rf's ("" when it does not). During a switchover the target's
+// live durability is lowered on purpose for a moment, so the live values
+// are compared only outside one.
+func configDiffers(rf *haredisv1.RedisFailover, want desiredConfig, s *instanceapi.Status) string {
+	switch {
+	case s.Config.Generation < rf.Generation:
+		return fmt.Sprintf("has the parameter group of generation %d, not %d", s.Config.Generation, rf.Generation)
+	case s.Config.DesiredHash != want.hash:
+		return fmt.Sprintf("has a parameter group (hash %s) other than spec.redis.config (hash %s)", s.Config.DesiredHash, want.hash)
+	case s.Durability != want.durability:
+		return fmt.Sprintf("applies min-replicas-to-write %d / max-lag %ds, not %d / %ds", s.Durability.MinReplicasToWrite, s.Durability.MaxLagSeconds, want.durability.MinReplicasToWrite, want.durability.MaxLagSeconds)
+	case s.DurabilityLive != nil && *s.DurabilityLive != want.durability && !switchoverUnderWay(rf):
+		return fmt.Sprintf("runs with min-replicas-to-write %d / max-lag %ds, not %d / %ds", s.DurabilityLive.MinReplicasToWrite, s.DurabilityLive.MaxLagSeconds, want.durability.MinReplicasToWrite, want.durability.MaxLagSeconds)
+	}
+	return ""
+}
+
+func switchoverUnderWay(rf *haredisv1.RedisFailover) bool {
+	return rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary
+}
+
+// applyConfig keeps every instance on the parameter group and durability
+// of rf: it sends them (PUT /config) to every instance that reports
+// anything else: a new generation, or a running instance whose settings
+// were changed behind the operator's back, which are put back with a
+// warning event. Redis changes what it can at run time; a refusal changes
+// nothing and becomes ConfigInvalid with Redis's own message, and the same
+// generation is not sent again. Nothing restarts here: parameters that
+// need a restart are reported by the instance and applied by the rolling
+// update.
+func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	want := desired(rf)
 	changed := false
 	for _, n := range st.instances {
-		p := st.pods[n]
-		if p == nil || st.statuses[n] == nil || !st.statuses[n].RedisUp {
+		p, s := st.pods[n], st.statuses[n]
+		if p == nil || s == nil {
 			continue
 		}
-		applied, _ := strconv.ParseInt(p.Annotations[specs.AnnotationConfigGeneration], 10, 64)
-		if applied >= rf.Generation {
+		diff := configDiffers(rf, want, s)
+		sent, _ := strconv.ParseInt(p.Annotations[specs.AnnotationConfigGeneration], 10, 64)
+		refused := sent == rf.Generation && p.Annotations[AnnotationConfigError] != ""
+		if diff == "" || refused {
 			continue
 		}
-		refusal, err := r.putConfig(ctx, r.Reach.InstanceURL(rf, p), rf, group)
-		if err != nil {
+		drift := sent >= rf.Generation
+		res, err := r.instanceClient(rf, p, st).PutConfig(ctx, instanceapi.PutConfigRequest{Generation: rf.Generation, Config: want.group, Durability: &want.durability})
+		refusal := refusalOf(err)
+		if err != nil && refusal == "" {
 			log.FromContext(ctx).Info("cannot apply the parameter group; will retry", "instance", n, "generation", rf.Generation, "error", err.Error())
 			continue
 		}
@@ -50,11 +100,17 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 			p.Annotations = map[string]string{}
 		}
 		p.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
-		if refusal != "" {
+		switch {
+		case refusal != "":
 			p.Annotations[AnnotationConfigError] = refusal
 			log.FromContext(ctx).Info("Redis refused the parameter group", "instance", n, "generation", rf.Generation, "redisError", refusal)
-			r.event(rf, "Warning", "ConfigInvalid", "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
-		} else {
+			r.event(rf, corev1.EventTypeWarning, "ConfigInvalid", "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
+		case drift:
+			delete(p.Annotations, AnnotationConfigError)
+			log.FromContext(ctx).Info("restored the parameter group and durability changed behind the operator's back", "instance", n, "found", diff)
+			r.event(rf, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig",
+				"%s %s; restored spec.redis.config and spec.durability (applied live: %d parameters)", n, diff, len(res.Applied))
+		default:
 			delete(p.Annotations, AnnotationConfigError)
 			log.FromContext(ctx).Info("applied the parameter group", "instance", n, "generation", rf.Generation)
 		}
@@ -70,57 +126,29 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 	return ctrl.Result{}, nil
 }
 
-// putConfig returns Redis's refusal message ("" when accepted), or an error
-// when the instance could not be asked.
-func (r *RedisFailoverReconciler) putConfig(ctx context.Context, base string, rf *haredisv1.RedisFailover, group map[string]string) (string, error) {
-	minReplicas, maxLag := rf.EffectiveDurability()
-	body, err := json.Marshal(instance.PutConfigRequest{Generation: rf.Generation, Config: group,
-		Durability: &instance.Durability{MinReplicasToWrite: int(minReplicas), MaxLagSeconds: int(maxLag.Seconds())}})
-	if err != nil {
-		return "", fmt.Errorf("cannot encode the parameter group: %w", err)
+// refusalOf returns the message of a group the instance refused (Redis's
+// own words for 422, the manager's for 400), "" for any other outcome.
+func refusalOf(err error) string {
+	var e *instanceapi.Error
+	if !errors.As(err, &e) {
+		return ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := newRequest(ctx, http.MethodPut, base+"/config", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.HTTP.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("cannot PUT /config: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	var e struct {
-		Error      string `json:"error"`
-		RedisError string `json:"redisError"`
-		Directive  string `json:"directive"`
-	}
-	_ = json.Unmarshal(b, &e)
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusConflict:
-		// 409: the instance already has a newer group; nothing to do.
-		return "", nil
+	switch e.Code {
 	case http.StatusUnprocessableEntity:
-		if e.RedisError != "" && e.Directive != "" {
-			return fmt.Sprintf("Redis refused %s: %s", e.Directive, e.RedisError), nil
+		switch {
+		case e.Body.RedisError != "" && e.Body.Directive != "":
+			return fmt.Sprintf("Redis refused %s: %s", e.Body.Directive, e.Body.RedisError)
+		case e.Body.RedisError != "":
+			return "Redis refused the parameter group: " + e.Body.RedisError
 		}
-		if e.RedisError != "" {
-			return "Redis refused the parameter group: " + e.RedisError, nil
-		}
-		return e.Error, nil
+		return e.Body.Error
 	case http.StatusBadRequest:
-		return e.Error, nil
-	default:
-		return "", fmt.Errorf("cannot PUT /config: status %d: %s", resp.StatusCode, e.Error)
+		return e.Body.Error
 	}
+	return ""
 }
 
-func newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return nil, fmt.Errorf("cannot build request %s %s: %w", method, url, err)
-	}
-	return req, nil
+// instanceClient talks to the manager of pod with the manager token.
+func (r *RedisFailoverReconciler) instanceClient(rf *haredisv1.RedisFailover, pod *corev1.Pod, st *state) *instanceapi.Client {
+	return &instanceapi.Client{BaseURL: r.Reach.InstanceURL(rf, pod), Token: st.token, HTTP: r.HTTP}
 }

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -48,6 +48,9 @@ type RedisFailoverReconciler struct {
 	watchers *watcherSet
 	// tuned records when each sentinel address last got haredis's timings.
 	tuned sync.Map
+	// waits records, per instance, the boot decision wait an event was
+	// recorded for, so that each wait gives one event.
+	waits sync.Map
 }
 
 // SetupWithManager registers the controller: it owns every object it
@@ -90,9 +93,14 @@ type step func(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctr
 
 // state carries what one reconcile learnt from step to step.
 type state struct {
-	password  string
-	instances []string
-	pods      map[string]*corev1.Pod
+	password string
+	// token is the manager token every instance manager requires.
+	token string
+	// passwordSync says whether the source Secret matches the password in
+	// force.
+	passwordSync passwordSync
+	instances    []string
+	pods         map[string]*corev1.Pod
 	// leaving are pods of instances removed by a scale down.
 	leaving []*corev1.Pod
 	pvcs    map[string]*corev1.PersistentVolumeClaim
@@ -103,7 +111,7 @@ type state struct {
 	// readyProxies counts proxy pods that are ready (the Deployment's view).
 	readyProxies int32
 	view         sentinelView
-	statuses     map[string]*instance.Status
+	statuses     map[string]*instanceapi.Status
 	// update is the rolling update's next step, planned by observe.
 	update updateStep
 }
@@ -139,6 +147,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcileProxy,
 		r.followSentinels,
 		r.observe,
+		r.forcePrimary,
 		r.applyConfig,
 		r.switchover,
 		r.scaleDown,

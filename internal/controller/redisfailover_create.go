@@ -26,51 +26,12 @@ import (
 
 // Condition reasons of the create steps.
 const (
-	ReasonPasswordSecretMissing = "PasswordSecretMissing"
-	ReasonSentinelPoolMissing   = "SentinelPoolNotSupported"
+	ReasonSentinelPoolMissing = "SentinelPoolNotSupported"
 )
 
 // waitForUser is how often a RedisFailover blocked on something the user
 // must fix is looked at again.
 const waitForUser = 10 * time.Second
-
-// reconcileSecrets creates the generated password (once: it is never
-// rotated behind the user's back) and keeps the connection Secret current.
-func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	if rf.AuthEnabled() {
-		name, key := specs.PasswordSecretRef(rf)
-		secret := &corev1.Secret{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, secret)
-		switch {
-		case apierrors.IsNotFound(err) && rf.Spec.Auth.PasswordSecret == nil:
-			pw, err := specs.GeneratePassword()
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			if err := r.Create(ctx, specs.AuthSecret(rf, pw)); err != nil {
-				return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", name, err)
-			}
-			log.FromContext(ctx).Info("generated the password", "secret", name)
-			st.password = pw
-		case apierrors.IsNotFound(err):
-			return r.blocked(ctx, rf, ReasonPasswordSecretMissing,
-				fmt.Sprintf("spec.auth.passwordSecret: Secret %s not found in namespace %s; create it with the key %s, or remove spec.auth.passwordSecret to let haredis generate a password", name, rf.Namespace, key))
-		case err != nil:
-			return ctrl.Result{}, fmt.Errorf("cannot get Secret %s: %w", name, err)
-		default:
-			pw, ok := secret.Data[key]
-			if !ok || len(pw) == 0 {
-				return r.blocked(ctx, rf, ReasonPasswordSecretMissing,
-					fmt.Sprintf("spec.auth.passwordSecret: Secret %s has no key %s or it is empty; add the password under that key", name, key))
-			}
-			st.password = strings.TrimRight(string(pw), "\r\n")
-		}
-	}
-	want := specs.ConnectionSecret(rf, st.password)
-	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
-	_, err := r.createOrUpdate(ctx, obj, want, func() { obj.Data = want.Data; obj.Type = want.Type })
-	return ctrl.Result{}, err
-}
 
 // planInstances decides the instance names: every instance that has a PVC
 // or a pod, plus new serials up to spec.redis.replicas. The highest serial
@@ -292,7 +253,6 @@ func (r *RedisFailoverReconciler) reconcileInstancePods(ctx context.Context, rf 
 			role = haredisv1.RolePrimary
 		}
 		pod := specs.InstancePod(rf, n, role, r.Options)
-		pod.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
 		if err := r.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
 			return ctrl.Result{}, fmt.Errorf("cannot create pod %s: %w", n, err)
 		}

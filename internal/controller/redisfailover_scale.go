@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,12 +41,13 @@ func (r *RedisFailoverReconciler) scaleDown(ctx context.Context, rf *haredisv1.R
 	if rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
 		return ctrl.Result{}, nil
 	}
+	want := desired(rf)
 	for _, n := range st.instances {
 		p := st.pods[n]
 		if p == nil || p.DeletionTimestamp != nil {
 			continue
 		}
-		if applied, _ := strconv.ParseInt(p.Annotations[specs.AnnotationConfigGeneration], 10, 64); applied < rf.Generation {
+		if s := st.statuses[n]; s == nil || s.Durability != want.durability {
 			logger.V(1).Info("scale down waits for the durability settings", "instance", n)
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}

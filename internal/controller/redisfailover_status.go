@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -107,6 +106,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 	rf.Status.Endpoints = specs.Endpoints(rf)
 	rf.Status.MasterName = rf.MasterName()
 	r.setConditions(rf, st, notReady)
+	r.recordWaits(rf, st)
 	rf.Status.ObservedGeneration = rf.Generation
 
 	if !equality.Semantic.DeepEqual(before, &rf.Status) {
@@ -150,53 +150,28 @@ func (r *RedisFailoverReconciler) reconcileRoleLabels(ctx context.Context, rf *h
 }
 
 // instanceStatuses asks every instance manager for GET /status at once.
-func (r *RedisFailoverReconciler) instanceStatuses(ctx context.Context, rf *haredisv1.RedisFailover, st *state) map[string]*instance.Status {
-	out := map[string]*instance.Status{}
+func (r *RedisFailoverReconciler) instanceStatuses(ctx context.Context, rf *haredisv1.RedisFailover, st *state) map[string]*instanceapi.Status {
+	out := map[string]*instanceapi.Status{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range st.instances {
 		p := st.pods[n]
-		if p == nil {
-			continue
-		}
-		base := r.Reach.InstanceURL(rf, p)
-		if base == "" {
+		if p == nil || r.Reach.InstanceURL(rf, p) == "" {
 			continue
 		}
 		wg.Go(func() {
-			var s instance.Status
-			if err := r.getJSON(ctx, base+"/status", &s); err != nil {
+			s, err := r.instanceClient(rf, p, st).Status(ctx)
+			if err != nil {
 				log.FromContext(ctx).V(1).Info("cannot read instance status", "instance", n, "error", err.Error())
 				return
 			}
 			mu.Lock()
-			out[n] = &s
+			out[n] = s
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	return out
-}
-
-func (r *RedisFailoverReconciler) getJSON(ctx context.Context, url string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := newRequest(ctx, "GET", url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := r.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("cannot GET %s: status %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("cannot decode %s: %w", url, err)
-	}
-	return nil
 }
 
 func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st *state, notReady []string) {
@@ -209,7 +184,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	}
 	primary := rf.Status.CurrentPrimary
 	ps := st.statuses[primary]
-	primaryOK := ps != nil && ps.Role == string(haredisv1.RolePrimary) && ps.Ready
+	primaryOK, blockedReason, blockedMsg := writesBlocked(rf, st)
 	v := st.view
 
 	// FailingOver: the sentinels disagree, or their primary is not yet
@@ -223,6 +198,8 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		// An instance that does not answer tells nothing either way; one
 		// that still replicates has not been promoted yet.
 		set(ConditionFailingOver, true, "PromotionInProgress", fmt.Sprintf("the sentinels elected %s, which still reports itself a replica", primary))
+	case !primaryOK && strings.Contains(nextStep(rf, st), "the sentinels fail over"):
+		set(ConditionFailingOver, true, "PrimaryDown", fmt.Sprintf("the sentinels name %s, which does not accept writes; %s", primary, nextStep(rf, st)))
 	default:
 		set(ConditionFailingOver, false, "Stable", fmt.Sprintf("the sentinels agree on %s", primary))
 	}
@@ -236,7 +213,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	case primaryOK && len(notReady) == 0 && sentinelsOK && proxyOK:
 		set(ConditionReady, true, "Ready", fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
 	case !primaryOK:
-		set(ConditionReady, false, "PrimaryNotReady", fmt.Sprintf("primary %s is not accepting writes yet", primary))
+		set(ConditionReady, false, blockedReason, blockedMsg)
 	case !proxyOK:
 		set(ConditionReady, false, "ProxyNotReady", fmt.Sprintf("no proxy of Deployment %s is ready: REDIS_URL has no endpoints yet (the primary serves through %s)", specs.ProxyName(rf), rf.PrimaryServiceName()))
 	case len(notReady) > 0:
@@ -245,6 +222,8 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(ConditionReady, false, "SentinelsNotReady", fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do", v.answered, rf.Spec.Sentinel.Replicas, v.complete))
 	}
 	switch {
+	case !primaryOK:
+		set(ConditionDegraded, true, ReasonWritesNotAccepted, blockedMsg)
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
 		set(ConditionDegraded, true, "ReducedRedundancy", fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
 	case primaryOK && !proxiesWhole:
@@ -264,6 +243,16 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(ConditionProgressing, false, "Idle", "no planned operation under way")
 	}
 	set(configApplied(rf, st))
+	if bad, msg := dataCorrupt(st); bad {
+		set(ConditionDataCorrupt, true, "CannotLoadData", msg)
+	} else {
+		set(ConditionDataCorrupt, false, "DataLoads", "every instance that runs loaded its data files")
+	}
+	if st.passwordSync.ok {
+		set(ConditionPasswordSecret, true, "InSync", "the password Secret holds the password in force")
+	} else {
+		set(ConditionPasswordSecret, false, st.passwordSync.reason, st.passwordSync.message)
+	}
 	set(storageResized(rf, st))
 	if rf.AuthEnabled() {
 		set(ConditionAuthDisabled, false, "AuthEnabled", "clients, replicas and sentinels authenticate")
@@ -340,13 +329,14 @@ func (r *RedisFailoverReconciler) event(rf *haredisv1.RedisFailover, eventType, 
 // nothing waits for a restart.
 func configApplied(rf *haredisv1.RedisFailover, st *state) (string, bool, string, string) {
 	var behind, pending []string
+	want := desired(rf)
 	for _, n := range st.instances {
 		s := st.statuses[n]
 		switch {
 		case s == nil:
 			behind = append(behind, n)
-		case s.Config.Generation < rf.Generation:
-			behind = append(behind, n)
+		case configDiffers(rf, want, s) != "":
+			behind = append(behind, n+" ("+configDiffers(rf, want, s)+")")
 		case len(s.Config.RestartRequired) > 0:
 			pending = append(pending, fmt.Sprintf("%s (%s)", n, strings.Join(s.Config.RestartRequired, ", ")))
 		}

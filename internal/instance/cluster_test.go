@@ -15,11 +15,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
 )
 
-const testPassword = "test-pw-1"
+const (
+	testPassword = "test-pw-1"
+	testToken    = "test-manager-token"
+)
 
 // testCluster runs one in-process Manager per instance, each with its own
 // real redis-server on a free loopback port and its own data dir.
@@ -29,6 +33,9 @@ type testCluster struct {
 	ports   map[string]int
 	members map[string]*testMember
 	pwFile  string
+	// tokenFile holds the manager token every member requires.
+	tokenFile string
+	httpPorts map[string]int
 }
 
 type testMember struct {
@@ -40,14 +47,16 @@ type testMember struct {
 
 func newTestCluster(t *testing.T, names []string, sentinels []string, group map[string]string) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, ports: map[string]int{}, members: map[string]*testMember{}}
-	hosts := map[string]string{}
+	c := &testCluster{t: t, ports: map[string]int{}, httpPorts: map[string]int{}, members: map[string]*testMember{}}
+	hosts, managers := map[string]string{}, map[string]string{}
 	for _, n := range names {
 		c.ports[n] = redistest.StablePort(t)
 		hosts[n] = fmt.Sprintf("127.0.0.1:%d", c.ports[n])
+		c.httpPorts[n] = redistest.StablePort(t)
+		managers[n] = fmt.Sprintf("127.0.0.1:%d", c.httpPorts[n])
 	}
 	c.cfg = &instanceconfig.Config{
-		ClusterName: "app", MasterName: "test-" + filepath.Base(t.TempDir()), Instances: names, Hosts: hosts,
+		ClusterName: "app", MasterName: "test-" + filepath.Base(t.TempDir()), Instances: names, Hosts: hosts, Managers: managers,
 		Sentinels: sentinels, SentinelAuthEnabled: false, Persistence: instanceconfig.PersistenceAOF,
 		Config: group, AuthEnabled: true, InitialPrimary: names[0],
 		MinReplicasToWrite: 0, MinReplicasMaxLagSeconds: 10,
@@ -57,6 +66,10 @@ func newTestCluster(t *testing.T, names []string, sentinels []string, group map[
 	}
 	c.pwFile = filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(c.pwFile, []byte(testPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.tokenFile = filepath.Join(t.TempDir(), "manager-token")
+	if err := os.WriteFile(c.tokenFile, []byte(testToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -81,9 +94,9 @@ func (c *testCluster) start(name string) *testMember {
 	})
 	log := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m, err := New(Options{
-		Config: c.cfg, Self: name, PasswordFile: c.pwFile, DataDir: dataDir,
+		Config: c.cfg, Self: name, PasswordFile: c.pwFile, TokenFile: c.tokenFile, DataDir: dataDir,
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
-		HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
+		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out,
 	})
 	if err != nil {
@@ -117,6 +130,10 @@ func (tm *testMember) stop(t *testing.T) {
 	}
 }
 
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
 // testWriter sends logs to t.Log, so they show only for failed tests.
 type testWriter struct{ t *testing.T }
 
@@ -132,9 +149,9 @@ func (c *testCluster) client(name string) *redis.Client {
 	return cl
 }
 
-func getStatus(t *testing.T, m *Manager) Status {
+func getStatus(t *testing.T, m *Manager) instanceapi.Status {
 	t.Helper()
-	var s Status
+	var s instanceapi.Status
 	httpJSON(t, http.MethodGet, m, "/status", nil, &s)
 	return s
 }
@@ -147,6 +164,7 @@ func httpJSON(t *testing.T, method string, m *Manager, path string, body, out in
 		r = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, "http://"+m.HTTPAddr()+path, r)
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -173,7 +191,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 
 func getText(t *testing.T, m *Manager, path string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + m.HTTPAddr() + path)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+m.HTTPAddr()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +202,9 @@ func getText(t *testing.T, m *Manager, path string) string {
 	return string(b)
 }
 
-func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) Status {
+func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) instanceapi.Status {
 	t.Helper()
-	var s Status
+	var s instanceapi.Status
 	eventually(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
 		s = m.Status()
 		if s.Role != role || !s.Ready {

@@ -14,26 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisconf"
 )
-
-// GroupState is the parameter group (GET /config): what the operator asked
-// for, what the next start of redis-server renders, and what the running one
-// has.
-type GroupState struct {
-	Generation int64             `json:"generation"`
-	Desired    map[string]string `json:"desired"`
-	// Boot is rendered at the next start of redis-server: Desired when
-	// Redis accepts it, else the last group that worked, else none.
-	Boot map[string]string `json:"boot"`
-	// InForce is what the running redis-server has (nil when none runs).
-	InForce map[string]string `json:"inForce"`
-	// RestartRequired lists parameters of Desired that differ from InForce
-	// and that Redis cannot change at run time.
-	RestartRequired []string  `json:"restartRequired,omitempty"`
-	LastError       string    `json:"lastError,omitempty"`
-	LastErrorAt     time.Time `json:"lastErrorAt,omitzero"`
-}
 
 func (m *Manager) configPath() string {
 	return filepath.Join(stateDir(m.opts.DataDir), "config.json")
@@ -50,11 +33,18 @@ func (m *Manager) loadGroup(ctx context.Context) error {
 		m.log.Error("ignoring the saved parameter group", "err", err)
 		saved = savedConfig{}
 	}
-	desired, gen := m.cfg.Config, m.cfg.ConfigGeneration
+	cfg := m.config()
+	if saved.MasterName != "" && saved.MasterName != cfg.MasterName {
+		// The volume outlived the RedisFailover that set this group: its
+		// generations mean nothing to the one that adopted the volume.
+		m.log.Info("ignoring the parameter group of another RedisFailover left on the volume", "itsMasterName", saved.MasterName)
+		saved = savedConfig{}
+	}
+	desired, gen := cfg.Config, cfg.ConfigGeneration
 	if saved.Desired != nil && saved.Generation > gen {
 		desired, gen = saved.Desired, saved.Generation
 	}
-	gs := GroupState{Generation: gen, Desired: copyMap(desired), Boot: map[string]string{}}
+	gs := instanceapi.GroupState{Generation: gen, Desired: copyMap(desired), Boot: map[string]string{}}
 	norm, err := redisconf.NormalizeGroup(desired)
 	if err == nil {
 		err = m.validate(ctx, norm)
@@ -80,6 +70,7 @@ func (m *Manager) loadGroup(ctx context.Context) error {
 }
 
 func (m *Manager) saveConfig(s savedConfig) error {
+	s.MasterName = m.config().MasterName
 	if err := writeJSON(m.configPath(), s); err != nil {
 		return fmt.Errorf("cannot save the parameter group: %w", err)
 	}
@@ -106,21 +97,6 @@ func (m *Manager) bootStarted(group map[string]string) {
 	}
 }
 
-// ApplyResult reports a PUT /config.
-type ApplyResult struct {
-	Generation int64 `json:"generation"`
-	// Applied are the parameters changed on the running redis-server with
-	// one CONFIG SET; "" for a parameter reset to its default.
-	Applied map[string]string `json:"applied"`
-	// RestartRequired are parameters Redis cannot change at run time; they
-	// take effect at the next start of redis-server.
-	RestartRequired []string `json:"restartRequired"`
-	// Running is false when no redis-server runs: everything applies at the
-	// next start.
-	Running bool   `json:"running"`
-	Hash    string `json:"hash"`
-}
-
 // Error kinds of ApplyGroup, for HTTP status codes.
 var (
 	ErrInvalidGroup  = errors.New("invalid parameter group")
@@ -133,19 +109,19 @@ var (
 // CONFIG SET (atomic in Redis 7: all or nothing), and keeps the rest for the
 // next start. When Redis refuses, nothing changes and the error carries
 // Redis's own message.
-func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[string]string) (ApplyResult, error) {
+func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[string]string) (instanceapi.ApplyResult, error) {
 	m.cfgMu.Lock()
 	defer m.cfgMu.Unlock()
 	norm, err := redisconf.NormalizeGroup(group)
 	if err != nil {
-		return ApplyResult{}, fmt.Errorf("%w: %w", ErrInvalidGroup, err)
+		return instanceapi.ApplyResult{}, fmt.Errorf("%w: %w", ErrInvalidGroup, err)
 	}
 	m.mu.Lock()
 	cur := m.group
 	running := m.proc != nil && !m.proc.Exited() && cur.InForce != nil
 	m.mu.Unlock()
 	if generation != 0 && generation < cur.Generation {
-		return ApplyResult{}, fmt.Errorf("%w: generation %d is older than %d in force", ErrOldGeneration, generation, cur.Generation)
+		return instanceapi.ApplyResult{}, fmt.Errorf("%w: generation %d is older than %d in force", ErrOldGeneration, generation, cur.Generation)
 	}
 	if generation == 0 {
 		// Unordered: keep the generation so that an older ConfigMap still
@@ -155,22 +131,22 @@ func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[st
 	t, err := m.startThrowaway(ctx, norm)
 	if err != nil {
 		m.recordGroupError(err)
-		return ApplyResult{}, err
+		return instanceapi.ApplyResult{}, err
 	}
 	defer t.close()
 
-	res := ApplyResult{Generation: generation, Applied: map[string]string{}, Running: running, Hash: redisconf.Hash(norm)}
+	res := instanceapi.ApplyResult{Generation: generation, Applied: map[string]string{}, Running: running, Hash: redisconf.Hash(norm)}
 	inForce := copyMap(cur.InForce)
 	if running {
 		live, restart, err := m.classify(ctx, t, cur.InForce, norm)
 		if err != nil {
 			m.recordGroupError(err)
-			return ApplyResult{}, err
+			return instanceapi.ApplyResult{}, err
 		}
 		if len(live) > 0 {
 			if err := m.configSet(ctx, live); err != nil {
 				m.recordGroupError(err)
-				return ApplyResult{}, err
+				return instanceapi.ApplyResult{}, err
 			}
 		}
 		for k, v := range live {
@@ -271,7 +247,7 @@ func (m *Manager) configSet(ctx context.Context, params map[string]string) error
 // the running redis-server and for its next starts. The operator lowers it
 // before it removes replicas, so that a primary never refuses writes for
 // want of replicas that are gone on purpose.
-func (m *Manager) SetDurability(ctx context.Context, d Durability) error {
+func (m *Manager) SetDurability(ctx context.Context, d instanceapi.Durability) error {
 	m.cfgMu.Lock()
 	defer m.cfgMu.Unlock()
 	if d.MaxLagSeconds == 0 {
@@ -280,11 +256,14 @@ func (m *Manager) SetDurability(ctx context.Context, d Durability) error {
 	m.mu.Lock()
 	cur := m.durability
 	running := m.proc != nil && !m.proc.Exited()
+	live := m.observed.Durability
 	m.mu.Unlock()
 	if cur.MaxLagSeconds == 0 {
 		cur.MaxLagSeconds = 10
 	}
-	if cur == d {
+	// Also when the running server has other values (someone changed them
+	// behind the manager's back): the request says what must be in force.
+	if cur == d && (!running || live == nil || *live == d) {
 		return nil
 	}
 	if running {
@@ -312,7 +291,7 @@ func (m *Manager) recordGroupError(err error) {
 }
 
 // Group returns the parameter group state.
-func (m *Manager) Group() GroupState {
+func (m *Manager) Group() instanceapi.GroupState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.group

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/haredis/haredis/internal/bootrole"
 )
@@ -16,19 +15,13 @@ import (
 // that they survive restarts of the pod together with the data.
 const stateSubdir = "haredis"
 
-// state is what the manager remembers about this instance across restarts.
-type state struct {
-	Role    string    `json:"role,omitempty"`
-	Offset  int64     `json:"offset,omitempty"`
-	ReplID  string    `json:"replID,omitempty"`
-	Keys    int64     `json:"keys"`
-	HadData bool      `json:"hadData"`
-	Updated time.Time `json:"updated"`
-}
-
 // savedConfig is the parameter group the manager applies at the next start
 // of redis-server, and the last group a redis-server ran with.
 type savedConfig struct {
+	// MasterName of the RedisFailover that set the group: a group (and its
+	// generation) left on a volume by a deleted RedisFailover is not the
+	// group of one created again on the same volume.
+	MasterName     string            `json:"masterName,omitempty"`
 	Generation     int64             `json:"generation"`
 	Desired        map[string]string `json:"desired"`
 	Good           map[string]string `json:"good,omitempty"`
@@ -83,16 +76,12 @@ func writeJSON(path string, v interface{}) error {
 	return nil
 }
 
-// ownData inspects the volume: the RDB and the AOF directory that Redis
-// would load, and the manager's state file.
-func ownData(dataDir string) (bootrole.OwnData, error) {
+// inspectDataDir inspects the volume: whether the RDB or the append-only
+// files Redis would load hold data, and the position an RDB's header
+// records.
+func inspectDataDir(dataDir string) (bootrole.OwnData, bootrole.Position, error) {
 	var d bootrole.OwnData
-	var st state
-	if _, err := readJSON(filepath.Join(stateDir(dataDir), "state.json"), &st); err != nil {
-		return d, err
-	}
-	d.HadData, d.LastRole, d.LastOffset, d.LastReplID = st.HadData, st.Role, st.Offset, st.ReplID
-
+	var rdbPos bootrole.Position
 	rdb := filepath.Join(dataDir, "dump.rdb")
 	if _, err := os.Stat(rdb); err == nil {
 		s, err := inspectRDB(rdb)
@@ -101,13 +90,13 @@ func ownData(dataDir string) (bootrole.OwnData, error) {
 			d.HasData = true
 		}
 		d.HasData = d.HasData || s.HasData
-		if d.LastReplID == "" {
-			d.LastReplID, d.LastOffset = s.ReplID, s.ReplOffset
+		if s.ReplID != "" {
+			rdbPos = bootrole.Position{ReplID: s.ReplID, Offset: s.ReplOffset, Exact: true}
 		}
 	}
 	entries, err := os.ReadDir(filepath.Join(dataDir, "appendonlydir"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return d, fmt.Errorf("cannot inspect the AOF directory: %w", err)
+		return d, rdbPos, fmt.Errorf("cannot inspect the AOF directory: %w", err)
 	}
 	for _, e := range entries {
 		p := filepath.Join(dataDir, "appendonlydir", e.Name())
@@ -123,5 +112,19 @@ func ownData(dataDir string) (bootrole.OwnData, error) {
 			d.HasData = d.HasData || info.Size() > 0
 		}
 	}
-	return d, nil
+	return d, rdbPos, nil
+}
+
+// hasAOF tells whether the volume has an append-only file set (a manifest).
+func hasAOF(dataDir string) bool {
+	entries, err := os.ReadDir(filepath.Join(dataDir, "appendonlydir"))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".manifest") {
+			return true
+		}
+	}
+	return false
 }

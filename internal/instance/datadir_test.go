@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
 )
 
@@ -30,7 +32,7 @@ func TestOwnData(t *testing.T) {
 	}
 	empty := t.TempDir()
 	copyFile(t, filepath.Join(srv.Dir(), "dump.rdb"), filepath.Join(empty, "dump.rdb"))
-	d, err := ownData(empty)
+	d, _, err := inspectDataDir(empty)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +48,8 @@ func TestOwnData(t *testing.T) {
 	}
 	full := t.TempDir()
 	copyFile(t, filepath.Join(srv.Dir(), "dump.rdb"), filepath.Join(full, "dump.rdb"))
-	if d, err := ownData(full); err != nil || !d.HasData {
-		t.Errorf("RDB with a key: %+v, %v; want data", d, err)
+	if d, pos, err := inspectDataDir(full); err != nil || !d.HasData || pos.Known() {
+		t.Errorf("RDB with a key: %+v (position %s), %v; want data and no position (a primary without replicas records none)", d, pos, err)
 	}
 
 	// Turning AOF on writes a base file of the current data set.
@@ -73,42 +75,41 @@ func TestOwnData(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(aofOnly, "appendonlydir"), os.DirFS(filepath.Join(srv.Dir(), "appendonlydir"))); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := ownData(aofOnly); err != nil || !d.HasData {
+	if d, _, err := inspectDataDir(aofOnly); err != nil || !d.HasData || !hasAOF(aofOnly) {
 		t.Errorf("AOF with a key: %+v, %v; want data", d, err)
 	}
 
-	if d, err := ownData(t.TempDir()); err != nil || d.HasData {
+	if d, _, err := inspectDataDir(t.TempDir()); err != nil || d.HasData {
 		t.Errorf("empty volume: %+v, %v; want no data", d, err)
 	}
 	garbage := t.TempDir()
 	if err := os.WriteFile(filepath.Join(garbage, "dump.rdb"), []byte("not an rdb"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := ownData(garbage); !d.HasData {
+	if d, _, _ := inspectDataDir(garbage); !d.HasData {
 		t.Error("an unreadable RDB must count as data")
 	}
 }
 
-func TestStateRemembersData(t *testing.T) {
+// TestStateFileFromAnEarlierManager: a state file that kept only an offset
+// and a replication id still gives the position.
+func TestStateFileFromAnEarlierManager(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeJSON(filepath.Join(stateDir(dir), "state.json"), state{Role: "master", Offset: 42, ReplID: "r", HadData: true}); err != nil {
+	legacy := `{"role": "master", "offset": 42, "replID": "r", "keys": 3, "hadData": true, "updated": "2026-11-30T10:00:00Z"}`
+	if err := os.MkdirAll(stateDir(dir), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d, err := ownData(dir)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(stateDir(dir), "state.json"), []byte(legacy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	want := ownDataWant{HadData: true, LastRole: "master", LastOffset: 42, LastReplID: "r"}
-	if diff := cmp.Diff(want, ownDataWant{d.HasData, d.HadData, d.LastRole, d.LastOffset, d.LastReplID}); diff != "" {
+	m := &Manager{opts: Options{DataDir: dir}, log: testLogger(t)}
+	m.cfg = &instanceconfig.Config{Persistence: instanceconfig.PersistenceAOF}
+	m.loadState()
+	d := m.ownFacts()
+	want := bootrole.OwnData{HadData: true, LastRole: "master", Position: bootrole.Position{ReplID: "r", Offset: 42}}
+	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-}
-
-type ownDataWant struct {
-	HasData, HadData bool
-	LastRole         string
-	LastOffset       int64
-	LastReplID       string
 }
 
 func TestRefusal(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisinfo"
 )
 
@@ -25,90 +28,172 @@ func newClient(addr, password string) *redis.Client {
 	})
 }
 
-// gatherFacts asks every sentinel and every peer at once, each bounded by
-// factTimeout, and inspects the own volume.
+// peerHTTP asks peer managers; a peer that does not answer within a second
+// counts as not answering.
+var peerHTTP = &http.Client{Timeout: factTimeout}
+
+// gatherFacts asks every sentinel, then every peer (its redis-server and
+// its manager) at once, each bounded by factTimeout, and inspects the own
+// volume. The peers are the instances of instance.json, the replicas this
+// instance last served as primary and the replicas the sentinels know: a
+// member list read before a scale up must not hide the new replicas.
 func (m *Manager) gatherFacts(ctx context.Context) bootrole.Facts {
-	f := bootrole.Facts{Self: m.opts.Self, InitialPrimary: m.cfg.InitialPrimary}
-	own, err := ownData(m.opts.DataDir)
-	if err != nil {
-		m.log.Error("cannot inspect the data directory; assuming it holds data", "err", err)
-		own.HasData = true
-	}
-	f.Own = own
+	cfg := m.config()
+	f := bootrole.Facts{Self: m.opts.Self, InitialPrimary: cfg.InitialPrimary, Cluster: cfg.ClusterName, Forced: m.forcedPrimary()}
+	f.Own = m.ownFacts()
 	pw, pwErr := m.password()
 	sentinelPW := ""
-	if m.cfg.SentinelAuthEnabled {
+	if cfg.SentinelAuthEnabled {
 		sentinelPW = pw
 	}
-	f.Sentinels = make([]bootrole.SentinelAnswer, len(m.cfg.Sentinels))
+	f.Sentinels = make([]bootrole.SentinelAnswer, len(cfg.Sentinels))
+	known := make([][]string, len(cfg.Sentinels))
 	var wg sync.WaitGroup
-	for i, addr := range m.cfg.Sentinels {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f.Sentinels[i] = m.askSentinel(ctx, addr, sentinelPW)
-		}()
-	}
-	for _, name := range m.cfg.Instances {
-		if name == m.opts.Self {
-			continue
-		}
-		f.Peers = append(f.Peers, bootrole.Peer{Name: name})
-	}
-	for i := range f.Peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if pwErr != nil {
-				f.Peers[i].Err = pwErr.Error()
-				return
-			}
-			f.Peers[i] = m.askPeer(ctx, f.Peers[i].Name, pw)
-		}()
+	for i, addr := range cfg.Sentinels {
+		wg.Go(func() { f.Sentinels[i], known[i] = m.askSentinel(ctx, addr, sentinelPW) })
 	}
 	wg.Wait()
+	var fromSentinels []string
+	for _, k := range known {
+		fromSentinels = append(fromSentinels, k...)
+	}
+	for _, name := range m.peerNames(fromSentinels) {
+		f.Peers = append(f.Peers, bootrole.Peer{Name: name})
+	}
+	token := m.token()
+	for i := range f.Peers {
+		wg.Go(func() {
+			name := f.Peers[i].Name
+			var mgr *bootrole.PeerManager
+			var inner sync.WaitGroup
+			inner.Go(func() { mgr = m.askPeerManager(ctx, name, token) })
+			if pwErr != nil {
+				f.Peers[i].Err = pwErr.Error()
+			} else {
+				f.Peers[i] = m.askPeer(ctx, name, pw)
+			}
+			inner.Wait()
+			f.Peers[i].Manager = mgr
+		})
+	}
+	wg.Wait()
+	var ps []bootrole.Position
+	for _, p := range f.Peers {
+		if p.Manager != nil {
+			ps = append(ps, p.Manager.Position)
+		}
+	}
+	m.learnLinks(ps)
 	return f
 }
 
-func (m *Manager) askSentinel(ctx context.Context, addr, password string) bootrole.SentinelAnswer {
+// peerNames are the instances to ask besides this one: instance.json's,
+// and those the state file or the sentinels name that instance.json does
+// not list yet. An unlisted name with a serial below the highest listed
+// one was removed by a scale down (serials are never reused) and is left
+// out.
+func (m *Manager) peerNames(fromSentinels []string) []string {
+	cfg := m.config()
+	m.mu.Lock()
+	fromState := append([]string(nil), m.data.saved.Replicas...)
+	m.mu.Unlock()
+	set := map[string]bool{}
+	for _, n := range cfg.Instances {
+		set[n] = true
+	}
+	maxSerial := cfg.MaxSerial()
+	for _, n := range append(fromState, fromSentinels...) {
+		if set[n] {
+			continue
+		}
+		if s := cfg.Serial(n); s != 0 && s <= maxSerial {
+			continue
+		}
+		set[n] = true
+	}
+	delete(set, m.opts.Self)
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// askSentinel asks one sentinel for the master's address and the replicas
+// it knows.
+func (m *Manager) askSentinel(ctx context.Context, addr, password string) (bootrole.SentinelAnswer, []string) {
 	a := bootrole.SentinelAnswer{Addr: addr}
 	c := newClient(addr, password)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, factTimeout)
 	defer cancel()
-	res, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", m.cfg.MasterName).StringSlice()
+	cfg := m.config()
+	res, err := c.Do(ctx, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", cfg.MasterName).StringSlice()
 	if errors.Is(err, redis.Nil) {
 		a.Reachable = true
-		return a
+		return a, nil
 	}
 	if err != nil {
 		a.Err = err.Error()
-		return a
+		return a, nil
 	}
 	a.Reachable = true
 	if len(res) != 2 {
 		a.Err = "unexpected reply"
-		return a
+		return a, nil
 	}
 	a.Known = true
 	a.MasterAddr = net.JoinHostPort(res[0], res[1])
 	port, _ := strconv.Atoi(res[1])
 	a.Master = m.instanceAt(ctx, res[0], port)
-	return a
+	var names []string
+	reps, err := c.Do(ctx, "SENTINEL", "REPLICAS", cfg.MasterName).Slice()
+	if err == nil {
+		for _, r := range reps {
+			kv := pairs(r)
+			p, _ := strconv.Atoi(kv["port"])
+			if n := cfg.NameAt(kv["ip"], p, m.opts.RedisPort); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return a, names
+}
+
+// pairs turns a RESP2 flat array of field names and values into a map.
+func pairs(v any) map[string]string {
+	out := map[string]string{}
+	switch l := v.(type) {
+	case []any:
+		for i := 0; i+1 < len(l); i += 2 {
+			k, _ := l[i].(string)
+			val, _ := l[i+1].(string)
+			out[k] = val
+		}
+	case map[any]any:
+		for k, val := range l {
+			ks, _ := k.(string)
+			vs, _ := val.(string)
+			out[ks] = vs
+		}
+	}
+	return out
 }
 
 // instanceAt maps an address a sentinel or a replica gave to an instance
 // name: by host name first, then, when the address is an IP, by resolving
 // the instances' host names.
 func (m *Manager) instanceAt(ctx context.Context, host string, port int) string {
-	if n := m.cfg.InstanceAt(host, port, m.opts.RedisPort); n != "" {
+	cfg := m.config()
+	if n := cfg.NameAt(host, port, m.opts.RedisPort); n != "" {
 		return n
 	}
 	if net.ParseIP(host) == nil {
 		return ""
 	}
-	for _, n := range m.cfg.Instances {
-		h, p := m.cfg.Address(n, m.opts.RedisPort)
+	for _, n := range cfg.Instances {
+		h, p := cfg.Address(n, m.opts.RedisPort)
 		if p != port {
 			continue
 		}
@@ -127,9 +212,11 @@ func (m *Manager) instanceAt(ctx context.Context, host string, port int) string 
 	return ""
 }
 
+// askPeer asks a peer's redis-server for its role and data set.
 func (m *Manager) askPeer(ctx context.Context, name, password string) bootrole.Peer {
 	p := bootrole.Peer{Name: name}
-	host, port := m.cfg.Address(name, m.opts.RedisPort)
+	cfg := m.config()
+	host, port := cfg.Address(name, m.opts.RedisPort)
 	c := newClient(net.JoinHostPort(host, strconv.Itoa(port)), password)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*factTimeout)
@@ -160,6 +247,21 @@ func (m *Manager) askPeer(ctx context.Context, name, password string) bootrole.P
 	if role.Role == "slave" {
 		p.Following = m.instanceAt(ctx, role.MasterHost, role.MasterPort)
 		p.LinkUp = role.State == "connected"
+		p.Unpromotable = info.Int("slave_priority", 100) == 0
 	}
 	return p
+}
+
+// askPeerManager asks a peer's instance manager about itself; nil when it
+// does not answer (or refuses this instance's credential).
+func (m *Manager) askPeerManager(ctx context.Context, name, token string) *bootrole.PeerManager {
+	if token == "" {
+		return nil
+	}
+	c := &instanceapi.Client{BaseURL: "http://" + m.config().ManagerAddress(name), Token: token, HTTP: peerHTTP}
+	s, err := c.Status(ctx)
+	if err != nil || s.Name != name || (s.MasterName != "" && s.MasterName != m.config().MasterName) {
+		return nil
+	}
+	return &bootrole.PeerManager{Phase: s.Phase, HasData: s.HasData, Position: s.DataPosition, Promotable: s.Promotable}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/switchover"
@@ -143,7 +144,7 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 			readonly++
 		}
 		s := oldMgr.Status()
-		if s.Phase == PhaseWaiting {
+		if s.Phase == instanceapi.PhaseWaiting {
 			sawWaiting = true
 		}
 		if s.Role == "replica" && s.Ready && readonly > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisconf"
 )
 
@@ -24,6 +25,7 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("GET /metrics", m.handleMetrics)
 	mux.HandleFunc("GET /config", m.handleGetConfig)
 	mux.HandleFunc("PUT /config", m.handlePutConfig)
+	mux.HandleFunc("PUT /force", m.handleForce)
 	l, err := net.Listen("tcp", m.opts.HTTPListen)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", m.opts.HTTPListen, err)
@@ -31,7 +33,7 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	m.mu.Lock()
 	m.httpAddr = l.Addr().String()
 	m.mu.Unlock()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: m.authorize(mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("HTTP server stopped", "err", err)
@@ -41,11 +43,18 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	return srv, nil
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-	// RedisError is Redis's own message when Redis refused.
-	RedisError string `json:"redisError,omitempty"`
-	Directive  string `json:"directive,omitempty"`
+// authorize lets the kubelet's probes through and requires the manager
+// token for everything else: the API changes a running primary's
+// configuration and durability, and its status is the operator's input.
+func (m *Manager) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !instanceapi.Public[r.URL.Path] && !instanceapi.Authorized(r, m.token()) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="haredis-instance"`)
+			writeJSONResponse(w, http.StatusUnauthorized, instanceapi.ErrorBody{Error: "this API requires the manager token of the RedisFailover (Authorization: Bearer ...)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSONResponse(w http.ResponseWriter, code int, v interface{}) {
@@ -56,53 +65,11 @@ func writeJSONResponse(w http.ResponseWriter, code int, v interface{}) {
 	_ = enc.Encode(v)
 }
 
-// Status is the body of GET /status.
-type Status struct {
-	Name  string `json:"name"`
-	PodIP string `json:"podIP,omitempty"`
-	// Phase of the manager: deciding, waiting, starting, running, backoff,
-	// stopping.
-	Phase string `json:"phase"`
-	// Role is primary, replica, or unknown when redis-server does not answer.
-	Role              string          `json:"role"`
-	RedisUp           bool            `json:"redisUp"`
-	RedisError        string          `json:"redisError,omitempty"`
-	ReplicationOffset int64           `json:"replicationOffset"`
-	ReplID            string          `json:"replID,omitempty"`
-	MasterHost        string          `json:"masterHost,omitempty"`
-	MasterPort        int             `json:"masterPort,omitempty"`
-	MasterLinkUp      bool            `json:"masterLinkUp"`
-	SyncInProgress    bool            `json:"syncInProgress,omitempty"`
-	LagBytes          int64           `json:"lagBytes"`
-	ConnectedReplicas int             `json:"connectedReplicas"`
-	Keys              int64           `json:"keys"`
-	Loading           bool            `json:"loading,omitempty"`
-	RunID             string          `json:"runID,omitempty"`
-	RedisPID          int             `json:"redisPID,omitempty"`
-	Restarts          int             `json:"restarts"`
-	LastDecision      *DecisionRecord `json:"lastDecision,omitempty"`
-	Config            configStatus    `json:"config"`
-	Durability        Durability      `json:"durability"`
-	Ready             bool            `json:"ready"`
-	ReadyReason       string          `json:"readyReason"`
-}
-
-type configStatus struct {
-	Generation      int64             `json:"generation"`
-	Hash            string            `json:"hash"`
-	InForce         map[string]string `json:"inForce"`
-	Desired         map[string]string `json:"desired"`
-	DesiredHash     string            `json:"desiredHash"`
-	RestartRequired []string          `json:"restartRequired,omitempty"`
-	LastError       string            `json:"lastError,omitempty"`
-	LastErrorAt     time.Time         `json:"lastErrorAt,omitzero"`
-}
-
 // Status returns what GET /status serves.
-func (m *Manager) Status() Status {
+func (m *Manager) Status() instanceapi.Status {
 	m.mu.Lock()
-	o, g, d := m.observed, m.group, m.decision
-	s := Status{Name: m.opts.Self, PodIP: m.opts.PodIP, Phase: m.phase, Restarts: m.restarts, LastDecision: d}
+	o, g, d, run := m.observed, m.group, m.decision, m.run
+	s := instanceapi.Status{Name: m.opts.Self, PodIP: m.opts.PodIP, MasterName: m.cfg.MasterName, Phase: m.phase, Restarts: m.restarts, LastDecision: d}
 	if m.proc != nil && !m.proc.Exited() {
 		s.RedisPID = m.proc.Pid
 	}
@@ -121,18 +88,32 @@ func (m *Manager) Status() Status {
 		s.LagBytes = -1
 		s.RedisError = o.Err
 	}
-	s.Config = configStatus{Generation: g.Generation, InForce: g.InForce, Hash: redisconf.Hash(g.InForce),
+	s.Config = instanceapi.ConfigStatus{Generation: g.Generation, InForce: g.InForce, Hash: redisconf.Hash(g.InForce),
 		Desired: g.Desired, DesiredHash: redisconf.Hash(g.Desired), RestartRequired: g.RestartRequired,
 		LastError: g.LastError, LastErrorAt: g.LastErrorAt}
 	s.Durability = m.Durability()
+	if running && o.Up {
+		s.DurabilityLive = o.Durability
+		if s.Role == instanceapi.RoleReplica {
+			s.Synced, s.Promotable, s.PromotableReason = run.synced, run.promotable, run.why
+		}
+	}
+	m.dataStatus(&s, o, running)
+	s.Forced = m.forcedPrimary()
+	s.LabelRole = m.labelRole()
 	s.Ready, s.ReadyReason = m.readiness(s, o)
 	return s
 }
 
 // readiness: a primary that accepts writes (enough good replicas for
 // min-replicas-to-write), or a replica whose link is up and not syncing.
-func (m *Manager) readiness(s Status, o observed) (bool, string) {
+func (m *Manager) readiness(s instanceapi.Status, o observed) (bool, string) {
 	switch {
+	case s.LabelRole == instanceapi.RolePrimary && s.Role == instanceapi.RoleReplica:
+		// The Service NAME-primary selects this pod by its label: while the
+		// label says primary (the operator has not moved it, or is down),
+		// a demoted primary must leave its endpoints.
+		return false, "labelled primary but is a replica: kept out of the primary Service until the operator moves the label"
 	case !s.RedisUp:
 		return false, "redis-server is not running or does not answer (phase " + s.Phase + ")"
 	case o.Loading:
@@ -160,7 +141,7 @@ func (m *Manager) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	// While the manager waits for a safe boot, it is healthy: restarting
 	// the container would not help.
-	if !running || phase != PhaseRunning {
+	if !running || phase != instanceapi.PhaseRunning {
 		writeJSONResponse(w, http.StatusOK, map[string]string{"status": "ok", "phase": phase})
 		return
 	}
@@ -175,7 +156,7 @@ func (m *Manager) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeJSONResponse(w, http.StatusServiceUnavailable, errorBody{Error: "redis-server does not answer PING: " + err.Error()})
+		writeJSONResponse(w, http.StatusServiceUnavailable, instanceapi.ErrorBody{Error: "redis-server does not answer PING: " + err.Error()})
 		return
 	}
 	writeJSONResponse(w, http.StatusOK, map[string]string{"status": "ok", "phase": phase})
@@ -194,32 +175,22 @@ func (m *Manager) handleGetConfig(w http.ResponseWriter, _ *http.Request) {
 	writeJSONResponse(w, http.StatusOK, m.Group())
 }
 
-// PutConfigRequest is the body of PUT /config.
-type PutConfigRequest struct {
-	// Generation orders groups; 0 means unordered (always accepted).
-	Generation int64             `json:"generation"`
-	Config     map[string]string `json:"config"`
-	// Durability, when set, changes min-replicas-to-write and
-	// min-replicas-max-lag at once (they are not part of the group: the
-	// operator derives them from spec.durability and the instance count).
-	Durability *Durability `json:"durability,omitempty"`
-}
-
 func (m *Manager) handlePutConfig(w http.ResponseWriter, r *http.Request) {
-	var req PutConfigRequest
+	var req instanceapi.PutConfigRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeJSONResponse(w, http.StatusBadRequest, errorBody{Error: "cannot parse the request body: " + err.Error()})
+		writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: "cannot parse the request body: " + err.Error()})
 		return
 	}
 	if d := req.Durability; d != nil {
-		if d.MinReplicasToWrite < 0 || d.MaxLagSeconds < 0 {
-			writeJSONResponse(w, http.StatusBadRequest, errorBody{Error: "durability: minReplicasToWrite and maxLagSeconds must not be negative"})
+		if d.MinReplicasToWrite < 0 || d.MaxLagSeconds < 0 || d.MinReplicasToWrite > instanceapi.MaxMinReplicasToWrite || d.MaxLagSeconds > 3600 {
+			writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: fmt.Sprintf(
+				"durability: minReplicasToWrite must be from 0 to %d and maxLagSeconds from 0 to 3600", instanceapi.MaxMinReplicasToWrite)})
 			return
 		}
 		if err := m.SetDurability(r.Context(), *d); err != nil {
-			writeJSONResponse(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+			writeJSONResponse(w, http.StatusInternalServerError, instanceapi.ErrorBody{Error: err.Error()})
 			return
 		}
 	}
@@ -229,14 +200,31 @@ func (m *Manager) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeJSONResponse(w, http.StatusOK, res)
 	case errors.Is(err, ErrInvalidGroup):
-		writeJSONResponse(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: err.Error()})
 	case errors.Is(err, ErrOldGeneration):
-		writeJSONResponse(w, http.StatusConflict, errorBody{Error: err.Error()})
+		writeJSONResponse(w, http.StatusConflict, instanceapi.ErrorBody{Error: err.Error()})
 	case errors.As(err, &refused):
-		writeJSONResponse(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error(), RedisError: refused.Message, Directive: refused.Directive})
+		writeJSONResponse(w, http.StatusUnprocessableEntity, instanceapi.ErrorBody{Error: err.Error(), RedisError: refused.Message, Directive: refused.Directive})
 	default:
-		writeJSONResponse(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+		writeJSONResponse(w, http.StatusInternalServerError, instanceapi.ErrorBody{Error: err.Error()})
 	}
+}
+
+func (m *Manager) handleForce(w http.ResponseWriter, r *http.Request) {
+	var req instanceapi.ForceRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: "cannot parse the request body: " + err.Error()})
+		return
+	}
+	cfg := m.config()
+	if req.Primary != m.opts.Self && !cfg.HasInstance(req.Primary) && cfg.Serial(req.Primary) <= cfg.MaxSerial() {
+		writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: fmt.Sprintf("primary: %q is not an instance of %s (instances: %v)", req.Primary, cfg.ClusterName, cfg.Instances)})
+		return
+	}
+	m.Force(req.Primary)
+	writeJSONResponse(w, http.StatusOK, map[string]string{"forced": req.Primary, "until": time.Now().Add(instanceapi.ForceTTL).UTC().Format(time.RFC3339)})
 }
 
 func (m *Manager) handleMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -271,7 +259,7 @@ func (m *Manager) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 	metric("haredis_instance_role", "Role of the instance (1 for the current role).", "gauge", role)
 	metric("haredis_instance_redis_up", "1 when redis-server answers.", "gauge", map[string]float64{"": b2f(s.RedisUp)})
 	metric("haredis_instance_ready", "1 when the instance is ready (see /readyz).", "gauge", map[string]float64{"": b2f(s.Ready)})
-	metric("haredis_instance_waiting", "1 while the boot decision keeps redis-server stopped.", "gauge", map[string]float64{"": b2f(s.Phase == PhaseWaiting)})
+	metric("haredis_instance_waiting", "1 while the boot decision keeps redis-server stopped.", "gauge", map[string]float64{"": b2f(s.Phase == instanceapi.PhaseWaiting)})
 	metric("haredis_instance_replication_offset_bytes", "Replication offset.", "gauge", map[string]float64{"": float64(s.ReplicationOffset)})
 	metric("haredis_instance_replication_lag_bytes", "Bytes behind the primary (-1 when unknown).", "gauge", map[string]float64{"": float64(s.LagBytes)})
 	metric("haredis_instance_connected_replicas", "Replicas connected to this primary.", "gauge", map[string]float64{"": float64(s.ConnectedReplicas)})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redisconf"
 	"github.com/haredis/haredis/internal/supervise"
@@ -24,13 +25,24 @@ import (
 // Options configure a Manager.
 type Options struct {
 	Config *instanceconfig.Config
+	// ConfigPath is where Config came from: it is read again before every
+	// boot decision and every few seconds (a mounted ConfigMap is updated in
+	// place), so that a changed member list counts. Empty: never re-read.
+	ConfigPath string
 	// Self is this instance's name (POD_NAME).
 	Self         string
 	PodIP        string
 	PasswordFile string
-	DataDir      string
-	RunDir       string
-	RedisPort    int
+	// TokenFile holds the credential every request to the HTTP API but the
+	// probes must carry (the operator's manager token). Without it the API
+	// refuses everything but the probes.
+	TokenFile string
+	// PodInfoDir is the downward API volume with the pod's labels ("labels"
+	// file); empty when there is none.
+	PodInfoDir string
+	DataDir    string
+	RunDir     string
+	RedisPort  int
 	// Bind addresses of redis-server; redisconf.DefaultBind when empty.
 	Bind []string
 	// HTTPListen is the address of the HTTP API; ":0" picks a port.
@@ -38,7 +50,8 @@ type Options struct {
 	// RedisServer is the redis-server binary ("redis-server" from PATH).
 	RedisServer string
 	// BootWait bounds how long a recorded primary waits for unreachable
-	// peers before booting (never the wait for a failover).
+	// peers before booting (never the wait for a failover), and how long a
+	// restarted replica waits for them before it may be promoted.
 	BootWait time.Duration
 	// DecideInterval is the pause between two boot decisions while waiting.
 	DecideInterval time.Duration
@@ -83,47 +96,51 @@ func (o *Options) setDefaults() {
 // Manager supervises one redis-server.
 type Manager struct {
 	opts Options
-	cfg  *instanceconfig.Config
 	log  *slog.Logger
 
 	// cfgMu serializes changes of the parameter group.
 	cfgMu sync.Mutex
 
 	mu          sync.Mutex
+	cfg         *instanceconfig.Config
 	phase       string
 	proc        *supervise.Process
 	restarts    int
-	decision    *DecisionRecord
+	decision    *instanceapi.DecisionRecord
 	observed    observed
-	group       GroupState
+	group       instanceapi.GroupState
 	httpAddr    string
 	redisClient *redisConn
 	// durability in force: instance.json's, until PUT /config changes it.
-	durability Durability
+	durability instanceapi.Durability
+	// data is what the manager knows of the data set (data.go).
+	data dataState
+	// run is the state of the redis-server that runs now (since its start).
+	run runState
+	// forced is a human's choice of primary while it holds.
+	forced      string
+	forcedUntil time.Time
+	// dataError is Redis's message when it could not load the volume's
+	// files; quarantined where they were moved.
+	dataError   string
+	quarantined string
+	output      *outputTail
 }
 
-// Durability is min-replicas-to-write and min-replicas-max-lag.
-type Durability struct {
-	MinReplicasToWrite int `json:"minReplicasToWrite"`
-	MaxLagSeconds      int `json:"maxLagSeconds"`
+// runState is reset at every start of redis-server.
+type runState struct {
+	started time.Time
+	// up: redis-server answered since it started.
+	up bool
+	// synced: it completed a synchronisation with a primary since.
+	synced bool
+	// priority is the replica-priority the manager set (-1 none yet);
+	// promotable and why are the last evaluation.
+	priority    int
+	promotable  bool
+	why         string
+	evaluatedAt time.Time
 }
-
-// DecisionRecord is the last boot decision with the facts it was made on.
-type DecisionRecord struct {
-	bootrole.Decision
-	Facts bootrole.Facts `json:"facts"`
-	At    time.Time      `json:"at"`
-}
-
-// Phases of the manager.
-const (
-	PhaseDeciding = "deciding"
-	PhaseWaiting  = "waiting"
-	PhaseStarting = "starting"
-	PhaseRunning  = "running"
-	PhaseBackoff  = "backoff"
-	PhaseStopping = "stopping"
-)
 
 // New checks the options and prepares a Manager.
 func New(opts Options) (*Manager, error) {
@@ -138,7 +155,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.New("cannot create the instance manager: data dir and run dir must be set")
 	}
 	// redis-server runs in the data dir: every path must be absolute.
-	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile} {
+	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile, &opts.TokenFile, &opts.PodInfoDir, &opts.ConfigPath} {
 		if *p == "" {
 			continue
 		}
@@ -148,15 +165,16 @@ func New(opts Options) (*Manager, error) {
 		}
 		*p = abs
 	}
-	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: PhaseDeciding,
-		durability: Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds}}
+	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: instanceapi.PhaseDeciding,
+		durability: instanceapi.Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds},
+		output:     newOutputTail(64)}
 	m.redisClient = newRedisConn(m.localAddr(), m.password)
 	return m, nil
 }
 
 // Durability returns min-replicas-to-write and min-replicas-max-lag in
 // force.
-func (m *Manager) Durability() Durability {
+func (m *Manager) Durability() instanceapi.Durability {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.durability
@@ -176,7 +194,7 @@ func (m *Manager) localAddr() string {
 // password reads the password file at each use, so that a rotated Secret is
 // picked up at the next start of redis-server.
 func (m *Manager) password() (string, error) {
-	if !m.cfg.AuthEnabled {
+	if !m.config().AuthEnabled {
 		return "", nil
 	}
 	b, err := os.ReadFile(m.opts.PasswordFile)
@@ -204,6 +222,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			return fmt.Errorf("cannot create %s: %w", d, err)
 		}
 	}
+	m.loadState()
 	if err := m.loadGroup(ctx); err != nil {
 		return err
 	}
@@ -220,11 +239,14 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	crashes := 0
 	for {
-		d, err := m.decide(ctx)
+		d, facts, err := m.decide(ctx)
 		if err != nil {
 			return nil // cancelled while deciding: nothing runs
 		}
-		proc, err := m.startRedis(d)
+		if m.quarantineIfReplica(d, facts) {
+			crashes = 0
+		}
+		proc, err := m.startRedis(d, facts)
 		if err == nil {
 			select {
 			case <-proc.Done():
@@ -233,6 +255,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				if time.Since(proc.Started) > time.Minute {
 					crashes = 0
 				}
+				m.checkLoadFailure(proc)
 			case <-ctx.Done():
 				m.stopRedis(proc)
 				return nil
@@ -247,7 +270,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.observe(observed{})
 		delay := backoff(crashes)
 		crashes++
-		m.setPhase(PhaseBackoff)
+		m.setPhase(instanceapi.PhaseBackoff)
 		m.log.Info("restarting redis-server after a back-off", "delay", delay.String(), "restarts", m.restartCount())
 		select {
 		case <-time.After(delay):
@@ -279,17 +302,18 @@ func backoff(crashes int) time.Duration {
 // decide gathers facts and applies bootrole.Decide until it says primary or
 // replica. While it waits, redis-server is not running, so nothing can
 // write to this instance.
-func (m *Manager) decide(ctx context.Context) (bootrole.Decision, error) {
-	m.setPhase(PhaseDeciding)
+func (m *Manager) decide(ctx context.Context) (bootrole.Decision, bootrole.Facts, error) {
+	m.setPhase(instanceapi.PhaseDeciding)
 	began := time.Now()
 	var lastReason string
 	for {
+		m.reloadConfig()
 		facts := m.gatherFacts(ctx)
 		facts.Waited = time.Since(began)
 		facts.MaxWait = m.opts.BootWait
 		d := bootrole.Decide(facts)
 		m.mu.Lock()
-		m.decision = &DecisionRecord{Decision: d, Facts: facts, At: time.Now()}
+		m.decision = &instanceapi.DecisionRecord{Decision: d, Facts: facts, At: time.Now(), Since: began}
 		m.mu.Unlock()
 		if d.Reason != lastReason || d.Action != bootrole.Wait {
 			// One line per decision, with the facts it was made on.
@@ -298,32 +322,47 @@ func (m *Manager) decide(ctx context.Context) (bootrole.Decision, error) {
 			lastReason = d.Reason
 		}
 		if d.Action != bootrole.Wait {
-			return d, nil
+			return d, facts, nil
 		}
-		m.setPhase(PhaseWaiting)
+		m.setPhase(instanceapi.PhaseWaiting)
 		select {
 		case <-time.After(m.opts.DecideInterval):
 		case <-ctx.Done():
-			return d, ctx.Err()
+			return d, facts, ctx.Err()
 		}
 	}
 }
 
 // startRedis renders redis.conf for the decision and starts redis-server.
-func (m *Manager) startRedis(d bootrole.Decision) (*supervise.Process, error) {
-	m.setPhase(PhaseStarting)
+// A replica starts with replica-priority 0 unless it holds data as recent
+// as every instance that answers: Sentinel must never promote a replica
+// that has not synchronised and may hold older data.
+func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*supervise.Process, error) {
+	m.setPhase(instanceapi.PhaseStarting)
 	pw, err := m.password()
 	if err != nil {
 		return nil, err
 	}
 	in := m.renderInput(pw, m.bootGroup())
+	priority := m.normalPriority()
+	promotable, why := true, "primary"
 	if d.Action == bootrole.Replica {
 		host, port, err := m.masterAddress(d)
 		if err != nil {
 			return nil, err
 		}
 		in.ReplicaOfHost, in.ReplicaOfPort = host, port
+		promotable, why = bootrole.Promotable(facts)
+		if !promotable {
+			priority = 0
+		}
 	}
+	in.ReplicaPriority = &priority
+	load, err := m.prepareLoad(in.Persistence)
+	if err != nil {
+		return nil, err
+	}
+	in.Persistence = load.renderAs
 	conf, err := redisconf.Render(in)
 	if err != nil {
 		return nil, err
@@ -333,27 +372,51 @@ func (m *Manager) startRedis(d bootrole.Decision) (*supervise.Process, error) {
 		return nil, err
 	}
 	cmd := exec.Command(m.opts.RedisServer, path)
-	cmd.Stdout, cmd.Stderr = m.opts.RedisOutput, m.opts.RedisOutput
+	m.output.reset()
+	out, err := m.output.pipe(m.opts.RedisOutput)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start redis-server: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = m.opts.DataDir
 	proc, err := m.opts.Reaper.Start(cmd)
+	out.Close()
 	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	m.proc = proc
+	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now()}
 	m.mu.Unlock()
 	m.bootStarted(in.Group)
+	m.dataBooted(facts.Own)
 	m.log.Info("redis-server started", "pid", proc.Pid, "role", string(d.Action), "replicaof",
-		net.JoinHostPort(in.ReplicaOfHost, strconv.Itoa(in.ReplicaOfPort)), "configHash", redisconf.Hash(in.Group))
-	m.setPhase(PhaseRunning)
+		net.JoinHostPort(in.ReplicaOfHost, strconv.Itoa(in.ReplicaOfPort)), "configHash", redisconf.Hash(in.Group),
+		"replicaPriority", priority, "promotable", why, "loadedFrom", load.describe())
+	m.setPhase(instanceapi.PhaseRunning)
+	if load.convertTo != "" {
+		go m.convertPersistence(proc, load)
+	}
 	return proc, nil
 }
 
+// normalPriority is the replica-priority of a promotable replica: the
+// parameter group's, else Redis's default.
+func (m *Manager) normalPriority() int {
+	if v, ok := m.bootGroup()["replica-priority"]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return 100
+}
+
 func (m *Manager) renderInput(password string, group map[string]string) redisconf.Input {
-	host, port := m.cfg.Address(m.opts.Self, m.opts.RedisPort)
+	cfg := m.config()
+	host, port := cfg.Address(m.opts.Self, m.opts.RedisPort)
 	d := m.Durability()
 	return redisconf.Input{
-		Persistence:              m.cfg.Persistence,
+		Persistence:              cfg.Persistence,
 		Group:                    group,
 		MinReplicasToWrite:       d.MinReplicasToWrite,
 		MinReplicasMaxLagSeconds: d.MaxLagSeconds,
@@ -377,7 +440,7 @@ func (m *Manager) masterAddress(d bootrole.Decision) (string, int, error) {
 			}
 		}
 	}
-	h, p := m.cfg.Address(d.Master, m.opts.RedisPort)
+	h, p := m.config().Address(d.Master, m.opts.RedisPort)
 	if h == "" {
 		return "", 0, fmt.Errorf("cannot find the address of %s", d.Master)
 	}
@@ -386,13 +449,18 @@ func (m *Manager) masterAddress(d bootrole.Decision) (string, int, error) {
 
 // stopRedis shuts redis-server down the way SHUTDOWN does (SIGTERM: a
 // primary waits up to shutdown-timeout for its replicas to catch up, data
-// is saved per the persistence mode), then kills it after StopTimeout.
+// is saved per the persistence mode), then kills it after StopTimeout. A
+// primary's writes are held first, so that the position recorded for its
+// data is exact.
 func (m *Manager) stopRedis(proc *supervise.Process) {
-	m.setPhase(PhaseStopping)
+	m.setPhase(instanceapi.PhaseStopping)
 	m.log.Info("stopping redis-server", "pid", proc.Pid)
+	final := m.holdWritesForStop()
 	_ = proc.Signal(syscall.SIGTERM)
+	clean := false
 	select {
 	case <-proc.Done():
+		clean = proc.Status().Exited() && proc.Status().ExitStatus() == 0
 		m.log.Info("redis-server stopped", "pid", proc.Pid, "how", proc.ExitString())
 	case <-time.After(m.opts.StopTimeout):
 		m.log.Warn("redis-server did not stop in time; killing it", "pid", proc.Pid, "timeout", m.opts.StopTimeout.String())
@@ -402,6 +470,7 @@ func (m *Manager) stopRedis(proc *supervise.Process) {
 	m.mu.Lock()
 	m.proc = nil
 	m.mu.Unlock()
+	m.dataStopped(final, clean)
 }
 
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {

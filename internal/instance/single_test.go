@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/haredis/haredis/internal/instanceapi"
 )
 
 func TestRestartsKilledRedisServer(t *testing.T) {
@@ -99,8 +101,8 @@ func TestLiveConfig(t *testing.T) {
 	}
 
 	// A parameter Redis changes at run time: applied live, no restart.
-	var res ApplyResult
-	code := httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 2,
+	var res instanceapi.ApplyResult
+	code := httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 2,
 		Config: map[string]string{"maxmemory-policy": "allkeys-lru", "notify-keyspace-events": "gxE"}}, &res)
 	if code != http.StatusOK {
 		t.Fatalf("PUT /config: %d %+v", code, res)
@@ -113,8 +115,8 @@ func TestLiveConfig(t *testing.T) {
 	}
 
 	// A value Redis refuses: Redis's own message, nothing changes.
-	var refused errorBody
-	code = httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 3,
+	var refused instanceapi.ErrorBody
+	code = httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 3,
 		Config: map[string]string{"maxmemory-policy": "bogus", "notify-keyspace-events": "KEA"}}, &refused)
 	if code != http.StatusUnprocessableEntity {
 		t.Errorf("PUT bogus: status %d, want 422", code)
@@ -134,17 +136,17 @@ func TestLiveConfig(t *testing.T) {
 	}
 
 	// An older generation is refused.
-	if code := httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 1, Config: map[string]string{}}, nil); code != http.StatusConflict {
+	if code := httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 1, Config: map[string]string{}}, nil); code != http.StatusConflict {
 		t.Errorf("PUT with an older generation: status %d, want 409", code)
 	}
 	// A parameter haredis owns is refused before Redis sees it.
-	if code := httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 4, Config: map[string]string{"dir": "/etc"}}, nil); code != http.StatusBadRequest {
+	if code := httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 4, Config: map[string]string{"dir": "/etc"}}, nil); code != http.StatusBadRequest {
 		t.Errorf("PUT with an owned parameter: status %d, want 400", code)
 	}
 
 	// A parameter that needs a restart is reported, not applied; removed
 	// parameters go back to their default.
-	code = httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 5,
+	code = httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 5,
 		Config: map[string]string{"databases": "32"}}, &res)
 	if code != http.StatusOK {
 		t.Fatalf("PUT databases: %d", code)
@@ -163,19 +165,19 @@ func TestLiveConfig(t *testing.T) {
 	}
 
 	// Durability changes live with the group, and for later starts.
-	code = httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 6,
-		Config: map[string]string{"databases": "32"}, Durability: &Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}}, &res)
+	code = httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 6,
+		Config: map[string]string{"databases": "32"}, Durability: &instanceapi.Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}}, &res)
 	if code != http.StatusOK {
 		t.Fatalf("PUT durability: %d", code)
 	}
 	if got := configGet("min-replicas-to-write") + "/" + configGet("min-replicas-max-lag"); got != "2/7" {
 		t.Errorf("min-replicas-to-write/max-lag = %s, want 2/7", got)
 	}
-	if s := getStatus(t, tm.m); s.Durability != (Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}) || s.Ready {
+	if s := getStatus(t, tm.m); s.Durability != (instanceapi.Durability{MinReplicasToWrite: 2, MaxLagSeconds: 7}) || s.Ready {
 		t.Errorf("status durability %+v ready %v, want 2/7 and not ready (no replicas)", s.Durability, s.Ready)
 	}
-	if code := httpJSON(t, http.MethodPut, tm.m, "/config", PutConfigRequest{Generation: 7,
-		Config: map[string]string{"databases": "32"}, Durability: &Durability{MinReplicasToWrite: -1}}, nil); code != http.StatusBadRequest {
+	if code := httpJSON(t, http.MethodPut, tm.m, "/config", instanceapi.PutConfigRequest{Generation: 7,
+		Config: map[string]string{"databases": "32"}, Durability: &instanceapi.Durability{MinReplicasToWrite: -1}}, nil); code != http.StatusBadRequest {
 		t.Errorf("PUT a negative durability: status %d, want 400", code)
 	}
 
@@ -212,7 +214,7 @@ func TestInvalidInitialGroupStillBoots(t *testing.T) {
 	if len(s.Config.InForce) != 0 {
 		t.Errorf("booted with %v, want no parameter group (none worked before)", s.Config.InForce)
 	}
-	var g GroupState
+	var g instanceapi.GroupState
 	httpJSON(t, http.MethodGet, tm.m, "/config", nil, &g)
 	if g.Desired["maxmemory-policy"] != "bogus" {
 		t.Errorf("GET /config desired = %v, want the refused group", g.Desired)

@@ -3,13 +3,14 @@ package instance
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisinfo"
 )
 
@@ -25,6 +26,8 @@ type observed struct {
 	PID        int64
 	LagBytes   int64 // -1 when unknown
 	MasterAddr string
+	// Durability is what redis-server has (nil when not read).
+	Durability *instanceapi.Durability
 }
 
 // redisConn keeps one client to the local redis-server, rebuilt when the
@@ -63,28 +66,38 @@ func (r *redisConn) client() (*redis.Client, error) {
 func (m *Manager) observe(o observed) {
 	m.mu.Lock()
 	m.observed = o
+	if o.Up {
+		m.run.up = true
+		if o.Repl.Role == "slave" && o.Repl.LinkUp && !o.Repl.SyncInProgress && !o.Loading {
+			m.run.synced = true
+		}
+	}
 	m.mu.Unlock()
 }
 
 // pollLoop reads INFO from the local redis-server every second for
-// /status, /readyz and /metrics, and records the replication state on the
-// volume for later boot decisions.
+// /status, /readyz and /metrics, records the data position on the volume,
+// keeps a replica out of Sentinel's choice until it may be promoted, and
+// reads instance.json again every few seconds.
 func (m *Manager) pollLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var saved state
-	_, _ = readJSON(filepath.Join(stateDir(m.opts.DataDir), "state.json"), &saved)
 	masters := map[string]*redis.Client{}
 	defer func() {
 		for _, c := range masters {
 			_ = c.Close()
 		}
 	}()
+	lastReload := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if time.Since(lastReload) > 5*time.Second {
+			m.reloadConfig()
+			lastReload = time.Now()
 		}
 		m.mu.Lock()
 		running := m.proc != nil && !m.proc.Exited()
@@ -95,7 +108,8 @@ func (m *Manager) pollLoop(ctx context.Context) {
 		o := m.pollOnce(ctx, masters)
 		m.observe(o)
 		if o.Up {
-			saved = m.saveState(saved, o)
+			m.dataObserved(o)
+			m.managePriority(ctx, o)
 		}
 	}
 }
@@ -122,6 +136,13 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	}
 	o.Up, o.Repl, o.Keys, o.Loading = true, repl, info.Keys(), info.Loading()
 	o.RunID, o.PID = info["run_id"], info.Int("process_id", 0)
+	if v, err := c.ConfigGet(pctx, "min-replicas-*").Result(); err == nil {
+		n, err1 := strconv.Atoi(v["min-replicas-to-write"])
+		l, err2 := strconv.Atoi(v["min-replicas-max-lag"])
+		if err1 == nil && err2 == nil {
+			o.Durability = &instanceapi.Durability{MinReplicasToWrite: n, MaxLagSeconds: l}
+		}
+	}
 	if repl.Role == "master" {
 		o.LagBytes = 0
 		return o
@@ -141,19 +162,54 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	return o
 }
 
-// saveState writes state.json when the role or replication id changes, the
-// data set becomes non-empty, or every 30 s while the offset moves.
-func (m *Manager) saveState(prev state, o observed) state {
-	next := state{Role: o.Repl.Role, Offset: o.Repl.Offset, ReplID: o.Repl.ReplID, Keys: o.Keys,
-		HadData: prev.HadData || o.Keys > 0, Updated: time.Now()}
-	changed := next.Role != prev.Role || next.ReplID != prev.ReplID || next.HadData != prev.HadData ||
-		(next.Offset != prev.Offset && time.Since(prev.Updated) > 30*time.Second)
-	if !changed {
-		return prev
+// promotableEvery is how often a replica that has not synchronised since
+// it started asks its peers whether it holds the newest data.
+const promotableEvery = 2 * time.Second
+
+// managePriority keeps replica-priority 0 on a replica that has not
+// completed a synchronisation since its redis-server started and may hold
+// older data than another instance; once it synchronised, or holds data as
+// recent as every instance that answers, it gets its normal priority.
+// Sentinel reads the priority from INFO, so this decides what it may
+// promote. A primary is left alone (a demoted one synchronises first).
+func (m *Manager) managePriority(ctx context.Context, o observed) {
+	m.mu.Lock()
+	run := m.run
+	m.mu.Unlock()
+	if o.Repl.Role != "slave" || (run.synced && run.promotable) {
+		return
 	}
-	if err := writeJSON(filepath.Join(stateDir(m.opts.DataDir), "state.json"), next); err != nil {
-		m.log.Error("cannot record the replication state", "err", err)
-		return prev
+	promotable, why := true, "synchronised with its primary since it started"
+	if !run.synced {
+		if time.Since(run.evaluatedAt) < promotableEvery && run.priority >= 0 {
+			return
+		}
+		f := m.gatherFacts(ctx)
+		f.Own.HasData = f.Own.HasData || o.Keys > 0
+		m.mu.Lock()
+		f.Own.Position = m.data.pos
+		m.mu.Unlock()
+		f.Waited, f.MaxWait = time.Since(run.started), m.opts.BootWait
+		promotable, why = bootrole.Promotable(f)
 	}
-	return next
+	want := 0
+	if promotable {
+		want = m.normalPriority()
+	}
+	if want != run.priority {
+		c, err := m.redisClient.client()
+		if err == nil {
+			err = c.ConfigSet(ctx, "replica-priority", strconv.Itoa(want)).Err()
+		}
+		if err != nil {
+			m.log.Warn("cannot set replica-priority", "priority", want, "err", err)
+			return
+		}
+		m.log.Info("replica-priority set", "priority", want, "reason", why)
+	}
+	m.mu.Lock()
+	if m.run.started.Equal(run.started) {
+		m.run.priority, m.run.promotable, m.run.why, m.run.evaluatedAt = want, promotable, why, time.Now()
+	}
+	m.mu.Unlock()
 }

@@ -39,6 +39,11 @@ type Config struct {
 	// Hosts gives host:port per instance name explicitly; it wins over
 	// HostTemplate (tests on loopback use it, each instance on its own port).
 	Hosts map[string]string `json:"hosts,omitempty"`
+	// ManagerPort is the port of every instance manager's HTTP API on the
+	// instance's host (8080 when 0); Managers gives host:port per instance
+	// explicitly and wins (tests on loopback).
+	ManagerPort int               `json:"managerPort,omitempty"`
+	Managers    map[string]string `json:"managers,omitempty"`
 	// Sentinels lists host:port of every sentinel that monitors MasterName.
 	Sentinels []string `json:"sentinels,omitempty"`
 	// SentinelAuthEnabled says the sentinels require the same password as
@@ -116,6 +121,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("hosts[%s]: %w", n, err))
 		}
 	}
+	for n, hp := range c.Managers {
+		if _, _, err := splitHostPort(hp); err != nil {
+			errs = append(errs, fmt.Errorf("managers[%s]: %w", n, err))
+		}
+	}
+	if c.ManagerPort < 0 || c.ManagerPort > 65535 {
+		errs = append(errs, fmt.Errorf("managerPort: %d is not a port", c.ManagerPort))
+	}
 	for _, s := range c.Sentinels {
 		if _, _, err := splitHostPort(s); err != nil {
 			errs = append(errs, fmt.Errorf("sentinels: %w", err))
@@ -158,6 +171,70 @@ func (c *Config) Address(name string, defaultPort int) (string, int) {
 		}
 	}
 	return strings.ReplaceAll(c.HostTemplate, NamePlaceholder, name), defaultPort
+}
+
+// DefaultManagerPort is the instance manager's HTTP port in a pod.
+const DefaultManagerPort = 8080
+
+// ManagerAddress is host:port of an instance's manager API.
+func (c *Config) ManagerAddress(name string) string {
+	if hp, ok := c.Managers[name]; ok {
+		return hp
+	}
+	h, _ := c.Address(name, 0)
+	port := c.ManagerPort
+	if port == 0 {
+		port = DefaultManagerPort
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port))
+}
+
+// Serial returns N of an instance named CLUSTER-N, 0 for any other name.
+// Serials are never reused, so an instance with a higher serial than every
+// listed one is newer than the list, and one with a lower serial that is
+// not listed was removed.
+func (c *Config) Serial(name string) int {
+	rest, ok := strings.CutPrefix(name, c.ClusterName+"-")
+	if !ok || c.ClusterName == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 || strconv.Itoa(n) != rest {
+		return 0
+	}
+	return n
+}
+
+// MaxSerial is the highest serial of the listed instances.
+func (c *Config) MaxSerial() int {
+	m := 0
+	for _, n := range c.Instances {
+		m = max(m, c.Serial(n))
+	}
+	return m
+}
+
+// NameAt returns the instance whose address is host:port, also when it is
+// not listed (yet): a host name built from HostTemplate with a name of this
+// cluster (CLUSTER-N) counts. "" when host:port is none of this cluster's.
+func (c *Config) NameAt(host string, port, defaultPort int) string {
+	if n := c.InstanceAt(host, port, defaultPort); n != "" {
+		return n
+	}
+	before, after, ok := strings.Cut(c.HostTemplate, NamePlaceholder)
+	if !ok || port != defaultPort {
+		return ""
+	}
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	before, after = strings.ToLower(before), strings.TrimSuffix(strings.ToLower(after), ".")
+	if !strings.HasPrefix(h, before) || !strings.HasSuffix(h, after) || len(h) <= len(before)+len(after) {
+		return ""
+	}
+	name := h[len(before) : len(h)-len(after)]
+	if c.Serial(name) == 0 {
+		return ""
+	}
+	return name
 }
 
 // InstanceAt returns the instance whose address is host:port, comparing host

@@ -83,3 +83,39 @@ func TestParseRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestNameAtAndSerial(t *testing.T) {
+	c, err := Parse([]byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		host string
+		port int
+		want string
+	}{
+		"listed":                  {"app-1.app-headless.ns.svc.cluster.local", 6379, "app-1"},
+		"listed, other case, dot": {"APP-1.app-headless.ns.svc.cluster.local.", 6379, "app-1"},
+		"listed by hosts":         {"127.0.0.1", 7002, "app-2"},
+		"not listed yet":          {"app-7.app-headless.ns.svc.cluster.local", 6379, "app-7"},
+		"another cluster":         {"other-7.app-headless.ns.svc.cluster.local", 6379, ""},
+		"another namespace":       {"app-7.app-headless.ns2.svc.cluster.local", 6379, ""},
+		"not a serial":            {"app-x.app-headless.ns.svc.cluster.local", 6379, ""},
+		"another port":            {"app-7.app-headless.ns.svc.cluster.local", 6380, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := c.NameAt(tc.host, tc.port, 6379); got != tc.want {
+				t.Errorf("NameAt(%q, %d) = %q, want %q", tc.host, tc.port, got, tc.want)
+			}
+		})
+	}
+	for name, want := range map[string]int{"app-1": 1, "app-12": 12, "app-01": 0, "app-": 0, "other-1": 0} {
+		if got := c.Serial(name); got != want {
+			t.Errorf("Serial(%q) = %d, want %d", name, got, want)
+		}
+	}
+	if got := c.ManagerAddress("app-1"); got != "app-1.app-headless.ns.svc.cluster.local:8080" {
+		t.Errorf("ManagerAddress = %q", got)
+	}
+}

@@ -38,6 +38,10 @@ type Input struct {
 	// empty host means boot as primary.
 	ReplicaOfHost string
 	ReplicaOfPort int
+	// ReplicaPriority, when set, is rendered after the group and wins over
+	// it: the instance manager keeps a replica that may hold older data out
+	// of Sentinel's choice with 0.
+	ReplicaPriority *int
 	// UnixSocket, when set, adds a Unix socket (used by throwaway servers
 	// that validate a group with port 0).
 	UnixSocket string
@@ -65,6 +69,10 @@ var persistenceDefaults = map[string]map[string]string{
 	instanceconfig.PersistenceRDB:  {"save": "3600 1 300 100 60 10000"},
 	instanceconfig.PersistenceNone: {"save": ""},
 }
+
+// PersistenceDefault is the value of name (save, aof-use-rdb-preamble)
+// that persistence mode mode renders unless the group sets it.
+func PersistenceDefault(mode, name string) string { return persistenceDefaults[mode][name] }
 
 // Render returns redis.conf. The file holds the password: write it with mode
 // 0600 and never log it.
@@ -151,6 +159,9 @@ func Render(in Input) ([]byte, error) {
 	if in.Password != "" {
 		directive(&b, "requirepass", in.Password)
 		directive(&b, "masterauth", in.Password)
+	}
+	if in.ReplicaPriority != nil {
+		directive(&b, "replica-priority", strconv.Itoa(*in.ReplicaPriority))
 	}
 	if in.ReplicaOfHost != "" {
 		fmt.Fprintf(&b, "replicaof %s %s\n", Quote(in.ReplicaOfHost), Quote(strconv.Itoa(in.ReplicaOfPort)))

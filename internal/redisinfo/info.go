@@ -53,12 +53,18 @@ type Replication struct {
 	// Offset is master_repl_offset: for a replica, what it has processed.
 	Offset int64
 	ReplID string
+	// ReplID2 and SecondOffset: the history this one continued, up to
+	// SecondOffset-1 (second_repl_offset; -1 when none).
+	ReplID2      string
+	SecondOffset int64
 	// Replica side.
 	MasterHost             string
 	MasterPort             int
 	LinkUp                 bool
 	SyncInProgress         bool
 	MasterLastIOSecondsAgo int64
+	// Priority is replica-priority (slave_priority); -1 when not reported.
+	Priority int
 	// Primary side.
 	ConnectedReplicas int
 	Replicas          []ReplicaLink
@@ -73,6 +79,9 @@ func (i Info) Replication() (Replication, error) {
 		Role:                   i["role"],
 		Offset:                 i.Int("master_repl_offset", 0),
 		ReplID:                 i["master_replid"],
+		ReplID2:                i["master_replid2"],
+		SecondOffset:           i.Int("second_repl_offset", -1),
+		Priority:               int(i.Int("slave_priority", -1)),
 		MasterHost:             i["master_host"],
 		MasterPort:             int(i.Int("master_port", 0)),
 		LinkUp:                 i["master_link_status"] == "up",

@@ -21,7 +21,12 @@ func ServiceAccountName(rf *haredisv1.RedisFailover) string { return rf.Name + "
 func RedisPDBName(rf *haredisv1.RedisFailover) string    { return rf.Name + "-redis" }
 func SentinelPDBName(rf *haredisv1.RedisFailover) string { return rf.Name + "-sentinel" }
 
-// PasswordSecretRef is the Secret and key holding the password in force:
+// InternalSecretName holds what haredis's own pods need and applications
+// never get: the password in force (copied from the source Secret when
+// first used, never changed behind running pods) and the manager token.
+func InternalSecretName(rf *haredisv1.RedisFailover) string { return rf.Name + "-internal" }
+
+// PasswordSecretRef is the Secret and key the user's password comes from:
 // spec.auth.passwordSecret, else the generated NAME-auth.
 func PasswordSecretRef(rf *haredisv1.RedisFailover) (name, key string) {
 	if ps := rf.Spec.Auth.PasswordSecret; ps != nil {

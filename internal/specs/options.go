@@ -1,5 +1,7 @@
 package specs
 
+import "github.com/haredis/haredis/internal/instanceapi"
+
 // Options are the operator-wide inputs of the builders.
 type Options struct {
 	// OperatorImage is the image holding the haredis binary at BinaryPath;
@@ -17,18 +19,29 @@ const (
 	BinDir = "/haredis-bin"
 	// InstanceBinary is the copied binary.
 	InstanceBinary = BinDir + "/haredis"
-	// ConfigDir holds instance.json (ConfigMap NAME-instance).
-	ConfigDir = "/etc/haredis"
-	// AuthDir holds the password file (key password).
+	// ConfigDir holds instance.json (ConfigMap NAME-instance). The mounts
+	// are side by side, never nested: configMap, secret and downward API
+	// volumes are read-only, so no mount point can be made inside one.
+	ConfigDir = "/etc/haredis/config"
+	// ConfigPath is instance.json (HAREDIS_CONFIG in every pod).
+	ConfigPath = ConfigDir + "/" + InstanceConfigKey
+	// AuthDir holds the password (key password) and, in Redis pods, the
+	// manager token (key manager-token), from Secret NAME-internal.
 	AuthDir = "/etc/haredis/auth"
+	// PodInfoDir is the downward API volume of Redis pods: their labels, so
+	// that an instance knows whether its pod is labelled primary.
+	PodInfoDir = "/etc/haredis/podinfo"
 	// DataDir is the instance's PVC.
 	DataDir = "/data"
 	// RunDir is an emptyDir for rendered configuration.
 	RunDir = "/run/haredis"
 	// InstanceConfigKey is the key of instance.json in ConfigMap NAME-instance.
 	InstanceConfigKey = "instance.json"
-	// PasswordKey is the key of the password in Secret NAME-auth.
+	// PasswordKey is the key of the password in Secret NAME-auth and in
+	// Secret NAME-internal.
 	PasswordKey = "password"
+	// TokenKey is the key of the manager token in Secret NAME-internal.
+	TokenKey = instanceapi.TokenKey
 )
 
 // Annotations.
@@ -39,6 +52,11 @@ const (
 	// AnnotationConfigGeneration on a pod is the generation of the parameter
 	// group last applied to it with PUT /config.
 	AnnotationConfigGeneration = "haredis.dev/config-generation"
+	// AnnotationForcePrimary on a RedisFailover is a human's choice of
+	// primary when haredis cannot tell which instance holds the newest data
+	// (the boot decisions say so in the status); the operator removes it
+	// once that instance is primary.
+	AnnotationForcePrimary = "haredis.dev/force-primary"
 	// AnnotationRevision on a pod identifies the template it was built from
 	// (InstanceRevision, SentinelRevision).
 	AnnotationRevision = "haredis.dev/revision"

@@ -65,12 +65,19 @@ func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, 
 				LivenessProbe:  httpProbe("/healthz", 10, 6),
 				ReadinessProbe: httpProbe("/readyz", 2, 1),
 				Resources:      spec.Resources,
-				VolumeMounts:   append(commonMounts(rf), corev1.VolumeMount{Name: "data", MountPath: DataDir}),
+				VolumeMounts: append(commonMounts(rf, true),
+					corev1.VolumeMount{Name: "data", MountPath: DataDir},
+					corev1.VolumeMount{Name: "podinfo", MountPath: PodInfoDir, ReadOnly: true}),
 			}},
-			Volumes: append(commonVolumes(rf), corev1.Volume{
+			Volumes: append(commonVolumes(rf, true), corev1.Volume{
 				Name: "data",
 				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
 					ClaimName: name,
+				}},
+			}, corev1.Volume{
+				Name: "podinfo",
+				VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+					Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}},
 				}},
 			}),
 		},
@@ -132,9 +139,9 @@ func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1
 					FailureThreshold: 6,
 				},
 				Resources:    s.Resources,
-				VolumeMounts: commonMounts(rf),
+				VolumeMounts: commonMounts(rf, false),
 			}},
-			Volumes: commonVolumes(rf),
+			Volumes: commonVolumes(rf, false),
 		},
 	}
 	schedule(&pod.Spec, rf, s.Scheduling, ComponentSentinel)
@@ -165,6 +172,7 @@ func podEnv() []corev1.EnvVar {
 		field("POD_NAME", "metadata.name"),
 		field("POD_NAMESPACE", "metadata.namespace"),
 		field("POD_IP", "status.podIP"),
+		{Name: "HAREDIS_CONFIG", Value: ConfigPath},
 	}
 }
 
@@ -176,19 +184,21 @@ func httpProbe(path string, period, failures int32) *corev1.Probe {
 	}
 }
 
-func commonMounts(rf *haredisv1.RedisFailover) []corev1.VolumeMount {
+// commonMounts are the mounts of Redis pods (manager true: they also get
+// the manager token) and sentinel pods.
+func commonMounts(rf *haredisv1.RedisFailover, manager bool) []corev1.VolumeMount {
 	m := []corev1.VolumeMount{
 		{Name: "haredis-bin", MountPath: BinDir},
-		{Name: "config", MountPath: ConfigDir},
+		{Name: "config", MountPath: ConfigDir, ReadOnly: true},
 		{Name: "run", MountPath: RunDir},
 	}
-	if rf.AuthEnabled() {
+	if rf.AuthEnabled() || manager {
 		m = append(m, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
 	}
 	return m
 }
 
-func commonVolumes(rf *haredisv1.RedisFailover) []corev1.Volume {
+func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 	v := []corev1.Volume{
 		{Name: "haredis-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
@@ -196,11 +206,17 @@ func commonVolumes(rf *haredisv1.RedisFailover) []corev1.Volume {
 		}}},
 		{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
+	var items []corev1.KeyToPath
 	if rf.AuthEnabled() {
-		secret, key := PasswordSecretRef(rf)
+		items = append(items, corev1.KeyToPath{Key: PasswordKey, Path: PasswordKey})
+	}
+	if manager {
+		items = append(items, corev1.KeyToPath{Key: TokenKey, Path: TokenKey})
+	}
+	if len(items) > 0 {
 		v = append(v, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  secret,
-			Items:       []corev1.KeyToPath{{Key: key, Path: PasswordKey}},
+			SecretName:  InternalSecretName(rf),
+			Items:       items,
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
 	}

@@ -41,7 +41,7 @@ func ServiceAccount(rf *haredisv1.RedisFailover) *corev1.ServiceAccount {
 // instance manager and sentinels work from mounted files today, and a
 // token that can do more would only widen what a compromised pod can do.
 func Role(rf *haredisv1.RedisFailover) *rbacv1.Role {
-	secret, _ := PasswordSecretRef(rf)
+	secret := InternalSecretName(rf)
 	return &rbacv1.Role{
 		ObjectMeta: objectMeta(rf, ServiceAccountName(rf), ComponentRedis),
 		Rules: []rbacv1.PolicyRule{

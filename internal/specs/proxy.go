@@ -35,11 +35,10 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 	var volumes []corev1.Volume
 	if rf.AuthEnabled() {
 		args = append(args, "--password-file="+AuthDir+"/"+PasswordKey)
-		secret, key := PasswordSecretRef(rf)
 		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  secret,
-			Items:       []corev1.KeyToPath{{Key: key, Path: PasswordKey}},
+			SecretName:  InternalSecretName(rf),
+			Items:       []corev1.KeyToPath{{Key: PasswordKey, Path: PasswordKey}},
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
 	}

@@ -44,6 +44,20 @@ func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
 	}
 }
 
+// InternalSecret holds the password in force (when auth is on) and the
+// manager token.
+func InternalSecret(rf *haredisv1.RedisFailover, password, token string) *corev1.Secret {
+	data := map[string][]byte{TokenKey: []byte(token)}
+	if password != "" {
+		data[PasswordKey] = []byte(password)
+	}
+	return &corev1.Secret{
+		ObjectMeta: objectMeta(rf, InternalSecretName(rf), ComponentRedis),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}
+
 // ConnectionSecret holds what an application needs to connect; password is
 // empty when auth is off.
 func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {

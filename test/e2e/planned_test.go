@@ -367,7 +367,7 @@ func processes(t *testing.T, rf *haredisv1.RedisFailover) map[string]string {
 			if err != nil {
 				return err
 			}
-			s, err := instanceStatus(ctx, p.Status.PodIP)
+			s, err := instanceStatus(ctx, p)
 			if err != nil {
 				return err
 			}

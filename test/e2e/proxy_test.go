@@ -117,7 +117,7 @@ func TestProxyREDISURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := instanceStatus(ctx, pod.Status.PodIP)
+		st, err := instanceStatus(ctx, pod)
 		if err != nil || st.RedisPID == 0 {
 			t.Fatalf("cannot read the primary's redis-server pid: %v", err)
 		}

@@ -72,7 +72,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := instanceStatus(ctx, oldPod.Status.PodIP)
+	st, err := instanceStatus(ctx, oldPod)
 	if err != nil || st.RedisPID == 0 {
 		t.Fatalf("cannot read the primary's redis-server pid: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		s, err := instanceStatus(ctx, p.Status.PodIP)
+		s, err := instanceStatus(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		if p.UID == podBefore.UID {
 			return errors.New("still the old pod")
 		}
-		s, err := instanceStatus(ctx, p.Status.PodIP)
+		s, err := instanceStatus(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -229,7 +229,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 
 	// 7. Redis refuses a value: ConfigInvalid with its message, nothing restarts.
 	newPod, _ := getPod(ctx, ns, newName)
-	before, err := instanceStatus(ctx, newPod.Status.PodIP)
+	before, err := instanceStatus(ctx, newPod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	after, err := instanceStatus(ctx, newPod.Status.PodIP)
+	after, err := instanceStatus(ctx, newPod)
 	if err != nil || after.RedisPID != before.RedisPID || after.Restarts != before.Restarts {
 		t.Errorf("redis-server of %s restarted on a refused config (pid %d -> %d, err %v)", newName, before.RedisPID, after.RedisPID, err)
 	}

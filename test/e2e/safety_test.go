@@ -41,7 +41,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			s, err := instanceStatus(ctx, p.Status.PodIP)
+			s, err := instanceStatus(ctx, p)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 
 	oldName := rf.Status.CurrentPrimary
 	oldPod, _ := getPod(ctx, ns, oldName)
-	st, err := instanceStatus(ctx, oldPod.Status.PodIP)
+	st, err := instanceStatus(ctx, oldPod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		s, err := instanceStatus(ctx, p.Status.PodIP)
+		s, err := instanceStatus(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		s, err := instanceStatus(ctx, p.Status.PodIP)
+		s, err := instanceStatus(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -233,7 +233,7 @@ func ownOnly(ctx context.Context, ns, masterName, pw string) error {
 			}
 			sc.Close()
 		case specs.ComponentRedis:
-			s, err := instanceStatus(ctx, p.Status.PodIP)
+			s, err := instanceStatus(ctx, &p)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -16,7 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
+	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/specs"
 )
 
 func newNamespace(t *testing.T, prefix string) string {
@@ -131,23 +131,14 @@ func getPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	return p, kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, p)
 }
 
-// instanceStatus reads GET /status of an instance manager by pod IP.
-func instanceStatus(ctx context.Context, podIP string) (*instance.Status, error) {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: dial}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(podIP, "8080")+"/status", nil)
+// instanceStatus reads GET /status of the instance manager of pod with
+// its RedisFailover's manager token.
+func instanceStatus(ctx context.Context, pod *corev1.Pod) (*instanceapi.Status, error) {
+	c, err := env.InstanceClient(ctx, pod.Namespace, pod.Labels[specs.LabelInstance], pod.Status.PodIP)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var s instance.Status
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return c.Status(ctx)
 }
 
 func podAddr(p *corev1.Pod) string { return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(6379)) }

@@ -91,17 +91,17 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 
 	// The operator records the identity and generates the password first.
 	var rf *haredisv1.RedisFailover
-	var password string
-	waitFor(t, 30*time.Second, "master name and password", func(ctx context.Context) error {
+	var password, token string
+	waitFor(t, 30*time.Second, "master name, password and manager token", func(ctx context.Context) error {
 		var err error
 		if rf, err = getRF(ctx, ns, "app"); err != nil {
 			return err
 		}
 		s := &corev1.Secret{}
-		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, s); err != nil {
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-internal"}, s); err != nil {
 			return err
 		}
-		password = string(s.Data[specs.PasswordKey])
+		password, token = string(s.Data[specs.PasswordKey]), string(s.Data[specs.TokenKey])
 		if rf.Status.MasterName == "" {
 			return errors.New("no master name")
 		}
@@ -109,8 +109,10 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	})
 
 	names := []string{"app-1", "app-2", "app-3"}
+	managers := map[string]string{}
 	for _, n := range names {
 		reach.hosts[n] = fmt.Sprintf("127.0.0.1:%d", redistest.StablePort(t))
+		managers[n] = fmt.Sprintf("127.0.0.1:%d", redistest.StablePort(t))
 	}
 	var logs []string // every log, printed when the test fails
 	for range 3 {
@@ -125,9 +127,13 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	}
 	// instance.json as the operator renders it, with loopback addresses.
 	cfg := specs.InstanceConfig(rf, names)
-	cfg.HostTemplate, cfg.Hosts, cfg.Sentinels = "", reach.hosts, reach.sentinels
+	cfg.HostTemplate, cfg.Hosts, cfg.Sentinels, cfg.Managers = "", reach.hosts, reach.sentinels, managers
 	pwFile := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "manager-token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range names {
@@ -139,8 +145,8 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		}
 		logs = append(logs, out.Name())
 		m, err := instance.New(instance.Options{
-			Config: cfg, Self: n, PasswordFile: pwFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
-			Bind: []string{"127.0.0.1"}, HTTPListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
+			Config: cfg, Self: n, PasswordFile: pwFile, TokenFile: tokenFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
+			Bind: []string{"127.0.0.1"}, HTTPListen: managers[n], BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 			StopTimeout: 10 * time.Second, RedisOutput: out, Log: slog.New(slog.NewTextHandler(out, nil)),
 		})
 		if err != nil {

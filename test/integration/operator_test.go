@@ -306,8 +306,9 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 	// No sentinel or instance answers here (no nodes): the status says so,
 	// and auth is on.
 	rf, _ = getRF(ctx, ns, "app")
-	if c := meta.FindStatusCondition(rf.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PrimaryNotReady" {
-		t.Errorf("Ready condition %+v, want False/PrimaryNotReady", c)
+	if c := meta.FindStatusCondition(rf.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PrimaryUnavailable" ||
+		!strings.Contains(c.Message, "does not answer") {
+		t.Errorf("Ready condition %+v, want False/PrimaryUnavailable saying the primary does not answer", c)
 	}
 	if c := meta.FindStatusCondition(rf.Status.Conditions, "AuthDisabled"); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("AuthDisabled condition %+v, want False", c)
@@ -543,8 +544,13 @@ func TestAuthDisabledWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == "auth" {
-			t.Error("pod mounts a password although auth is off")
+		if v.Name != "auth" {
+			continue
+		}
+		for _, it := range v.Secret.Items {
+			if it.Key == specs.PasswordKey {
+				t.Error("pod mounts a password although auth is off")
+			}
 		}
 	}
 }

@@ -7,16 +7,21 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/test/bed/cluster"
 	"github.com/haredis/haredis/test/controlplane"
 )
@@ -106,4 +111,19 @@ func (e *Env) Stop() error {
 	}
 	os.RemoveAll(e.dir)
 	return err
+}
+
+// InstanceClient reaches the instance manager at podIP (port 8080) of the
+// RedisFailover rf in namespace ns, with the manager token from its
+// Secret NAME-internal, through the bed's network.
+func (e *Env) InstanceClient(ctx context.Context, ns, rf, podIP string) (*instanceapi.Client, error) {
+	s := &corev1.Secret{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: rf + "-internal"}, s); err != nil {
+		return nil, fmt.Errorf("cannot read the manager token: %w", err)
+	}
+	return &instanceapi.Client{
+		BaseURL: "http://" + net.JoinHostPort(podIP, strconv.Itoa(instanceapi.Port)),
+		Token:   string(s.Data[instanceapi.TokenKey]),
+		HTTP:    &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: e.Dial}},
+	}, nil
 }

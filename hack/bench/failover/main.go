@@ -9,13 +9,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -30,7 +28,6 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instance"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/test/operatorbed"
 )
@@ -311,14 +308,11 @@ func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 		if is.Name != rf.Status.CurrentPrimary {
 			continue
 		}
-		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: h.env.Dial}}
-		resp, err := hc.Get("http://" + net.JoinHostPort(is.PodIP, "8080") + "/status")
+		ic, err := h.env.InstanceClient(ctx, h.ns, "app", is.PodIP)
 		if err != nil {
-			return fmt.Errorf("cannot read the primary's status: %w", err)
+			return err
 		}
-		var s instance.Status
-		err = json.NewDecoder(resp.Body).Decode(&s)
-		resp.Body.Close()
+		s, err := ic.Status(ctx)
 		if err != nil || s.RedisPID == 0 {
 			return fmt.Errorf("cannot read the primary's redis-server pid: %v", err)
 		}

@@ -1,0 +1,53 @@
+package bootrole
+
+import "testing"
+
+func TestCompare(t *testing.T) {
+	r1 := func(off int64) Position { return Position{ReplID: "r1", Offset: off} }
+	// r2 began when a replica of r1 was promoted at r1's offset 100 (Redis
+	// keeps r1 as replid2, second_repl_offset 101).
+	r2 := func(off int64) Position { return Position{ReplID: "r2", Offset: off, ReplID2: "r1", SecondOffset: 101} }
+	// r3 began at offset 0 when a primary booted from an append-only file
+	// holding r1 up to 80.
+	base80 := r1(80)
+	r3 := func(off int64) Position { return Position{ReplID: "r3", Offset: off, Base: &base80} }
+	cases := map[string]struct {
+		a, b  Position
+		links []Position
+		want  Order
+	}{
+		"same history, ahead":               {a: r1(10), b: r1(5), want: Newer},
+		"same history, behind":              {a: r1(5), b: r1(10), want: Older},
+		"same history, equal":               {a: r1(7), b: r1(7), want: Same},
+		"unknown":                           {a: Position{}, b: r1(1), want: Unordered},
+		"promoted, old replica behind":      {a: r2(150), b: r1(90), want: Newer},
+		"promoted, old replica at switch":   {a: r2(150), b: r1(100), want: Newer},
+		"promoted, nothing since":           {a: r2(100), b: r1(100), want: Same},
+		"old primary wrote past the switch": {a: r2(150), b: r1(120), want: Unordered},
+		"reverse: old replica vs promoted":  {a: r1(90), b: r2(150), want: Older},
+		"booted from AOF, nothing since":    {a: r3(0), b: r1(80), want: Same},
+		"booted from AOF, wrote since":      {a: r3(5), b: r1(80), want: Newer},
+		"booted from AOF, peer had more":    {a: r3(5), b: r1(90), want: Unordered},
+		"booted from AOF, peer had less":    {a: r3(0), b: r1(60), want: Newer},
+		"replica of the AOF primary, link learnt": {a: Position{ReplID: "r3", Offset: 40}, b: r1(70),
+			links: []Position{r3(50)}, want: Newer},
+		"replica of the AOF primary, no link": {a: Position{ReplID: "r3", Offset: 40}, b: r1(70), want: Unordered},
+		"two branches of one history":         {a: r2(150), b: Position{ReplID: "r4", Offset: 130, ReplID2: "r1", SecondOffset: 101}, want: Unordered},
+		"chain: promoted after an AOF boot": {a: Position{ReplID: "r5", Offset: 30, ReplID2: "r3", SecondOffset: 21}, b: r1(80),
+			links: []Position{r3(20)}, want: Newer},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			l := NewLinks(c.links...)
+			if got := l.Compare(c.a, c.b); got != c.want {
+				t.Errorf("Compare(%+v, %+v) = %s, want %s", c.a, c.b, got, c.want)
+			}
+			// The order is antisymmetric.
+			back := NewLinks(c.links...).Compare(c.b, c.a)
+			want := map[Order]Order{Newer: Older, Older: Newer, Same: Same, Unordered: Unordered}[c.want]
+			if back != want {
+				t.Errorf("Compare(b, a) = %s, want %s", back, want)
+			}
+		})
+	}
+}

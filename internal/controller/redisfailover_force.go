@@ -1,0 +1,95 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// forcePrimary carries out a human's choice of primary (the annotation
+// haredis.dev/force-primary), for when the boot decisions cannot tell which
+// instance holds the newest data and say so in the status. It acts only
+// while no primary takes writes: the choice goes to every instance manager
+// (the chosen one may then boot as primary or be promoted although it may
+// not hold the newest data; the others follow it whatever they hold), and
+// when the chosen one is a replica the sentinels are asked to promote it.
+// The annotation is removed once the chosen instance is primary, or at
+// once, with a warning, when a primary takes writes already.
+func (r *RedisFailoverReconciler) forcePrimary(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	choice := rf.Annotations[specs.AnnotationForcePrimary]
+	if choice == "" {
+		return ctrl.Result{}, nil
+	}
+	ok, _, _ := writesBlocked(rf, st)
+	switch {
+	case !slices.Contains(st.instances, choice):
+		return r.endForce(ctx, rf, corev1.EventTypeWarning, "ForcePrimaryRefused",
+			fmt.Sprintf("annotation %s: %s is not an instance of %s (instances: %s); nothing was changed", specs.AnnotationForcePrimary, choice, rf.Name, strings.Join(st.instances, ", ")))
+	case ok && rf.Status.CurrentPrimary == choice:
+		return r.endForce(ctx, rf, corev1.EventTypeNormal, "ForcedPrimary",
+			fmt.Sprintf("%s, chosen with %s, is primary and takes writes", choice, specs.AnnotationForcePrimary))
+	case ok:
+		return r.endForce(ctx, rf, corev1.EventTypeWarning, "ForcePrimaryIgnored",
+			fmt.Sprintf("annotation %s ignored: the primary %s takes writes; to move the primary to %s use a switchover (kubectl haredis promote %s %s)", specs.AnnotationForcePrimary, rf.Status.CurrentPrimary, choice, rf.Name, choice))
+	}
+	for _, n := range st.instances {
+		p := st.pods[n]
+		if p == nil || r.Reach.InstanceURL(rf, p) == "" {
+			continue
+		}
+		if err := r.instanceClient(rf, p, st).Force(ctx, choice); err != nil {
+			log.FromContext(ctx).Info("cannot deliver the forced primary", "instance", n, "error", err.Error())
+		}
+	}
+	if s := st.statuses[choice]; s != nil && s.Role == instanceapi.RoleReplica && s.Promotable && choice != st.view.primary {
+		r.failoverTo(ctx, rf, st, choice)
+	}
+	return ctrl.Result{RequeueAfter: time.Second}, nil
+}
+
+// failoverTo asks one sentinel to fail over (SENTINEL FAILOVER): the
+// chosen replica is the one Sentinel may promote.
+func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.RedisFailover, st *state, choice string) {
+	pw := ""
+	if rf.AuthEnabled() {
+		pw = st.password
+	}
+	for _, a := range r.Reach.SentinelAddrs(rf, st.sentinels) {
+		sc := sentinelClient(a, pw)
+		m, err := sc.Master(ctx, rf.MasterName()).Result()
+		if err == nil && strings.Contains(m["flags"], "failover_in_progress") {
+			sc.Close()
+			return
+		}
+		err = sc.Failover(ctx, rf.MasterName()).Err()
+		sc.Close()
+		if err == nil {
+			log.FromContext(ctx).Info("asked the sentinels to promote the forced primary", "sentinel", a, "primary", choice)
+			r.event(rf, corev1.EventTypeWarning, "ForcingPrimary", "Failover", "asked the sentinels to promote %s, chosen with %s", choice, specs.AnnotationForcePrimary)
+			return
+		}
+		log.FromContext(ctx).Info("a sentinel refused SENTINEL FAILOVER", "sentinel", a, "error", err.Error())
+	}
+}
+
+func (r *RedisFailoverReconciler) endForce(ctx context.Context, rf *haredisv1.RedisFailover, eventType, reason, msg string) (ctrl.Result, error) {
+	patch := client.MergeFrom(rf.DeepCopy())
+	delete(rf.Annotations, specs.AnnotationForcePrimary)
+	if err := r.Patch(ctx, rf, patch); err != nil {
+		return ctrl.Result{}, fmt.Errorf("cannot remove annotation %s: %w", specs.AnnotationForcePrimary, err)
+	}
+	log.FromContext(ctx).Info("ended a forced choice of primary", "reason", reason, "message", msg)
+	r.event(rf, eventType, reason, "ForcePrimary", "%s", msg)
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}

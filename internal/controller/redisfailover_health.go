@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instanceapi"
+)
+
+// Conditions about the data and the boot decisions.
+const (
+	// ConditionDataCorrupt is True while an instance cannot load the data
+	// files on its volume.
+	ConditionDataCorrupt = "DataCorrupt"
+)
+
+// Reasons of Ready=False and Degraded=True when the primary does not take
+// writes.
+const (
+	ReasonPrimaryWaiting     = "PrimaryWaiting"
+	ReasonPrimaryUnavailable = "PrimaryUnavailable"
+	ReasonPrimaryNotReady    = "PrimaryNotReady"
+	ReasonWritesNotAccepted  = "WritesNotAccepted"
+)
+
+// runbook is where the documentation explains each situation.
+const (
+	runbookCorrupt = "docs/runbooks.md#an-instance-cannot-load-its-data-files"
+	runbookChoose  = "docs/runbooks.md#choosing-the-primary-after-a-full-restart"
+)
+
+// writesBlocked says why the recorded primary does not take writes and what
+// happens next; ok is true when it does take them.
+func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg string) {
+	primary := rf.Status.CurrentPrimary
+	ps := st.statuses[primary]
+	switch {
+	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready:
+		return true, "", ""
+	case ps == nil && st.pods[primary] == nil:
+		return false, ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the primary %s has no pod yet; %s", primary, nextStep(rf, st))
+	case ps == nil:
+		return false, ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the instance manager of the primary %s does not answer; %s", primary, nextStep(rf, st))
+	case ps.Phase == instanceapi.PhaseWaiting || ps.Phase == instanceapi.PhaseDeciding:
+		why := "it decides its boot role"
+		since := ""
+		if d := ps.LastDecision; d != nil {
+			why = d.Reason
+			if !d.Since.IsZero() {
+				since = fmt.Sprintf(" for %s", time.Since(d.Since).Round(time.Second))
+			}
+		}
+		return false, ReasonPrimaryWaiting, fmt.Sprintf("writes are not accepted: the primary %s keeps redis-server stopped%s: %s; %s", primary, since, why, nextStep(rf, st))
+	case ps.Role != instanceapi.RolePrimary:
+		return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s, the recorded primary, is %s (%s); %s", primary, ps.Role, ps.ReadyReason, nextStep(rf, st))
+	}
+	return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s: %s", primary, ps.ReadyReason)
+}
+
+// nextStep tells what the sentinels will do about a primary that does not
+// take writes: which replicas they may promote, or why none.
+func nextStep(rf *haredisv1.RedisFailover, st *state) string {
+	var can, cannot []string
+	for _, n := range st.instances {
+		s := st.statuses[n]
+		if n == rf.Status.CurrentPrimary || s == nil || s.Role != instanceapi.RoleReplica {
+			continue
+		}
+		if s.Promotable {
+			can = append(can, n)
+			continue
+		}
+		why := s.PromotableReason
+		if why == "" {
+			why = s.ReadyReason
+		}
+		cannot = append(cannot, fmt.Sprintf("%s (%s)", n, why))
+	}
+	down := "1s"
+	if d := rf.Spec.Sentinel.DownAfter; d != nil {
+		down = d.Duration.String()
+	}
+	switch {
+	case len(can) > 0:
+		return fmt.Sprintf("the sentinels fail over to one of %s once they count the primary down (spec.sentinel.downAfter %s)", strings.Join(can, ", "), down)
+	case len(cannot) > 0:
+		return fmt.Sprintf("no replica can be promoted yet: %s", strings.Join(cannot, "; "))
+	}
+	return "no replica runs that the sentinels could promote"
+}
+
+// dataCorrupt lists instances that cannot load their data files.
+func dataCorrupt(st *state) (bool, string) {
+	var msgs []string
+	for _, n := range st.instances {
+		if s := st.statuses[n]; s != nil && s.DataError != "" {
+			msgs = append(msgs, fmt.Sprintf("%s: %s", n, s.DataError))
+		}
+	}
+	if len(msgs) == 0 {
+		return false, ""
+	}
+	return true, fmt.Sprintf("%s; a replica moves its unreadable files aside by itself and resynchronises from the primary; for the primary's own files see %s", strings.Join(msgs, "; "), runbookCorrupt)
+}
+
+// recordWaits gives one Warning event for every boot decision that keeps an
+// instance stopped longer than the sentinels' down-after period (the time
+// a failover would take to begin), with the decision's reason.
+func (r *RedisFailoverReconciler) recordWaits(rf *haredisv1.RedisFailover, st *state) {
+	down := time.Second
+	if d := rf.Spec.Sentinel.DownAfter; d != nil {
+		down = d.Duration
+	}
+	for _, n := range st.instances {
+		key := rf.Namespace + "/" + n + "/" + string(rf.UID)
+		s := st.statuses[n]
+		if s == nil || s.LastDecision == nil || (s.Phase != instanceapi.PhaseWaiting && s.Phase != instanceapi.PhaseDeciding) {
+			r.waits.Delete(key)
+			continue
+		}
+		d := s.LastDecision
+		if d.Since.IsZero() || time.Since(d.Since) < down {
+			continue
+		}
+		if prev, ok := r.waits.Load(key); ok && prev.(string) == d.Reason {
+			continue
+		}
+		r.waits.Store(key, d.Reason)
+		r.event(rf, corev1.EventTypeWarning, "BootWaiting", "Boot", "%s keeps redis-server stopped (waiting %s): %s",
+			n, time.Since(d.Since).Round(time.Second), d.Reason)
+	}
+}

@@ -1,0 +1,166 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/specs"
+)
+
+// Condition reasons about the password.
+const (
+	ReasonPasswordSecretMissing = "PasswordSecretMissing"
+	// ReasonPasswordLost: the Secrets holding the password in force are gone
+	// while pods run with it.
+	ReasonPasswordLost = "PasswordLost"
+	// ReasonPasswordSecretChanged: the source Secret holds another password
+	// than the one in force, which stays.
+	ReasonPasswordSecretChanged = "PasswordSecretChanged"
+)
+
+// ConditionPasswordSecret is False while the Secret the password comes from
+// is missing or differs from the password in force.
+const ConditionPasswordSecret = "PasswordSecretInSync"
+
+// reconcileSecrets keeps the password in force and the manager token in
+// Secret NAME-internal, which haredis's pods mount and applications never
+// get. The password in force is copied from the source (the generated
+// NAME-auth or spec.auth.passwordSecret) when nothing uses one yet, and is
+// never changed behind running pods: a deleted generated Secret is put
+// back from it, a deleted or changed user Secret is reported, and a new
+// password is generated only while no pod could be using another.
+func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	internal := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: specs.InternalSecretName(rf)}, internal)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("cannot get Secret %s: %w", specs.InternalSecretName(rf), err)
+	}
+	haveInternal := err == nil
+	st.token = string(internal.Data[specs.TokenKey])
+	if st.token == "" {
+		if st.token, err = specs.GeneratePassword(); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	st.passwordSync = passwordSync{ok: true}
+	if rf.AuthEnabled() {
+		inForce := strings.TrimRight(string(internal.Data[specs.PasswordKey]), "\r\n")
+		source, sourceErr := r.sourcePassword(ctx, rf)
+		if sourceErr != nil && !apierrors.IsNotFound(sourceErr) {
+			return ctrl.Result{}, sourceErr
+		}
+		switch {
+		case inForce != "":
+			st.password = inForce
+			if err := r.checkSource(ctx, rf, st, inForce, source, sourceErr); err != nil {
+				return ctrl.Result{}, err
+			}
+		case sourceErr == nil:
+			st.password = source
+		case rf.Spec.Auth.PasswordSecret != nil:
+			name, key := specs.PasswordSecretRef(rf)
+			return r.blocked(ctx, rf, ReasonPasswordSecretMissing,
+				fmt.Sprintf("spec.auth.passwordSecret: Secret %s not found in namespace %s, or its key %s is empty; create it with the password under that key, or remove spec.auth.passwordSecret to let haredis generate a password", name, rf.Namespace, key))
+		default:
+			running, err := r.podsRunning(ctx, rf)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if running {
+				return r.blocked(ctx, rf, ReasonPasswordLost, fmt.Sprintf(
+					"Secrets %s and %s were deleted while pods run with the password they held; haredis will not generate a new one behind them. If you know the password, create Secret %s with it under the key %s; otherwise delete the pods of %s (kubectl delete pod -l %s=%s) so that they start again with a new password",
+					rf.AuthSecretName(), specs.InternalSecretName(rf), rf.AuthSecretName(), specs.PasswordKey, rf.Name, specs.LabelInstance, rf.Name))
+			}
+			pw, err := specs.GeneratePassword()
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := r.Create(ctx, specs.AuthSecret(rf, pw)); err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", rf.AuthSecretName(), err)
+			}
+			log.FromContext(ctx).Info("generated the password", "secret", rf.AuthSecretName())
+			st.password = pw
+		}
+	}
+	want := specs.InternalSecret(rf, st.password, st.token)
+	if !haveInternal {
+		if err := r.Create(ctx, want); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", want.Name, err)
+		}
+	} else if _, err := r.createOrUpdate(ctx, internal, want, func() { internal.Data = want.Data; internal.Type = want.Type }); err != nil {
+		return ctrl.Result{}, err
+	}
+	conn := specs.ConnectionSecret(rf, st.password)
+	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: conn.Name, Namespace: conn.Namespace}}
+	_, err = r.createOrUpdate(ctx, obj, conn, func() { obj.Data = conn.Data; obj.Type = conn.Type })
+	return ctrl.Result{}, err
+}
+
+// sourcePassword reads the password from its source Secret; a NotFound
+// error also when the key is missing or empty.
+func (r *RedisFailoverReconciler) sourcePassword(ctx context.Context, rf *haredisv1.RedisFailover) (string, error) {
+	name, key := specs.PasswordSecretRef(rf)
+	secret := &corev1.Secret{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", err
+		}
+		return "", fmt.Errorf("cannot get Secret %s: %w", name, err)
+	}
+	pw := strings.TrimRight(string(secret.Data[key]), "\r\n")
+	if pw == "" {
+		return "", apierrors.NewNotFound(corev1.Resource("secrets"), name+"/"+key)
+	}
+	return pw, nil
+}
+
+// checkSource compares the source Secret with the password in force: a
+// deleted generated Secret is put back; a deleted or changed user Secret
+// is reported (the password in force stays; rotation is a separate,
+// documented operation).
+func (r *RedisFailoverReconciler) checkSource(ctx context.Context, rf *haredisv1.RedisFailover, st *state, inForce, source string, sourceErr error) error {
+	name, key := specs.PasswordSecretRef(rf)
+	switch {
+	case sourceErr != nil && rf.Spec.Auth.PasswordSecret == nil:
+		if err := r.Create(ctx, specs.AuthSecret(rf, inForce)); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("cannot restore Secret %s: %w", name, err)
+		}
+		log.FromContext(ctx).Info("restored the deleted password Secret from the password in force", "secret", name)
+		r.event(rf, corev1.EventTypeWarning, "PasswordSecretRestored", "RestoreSecret",
+			"Secret %s was deleted; restored it with the password in force (haredis never changes the password behind running pods)", name)
+	case sourceErr != nil:
+		st.passwordSync = passwordSync{reason: ReasonPasswordSecretMissing, message: fmt.Sprintf(
+			"spec.auth.passwordSecret: Secret %s (key %s) is missing; haredis keeps the password in force, and new clients reading %s will fail. Create it again with the password in force (kubectl get secret %s -o jsonpath='{.data.%s}' | base64 -d)",
+			name, key, name, rf.ConnectionSecretName(), specs.ConnPassword)}
+	case source != inForce:
+		st.passwordSync = passwordSync{reason: ReasonPasswordSecretChanged, message: fmt.Sprintf(
+			"Secret %s (key %s) holds another password than the one in force; haredis keeps the password in force (clients use %s) and does not rotate it behind running pods. Put the previous password back into %s",
+			name, key, rf.ConnectionSecretName(), name)}
+	}
+	return nil
+}
+
+// podsRunning tells whether any Redis, sentinel or proxy pod of rf exists.
+func (r *RedisFailoverReconciler) podsRunning(ctx context.Context, rf *haredisv1.RedisFailover) (bool, error) {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels{specs.LabelInstance: rf.Name, specs.LabelManagedBy: "haredis"}); err != nil {
+		return false, fmt.Errorf("cannot list pods: %w", err)
+	}
+	return len(pods.Items) > 0, nil
+}
+
+// passwordSync is what reconcileSecrets found about the source Secret.
+type passwordSync struct {
+	ok              bool
+	reason, message string
+}

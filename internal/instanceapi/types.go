@@ -1,0 +1,180 @@
+package instanceapi
+
+import (
+	"time"
+
+	"github.com/haredis/haredis/internal/bootrole"
+)
+
+// Port is where the instance manager serves its API in a pod.
+const Port = 8080
+
+// Phases of the instance manager (Status.Phase).
+const (
+	PhaseDeciding = "deciding"
+	PhaseWaiting  = "waiting"
+	PhaseStarting = "starting"
+	PhaseRunning  = "running"
+	PhaseBackoff  = "backoff"
+	PhaseStopping = "stopping"
+)
+
+// Roles (Status.Role).
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+	RoleUnknown = "unknown"
+)
+
+// Status is the body of GET /status.
+type Status struct {
+	Name  string `json:"name"`
+	PodIP string `json:"podIP,omitempty"`
+	// MasterName is the Sentinel master name of the RedisFailover this
+	// instance serves.
+	MasterName string `json:"masterName,omitempty"`
+	// Phase of the manager: deciding, waiting, starting, running, backoff,
+	// stopping.
+	Phase string `json:"phase"`
+	// Role is primary, replica, or unknown when redis-server does not answer.
+	Role              string `json:"role"`
+	RedisUp           bool   `json:"redisUp"`
+	RedisError        string `json:"redisError,omitempty"`
+	ReplicationOffset int64  `json:"replicationOffset"`
+	ReplID            string `json:"replID,omitempty"`
+	MasterHost        string `json:"masterHost,omitempty"`
+	MasterPort        int    `json:"masterPort,omitempty"`
+	MasterLinkUp      bool   `json:"masterLinkUp"`
+	SyncInProgress    bool   `json:"syncInProgress,omitempty"`
+	LagBytes          int64  `json:"lagBytes"`
+	ConnectedReplicas int    `json:"connectedReplicas"`
+	Keys              int64  `json:"keys"`
+	Loading           bool   `json:"loading,omitempty"`
+	RunID             string `json:"runID,omitempty"`
+	RedisPID          int    `json:"redisPID,omitempty"`
+	Restarts          int    `json:"restarts"`
+	// HasData: the data set (in the running server, else on the volume) is
+	// not empty.
+	HasData bool `json:"hasData"`
+	// DataPosition is how far this instance's data set has come in the
+	// replication history, also while redis-server is stopped.
+	DataPosition bootrole.Position `json:"dataPosition"`
+	// Synced: this replica completed a synchronisation with its primary
+	// since its redis-server started.
+	Synced bool `json:"synced,omitempty"`
+	// Promotable: Sentinel may promote this replica (replica-priority is not
+	// 0); PromotableReason says why or why not.
+	Promotable       bool   `json:"promotable,omitempty"`
+	PromotableReason string `json:"promotableReason,omitempty"`
+	// Forced is the instance a human chose as primary, while that choice
+	// holds.
+	Forced string `json:"forced,omitempty"`
+	// DataError is Redis's own message when it could not load the data on
+	// the volume (a corrupt RDB or AOF); Quarantined the directory the
+	// unreadable files were moved to, when they were.
+	DataError   string `json:"dataError,omitempty"`
+	Quarantined string `json:"quarantined,omitempty"`
+	// LabelRole is the pod's haredis.dev/role label as the pod sees it.
+	LabelRole    string          `json:"labelRole,omitempty"`
+	LastDecision *DecisionRecord `json:"lastDecision,omitempty"`
+	Config       ConfigStatus    `json:"config"`
+	// Durability is what the manager applies; DurabilityLive what the
+	// running redis-server has (nil when none runs or it cannot be read).
+	Durability     Durability  `json:"durability"`
+	DurabilityLive *Durability `json:"durabilityLive,omitempty"`
+	Ready          bool        `json:"ready"`
+	ReadyReason    string      `json:"readyReason"`
+}
+
+// ConfigStatus is the parameter group part of Status.
+type ConfigStatus struct {
+	Generation      int64             `json:"generation"`
+	Hash            string            `json:"hash"`
+	InForce         map[string]string `json:"inForce"`
+	Desired         map[string]string `json:"desired"`
+	DesiredHash     string            `json:"desiredHash"`
+	RestartRequired []string          `json:"restartRequired,omitempty"`
+	LastError       string            `json:"lastError,omitempty"`
+	LastErrorAt     time.Time         `json:"lastErrorAt,omitzero"`
+}
+
+// DecisionRecord is the last boot decision with the facts it was made on.
+type DecisionRecord struct {
+	bootrole.Decision
+	Facts bootrole.Facts `json:"facts"`
+	At    time.Time      `json:"at"`
+	// Since is when the manager began deciding (the wait's start).
+	Since time.Time `json:"since,omitzero"`
+}
+
+// Durability is min-replicas-to-write and min-replicas-max-lag.
+type Durability struct {
+	MinReplicasToWrite int `json:"minReplicasToWrite"`
+	MaxLagSeconds      int `json:"maxLagSeconds"`
+}
+
+// MaxMinReplicasToWrite bounds Durability.MinReplicasToWrite: a
+// RedisFailover has at most 32 instances.
+const MaxMinReplicasToWrite = 31
+
+// GroupState is the parameter group (GET /config): what the operator asked
+// for, what the next start of redis-server renders, and what the running one
+// has.
+type GroupState struct {
+	Generation int64             `json:"generation"`
+	Desired    map[string]string `json:"desired"`
+	// Boot is rendered at the next start of redis-server: Desired when
+	// Redis accepts it, else the last group that worked, else none.
+	Boot map[string]string `json:"boot"`
+	// InForce is what the running redis-server has (nil when none runs).
+	InForce map[string]string `json:"inForce"`
+	// RestartRequired lists parameters of Desired that differ from InForce
+	// and that Redis cannot change at run time.
+	RestartRequired []string  `json:"restartRequired,omitempty"`
+	LastError       string    `json:"lastError,omitempty"`
+	LastErrorAt     time.Time `json:"lastErrorAt,omitzero"`
+}
+
+// PutConfigRequest is the body of PUT /config.
+type PutConfigRequest struct {
+	// Generation orders groups; 0 means unordered (always accepted).
+	Generation int64             `json:"generation"`
+	Config     map[string]string `json:"config"`
+	// Durability, when set, changes min-replicas-to-write and
+	// min-replicas-max-lag at once (they are not part of the group: the
+	// operator derives them from spec.durability and the instance count).
+	Durability *Durability `json:"durability,omitempty"`
+}
+
+// ApplyResult reports a PUT /config.
+type ApplyResult struct {
+	Generation int64 `json:"generation"`
+	// Applied are the parameters changed on the running redis-server with
+	// one CONFIG SET; "" for a parameter reset to its default.
+	Applied map[string]string `json:"applied"`
+	// RestartRequired are parameters Redis cannot change at run time; they
+	// take effect at the next start of redis-server.
+	RestartRequired []string `json:"restartRequired"`
+	// Running is false when no redis-server runs: everything applies at the
+	// next start.
+	Running bool   `json:"running"`
+	Hash    string `json:"hash"`
+}
+
+// ForceRequest is the body of PUT /force: a human's choice of primary,
+// delivered by the operator to every instance. The choice lapses after
+// ForceTTL unless it is delivered again.
+type ForceRequest struct {
+	Primary string `json:"primary"`
+}
+
+// ForceTTL is how long a delivered choice holds.
+const ForceTTL = 2 * time.Minute
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+	// RedisError is Redis's own message when Redis refused.
+	RedisError string `json:"redisError,omitempty"`
+	Directive  string `json:"directive,omitempty"`
+}
