@@ -137,11 +137,12 @@ func (m *Manager) handleStatus(w http.ResponseWriter, _ *http.Request) {
 
 func (m *Manager) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
-	phase, running := m.phase, m.proc != nil && !m.proc.Exited()
+	phase, running, up := m.phase, m.proc != nil && !m.proc.Exited(), m.run.up
 	m.mu.Unlock()
-	// While the manager waits for a safe boot, it is healthy: restarting
-	// the container would not help.
-	if !running || phase != instanceapi.PhaseRunning {
+	// While the manager waits for a safe boot, or redis-server starts (and
+	// perhaps fails to load its files, which the status reports), it is
+	// healthy: restarting the container would not help.
+	if !running || phase != instanceapi.PhaseRunning || !up {
 		writeJSONResponse(w, http.StatusOK, map[string]string{"status": "ok", "phase": phase})
 		return
 	}

@@ -223,6 +223,12 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.loadState()
+	// What the volume holds: an RDB's own header is more exact than the
+	// last position sampled before a stop.
+	pos := m.ownFacts().Position
+	m.mu.Lock()
+	m.data.pos = pos
+	m.mu.Unlock()
 	if err := m.loadGroup(ctx); err != nil {
 		return err
 	}
@@ -309,6 +315,10 @@ func (m *Manager) decide(ctx context.Context) (bootrole.Decision, bootrole.Facts
 	for {
 		m.reloadConfig()
 		facts := m.gatherFacts(ctx)
+		if ctx.Err() != nil {
+			// Stopping: facts gathered under a cancelled context say nothing.
+			return bootrole.Decision{}, facts, ctx.Err()
+		}
 		facts.Waited = time.Since(began)
 		facts.MaxWait = m.opts.BootWait
 		d := bootrole.Decide(facts)

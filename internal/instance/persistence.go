@@ -185,6 +185,13 @@ func (m *Manager) convert(ctx context.Context, plan loadPlan) error {
 		if err := os.RemoveAll(filepath.Join(dir, "appendonlydir")); err != nil {
 			return fmt.Errorf("cannot remove the append-only files: %w", err)
 		}
+		if plan.convertTo == instanceconfig.PersistenceNone {
+			// Nothing on disk: an older snapshot must not come back at
+			// the next start as if it were the data.
+			if err := os.Remove(filepath.Join(dir, "dump.rdb")); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("cannot remove the snapshot: %w", err)
+			}
+		}
 		return nil
 	}
 }

@@ -221,6 +221,11 @@ func (c *Config) NameAt(host string, port, defaultPort int) string {
 	if n := c.InstanceAt(host, port, defaultPort); n != "" {
 		return n
 	}
+	for n, hp := range c.Hosts {
+		if h, p, err := splitHostPort(hp); err == nil && p == port && strings.EqualFold(h, strings.TrimSuffix(host, ".")) {
+			return n
+		}
+	}
 	before, after, ok := strings.Cut(c.HostTemplate, NamePlaceholder)
 	if !ok || port != defaultPort {
 		return ""

@@ -20,6 +20,8 @@ type SentinelConfig struct {
 	// Password is both Redis's password (auth-pass) and the sentinels' own
 	// (requirepass, sentinel-pass), so that sentinels authenticate.
 	Password string
+	// Extra sentinel.conf lines (for example known-replica).
+	Extra []string
 }
 
 // Sentinel is a running redis-sentinel.
@@ -67,6 +69,9 @@ func (s *Sentinel) render(port int) string {
 		confLine(&b, "sentinel auth-pass %s %s", n, s.cfg.Password)
 		confLine(&b, "requirepass %s", s.cfg.Password)
 		confLine(&b, "sentinel sentinel-pass %s", s.cfg.Password)
+	}
+	for _, l := range s.cfg.Extra {
+		confLine(&b, "%s", l)
 	}
 	return b.String()
 }
