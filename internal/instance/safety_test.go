@@ -330,7 +330,7 @@ func TestPersistenceChangeKeepsData(t *testing.T) {
 	c.write("app-1", 0, 300)
 	dir := c.members["app-1"].dataDir
 	for _, step := range []struct {
-		mode          string
+		mode           string
 		aof, rdb, gone string
 	}{
 		{mode: instanceconfig.PersistenceRDB, rdb: "dump.rdb", gone: "appendonlydir"},
