@@ -34,8 +34,13 @@ type Plan struct {
 	Sentinels []string
 	// Password of Redis and of the sentinels; empty when auth is off.
 	Password, SentinelPassword string
-	// Timeout bounds the whole switchover (default 30 s). The write fence
-	// never lasts longer than FenceTimeout (default 10 s).
+	// Timeout bounds the switchover up to Sentinel's promotion of the
+	// target (default 30 s); once the target is promoted, Run waits up to
+	// sentinelsWait more for the sentinels to name it before it demotes the
+	// old primary. FenceTimeout bounds how long writes are held before
+	// Sentinel is asked, while the replicas catch up (default 10 s); once
+	// Sentinel was asked the fence stays until the outcome is known (see
+	// fence.go).
 	Timeout, FenceTimeout time.Duration
 	// MaxLag is how far (bytes) the target may trail the primary before the
 	// fence; the fence waits for the rest (default 1 MiB).
@@ -57,8 +62,13 @@ type Plan struct {
 // Result tells what happened.
 type Result struct {
 	// Fenced is how long writes were held on the old primary before the
-	// target accepted them.
+	// target accepted them (what clients resumed by Resume waited).
 	Fenced time.Duration
+	// FenceHeld is how long the old primary was fenced in all, until it was
+	// demoted or, after an abort, unfenced: what a Sentinel-aware client
+	// still writing to it waited at most. Zero when the fence was left to
+	// run out by itself.
+	FenceHeld time.Duration
 	// Total is the duration of the whole switchover.
 	Total time.Duration
 	// FenceOffset is the old primary's replication offset at the fence:
@@ -71,6 +81,10 @@ type Result struct {
 	// SentinelsSwitched is true when a majority of the sentinels named the
 	// new primary before Run returned.
 	SentinelsSwitched bool
+	// Durability lists the instances whose min-replicas-to-write the
+	// switchover lowered for its duration (see durability.go) and whether
+	// each was set back. DurabilityRestored says whether all were.
+	Durability []DurabilityChange
 }
 
 // Errors. A switchover that fails with ErrNotStarted or ErrAborted left the
@@ -113,12 +127,20 @@ type run struct {
 	replicas  []*redis.Client
 	sentinels []*redis.SentinelClient
 	log       logr.Logger
+	dur       durability
+}
+
+// chosenSentinel is the sentinel asked to fail over.
+type chosenSentinel struct {
+	addr            string
+	c               *redis.SentinelClient
+	failoverTimeout time.Duration
 }
 
 // Run performs the switchover described by p. It never promotes a replica
 // that lacks an acknowledged write: writes are fenced on the old primary
-// before Sentinel acts, and lifted only after the primary changed (or after
-// an abort, when nothing was promoted).
+// before Sentinel acts, and lifted only after the old primary was demoted
+// (or after an abort, when nothing was promoted and nothing can be).
 func Run(ctx context.Context, p Plan) (Result, error) {
 	start := time.Now()
 	if p.Timeout <= 0 {
@@ -157,19 +179,21 @@ func Run(ctx context.Context, p Plan) (Result, error) {
 		return Result{Total: time.Since(start)}, fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
 	res, err := r.fenceAndPromote(ctx, sc)
+	res.Durability = r.restoreAll(ctx)
 	res.Total = time.Since(start)
 	return res, err
 }
 
 // prepare checks that a switchover can start, lets the target catch up and
 // makes it Sentinel's preferred replica. It returns the sentinel to ask.
-func (r *run) prepare(ctx context.Context) (*redis.SentinelClient, func(), error) {
+func (r *run) prepare(ctx context.Context) (chosenSentinel, func(), error) {
+	var chosen chosenSentinel
 	pr, err := role(ctx, r.primary)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot ask the primary %s: %w", r.p.Primary, err)
+		return chosen, nil, fmt.Errorf("cannot ask the primary %s: %w", r.p.Primary, err)
 	}
 	if pr.Role != "master" {
-		return nil, nil, fmt.Errorf("%s is not a primary (ROLE says %s)", r.p.Primary, pr.Role)
+		return chosen, nil, fmt.Errorf("%s is not a primary (ROLE says %s)", r.p.Primary, pr.Role)
 	}
 	// Let the target come close before writes are held, so the fence is short.
 	var lag int64
@@ -191,15 +215,15 @@ func (r *run) prepare(ctx context.Context) (*redis.SentinelClient, func(), error
 		return nil
 	}, r.p.Timeout/3)
 	if err != nil {
-		return nil, nil, err
+		return chosen, nil, err
 	}
 	old, err := r.target.ConfigGet(ctx, "replica-priority").Result()
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read replica-priority of the target: %w", err)
+		return chosen, nil, fmt.Errorf("cannot read replica-priority of the target: %w", err)
 	}
 	oldPriority := old["replica-priority"]
 	if err := r.target.ConfigSet(ctx, "replica-priority", preferredPriority).Err(); err != nil {
-		return nil, nil, fmt.Errorf("cannot prefer the target (CONFIG SET replica-priority): %w", err)
+		return chosen, nil, fmt.Errorf("cannot prefer the target (CONFIG SET replica-priority): %w", err)
 	}
 	restore := func() {
 		if oldPriority == "" || oldPriority == preferredPriority {
@@ -215,315 +239,61 @@ func (r *run) prepare(ctx context.Context) (*redis.SentinelClient, func(), error
 		// Best effort: Sentinel reads replica-priority from INFO.
 		_ = TuneSentinel(ctx, s)
 	}
-	var chosen *redis.SentinelClient
 	err = poll(ctx, 50*time.Millisecond, func() error {
 		var errs []error
 		for i, s := range r.sentinels {
-			if err := r.sentinelReady(ctx, s); err != nil {
+			ft, err := r.sentinelReady(ctx, s)
+			if err != nil {
 				errs = append(errs, fmt.Errorf("sentinel %s: %w", r.p.Sentinels[i], err))
 				continue
 			}
-			chosen = s
+			chosen = chosenSentinel{addr: r.p.Sentinels[i], c: s, failoverTimeout: ft}
 			return nil
 		}
 		return errors.Join(errs...)
 	}, r.p.Timeout/3)
 	if err != nil {
-		return nil, restore, fmt.Errorf("no sentinel is ready to promote the target: %w", err)
+		return chosen, restore, fmt.Errorf("no sentinel is ready to promote the target: %w", err)
 	}
 	return chosen, restore, nil
 }
 
 // sentinelReady tells whether s monitors the primary with no failover under
 // way and sees the target as a healthy replica with the preferred priority.
-func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) error {
+// It returns the sentinel's failover-timeout.
+func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) (time.Duration, error) {
 	m, err := s.Master(ctx, r.p.MasterName).Result()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	flags := m["flags"]
 	if strings.Contains(flags, "failover_in_progress") || strings.Contains(flags, "s_down") || strings.Contains(flags, "o_down") {
-		return fmt.Errorf("master flags %q", flags)
+		return 0, fmt.Errorf("master flags %q", flags)
+	}
+	if a := net.JoinHostPort(m["ip"], m["port"]); a != r.p.PrimaryAnnounced {
+		return 0, fmt.Errorf("the sentinel names %s as the primary", a)
+	}
+	ms, err := strconv.ParseInt(m["failover-timeout"], 10, 64)
+	if err != nil || ms <= 0 {
+		return 0, fmt.Errorf("cannot read the sentinel's failover-timeout %q", m["failover-timeout"])
 	}
 	reps, err := s.Replicas(ctx, r.p.MasterName).Result()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, rep := range reps {
 		if net.JoinHostPort(rep["ip"], rep["port"]) != r.p.TargetAnnounced {
 			continue
 		}
 		if f := rep["flags"]; f != "slave" {
-			return fmt.Errorf("the target's flags are %q", f)
+			return 0, fmt.Errorf("the target's flags are %q", f)
 		}
 		if p := rep["slave-priority"]; p != preferredPriority {
-			return fmt.Errorf("the target's priority is still %s", p)
+			return 0, fmt.Errorf("the target's priority is still %s", p)
 		}
-		return nil
+		return time.Duration(ms) * time.Millisecond, nil
 	}
-	return fmt.Errorf("the sentinel does not know the target %s", r.p.TargetAnnounced)
-}
-
-// fenceAndPromote holds writes on the primary, waits until the replicas have
-// everything, asks Sentinel to fail over and waits for the target to be
-// master.
-func (r *run) fenceAndPromote(ctx context.Context, sc *redis.SentinelClient) (Result, error) {
-	var res Result
-	if err := r.p.Pause(ctx); err != nil {
-		r.p.Resume(context.WithoutCancel(ctx), r.p.PrimaryAnnounced)
-		return res, fmt.Errorf("%w: cannot pause clients: %w", ErrNotStarted, err)
-	}
-	// The fence outlives this process by FenceTimeout at most: if the
-	// operator dies here, writes resume on the old primary by themselves.
-	fenceMS := strconv.FormatInt(r.p.FenceTimeout.Milliseconds(), 10)
-	if err := r.primary.Do(ctx, "CLIENT", "PAUSE", fenceMS, "WRITE").Err(); err != nil {
-		r.p.Resume(context.WithoutCancel(ctx), r.p.PrimaryAnnounced)
-		return res, fmt.Errorf("%w: cannot fence writes on the primary: %w", ErrNotStarted, err)
-	}
-	fenced := time.Now()
-	fctx, cancel := context.WithDeadline(ctx, fenced.Add(r.p.FenceTimeout-500*time.Millisecond))
-	defer cancel()
-	abort := func(why error) (Result, error) {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := r.primary.Do(cctx, "CLIENT", "UNPAUSE").Err(); err != nil {
-			r.log.Info("cannot lift the fence; it ends by itself", "after", r.p.FenceTimeout.String(), "error", err.Error())
-		}
-		r.p.Resume(cctx, r.p.PrimaryAnnounced)
-		res.Fenced = time.Since(fenced)
-		return res, fmt.Errorf("%w: %w", ErrAborted, why)
-	}
-
-	pr, err := role(fctx, r.primary)
-	if err != nil {
-		return abort(fmt.Errorf("cannot read the primary's offset: %w", err))
-	}
-	res.FenceOffset = pr.Offset
-	caughtUp := func(c *redis.Client) func() error {
-		return func() error {
-			rr, err := role(fctx, c)
-			if err != nil {
-				return err
-			}
-			if rr.Offset < pr.Offset {
-				return fmt.Errorf("at offset %d of %d", rr.Offset, pr.Offset)
-			}
-			return nil
-		}
-	}
-	if err := poll(fctx, time.Millisecond, caughtUp(r.target), r.p.FenceTimeout); err != nil {
-		return abort(fmt.Errorf("the target did not catch up with the fenced primary: %w", err))
-	}
-	for i, c := range r.replicas {
-		// A replica Sentinel might pick instead must have everything too.
-		if err := poll(fctx, time.Millisecond, caughtUp(c), 200*time.Millisecond); err != nil {
-			return abort(fmt.Errorf("replica %s did not catch up with the fenced primary: %w", r.p.Replicas[i], err))
-		}
-	}
-
-	if err := r.sentinelFailover(fctx, sc); err != nil {
-		return abort(err)
-	}
-	err = poll(fctx, time.Millisecond, func() error {
-		tr, err := role(fctx, r.target)
-		if err != nil {
-			return err
-		}
-		if tr.Role != "master" {
-			return fmt.Errorf("the target is still a %s", tr.Role)
-		}
-		return nil
-	}, r.p.FenceTimeout)
-	if err != nil {
-		return r.notPromoted(ctx, sc, fenced, res, err)
-	}
-	// The new primary refuses writes (NOREPLICAS) until enough replicas
-	// follow it: point the other replicas at it now, as Sentinel is about
-	// to, and resume clients once it accepts writes. When it needs the old
-	// primary as a replica too (min-replicas-to-write counts it), that one
-	// follows at once as well, still fenced.
-	r.followTarget(ctx)
-	need := r.minReplicasToWrite(ctx)
-	if need > len(r.replicas) || !r.acceptsWrites(ctx, need, time.Second) {
-		r.log.Info("the new primary needs the old one as a replica to take writes; demoting it now", "minReplicasToWrite", need)
-		if err := r.replicaOfTarget(ctx); err != nil {
-			r.log.Info("cannot demote the old primary yet", "error", err.Error())
-		}
-		r.acceptsWrites(ctx, need, 3*time.Second)
-	}
-	res.Fenced = time.Since(fenced)
-	r.p.Resume(ctx, r.p.TargetAnnounced)
-	r.log.Info("target promoted", "fenced", res.Fenced.String(), "offset", res.FenceOffset)
-	res.SentinelsSwitched, res.OldPrimaryDemoted = r.demoteOldPrimary(ctx, fenced.Add(r.p.FenceTimeout-time.Second))
-	return res, nil
-}
-
-// followTarget makes every other replica a replica of the new primary.
-func (r *run) followTarget(ctx context.Context) {
-	host, port, err := net.SplitHostPort(r.p.TargetAnnounced)
-	if err != nil {
-		return
-	}
-	for i, c := range r.replicas {
-		if err := c.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
-			r.log.Info("cannot point a replica at the new primary; Sentinel will", "replica", r.p.Replicas[i], "error", err.Error())
-		}
-	}
-}
-
-// minReplicasToWrite is the target's min-replicas-to-write (0 when it
-// cannot be read: then nothing is waited for).
-func (r *run) minReplicasToWrite(ctx context.Context) int {
-	v, err := r.target.ConfigGet(ctx, "min-replicas-to-write").Result()
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(v["min-replicas-to-write"])
-	return n
-}
-
-// acceptsWrites waits up to within until the target has need good
-// replicas, so that it does not refuse writes with NOREPLICAS.
-func (r *run) acceptsWrites(ctx context.Context, need int, within time.Duration) bool {
-	if need == 0 {
-		return true
-	}
-	err := poll(ctx, 2*time.Millisecond, func() error {
-		info, err := r.target.Info(ctx, "replication").Result()
-		if err != nil {
-			return err
-		}
-		repl, err := redisinfo.ParseInfo(info).Replication()
-		if err != nil {
-			return err
-		}
-		if repl.GoodReplicas < need {
-			return fmt.Errorf("%d good replicas, min-replicas-to-write %d", repl.GoodReplicas, need)
-		}
-		return nil
-	}, within)
-	return err == nil
-}
-
-// sentinelFailover asks sc, then the others, for SENTINEL FAILOVER.
-func (r *run) sentinelFailover(ctx context.Context, sc *redis.SentinelClient) error {
-	err := sc.Failover(ctx, r.p.MasterName).Err()
-	if err == nil {
-		return nil
-	}
-	errs := []error{err}
-	for _, s := range r.sentinels {
-		if s == sc || r.sentinelReady(ctx, s) != nil {
-			continue
-		}
-		if err := s.Failover(ctx, r.p.MasterName).Err(); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		return nil
-	}
-	return fmt.Errorf("no sentinel accepted SENTINEL FAILOVER: %w", errors.Join(errs...))
-}
-
-// notPromoted handles a target that did not become master in time. The
-// fence stays until Sentinel is known not to promote anything, since lifting
-// it while a promotion may still come would let the old primary acknowledge
-// writes the new one never gets.
-func (r *run) notPromoted(ctx context.Context, sc *redis.SentinelClient, fenced time.Time, res Result, why error) (Result, error) {
-	err := poll(ctx, 50*time.Millisecond, func() error {
-		m, err := sc.Master(ctx, r.p.MasterName).Result()
-		if err != nil {
-			return err
-		}
-		if strings.Contains(m["flags"], "failover_in_progress") {
-			return errors.New("the failover Sentinel started is still under way")
-		}
-		return nil
-	}, r.p.Timeout)
-	pr, rerr := role(ctx, r.primary)
-	res.Fenced = time.Since(fenced)
-	if err == nil && rerr == nil && pr.Role == "master" {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = r.primary.Do(cctx, "CLIENT", "UNPAUSE").Err()
-		r.p.Resume(cctx, r.p.PrimaryAnnounced)
-		return res, fmt.Errorf("%w: Sentinel did not promote the target: %w", ErrAborted, why)
-	}
-	// Something else happened (Sentinel promoted another caught-up replica,
-	// or cannot be asked): clients follow Sentinel; the fence ends by itself.
-	r.p.Resume(context.WithoutCancel(ctx), "")
-	return res, fmt.Errorf("the target was not promoted and the outcome is Sentinel's to report: %w", errors.Join(why, err, rerr))
-}
-
-// laggardGrace is how long, once a majority of the sentinels name the
-// target, the old primary stays fenced for the others to follow: a
-// Sentinel-aware client asks, and listens to, whichever sentinel it reached
-// first, and on a demoted primary it would get READONLY until that one
-// switches.
-const laggardGrace = 2 * time.Second
-
-// demoteOldPrimary keeps the old primary fenced until every sentinel that
-// answers names the target (a majority at least, the rest for up to
-// laggardGrace more),
-// so that Sentinel-aware clients still holding a connection to it wait
-// instead of failing and move when Sentinel tells them; then it makes the
-// old primary a replica of the target at once (rather than at Sentinel's
-// next look at it), disconnects its clients as Sentinel would, and lifts
-// the fence. It reports whether the majority switched and whether the old
-// primary was demoted.
-func (r *run) demoteOldPrimary(ctx context.Context, deadline time.Time) (switched, demoted bool) {
-	wctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	var majorityAt time.Time
-	err := poll(wctx, 10*time.Millisecond, func() error {
-		named, answered := 0, 0
-		for _, s := range r.sentinels {
-			a, err := s.GetMasterAddrByName(wctx, r.p.MasterName).Result()
-			if err == nil {
-				answered++
-			}
-			if err == nil && len(a) == 2 && net.JoinHostPort(a[0], a[1]) == r.p.TargetAnnounced {
-				named++
-			}
-		}
-		if named < len(r.sentinels)/2+1 {
-			return fmt.Errorf("%d of %d sentinels name the target", named, len(r.sentinels))
-		}
-		if majorityAt.IsZero() {
-			majorityAt = time.Now()
-		}
-		if named < answered && time.Since(majorityAt) < laggardGrace {
-			return fmt.Errorf("%d of %d answering sentinels name the target; waiting for the others", named, answered)
-		}
-		return nil
-	}, time.Until(deadline))
-	switched = !majorityAt.IsZero()
-	if err != nil {
-		r.log.Info("the sentinels have not all switched yet; demoting the old primary anyway", "reason", err.Error())
-	}
-	if err := r.replicaOfTarget(ctx); err != nil {
-		r.log.Info("cannot demote the old primary; Sentinel will", "error", err.Error())
-		return switched, false
-	}
-	_ = r.primary.Do(ctx, "CLIENT", "KILL", "TYPE", "normal").Err()
-	if err := r.primary.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
-		r.log.Info("cannot lift the fence on the old primary; it ends by itself", "error", err.Error())
-	}
-	return switched, true
-}
-
-// replicaOfTarget makes the old primary a replica of the target unless it
-// is one already. Its fence stays: its clients' writes wait.
-func (r *run) replicaOfTarget(ctx context.Context) error {
-	host, port, err := net.SplitHostPort(r.p.TargetAnnounced)
-	if err != nil {
-		return fmt.Errorf("cannot split the target's address: %w", err)
-	}
-	pr, err := role(ctx, r.primary)
-	if err != nil || pr.Role != "master" {
-		return err
-	}
-	return r.primary.Do(ctx, "REPLICAOF", host, port).Err()
+	return 0, fmt.Errorf("the sentinel does not know the target %s", r.p.TargetAnnounced)
 }
 
 func (r *run) options(addr, password string) *redis.Options {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/writeload"
@@ -40,39 +40,57 @@ func plan(t *testing.T, s *redistest.Set, primary, target *redistest.Server) Pla
 	}
 }
 
-func failoverClient(s *redistest.Set) *redis.Client {
-	return redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: s.Cfg.MasterName, SentinelAddrs: s.SentinelAddrs(),
-		Password: password, SentinelPassword: password,
-		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
-	})
-}
-
-// TestSwitchoverLosesNoAcknowledgedWrite switches over twice under a steady
-// write load from a Sentinel-aware client: the target becomes the primary
-// Sentinel names, the old primary follows it, every acknowledged write is
-// on the new primary, and the new primary takes writes the moment clients
-// are resumed, also when it needs every replica (the old primary included)
-// to acknowledge writes.
+// TestSwitchoverLosesNoAcknowledgedWrite switches over three times in a
+// row under a steady write load from Sentinel-aware clients that do not
+// retry (go-redis, and redis-py when it is installed): the target becomes
+// the primary Sentinel names, the old primary follows it, every
+// acknowledged write is on the new primary, no client ever gets an error
+// reply (NOREPLICAS, READONLY: all it may see is its connection to the old
+// primary closing), the new primary takes writes the moment clients are
+// resumed, also when it needs every replica (the old primary included) to
+// acknowledge writes, and min-replicas-to-write is back everywhere.
 func TestSwitchoverLosesNoAcknowledgedWrite(t *testing.T) {
+	py := pythonWithRedis()
 	for _, minReplicas := range []int{1, 2} {
-		t.Run(fmt.Sprintf("min-replicas-to-write %d", minReplicas), func(t *testing.T) { switchoverUnderLoad(t, minReplicas) })
+		t.Run(fmt.Sprintf("min-replicas-to-write %d", minReplicas), func(t *testing.T) { switchoverUnderLoad(t, minReplicas, py) })
+	}
+	if py == "" {
+		t.Run("redis-py", func(t *testing.T) {
+			t.Skip("redis-py is not installed, so only go-redis was checked; install it with hack/setup-packages.sh python3-redis")
+		})
 	}
 }
 
-func switchoverUnderLoad(t *testing.T, minReplicas int) {
+// writer is a Sentinel-aware client writing PREFIX:N.
+type writer interface {
+	WaitAcked(ctx context.Context, n int) error
+}
+
+func switchoverUnderLoad(t *testing.T, minReplicas int, py string) {
 	s := newSet(t, minReplicas)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	fc := failoverClient(s)
+	fc := strictFailoverClient(s)
 	defer fc.Close()
-	load := writeload.Start(ctx, fc, writeload.Options{Prefix: "so"})
-	if err := load.WaitAcked(ctx, 200); err != nil {
-		t.Fatal(err)
+	goLoad := writeload.Start(ctx, fc, writeload.Options{Prefix: "go", Interval: time.Millisecond})
+	writers := map[string]writer{"go-redis": goLoad}
+	var pyLoad *pyWriter
+	if py != "" {
+		pyLoad = startPyWriter(t, py, s, "py")
+		writers["redis-py"] = pyLoad
 	}
+	waitAll := func(what string) {
+		t.Helper()
+		for name, w := range writers {
+			if err := w.WaitAcked(ctx, 200); err != nil {
+				t.Fatalf("%s: %s: %v", name, what, err)
+			}
+		}
+	}
+	waitAll("writes do not start")
 
 	primary := s.Servers[0]
-	for round, target := range []*redistest.Server{s.Servers[1], s.Servers[2]} {
+	for round, target := range []*redistest.Server{s.Servers[1], s.Servers[2], s.Servers[0]} {
 		var events []string
 		var writeAtResume error
 		p := plan(t, s, primary, target)
@@ -88,7 +106,11 @@ func switchoverUnderLoad(t *testing.T, minReplicas int) {
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		t.Logf("round %d: fenced %s, total %s, offset %d, old primary demoted %v", round, res.Fenced, res.Total, res.FenceOffset, res.OldPrimaryDemoted)
+		t.Logf("round %d: fenced %s (held on the old primary %s), total %s, offset %d, old primary demoted %v, durability %+v",
+			round, res.Fenced, res.FenceHeld, res.Total, res.FenceOffset, res.OldPrimaryDemoted, res.Durability)
+		if len(res.Durability) != 2 || !res.DurabilityRestored() {
+			t.Errorf("round %d: durability changes %+v, want min-replicas-to-write lowered on the old primary and the target, and restored", round, res.Durability)
+		}
 		if want := []string{"pause", "resume " + target.Addr()}; fmt.Sprint(events) != fmt.Sprint(want) {
 			t.Errorf("round %d: hooks ran %q, want %q", round, events, want)
 		}
@@ -107,25 +129,48 @@ func switchoverUnderLoad(t *testing.T, minReplicas int) {
 			}
 			return nil
 		})
-		if err := load.WaitAcked(ctx, 200); err != nil {
-			t.Fatalf("round %d: writes did not resume: %v", round, err)
-		}
+		checkDurability(ctx, t, s, minReplicas)
+		waitAll(fmt.Sprintf("round %d: writes do not resume", round))
 		primary = target
 	}
-	rep := load.Stop()
-	t.Log(rep.Summary())
 	c := primary.Client()
 	defer c.Close()
-	lost, err := rep.Lost(ctx, c)
-	if err != nil {
-		t.Fatal(err)
+	reports := map[string]writeload.Report{"go-redis": goLoad.Stop()}
+	if pyLoad != nil {
+		reports["redis-py"] = pyLoad.stop()
 	}
-	if len(lost) > 0 {
-		t.Fatalf("%d acknowledged writes lost, first %s", len(lost), lost[0])
+	for name, rep := range reports {
+		t.Logf("%s: %s", name, rep.Summary())
+		for _, f := range rep.ConnectionErrors() {
+			t.Logf("%s: connection error at %s: %s", name, f.At.Format("15:04:05.000"), f.Err)
+		}
+		if replies := rep.ErrorReplies(); len(replies) > 0 {
+			t.Errorf("%s got %d error replies during the switchovers, first %q at %s", name, len(replies), replies[0].Err, replies[0].At.Format("15:04:05.000"))
+		}
+		lost, err := rep.Lost(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lost) > 0 {
+			t.Errorf("%s: %d acknowledged writes lost, first %s", name, len(lost), lost[0])
+		}
 	}
 	// The target's preference is gone once it is primary.
 	if v, err := c.ConfigGet(ctx, "replica-priority").Result(); err != nil || v["replica-priority"] != "100" {
 		t.Errorf("replica-priority of the new primary %v (%v), want it restored to 100", v, err)
+	}
+}
+
+// checkDurability fails unless every server has min-replicas-to-write want.
+func checkDurability(ctx context.Context, t *testing.T, s *redistest.Set, want int) {
+	t.Helper()
+	for _, srv := range s.Servers {
+		c := srv.Client()
+		v, err := c.ConfigGet(ctx, "min-replicas-to-write").Result()
+		c.Close()
+		if err != nil || v["min-replicas-to-write"] != strconv.Itoa(want) {
+			t.Errorf("%s: min-replicas-to-write %v (%v), want %d", srv.Addr(), v, err, want)
+		}
 	}
 }
 

@@ -1,13 +1,15 @@
 // Package writeload runs a steady, bounded write load against Redis and
 // records every acknowledged write, so that tests and benchmarks can check
-// afterwards that none was lost and measure how long writes paused.
+// afterwards that none was lost and measure how long writes paused. A
+// Recorder does the bookkeeping for writes made elsewhere (another client
+// library, another process) so that they are checked the same way.
 package writeload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,24 +25,21 @@ type Options struct {
 	MaxDuration time.Duration
 }
 
-// Failure is one write that got an error.
-type Failure struct {
-	At  time.Time
-	Err string
+// IsReply tells whether err is an error reply of Redis (NOREPLICAS,
+// READONLY, LOADING, ...) rather than a connection that broke, closed or
+// timed out.
+func IsReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // Load is a running write load.
 type Load struct {
+	*Recorder
 	c    redis.Cmdable
 	opts Options
 	stop context.CancelFunc
 	done chan struct{}
-
-	mu       sync.Mutex
-	acked    []int64
-	ackedAt  []time.Time
-	failures []Failure
-	attempts int64
 }
 
 // Start begins writing PREFIX:0, PREFIX:1, ... through c, one at a time.
@@ -52,7 +51,7 @@ func Start(ctx context.Context, c redis.Cmdable, o Options) *Load {
 		o.Prefix = "writeload"
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.MaxDuration)
-	l := &Load{c: c, opts: o, stop: cancel, done: make(chan struct{})}
+	l := &Load{Recorder: NewRecorder(o.Prefix), c: c, opts: o, stop: cancel, done: make(chan struct{})}
 	go l.run(ctx)
 	return l
 }
@@ -60,17 +59,16 @@ func Start(ctx context.Context, c redis.Cmdable, o Options) *Load {
 func (l *Load) run(ctx context.Context) {
 	defer close(l.done)
 	for i := int64(0); ctx.Err() == nil; i++ {
-		err := l.c.Set(ctx, l.key(i), strconv.FormatInt(i, 10), 0).Err()
-		now := time.Now()
-		l.mu.Lock()
-		l.attempts++
-		if err == nil {
-			l.acked = append(l.acked, i)
-			l.ackedAt = append(l.ackedAt, now)
-		} else if ctx.Err() == nil {
-			l.failures = append(l.failures, Failure{At: now, Err: err.Error()})
+		err := l.c.Set(ctx, Key(l.opts.Prefix, i), strconv.FormatInt(i, 10), 0).Err()
+		switch {
+		case err == nil:
+			l.Ack(i)
+		case ctx.Err() == nil:
+			l.Fail(err.Error(), IsReply(err))
+		default:
+			// The load was stopped in the middle of a write: not a failure.
+			l.attempt()
 		}
-		l.mu.Unlock()
 		if l.opts.Interval > 0 {
 			select {
 			case <-ctx.Done():
@@ -80,79 +78,21 @@ func (l *Load) run(ctx context.Context) {
 	}
 }
 
-func (l *Load) key(i int64) string { return l.opts.Prefix + ":" + strconv.FormatInt(i, 10) }
-
-// Acked returns how many writes were acknowledged so far.
-func (l *Load) Acked() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.acked)
-}
+// Key is the key a load with prefix writes as its write number i.
+func Key(prefix string, i int64) string { return prefix + ":" + strconv.FormatInt(i, 10) }
 
 // WaitAcked waits until n more writes than now were acknowledged, so a test
 // knows the load really runs (before an operation) and really resumed
 // (after it).
 func (l *Load) WaitAcked(ctx context.Context, n int) error {
-	want := l.Acked() + n
-	for l.Acked() < want {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("cannot see %d more acknowledged writes (at %d, last failure %q): %w", n, l.Acked(), l.lastFailure(), ctx.Err())
-		case <-l.done:
-			return fmt.Errorf("the load stopped at %d acknowledged writes", l.Acked())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// FailuresSince returns the failed writes from t on.
-func (l *Load) FailuresSince(t time.Time) []Failure {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []Failure
-	for _, f := range l.failures {
-		if !f.At.Before(t) {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// LongestGapSince returns the longest time between two acknowledged writes
-// from t on: the longest write pause a client saw since then.
-func (l *Load) LongestGapSince(t time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var g time.Duration
-	for i := len(l.ackedAt) - 1; i > 0 && !l.ackedAt[i-1].Before(t); i-- {
-		g = max(g, l.ackedAt[i].Sub(l.ackedAt[i-1]))
-	}
-	return g
-}
-
-func (l *Load) lastFailure() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.failures) == 0 {
-		return ""
-	}
-	return l.failures[len(l.failures)-1].Err
+	return l.Recorder.waitAcked(ctx, n, l.done)
 }
 
 // Stop ends the load and reports it.
 func (l *Load) Stop() Report {
 	l.stop()
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := Report{Attempts: l.attempts, Acked: append([]int64(nil), l.acked...), Failures: append([]Failure(nil), l.failures...), prefix: l.opts.Prefix}
-	for i := 1; i < len(l.ackedAt); i++ {
-		if g := l.ackedAt[i].Sub(l.ackedAt[i-1]); g > r.LongestGap {
-			r.LongestGap, r.LongestGapAt = g, l.ackedAt[i-1]
-		}
-	}
-	return r
+	return l.Report()
 }
 
 // Report is what a load saw.
@@ -176,9 +116,28 @@ func (r Report) FailureWindow() time.Duration {
 	return r.Failures[len(r.Failures)-1].At.Sub(r.Failures[0].At)
 }
 
+// ErrorReplies returns the failed writes that Redis refused with an error
+// reply.
+func (r Report) ErrorReplies() []Failure { return filter(r.Failures, true) }
+
+// ConnectionErrors returns the failed writes whose connection broke,
+// closed or timed out.
+func (r Report) ConnectionErrors() []Failure { return filter(r.Failures, false) }
+
+func filter(fs []Failure, reply bool) []Failure {
+	var out []Failure
+	for _, f := range fs {
+		if f.Reply == reply {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Summary is one line for logs.
 func (r Report) Summary() string {
-	s := fmt.Sprintf("%d writes, %d acknowledged, %d failed, longest pause %s", r.Attempts, len(r.Acked), len(r.Failures), r.LongestGap.Round(time.Millisecond))
+	s := fmt.Sprintf("%d writes, %d acknowledged, %d failed (%d error replies, %d connection errors), longest pause %s",
+		r.Attempts, len(r.Acked), len(r.Failures), len(r.ErrorReplies()), len(r.ConnectionErrors()), r.LongestGap.Round(time.Millisecond))
 	if len(r.Failures) > 0 {
 		s += fmt.Sprintf(", failures within %s, first %q", r.FailureWindow().Round(time.Millisecond), r.Failures[0].Err)
 	}
@@ -194,7 +153,7 @@ func (r Report) Lost(ctx context.Context, c redis.Cmdable) ([]string, error) {
 		end := min(start+chunk, len(r.Acked))
 		keys := make([]string, 0, end-start)
 		for _, i := range r.Acked[start:end] {
-			keys = append(keys, r.prefix+":"+strconv.FormatInt(i, 10))
+			keys = append(keys, Key(r.prefix, i))
 		}
 		vals, err := c.MGet(ctx, keys...).Result()
 		if err != nil {

@@ -4,7 +4,9 @@
 // Redis with Sentinel on loopback, `SENTINEL FAILOVER`, a Sentinel-aware
 // client) and a RedisFailover on the test bed (status.targetPrimary, with
 // one client on REDIS_URL through the proxy and one Sentinel-aware client),
-// then a rolling update of the RedisFailover. Run it with
+// then a rolling update of the RedisFailover. The Sentinel-aware client of
+// the RedisFailover does not retry, so that every error reply a switchover
+// causes (NOREPLICAS, READONLY: there should be none) is counted. Run it with
 // `make bench-switchover` (root: the bed needs it).
 package main
 
@@ -40,6 +42,24 @@ const password = "bench-switchover-password"
 type trial struct {
 	pause  time.Duration
 	failed int
+	// replies counts the failed commands that were error replies of Redis
+	// rather than connection errors.
+	replies int
+}
+
+func trialSince(l *writeload.Load, start time.Time) trial {
+	fs := l.FailuresSince(start)
+	return trial{pause: l.LongestGapSince(start), failed: len(fs), replies: countReplies(fs)}
+}
+
+func countReplies(fs []writeload.Failure) int {
+	n := 0
+	for _, f := range fs {
+		if f.Reply {
+			n++
+		}
+	}
+	return n
 }
 
 func main() {
@@ -57,6 +77,7 @@ func run(n int) error {
 	defer cancel()
 	fmt.Println("Load: one client writing SET without pause (1 ms between writes); pause = longest time between two acknowledged writes in a trial;")
 	fmt.Println("failed = commands that got an error; lost = acknowledged keys missing afterwards. Sentinel: down-after 1 s, quorum 2 of 3.")
+	fmt.Println("The haredis Sentinel-aware client does not retry (MaxRetries -1); error replies = failed commands Redis refused (NOREPLICAS, READONLY, ...).")
 
 	ref, refLost, err := reference(ctx, n)
 	if err != nil {
@@ -89,9 +110,14 @@ func run(n int) error {
 	fmt.Printf("ratio to the reference's pause: proxy %.2f, Sentinel-aware %.2f\n", p50/r50, s50/r50)
 	fmt.Printf("rolling update of 3 instances, 3 sentinels: %.1f s; longest pause: proxy %d ms, Sentinel-aware %d ms; failed: proxy %d, Sentinel-aware %d\n",
 		h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), h.rollingPauseSentinel.Milliseconds(), h.rollingFailedProxy, h.rollingFailedSentinel)
+	sreplies := h.rollingRepliesSentinel
+	for _, t := range h.sentinel {
+		sreplies += t.replies
+	}
+	fmt.Printf("error replies to the Sentinel-aware client (switchovers and rolling update): %d (goal 0; its other failures are connections to the old primary closing or timing out)\n", sreplies)
 	fmt.Println("the bench line gives the REDIS_URL client's pause; failed_cmds and lost_acked_total count both haredis clients")
-	fmt.Printf("bench: switchover trials=%d pause_p50_ms=%.0f pause_max_ms=%.0f failed_cmds=%d lost_acked_total=%d rolling_update_s=%.1f rolling_max_pause_ms=%d\n",
-		n, p50, pmax, pfailed+sfailed+h.rollingFailedProxy+h.rollingFailedSentinel, h.proxyLost+h.sentinelLost, h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds())
+	fmt.Printf("bench: switchover trials=%d pause_p50_ms=%.0f pause_max_ms=%.0f failed_cmds=%d lost_acked_total=%d rolling_update_s=%.1f rolling_max_pause_ms=%d sentinel_error_replies=%d\n",
+		n, p50, pmax, pfailed+sfailed+h.rollingFailedProxy+h.rollingFailedSentinel, h.proxyLost+h.sentinelLost, h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), sreplies)
 	return nil
 }
 
@@ -145,7 +171,7 @@ func reference(ctx context.Context, n int) ([]trial, int, error) {
 		if err := load.WaitAcked(ctx, 1000); err != nil {
 			return nil, 0, err
 		}
-		tr := trial{pause: load.LongestGapSince(start), failed: len(load.FailuresSince(start))}
+		tr := trialSince(load, start)
 		fmt.Printf("  trial %2d: pause %5d ms, %d failed\n", i, tr.pause.Milliseconds(), tr.failed)
 		out = append(out, tr)
 	}
@@ -167,6 +193,7 @@ type haredisResult struct {
 	rolling                                   time.Duration
 	rollingPauseProxy, rollingPauseSentinel   time.Duration
 	rollingFailedProxy, rollingFailedSentinel int
+	rollingRepliesSentinel                    int
 }
 
 func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResult, error) {
@@ -191,7 +218,8 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
 	defer pc.Close()
 	sc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
-		Password: pw, SentinelPassword: pw, Dialer: env.Dial, DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second})
+		Password: pw, SentinelPassword: pw, Dialer: env.Dial, DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
+		MaxRetries: -1})
 	defer sc.Close()
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	err = redistest.Wait(wctx, 200*time.Millisecond, func() error { return pc.Set(wctx, "ready", "1", 0).Err() })
@@ -237,11 +265,10 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 				return nil, err
 			}
 		}
-		p := trial{pause: proxyLoad.LongestGapSince(start), failed: len(proxyLoad.FailuresSince(start))}
-		s := trial{pause: sentinelLoad.LongestGapSince(start), failed: len(sentinelLoad.FailuresSince(start))}
+		p, s := trialSince(proxyLoad, start), trialSince(sentinelLoad, start)
 		held := rf.Status.LastSwitchover.WritesHeldMilliseconds
-		fmt.Printf("  trial %2d: %s -> %s, writes held %4d ms; REDIS_URL pause %5d ms, %d failed; Sentinel-aware pause %5d ms, %d failed\n",
-			i, rf.Status.LastSwitchover.From, to, held, p.pause.Milliseconds(), p.failed, s.pause.Milliseconds(), s.failed)
+		fmt.Printf("  trial %2d: %s -> %s, writes held %4d ms; REDIS_URL pause %5d ms, %d failed; Sentinel-aware pause %5d ms, %d failed (%d error replies)\n",
+			i, rf.Status.LastSwitchover.From, to, held, p.pause.Milliseconds(), p.failed, s.pause.Milliseconds(), s.failed, s.replies)
 		res.proxy, res.sentinel, res.held = append(res.proxy, p), append(res.sentinel, s), append(res.held, held)
 	}
 
@@ -269,7 +296,8 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 		}
 	}
 	res.rollingPauseProxy, res.rollingFailedProxy = proxyLoad.LongestGapSince(start), len(proxyLoad.FailuresSince(start))
-	res.rollingPauseSentinel, res.rollingFailedSentinel = sentinelLoad.LongestGapSince(start), len(sentinelLoad.FailuresSince(start))
+	rs := trialSince(sentinelLoad, start)
+	res.rollingPauseSentinel, res.rollingFailedSentinel, res.rollingRepliesSentinel = rs.pause, rs.failed, rs.replies
 	fmt.Printf("  %.1f s; longest pause REDIS_URL %d ms, Sentinel-aware %d ms\n", res.rolling.Seconds(), res.rollingPauseProxy.Milliseconds(), res.rollingPauseSentinel.Milliseconds())
 
 	for _, x := range []struct {
