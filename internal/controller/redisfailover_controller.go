@@ -51,6 +51,9 @@ type RedisFailoverReconciler struct {
 	// waits records, per instance, the boot decision wait an event was
 	// recorded for, so that each wait gives one event.
 	waits sync.Map
+	// restores records, per pod UID, how many parameter restores of its
+	// instance manager an event was recorded for.
+	restores sync.Map
 }
 
 // SetupWithManager registers the controller: it owns every object it

@@ -107,6 +107,24 @@ func dataCorrupt(st *state) (bool, string) {
 	return true, fmt.Sprintf("%s; a replica moves its unreadable files aside by itself and resynchronises from the primary; for the primary's own files see %s", strings.Join(msgs, "; "), runbookCorrupt)
 }
 
+// recordRestores gives a Warning event whenever an instance manager put
+// back parameters that were changed on its server behind the operator's
+// back.
+func (r *RedisFailoverReconciler) recordRestores(rf *haredisv1.RedisFailover, st *state) {
+	for _, n := range st.instances {
+		s, p := st.statuses[n], st.pods[n]
+		if s == nil || p == nil || s.Config.Restores == 0 {
+			continue
+		}
+		key := string(p.UID)
+		if prev, ok := r.restores.Load(key); ok && prev.(int) >= s.Config.Restores {
+			continue
+		}
+		r.restores.Store(key, s.Config.Restores)
+		r.event(rf, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig", "%s: %s (spec.redis.config is what runs)", n, s.Config.LastRestore)
+	}
+}
+
 // recordWaits gives one Warning event for every boot decision that keeps an
 // instance stopped longer than the sentinels' down-after period (the time
 // a failover would take to begin), with the decision's reason.

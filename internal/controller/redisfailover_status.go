@@ -107,6 +107,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 	rf.Status.MasterName = rf.MasterName()
 	r.setConditions(rf, st, notReady)
 	r.recordWaits(rf, st)
+	r.recordRestores(rf, st)
 	rf.Status.ObservedGeneration = rf.Generation
 
 	if !equality.Semantic.DeepEqual(before, &rf.Status) {

@@ -73,6 +73,15 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 	plan.Pause = func(ctx context.Context) error { return r.pauseProxies(ctx, rf, st) }
 	plan.Resume = func(ctx context.Context, primary string) { r.resumeProxies(ctx, rf, st, primary) }
 	res, err := switchover.Run(ctx, plan)
+	if !res.DurabilityRestored() {
+		// The switchover lowers min-replicas-to-write for a moment; it puts
+		// it back on every path, but if it could not, do it now (and the
+		// drift check of applyConfig does it again later if this fails).
+		if rerr := switchover.RestoreDurability(context.WithoutCancel(ctx), plan, res.Durability); rerr != nil {
+			logger.Info("cannot restore min-replicas-to-write after the switchover yet", "error", rerr.Error())
+			r.event(rf, corev1.EventTypeWarning, "DurabilityNotRestored", "Switchover", "min-replicas-to-write could not be set back after the switchover yet: %v; it is retried", rerr)
+		}
+	}
 	held := res.Fenced.Milliseconds()
 	switch {
 	case err == nil:

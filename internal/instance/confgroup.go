@@ -165,6 +165,7 @@ func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[st
 		m.group.InForce, m.group.RestartRequired = inForce, res.RestartRequired
 	}
 	m.group.LastError, m.group.LastErrorAt = "", time.Time{}
+	m.drift.baseline = nil
 	m.mu.Unlock()
 	saved := savedConfig{Generation: generation, Desired: norm, Good: norm, GoodGeneration: generation}
 	if err := m.saveConfig(saved); err != nil {

@@ -91,6 +91,9 @@ func (m *Manager) Status() instanceapi.Status {
 	s.Config = instanceapi.ConfigStatus{Generation: g.Generation, InForce: g.InForce, Hash: redisconf.Hash(g.InForce),
 		Desired: g.Desired, DesiredHash: redisconf.Hash(g.Desired), RestartRequired: g.RestartRequired,
 		LastError: g.LastError, LastErrorAt: g.LastErrorAt}
+	m.mu.Lock()
+	s.Config.Restores, s.Config.LastRestore, s.Config.LastRestoreAt = m.drift.restores, m.drift.last, m.drift.lastAt
+	m.mu.Unlock()
 	s.Durability = m.Durability()
 	if running && o.Up {
 		s.DurabilityLive = o.Durability

@@ -125,6 +125,7 @@ type Manager struct {
 	dataError   string
 	quarantined string
 	output      *outputTail
+	drift       driftState
 }
 
 // runState is reset at every start of redis-server.
@@ -399,6 +400,7 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now()}
 	m.mu.Unlock()
 	m.bootStarted(in.Group)
+	m.invalidateBaseline()
 	m.dataBooted(facts.Own)
 	m.log.Info("redis-server started", "pid", proc.Pid, "role", string(d.Action), "replicaof",
 		net.JoinHostPort(in.ReplicaOfHost, strconv.Itoa(in.ReplicaOfPort)), "configHash", redisconf.Hash(in.Group),

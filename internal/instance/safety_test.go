@@ -596,3 +596,39 @@ func TestForcedPrimaryBoots(t *testing.T) {
 		t.Errorf("status forced %q, decision %q", s.Forced, s.LastDecision.Reason)
 	}
 }
+
+// TestParameterChangedBehindTheManager: a parameter of the group changed
+// with CONFIG SET on the server is put back within a check period and
+// counted in the status.
+func TestParameterChangedBehindTheManager(t *testing.T) {
+	c := newTestCluster(t, []string{"app-1"}, nil, map[string]string{"notify-keyspace-events": "gxE", "maxmemory": "1gb"})
+	m := c.start("app-1").m
+	waitRole(t, m, "primary", 60*time.Second)
+	ctx := context.Background()
+	cl := c.client("app-1")
+	// Let the manager take its snapshot of the group in force first.
+	eventually(t, 15*time.Second, "the baseline taken", func(context.Context) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.drift.baseline == nil {
+			return fmt.Errorf("no baseline yet")
+		}
+		return nil
+	})
+	if err := cl.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the parameter put back", func(context.Context) error {
+		v, err := cl.ConfigGet(ctx, "notify-keyspace-events").Result()
+		if err != nil {
+			return err
+		}
+		if got := v["notify-keyspace-events"]; !strings.Contains(got, "g") || !strings.Contains(got, "E") {
+			return fmt.Errorf("notify-keyspace-events %q", got)
+		}
+		return nil
+	})
+	if s := m.Status(); s.Config.Restores != 1 || !strings.Contains(s.Config.LastRestore, "notify-keyspace-events") {
+		t.Errorf("status restores %d, last %q", s.Config.Restores, s.Config.LastRestore)
+	}
+}

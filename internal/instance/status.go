@@ -110,6 +110,9 @@ func (m *Manager) pollLoop(ctx context.Context) {
 		if o.Up {
 			m.dataObserved(o)
 			m.managePriority(ctx, o)
+			if !o.Loading {
+				m.checkDrift(ctx)
+			}
 		}
 	}
 }

@@ -96,6 +96,12 @@ type ConfigStatus struct {
 	RestartRequired []string          `json:"restartRequired,omitempty"`
 	LastError       string            `json:"lastError,omitempty"`
 	LastErrorAt     time.Time         `json:"lastErrorAt,omitzero"`
+	// Restores counts the times parameters of the group were found changed
+	// on the running server (CONFIG SET behind the operator's back) and put
+	// back; LastRestore says which, and when.
+	Restores      int       `json:"restores,omitempty"`
+	LastRestore   string    `json:"lastRestore,omitempty"`
+	LastRestoreAt time.Time `json:"lastRestoreAt,omitzero"`
 }
 
 // DecisionRecord is the last boot decision with the facts it was made on.

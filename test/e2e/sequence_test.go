@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -353,12 +352,18 @@ func TestRecoversFromSequences(t *testing.T) {
 		if err := direct.ConfigSet(ctx, "min-replicas-to-write", "2").Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "durability set with redis-cli restored", func(ctx context.Context) error {
+		if err := direct.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "durability and a parameter set with redis-cli restored", func(ctx context.Context) error {
 			v, err := direct.ConfigGet(ctx, "min-replicas-to-write").Result()
 			if err != nil || v["min-replicas-to-write"] != "1" {
 				return fmt.Errorf("min-replicas-to-write %v (%v)", v, err)
 			}
-			return nil
+			if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
+				return err
+			}
+			return eventNamed(ctx, ns, "ConfigRestored", "notify-keyspace-events")
 		})
 		d.add(10)
 	})
@@ -504,4 +509,3 @@ func endpointReady(ctx context.Context, ns, svc, ip string, want bool) error {
 	return nil
 }
 
-var _ = strings.Contains
