@@ -101,11 +101,12 @@ const preferredPriority = "1"
 //     on Redis 7.0). It also notices a silent primary up to 0.6 s sooner.
 //
 // The ping period also decides whether Sentinel finds a replica to promote,
-// which is why it is not lower. While the primary is down, Sentinel asks
-// each replica for INFO once a second whatever info-period says, on the
-// first timer tick (10 to 19 a second) after the last answer is a second
-// old, and sentinelSelectSlave skips a replica whose last INFO is older
-// than five ping periods (info_validity_time), or whose last PING reply is.
+// which is why it is not lower. While the primary is down (objectively, or
+// as the replica reports its link), Sentinel asks each replica for INFO
+// once a second whatever info-period says, on the first timer tick (10 to
+// 19 a second) after the last answer is a second old, and
+// sentinelSelectSlave skips a replica whose last INFO is older than five
+// ping periods (info_validity_time), or whose last PING reply is.
 // At 200 ms that limit was the same second: for a tick and a round trip in
 // every second each replica was too old to promote, all of them at once
 // since they are asked in the same tick, and a failover that chose a
@@ -113,7 +114,9 @@ const preferredPriority = "1"
 // again only after twice the failover timeout (60 s by default). At 400 ms
 // the limit is 2 s: the oldest INFO measured is about 1.1 s, and a sentinel
 // stalled long enough to exceed the limit is close to its tilt mode (2 s)
-// anyway.
+// anyway. A down-after much below a second would want a shorter period for
+// the reconnection above; the choice of a replica wins, since losing it
+// costs a minute.
 //
 // Sentinels that do not know SENTINEL DEBUG keep their defaults:
 // switchovers then prepare for up to 10 s longer.
