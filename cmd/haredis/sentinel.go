@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -49,15 +51,21 @@ func newSentinelRunCommand() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			path := filepath.Join(runDir, "sentinel.conf")
+			// The file a previous start left (a container restart in the
+			// same pod): Sentinel rewrote it with its epochs and votes.
+			previous, err := os.ReadFile(path)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("cannot read the previous sentinel.conf: %w", err)
+			}
 			conf, _, err := sentinelconf.Prepare(ctx, sentinelconf.Inputs{
 				Config: cfg, PodName: podName, AnnounceHostname: announce, Port: port, Password: password,
-				Quorum: quorum, DownAfter: downAfter, FailoverTimeout: failoverTimeout, Log: log,
+				Quorum: quorum, DownAfter: downAfter, FailoverTimeout: failoverTimeout, Previous: string(previous), Log: log,
 			})
 			if err != nil {
 				return err
 			}
-			path := filepath.Join(runDir, "sentinel.conf")
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			if err := writeAtomically(path, []byte(conf)); err != nil {
 				return fmt.Errorf("cannot write sentinel.conf: %w", err)
 			}
 			bin, err := exec.LookPath(binary)
@@ -84,4 +92,27 @@ func newSentinelRunCommand() *cobra.Command {
 	f.DurationVar(&failoverTimeout, "failover-timeout", 30*time.Second, "failover-timeout")
 	_ = cmd.MarkFlagRequired("announce-hostname")
 	return cmd
+}
+
+// writeAtomically replaces path with b (mode 0600) by a rename, so that a
+// container killed while writing leaves the previous file, and with it the
+// sentinel's votes, rather than a truncated one.
+func writeAtomically(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

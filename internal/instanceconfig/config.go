@@ -46,6 +46,13 @@ type Config struct {
 	Managers    map[string]string `json:"managers,omitempty"`
 	// Sentinels lists host:port of every sentinel that monitors MasterName.
 	Sentinels []string `json:"sentinels,omitempty"`
+	// SentinelPods optionally names the pod of each entry of Sentinels, in
+	// the same order ("" for one not known): a sentinel's run id is derived
+	// from its pod name. When empty the pod name is the first label of the
+	// sentinel's host name (NAME-sentinel-N.NAME-sentinel-headless...),
+	// which is what clusters use; tests on loopback, whose sentinels are IP
+	// addresses, set it.
+	SentinelPods []string `json:"sentinelPods,omitempty"`
 	// SentinelAuthEnabled says the sentinels require the same password as
 	// the instances.
 	SentinelAuthEnabled bool `json:"sentinelAuthEnabled,omitempty"`
@@ -133,6 +140,9 @@ func (c *Config) Validate() error {
 		if _, _, err := splitHostPort(s); err != nil {
 			errs = append(errs, fmt.Errorf("sentinels: %w", err))
 		}
+	}
+	if len(c.SentinelPods) > 0 && len(c.SentinelPods) != len(c.Sentinels) {
+		errs = append(errs, fmt.Errorf("sentinelPods: %d names for %d sentinels", len(c.SentinelPods), len(c.Sentinels)))
 	}
 	if c.InitialPrimary != "" && !seen[c.InitialPrimary] {
 		errs = append(errs, fmt.Errorf("initialPrimary: %q is not one of the instances", c.InitialPrimary))

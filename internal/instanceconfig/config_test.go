@@ -70,6 +70,9 @@ func TestParseRefuses(t *testing.T) {
 		"bad sentinel":         {func(s string) string { return strings.Replace(s, `"s-1:26379"`, `"s-1"`, 1) }, "sentinels"},
 		"bad host port":        {func(s string) string { return strings.Replace(s, `127.0.0.1:7002`, `127.0.0.1:0`, 1) }, "hosts[app-2]"},
 		"no way to find hosts": {func(s string) string { return strings.Replace(s, `{name}.`, ``, 1) }, "has no entry in hosts"},
+		"sentinel pods not matching": {func(s string) string {
+			return strings.Replace(s, `"sentinels": ["s-1:26379"]`, `"sentinels": ["s-1:26379"], "sentinelPods": ["a", "b"]`, 1)
+		}, "sentinelPods"},
 		"negative durability": {func(s string) string {
 			return strings.Replace(s, `"minReplicasToWrite": 1`, `"minReplicasToWrite": -1`, 1)
 		}, "negative"},

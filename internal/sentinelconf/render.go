@@ -25,6 +25,14 @@ type Params struct {
 	Quorum          int
 	DownAfter       time.Duration
 	FailoverTimeout time.Duration
+	// KnownReplicas and KnownSentinels are written as known-replica and
+	// known-sentinel lines, so that the sentinel can fail over before it
+	// ever heard from the primary (see KnownReplicas, KnownSentinels).
+	KnownReplicas  []Addr
+	KnownSentinels []Peer
+	// CurrentEpoch, LeaderEpoch and ConfigEpoch carry a restarted
+	// sentinel's voting memory over (see Previous.Carry); 0 writes nothing.
+	CurrentEpoch, LeaderEpoch, ConfigEpoch uint64
 }
 
 // MyID derives a stable 40-hex-digit sentinel run id from the master name and
@@ -68,6 +76,23 @@ func Render(p Params) (string, error) {
 	line("sentinel down-after-milliseconds %s %d", p.MasterName, p.DownAfter.Milliseconds())
 	line("sentinel failover-timeout %s %d", p.MasterName, p.FailoverTimeout.Milliseconds())
 	line("sentinel parallel-syncs %s 1", p.MasterName)
+	for _, r := range p.KnownReplicas {
+		line("sentinel known-replica %s %s %d", p.MasterName, r.Host, r.Port)
+	}
+	for _, s := range p.KnownSentinels {
+		line("sentinel known-sentinel %s %s %d %s", p.MasterName, s.Host, s.Port, s.RunID)
+	}
+	// After the monitor line: leader-epoch and config-epoch belong to the
+	// master it creates.
+	if p.CurrentEpoch > 0 {
+		line("sentinel current-epoch %d", p.CurrentEpoch)
+	}
+	if p.LeaderEpoch > 0 {
+		line("sentinel leader-epoch %s %d", p.MasterName, p.LeaderEpoch)
+	}
+	if p.ConfigEpoch > 0 {
+		line("sentinel config-epoch %s %d", p.MasterName, p.ConfigEpoch)
+	}
 	return b.String(), nil
 }
 
@@ -77,8 +102,21 @@ func (p Params) validate() error {
 			return fmt.Errorf("cannot render sentinel.conf: the %s contains a space, quote or line break", name)
 		}
 	}
+	for _, a := range p.KnownReplicas {
+		if err := validAddr("known replica", a); err != nil {
+			return err
+		}
+	}
+	for _, s := range p.KnownSentinels {
+		if err := validAddr("known sentinel", s.Addr); err != nil {
+			return err
+		}
+		if !isRunID(s.RunID) || s.RunID == p.MyID {
+			return fmt.Errorf("cannot render sentinel.conf: known sentinel %s has run id %q, not 40 hex digits other than this sentinel's", s.Addr, s.RunID)
+		}
+	}
 	switch {
-	case len(p.MyID) != 40:
+	case !isRunID(p.MyID):
 		return fmt.Errorf("cannot render sentinel.conf: myid %q is not 40 hex digits", p.MyID)
 	case p.MasterName == "" || p.PrimaryHost == "" || p.AnnounceHostname == "":
 		return fmt.Errorf("cannot render sentinel.conf: master name, primary host and announce hostname must be set")
@@ -88,4 +126,20 @@ func (p Params) validate() error {
 		return fmt.Errorf("cannot render sentinel.conf: down-after and failover-timeout must be positive")
 	}
 	return nil
+}
+
+func validAddr(what string, a Addr) error {
+	if a.Host == "" || strings.ContainsAny(a.Host, " \t\r\n\"'") || a.Port < 1 || a.Port > 65535 {
+		return fmt.Errorf("cannot render sentinel.conf: %s %q is not a host name and port", what, a.String())
+	}
+	return nil
+}
+
+// isRunID tells whether s has the form of a Sentinel run id.
+func isRunID(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

@@ -54,12 +54,88 @@ sentinel parallel-syncs ns.app.abc 1
 	}
 }
 
+// TestRenderKnownAndCarried shows the lines that let a sentinel act at once:
+// the replicas and peers it knows before it hears from anyone, and the
+// voting memory of a restarted sentinel.
+func TestRenderKnownAndCarried(t *testing.T) {
+	head := `# Rendered by haredis sentinel run at every start; edits are lost.
+port 26379
+bind * -::*
+protected-mode no
+dir /tmp
+sentinel resolve-hostnames yes
+sentinel announce-hostnames yes
+sentinel announce-ip app-sentinel-1.app-sentinel-headless.ns.svc.cluster.local
+sentinel announce-port 26379
+sentinel myid ` + MyID("ns.app.abc", "app-sentinel-1") + `
+requirepass pw
+sentinel sentinel-pass pw
+sentinel monitor ns.app.abc app-1.app-headless.ns.svc.cluster.local 6379 2
+sentinel auth-pass ns.app.abc pw
+sentinel down-after-milliseconds ns.app.abc 1000
+sentinel failover-timeout ns.app.abc 30000
+sentinel parallel-syncs ns.app.abc 1
+`
+	peer := MyID("ns.app.abc", "app-sentinel-2")
+	cases := map[string]struct {
+		edit func(*Params)
+		want string
+	}{
+		"known replicas and sentinels": {
+			edit: func(p *Params) {
+				p.KnownReplicas = []Addr{{"app-2.app-headless.ns.svc.cluster.local", 6379}, {"app-3.app-headless.ns.svc.cluster.local", 6379}}
+				p.KnownSentinels = []Peer{{Addr{"app-sentinel-2.app-sentinel-headless.ns.svc.cluster.local", 26379}, peer}}
+			},
+			want: head + `sentinel known-replica ns.app.abc app-2.app-headless.ns.svc.cluster.local 6379
+sentinel known-replica ns.app.abc app-3.app-headless.ns.svc.cluster.local 6379
+sentinel known-sentinel ns.app.abc app-sentinel-2.app-sentinel-headless.ns.svc.cluster.local 26379 ` + peer + `
+`,
+		},
+		"voting memory": {
+			edit: func(p *Params) { p.CurrentEpoch, p.LeaderEpoch, p.ConfigEpoch = 7, 7, 5 },
+			want: head + `sentinel current-epoch 7
+sentinel leader-epoch ns.app.abc 7
+sentinel config-epoch ns.app.abc 5
+`,
+		},
+		"voting memory without the config epoch": {
+			edit: func(p *Params) { p.CurrentEpoch, p.LeaderEpoch = 7, 6 },
+			want: head + `sentinel current-epoch 7
+sentinel leader-epoch ns.app.abc 6
+`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := params()
+			tc.edit(&p)
+			got, err := Render(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("sentinel.conf (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestRenderRefuses(t *testing.T) {
 	cases := map[string]func(*Params){
 		"password with a line break": func(p *Params) { p.Password = "a\nsentinel monitor x" },
 		"short myid":                 func(p *Params) { p.MyID = "abc" },
 		"no primary":                 func(p *Params) { p.PrimaryHost = "" },
 		"zero quorum":                func(p *Params) { p.Quorum = 0 },
+		"known replica with a line break": func(p *Params) {
+			p.KnownReplicas = []Addr{{"app-2\nsentinel monitor x", 6379}}
+		},
+		"known replica without port": func(p *Params) { p.KnownReplicas = []Addr{{"app-2", 0}} },
+		"known sentinel with a short run id": func(p *Params) {
+			p.KnownSentinels = []Peer{{Addr{"s-2", 26379}, "abc"}}
+		},
+		"known sentinel with this sentinel's id": func(p *Params) {
+			p.KnownSentinels = []Peer{{Addr{"s-2", 26379}, p.MyID}}
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -105,19 +105,37 @@ const preferredPriority = "1"
 //   - hello messages every 200 ms instead of 2 s, so that every sentinel
 //     (and the clients subscribed to it) learns a new primary within a
 //     fraction of a second of the one that promoted it;
-//   - PING (and reconnection) every 200 ms instead of every second. After
+//   - PING (and reconnection) every 400 ms instead of every second. After
 //     +switch-master a sentinel drops its link to the old address and
 //     restarts the new primary's down-after clock at once, but reconnects
 //     no sooner than one ping period after its last attempt. With the
 //     default period and down-after of a second, a sentinel that was
 //     retrying the dead old primary could count the new one down before it
 //     even dialled it, and start a second, needless failover (seen in tests
-//     on Redis 7.0). It also notices a dead primary up to 0.8 s sooner.
+//     on Redis 7.0). It also notices a silent primary up to 0.6 s sooner.
+//
+// The ping period also decides whether Sentinel finds a replica to promote,
+// which is why it is not lower. While the primary is down (objectively, or
+// as the replica reports its link), Sentinel asks each replica for INFO
+// once a second whatever info-period says, on the first timer tick (10 to
+// 19 a second) after the last answer is a second old, and
+// sentinelSelectSlave skips a replica whose last INFO is older than five
+// ping periods (info_validity_time), or whose last PING reply is.
+// At 200 ms that limit was the same second: for a tick and a round trip in
+// every second each replica was too old to promote, all of them at once
+// since they are asked in the same tick, and a failover that chose a
+// replica then aborted with -failover-abort-no-good-slave; Sentinel tries
+// again only after twice the failover timeout (60 s by default). At 400 ms
+// the limit is 2 s: the oldest INFO measured is about 1.1 s, and a sentinel
+// stalled long enough to exceed the limit is close to its tilt mode (2 s)
+// anyway. A down-after much below a second would want a shorter period for
+// the reconnection above; the choice of a replica wins, since losing it
+// costs a minute.
 //
 // Sentinels that do not know SENTINEL DEBUG keep their defaults:
 // switchovers then prepare for up to 10 s longer.
 func TuneSentinel(ctx context.Context, s *redis.SentinelClient) error {
-	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "200", "ping-period", "200"))
+	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "200", "ping-period", "400"))
 }
 
 type run struct {
