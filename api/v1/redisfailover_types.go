@@ -277,8 +277,10 @@ type SentinelSpec struct {
 	DownAfter *metav1.Duration `json:"downAfter,omitempty"`
 
 	// FailoverTimeout bounds one failover attempt (Sentinel's
-	// failover-timeout).
-	// +kubebuilder:default="30s"
+	// failover-timeout); an attempt that fails is tried again after twice
+	// this long. The default, 10s, is ample for the promotion and the
+	// replicas' reconfiguration and keeps a retry within 20 s.
+	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="spec.sentinel.failoverTimeout: must be a duration between 1s and 1h written like 30s or 2m"

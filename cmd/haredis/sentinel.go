@@ -89,7 +89,7 @@ func newSentinelRunCommand() *cobra.Command {
 	f.IntVar(&port, "port", 26379, "sentinel port")
 	f.IntVar(&quorum, "quorum", 0, "sentinels that must agree the primary is down (0: a majority of the sentinels in --config)")
 	f.DurationVar(&downAfter, "down-after", time.Second, "down-after-milliseconds")
-	f.DurationVar(&failoverTimeout, "failover-timeout", 30*time.Second, "failover-timeout")
+	f.DurationVar(&failoverTimeout, "failover-timeout", 10*time.Second, "failover-timeout")
 	_ = cmd.MarkFlagRequired("announce-hostname")
 	return cmd
 }

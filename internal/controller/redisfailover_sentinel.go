@@ -229,7 +229,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 // reset one whose start-up failed) the primary the majority agrees on.
 func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
 	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
-	downAfter, failoverTimeout := time.Second, 30*time.Second
+	downAfter, failoverTimeout := time.Second, 10*time.Second
 	if d := rf.Spec.Sentinel.DownAfter; d != nil {
 		downAfter = d.Duration
 	}

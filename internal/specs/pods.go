@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -204,7 +205,12 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 		{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: InstanceConfigMapName(rf)},
 		}}},
-		{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		// In memory: redis.conf and sentinel.conf hold the password, and a
+		// sentinel fsyncs its file before every vote it casts. It survives a
+		// container restart, so a restarted sentinel keeps its epochs.
+		{Name: "run", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("16Mi")),
+		}}},
 	}
 	var items []corev1.KeyToPath
 	if rf.AuthEnabled() {
