@@ -61,6 +61,11 @@ type Options struct {
 	CoreDNSPath string
 	// CRDPaths are installed once the API server is up.
 	CRDPaths []string
+	// VolumeSyncPeriod paces the refresh of configMap, secret and projected
+	// volumes in running pods (a random wait between it and twice it);
+	// node.DefaultVolumeSyncPeriod (10 s) when zero. A kubelet takes 60 to
+	// 90 s.
+	VolumeSyncPeriod time.Duration
 	// Log receives the bed's structured logs; discarded when zero.
 	Log logr.Logger
 }

@@ -80,7 +80,8 @@ func (n *Node) start(ctx context.Context) error {
 		DNS: DNSServiceIP, ClusterDomain: ClusterDomain,
 		APIHost: "10.96.0.1", APIPort: 443,
 		KubeletPort: port, KubeletVersion: "v1.37.2",
-		Log: c.log.WithValues("node", n.Name),
+		VolumeSyncPeriod: c.opts.VolumeSyncPeriod,
+		Log:              c.log.WithValues("node", n.Name),
 	})
 	tlsConfig, err := selfSignedTLS(n.Name)
 	if err != nil {

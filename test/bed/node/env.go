@@ -175,6 +175,9 @@ func (r *podRun) fieldValue(path string) (string, error) {
 	return "", fmt.Errorf("unsupported fieldPath %q", path)
 }
 
+// formatMap writes labels or annotations as a kubelet does
+// (k8s.io/kubernetes/pkg/fieldpath.FormatMap): one key="value" line per key,
+// sorted, the value quoted as Go's %q does, no newline after the last.
 func formatMap(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -185,7 +188,7 @@ func formatMap(m map[string]string) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
 	}
-	return b.String()
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func resourceValue(c corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {

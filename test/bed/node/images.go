@@ -16,8 +16,13 @@ type Image struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
+	// WorkingDir is the image's WORKDIR, used when the container sets none.
 	WorkingDir string
-	Mounts     []runner.Mount
+	// Volumes are the image's VOLUME directories: each container start gets
+	// them fresh and empty (in memory) unless a pod volume is mounted there,
+	// as a container runtime makes them in the container's writable layer.
+	Volumes []string
+	Mounts  []runner.Mount
 }
 
 // Images maps image references to host programs. Only images it knows run;
@@ -42,7 +47,13 @@ func NewImages(projectImage, haredisBinary string) (*Images, error) {
 		if !tagMatches(tag, version) {
 			return Image{}, fmt.Errorf("image redis:%s cannot be honoured: the test bed runs the host's Redis %s (use redis:%s, a prefix of it, or latest)", tag, version, version)
 		}
-		return Image{Cmd: []string{"redis-server"}, Env: []string{"PATH=" + runner.DefaultPath, "REDIS_VERSION=" + version}}, nil
+		// As the stock image: WORKDIR /data, VOLUME /data, CMD redis-server.
+		return Image{
+			Cmd:        []string{"redis-server"},
+			Env:        []string{"PATH=" + runner.DefaultPath, "REDIS_VERSION=" + version},
+			WorkingDir: "/data",
+			Volumes:    []string{"/data"},
+		}, nil
 	}
 	for _, name := range []string{"redis", "library/redis", "docker.io/library/redis", "docker.io/redis"} {
 		im.byName[name] = redis

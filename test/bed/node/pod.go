@@ -32,6 +32,8 @@ type podRun struct {
 	ip         netip.Addr
 	link       netns.PodLink
 	volumes    map[string]string // volume name -> host path
+	tokens     map[string]issuedToken
+	resync     chan struct{} // the pod's object changed: refresh API data volumes
 	inits      []*containerRun
 	ctrs       []*containerRun
 	phase      corev1.PodPhase
@@ -51,6 +53,8 @@ func newPodRun(p *Provider, pod *corev1.Pod, seq int) *podRun {
 		phase:      corev1.PodPending,
 		conditions: map[corev1.PodConditionType]corev1.PodCondition{},
 		volumes:    map[string]string{},
+		tokens:     map[string]issuedToken{},
+		resync:     make(chan struct{}, 1),
 	}
 	// A node restart brings its pods back: their containers count as restarted.
 	prev := map[string]int32{}
@@ -76,35 +80,51 @@ func (r *podRun) log() interface {
 	return r.p.cfg.Log.WithValues("pod", r.pod.Namespace+"/"+r.pod.Name)
 }
 
+// updateMeta takes the pod's new labels and annotations and has its API data
+// volumes rewritten at once: a kubelet syncs a pod, and so remounts its
+// downwardAPI volumes, whenever the pod's object changes.
 func (r *podRun) updateMeta(pod *corev1.Pod) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.pod.Labels = pod.Labels
 	r.pod.Annotations = pod.Annotations
+	r.mu.Unlock()
+	select {
+	case r.resync <- struct{}{}:
+	default:
+	}
 }
 
 // run drives the pod: sandbox, init containers in order, then the containers,
-// until terminate is called; then it stops everything and cleans up.
+// until terminate is called; then it stops everything and cleans up. Its API
+// data volumes are kept up to date from the moment they exist.
 func (r *podRun) run() {
 	defer close(r.done)
 	r.setCondition(corev1.PodScheduled, true, "")
 	r.publish()
-	if r.prepare() && r.runInits() {
-		var wg sync.WaitGroup
-		for _, c := range r.ctrs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.supervise(r.ctx)
-			}()
+	refreshed := make(chan struct{})
+	var wg sync.WaitGroup
+	if r.prepare() {
+		go func() {
+			defer close(refreshed)
+			r.refreshAPIData()
+		}()
+		if r.runInits() {
+			for _, c := range r.ctrs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c.supervise(r.ctx)
+				}()
+			}
 		}
-		<-r.ctx.Done()
-		r.stopContainers()
-		wg.Wait()
 	} else {
-		<-r.ctx.Done()
-		r.stopContainers()
+		close(refreshed)
 	}
+	<-r.ctx.Done()
+	r.stopContainers()
+	wg.Wait()
+	// Nothing may write into the pod's directory once cleanup removes it.
+	<-refreshed
 	r.cleanup()
 }
 

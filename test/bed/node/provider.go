@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
@@ -48,8 +50,20 @@ type Config struct {
 	KubeletPort int
 	// KubeletVersion is reported in the node's status.
 	KubeletVersion string
-	Log            logr.Logger
+	// VolumeSyncPeriod paces the refresh of configMap, secret and projected
+	// volumes in running pods: each pod waits a random time between the
+	// period and twice it before the next rewrite, as a kubelet resyncs a pod
+	// every sync period (1 min) plus up to half of it. DefaultVolumeSyncPeriod
+	// when zero. DownwardAPI volumes (and the others with them) are also
+	// rewritten at once when the pod's labels or annotations change.
+	VolumeSyncPeriod time.Duration
+	Log              logr.Logger
 }
+
+// DefaultVolumeSyncPeriod makes a ConfigMap or Secret change reach running
+// pods within 10 to 20 s: a kubelet takes 60 to 90 s (its sync period and
+// jitter) plus its cache's delay.
+const DefaultVolumeSyncPeriod = 10 * time.Second
 
 // Provider runs the pods of one node.
 type Provider struct {
@@ -133,8 +147,11 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// UpdatePod accepts changes of a running pod; the bed applies none of them
-// (a kubelet only applies in-place resizes and graceful deletion).
+// UpdatePod receives changes of a running pod's object (virtual-kubelet
+// calls it when labels, annotations, images, tolerations or
+// activeDeadlineSeconds changed). The bed takes the new labels and
+// annotations and rewrites the pod's API data volumes at once, as a kubelet
+// syncs the pod; it applies no other change (no image update in place).
 func (p *Provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
 	run := p.get(pod.Namespace, pod.Name)
 	if run == nil {
@@ -225,6 +242,16 @@ func (p *Provider) publish(pod *corev1.Pod) {
 		return
 	}
 	cb(pod)
+}
+
+// volumeSyncWait is how long a pod waits before its next refresh of API
+// data volumes: between the period and twice it.
+func (p *Provider) volumeSyncWait() time.Duration {
+	period := p.cfg.VolumeSyncPeriod
+	if period <= 0 {
+		period = DefaultVolumeSyncPeriod
+	}
+	return period + rand.N(period)
 }
 
 func (p *Provider) podDir(pod *corev1.Pod) string {

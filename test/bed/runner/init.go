@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -46,15 +47,16 @@ func runInit(specPath string) error {
 	if dir == "" {
 		dir = "/"
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create working directory %s: %w", dir, err)
-	}
 	if err := os.Chdir(dir); err != nil {
 		return fmt.Errorf("cannot enter working directory %s: %w", dir, err)
 	}
 	path, err := lookPath(spec.Argv[0], spec.Env)
 	if err != nil {
 		return err
+	}
+	// The starter waits for this descriptor to close: at the exec.
+	if fd, err := strconv.Atoi(os.Getenv(syncEnv)); err == nil {
+		unix.CloseOnExec(fd)
 	}
 	return syscall.Exec(path, spec.Argv, spec.Env)
 }
@@ -119,6 +121,13 @@ func buildRoot(spec Spec) error {
 			return err
 		}
 	}
+	// A missing working directory is made as a container runtime makes it,
+	// without writing to the host.
+	if spec.Dir != "" {
+		if err := ensureDir(root, resolveIn(root, spec.Dir), shadowed); err != nil {
+			return fmt.Errorf("cannot create working directory %s: %w", spec.Dir, err)
+		}
+	}
 	return nil
 }
 
@@ -179,6 +188,16 @@ func bindEntry(from, to string) error {
 // missing directories are created in memory and never on the host.
 func bindInto(root string, m Mount, shadowed map[string]bool) error {
 	target := resolveIn(root, m.Target)
+	if m.Scratch {
+		if err := ensureDir(root, target, shadowed); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", filepath.Join(root, target), "tmpfs", 0, "size=1g,mode=0755"); err != nil {
+			return fmt.Errorf("cannot mount an empty directory at %s: %w", target, err)
+		}
+		shadowed[target] = true
+		return nil
+	}
 	st, err := os.Stat(m.Source)
 	if err != nil {
 		return fmt.Errorf("cannot inspect volume source %s: %w", m.Source, err)

@@ -3,18 +3,24 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 )
 
-// Mount binds Source (a host file or directory) at Target inside the container.
+// Mount binds Source (a host file or directory) at Target inside the
+// container; with Scratch it puts a fresh empty directory in memory there
+// instead (an image's VOLUME without a pod volume on it), gone when the
+// container ends.
 type Mount struct {
-	Source   string `json:"source"`
+	Source   string `json:"source,omitempty"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
+	Scratch  bool   `json:"scratch,omitempty"`
 }
 
 // Spec is everything the init needs to turn into the container's process.
@@ -32,6 +38,7 @@ type Spec struct {
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
 	// Dir is the working directory inside the container; "/" when empty.
+	// When missing it is created, in memory unless it lies in a volume.
 	Dir string `json:"dir,omitempty"`
 }
 
@@ -88,9 +95,37 @@ type spawnRequest struct {
 	errc chan error
 }
 
-// Start starts cmd from the spawner thread.
+// Start starts cmd from the spawner thread and returns once the container's
+// command runs: the init has built the container's root and exec'd the
+// command (or failed, and exits 128). Before that, an exec into the process
+// (a probe, `kubectl exec`) would find the host's root, not the container's,
+// and a container runtime reports no container as running before it either.
 func Start(cmd *exec.Cmd) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("cannot create the init's pipe: %w", err)
+	}
+	defer r.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
+	// ExtraFiles[i] is the child's descriptor 3+i.
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", syncEnv, 2+len(cmd.ExtraFiles)))
 	errc := make(chan error, 1)
 	spawner <- spawnRequest{cmd: cmd, errc: errc}
-	return <-errc
+	err = <-errc
+	w.Close()
+	if err != nil {
+		return err
+	}
+	// The init holds the write end until its exec closes it (close-on-exec)
+	// or it exits: either way the read ends.
+	_ = r.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return fmt.Errorf("the container's init did not finish building its root: %w", err)
+	}
+	return nil
 }
+
+// syncEnv tells the init which descriptor to leave open until its exec.
+const syncEnv = "HAREDIS_BED_INIT_SYNC"
