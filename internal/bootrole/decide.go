@@ -88,6 +88,8 @@ type PeerManager struct {
 	// with the primary since it started, or holds data as recent as every
 	// instance that answers).
 	Promotable bool `json:"promotable"`
+	// Links are the history links it knows.
+	Links map[string]Link `json:"links,omitempty"`
 }
 
 // Answers tells whether the peer's redis-server or its manager answered.
@@ -132,13 +134,20 @@ type Facts struct {
 	// Cluster is the RedisFailover's name, for the commands a message
 	// suggests.
 	Cluster string `json:"cluster,omitempty"`
+	// Links are the history links this instance knows (its own and those
+	// its peers published).
+	Links map[string]Link `json:"links,omitempty"`
 }
 
-// links collects every position the facts mention.
+// links collects every link the facts know or their positions mention.
 func (f Facts) links() *Links {
 	l := NewLinks(f.Own.Position)
+	l.PutAll(f.Links)
 	for _, p := range f.Peers {
 		l.Add(p.position())
+		if p.Manager != nil {
+			l.PutAll(p.Manager.Links)
+		}
 	}
 	return l
 }

@@ -68,6 +68,56 @@ type Links struct {
 	native map[string]Position // ReplID = replid2, Offset = SecondOffset-1
 }
 
+// Link says how history ID continued another: it holds Parent's history up
+// to offset UpTo, and its own offsets go on from there (Redis's replid2 and
+// second_repl_offset after a promotion or a restart from an RDB) or, with
+// Reset, start again at 0 (a history Redis began afresh from data loaded
+// off disk). Instance managers remember the links they saw and publish
+// them, because an RDB's header names only the history it was written in.
+type Link struct {
+	Parent string `json:"parent"`
+	UpTo   int64  `json:"upTo"`
+	Reset  bool   `json:"reset,omitempty"`
+}
+
+// Put records that history id continued as k says (a link already known
+// for id is kept).
+func (l *Links) Put(id string, k Link) {
+	if id == "" || k.Parent == "" || id == k.Parent {
+		return
+	}
+	m := l.native
+	if k.Reset {
+		m = l.base
+	}
+	if _, ok := l.native[id]; ok {
+		return
+	}
+	if _, ok := l.base[id]; ok {
+		return
+	}
+	m[id] = Position{ReplID: k.Parent, Offset: k.UpTo}
+}
+
+// PutAll records every link of m.
+func (l *Links) PutAll(m map[string]Link) {
+	for id, k := range m {
+		l.Put(id, k)
+	}
+}
+
+// All returns every link known.
+func (l *Links) All() map[string]Link {
+	out := make(map[string]Link, len(l.native)+len(l.base))
+	for id, p := range l.native {
+		out[id] = Link{Parent: p.ReplID, UpTo: p.Offset}
+	}
+	for id, p := range l.base {
+		out[id] = Link{Parent: p.ReplID, UpTo: p.Offset, Reset: true}
+	}
+	return out
+}
+
 // NewLinks collects the links of the given positions.
 func NewLinks(ps ...Position) *Links {
 	l := &Links{base: map[string]Position{}, native: map[string]Position{}}
@@ -81,16 +131,12 @@ func NewLinks(ps ...Position) *Links {
 func (l *Links) Add(p Position) {
 	for i := 0; i < 16 && p.Known(); i++ {
 		if p.ReplID2 != "" && p.SecondOffset > 0 {
-			if _, ok := l.native[p.ReplID]; !ok {
-				l.native[p.ReplID] = Position{ReplID: p.ReplID2, Offset: p.SecondOffset - 1}
-			}
+			l.Put(p.ReplID, Link{Parent: p.ReplID2, UpTo: p.SecondOffset - 1})
 		}
 		if p.Base == nil || !p.Base.Known() {
 			return
 		}
-		if _, ok := l.base[p.ReplID]; !ok {
-			l.base[p.ReplID] = Position{ReplID: p.Base.ReplID, Offset: p.Base.Offset}
-		}
+		l.Put(p.ReplID, Link{Parent: p.Base.ReplID, UpTo: p.Base.Offset, Reset: true})
 		p = *p.Base
 	}
 }

@@ -51,3 +51,23 @@ func TestCompare(t *testing.T) {
 		})
 	}
 }
+
+// TestCompareWithPublishedLinks: RDB headers name only the history they
+// were written in; the links the managers saw while running order them.
+func TestCompareWithPublishedLinks(t *testing.T) {
+	// r0 -> r1 (promotion at 100) -> r2 (promotion at 300).
+	known := map[string]Link{"r1": {Parent: "r0", UpTo: 100}, "r2": {Parent: "r1", UpTo: 300}}
+	a := Position{ReplID: "r0", Offset: 90}  // an old snapshot
+	b := Position{ReplID: "r2", Offset: 350} // a recent one
+	if got := NewLinks().Compare(b, a); got != Unordered {
+		t.Errorf("without links: %s", got)
+	}
+	l := NewLinks()
+	l.PutAll(known)
+	if got := l.Compare(b, a); got != Newer {
+		t.Errorf("with links: %s, want newer", got)
+	}
+	if got := l.All(); len(got) != 2 || got["r2"] != known["r2"] {
+		t.Errorf("All() = %v", got)
+	}
+}

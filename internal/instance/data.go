@@ -44,9 +44,11 @@ type state struct {
 	// Replicas are the instances that replicated from this one when it was
 	// primary: peers to ask even if instance.json has not listed them yet.
 	Replicas []string `json:"replicas,omitempty"`
-	// Bases are history links learnt from peers (see bootrole.Links).
-	Bases   map[string]bootrole.Position `json:"bases,omitempty"`
-	Updated time.Time                    `json:"updated"`
+	// History holds the links between replication histories this instance
+	// saw while running or learnt from its peers (see bootrole.Link): an
+	// RDB's header names only the history it was written in.
+	History map[string]bootrole.Link `json:"history,omitempty"`
+	Updated time.Time                `json:"updated"`
 	// Written by managers that kept only an offset.
 	LegacyOffset int64  `json:"offset,omitempty"`
 	LegacyReplID string `json:"replID,omitempty"`
@@ -102,11 +104,6 @@ func (m *Manager) ownFacts() bootrole.OwnData {
 	if rdbPos.Known() && m.loadsRDB() {
 		own.Position = rdbPos
 	}
-	if own.Position.Base == nil {
-		if b, ok := st.Bases[own.Position.ReplID]; ok {
-			own.Position.Base = &b
-		}
-	}
 	return own
 }
 
@@ -148,20 +145,18 @@ func (m *Manager) dataObserved(o observed) {
 		}
 		d.pos = live
 	case synced:
-		if b, ok := d.saved.Bases[live.ReplID]; ok {
-			live.Base = &b
-		}
 		d.pos = live
 	}
 	st := d.saved
 	next := st
+	next.History = mergeHistory(st.History, d.pos)
 	next.Role, next.Position, next.Keys, next.HadData = o.Repl.Role, d.pos, o.Keys, st.HadData || o.Keys > 0
 	next.Position.Exact = false
 	if o.Repl.Role == "master" {
 		next.Replicas = replicaNames(cfg, o.Repl.Replicas, m.opts.RedisPort, st.Replicas)
 	}
 	changed := next.Role != st.Role || next.Position.ReplID != st.Position.ReplID || next.HadData != st.HadData ||
-		!slices.Equal(next.Replicas, st.Replicas) ||
+		!slices.Equal(next.Replicas, st.Replicas) || len(next.History) != len(st.History) ||
 		(next.Position.Offset != st.Position.Offset && time.Since(d.lastWrite) >= time.Second)
 	m.mu.Unlock()
 	if changed {
@@ -192,26 +187,65 @@ func replicaNames(cfg interface {
 	return out
 }
 
-// learnLinks keeps the history links peers report, so that this instance
-// can compare its position with positions of older histories later.
-func (m *Manager) learnLinks(ps []bootrole.Position) {
-	m.mu.Lock()
-	st := m.data.saved
-	added := false
-	for _, p := range ps {
-		for i := 0; i < 4 && p.Known() && p.Base != nil && p.Base.Known(); i++ {
-			if _, ok := st.Bases[p.ReplID]; !ok && len(st.Bases) < 32 {
-				if st.Bases == nil {
-					st.Bases = map[string]bootrole.Position{}
-				}
-				st.Bases[p.ReplID] = bootrole.Position{ReplID: p.Base.ReplID, Offset: p.Base.Offset}
-				added = true
+// maxHistory bounds the links a state file keeps: every failover adds one,
+// and only links to histories some instance may still hold matter.
+const maxHistory = 64
+
+// mergeHistory returns old with the links p and more carry added (a new
+// map when anything is added, old otherwise).
+func mergeHistory(old map[string]bootrole.Link, p bootrole.Position, more ...map[string]bootrole.Link) map[string]bootrole.Link {
+	l := bootrole.NewLinks(p)
+	for _, m := range more {
+		l.PutAll(m)
+	}
+	add := l.All()
+	var out map[string]bootrole.Link
+	for id, k := range add {
+		if _, ok := old[id]; ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]bootrole.Link, len(old)+len(add))
+			for oid, ok := range old {
+				out[oid] = ok
 			}
-			p = *p.Base
+		}
+		if len(out) >= maxHistory {
+			for drop := range out {
+				delete(out, drop)
+				break
+			}
+		}
+		out[id] = k
+	}
+	if out == nil {
+		return old
+	}
+	return out
+}
+
+// learnLinks keeps the history links peers report, so that this instance
+// can order its data against data of older histories later.
+func (m *Manager) learnLinks(f bootrole.Facts) {
+	var more []map[string]bootrole.Link
+	var ps []bootrole.Position
+	for _, p := range f.Peers {
+		if p.Manager != nil {
+			more = append(more, p.Manager.Links)
+			ps = append(ps, p.Manager.Position)
 		}
 	}
+	m.mu.Lock()
+	st := m.data.saved
+	h := st.History
+	for _, p := range ps {
+		h = mergeHistory(h, p)
+	}
+	h = mergeHistory(h, bootrole.Position{}, more...)
+	changed := len(h) != len(st.History)
+	st.History = h
 	m.mu.Unlock()
-	if added {
+	if changed {
 		m.writeState(st)
 	}
 }
@@ -374,4 +408,5 @@ func (m *Manager) dataStatus(s *instanceapi.Status, o observed, running bool) {
 		s.HasData = m.decision.Facts.Own.HasData
 	}
 	s.DataError, s.Quarantined = m.dataError, m.quarantined
+	s.History = m.data.saved.History
 }

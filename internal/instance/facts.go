@@ -77,13 +77,10 @@ func (m *Manager) gatherFacts(ctx context.Context) bootrole.Facts {
 		})
 	}
 	wg.Wait()
-	var ps []bootrole.Position
-	for _, p := range f.Peers {
-		if p.Manager != nil {
-			ps = append(ps, p.Manager.Position)
-		}
-	}
-	m.learnLinks(ps)
+	m.learnLinks(f)
+	m.mu.Lock()
+	f.Links = m.data.saved.History
+	m.mu.Unlock()
 	return f
 }
 
@@ -263,5 +260,5 @@ func (m *Manager) askPeerManager(ctx context.Context, name, token string) *bootr
 	if err != nil || s.Name != name || (s.MasterName != "" && s.MasterName != m.config().MasterName) {
 		return nil
 	}
-	return &bootrole.PeerManager{Phase: s.Phase, HasData: s.HasData, Position: s.DataPosition, Promotable: s.Promotable}
+	return &bootrole.PeerManager{Phase: s.Phase, HasData: s.HasData, Position: s.DataPosition, Promotable: s.Promotable, Links: s.History}
 }

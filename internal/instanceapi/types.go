@@ -59,6 +59,9 @@ type Status struct {
 	// DataPosition is how far this instance's data set has come in the
 	// replication history, also while redis-server is stopped.
 	DataPosition bootrole.Position `json:"dataPosition"`
+	// History holds the links between replication histories this instance
+	// knows, so that peers can order positions of different histories.
+	History map[string]bootrole.Link `json:"history,omitempty"`
 	// Synced: this replica completed a synchronisation with its primary
 	// since its redis-server started.
 	Synced bool `json:"synced,omitempty"`
