@@ -85,6 +85,19 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 		diff := configDiffers(rf, want, s)
 		sent, _ := strconv.ParseInt(p.Annotations[specs.AnnotationConfigGeneration], 10, 64)
 		refused := sent == rf.Generation && p.Annotations[AnnotationConfigError] != ""
+		if diff == "" && sent < rf.Generation {
+			// In force without a PUT (a new pod reads it from instance.json):
+			// record it, so that a later difference counts as drift.
+			patch := client.MergeFrom(p.DeepCopy())
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
+			p.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
+			if err := r.Patch(ctx, p, patch); err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot record the config generation in force on %s: %w", n, err)
+			}
+			continue
+		}
 		if diff == "" || refused {
 			continue
 		}

@@ -50,7 +50,8 @@ const (
 	// serial ever used, so a number is never reused even after status is lost.
 	AnnotationLastSerial = "haredis.dev/last-serial"
 	// AnnotationConfigGeneration on a pod is the generation of the parameter
-	// group last applied to it with PUT /config.
+	// group last applied to it with PUT /config or seen in force on it: a
+	// difference after that is drift.
 	AnnotationConfigGeneration = "haredis.dev/config-generation"
 	// AnnotationForcePrimary on a RedisFailover is a human's choice of
 	// primary when haredis cannot tell which instance holds the newest data

@@ -116,19 +116,37 @@ func watchStatus(t *testing.T, ns, pw string) *statusWatch {
 	w := &statusWatch{stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		c := plainClient("app-primary."+ns+".svc.cluster.local:6379", pw)
-		defer c.Close()
+		var c *redis.Client
+		defer func() {
+			if c != nil {
+				c.Close()
+			}
+		}()
 		var readySince time.Time
 		for ctx.Err() == nil {
-			rf, err := getRF(ctx, ns, "app")
-			if err == nil {
-				if meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") && rf.Status.ObservedGeneration == rf.Generation {
-					if readySince.IsZero() {
-						readySince = time.Now()
-					}
-				} else {
-					readySince = time.Time{}
+			// The password is read each time: a RedisFailover created again
+			// gets a new one.
+			conn := &corev1.Secret{}
+			if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-connection"}, conn); err == nil && string(conn.Data[specs.ConnPassword]) != pw {
+				pw = string(conn.Data[specs.ConnPassword])
+				if c != nil {
+					c.Close()
+					c = nil
 				}
+			}
+			if c == nil {
+				c = plainClient("app-primary."+ns+".svc.cluster.local:6379", pw)
+			}
+			rf, err := getRF(ctx, ns, "app")
+			switch {
+			case err != nil || !rf.DeletionTimestamp.IsZero():
+				readySince = time.Time{}
+			case meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") && rf.Status.ObservedGeneration == rf.Generation:
+				if readySince.IsZero() {
+					readySince = time.Now()
+				}
+			default:
+				readySince = time.Time{}
 			}
 			werr := c.Set(ctx, "status-watch", time.Now().UnixNano(), 0).Err()
 			// Ready for over 3 s (the status poll, the Service's endpoints
