@@ -159,13 +159,14 @@ func (m *Manager) ApplyGroup(ctx context.Context, generation int64, group map[st
 		}
 		res.RestartRequired = restart
 	}
+	base := canonical(ctx, t, norm)
 	m.mu.Lock()
 	m.group.Generation, m.group.Desired, m.group.Boot = generation, copyMap(norm), copyMap(norm)
 	if running {
 		m.group.InForce, m.group.RestartRequired = inForce, res.RestartRequired
 	}
 	m.group.LastError, m.group.LastErrorAt = "", time.Time{}
-	m.drift.baseline = nil
+	m.drift.baseline = base
 	m.mu.Unlock()
 	saved := savedConfig{Generation: generation, Desired: norm, Good: norm, GoodGeneration: generation}
 	if err := m.saveConfig(saved); err != nil {

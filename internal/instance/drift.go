@@ -13,25 +13,23 @@ import (
 // with the group in force.
 const driftEvery = 10 * time.Second
 
-// driftState remembers what the running server reported for the group's
-// parameters right after the group was applied: Redis reports its own
-// canonical form (bytes for 1gb, flags in its own order), so later answers
-// are compared with that snapshot, not with the group's text.
+// driftState holds the values a server running the desired group reports
+// for its parameters (Redis reports its own canonical forms: bytes for 1gb,
+// flags in its own order), taken from the throwaway server that checked
+// the group, so that the running server is compared with what the group
+// makes, never with a snapshot that may already have drifted.
 type driftState struct {
-	baseline  map[string]string
-	checked   time.Time
-	restores  int
-	last      string
-	lastAt    time.Time
-	invalidAt time.Time
+	baseline map[string]string
+	checked  time.Time
+	restores int
+	last     string
+	lastAt   time.Time
 }
 
-// invalidateBaseline makes the next check take a new snapshot (after a
-// start or a change of the group).
-func (m *Manager) invalidateBaseline() {
+// setCanonical records the canonical values of the group just checked.
+func (m *Manager) setCanonical(values map[string]string) {
 	m.mu.Lock()
-	m.drift.baseline = nil
-	m.drift.invalidAt = time.Now()
+	m.drift.baseline = values
 	m.mu.Unlock()
 }
 
@@ -40,13 +38,17 @@ func (m *Manager) invalidateBaseline() {
 // the operator, through this manager, changes an instance's configuration.
 func (m *Manager) checkDrift(ctx context.Context) {
 	m.mu.Lock()
-	due := time.Since(m.drift.checked) >= driftEvery || m.drift.baseline == nil
+	due := time.Since(m.drift.checked) >= driftEvery
 	inForce := copyMap(m.group.InForce)
-	// The manager and the switchover change replica-priority themselves.
+	// The manager and the switchover change replica-priority themselves;
+	// a parameter waiting for a restart differs until then.
 	delete(inForce, "replica-priority")
+	for _, k := range m.group.RestartRequired {
+		delete(inForce, k)
+	}
 	base := m.drift.baseline
 	m.mu.Unlock()
-	if !due || len(inForce) == 0 {
+	if !due || len(inForce) == 0 || base == nil {
 		return
 	}
 	m.cfgMu.Lock()
@@ -67,11 +69,6 @@ func (m *Manager) checkDrift(ctx context.Context) {
 	now := pairs(live)
 	m.mu.Lock()
 	m.drift.checked = time.Now()
-	if base == nil {
-		m.drift.baseline = now
-		m.mu.Unlock()
-		return
-	}
 	m.mu.Unlock()
 	var changed []string
 	set := []any{"CONFIG", "SET"}
@@ -93,6 +90,5 @@ func (m *Manager) checkDrift(ctx context.Context) {
 	m.mu.Lock()
 	m.drift.restores++
 	m.drift.last, m.drift.lastAt = desc, time.Now()
-	m.drift.baseline = nil
 	m.mu.Unlock()
 }

@@ -400,7 +400,6 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now()}
 	m.mu.Unlock()
 	m.bootStarted(in.Group)
-	m.invalidateBaseline()
 	m.dataBooted(facts.Own)
 	m.log.Info("redis-server started", "pid", proc.Pid, "role", string(d.Action), "replicaof",
 		net.JoinHostPort(in.ReplicaOfHost, strconv.Itoa(in.ReplicaOfPort)), "configHash", redisconf.Hash(in.Group),

@@ -631,4 +631,24 @@ func TestParameterChangedBehindTheManager(t *testing.T) {
 	if s := m.Status(); s.Config.Restores != 1 || !strings.Contains(s.Config.LastRestore, "notify-keyspace-events") {
 		t.Errorf("status restores %d, last %q", s.Config.Restores, s.Config.LastRestore)
 	}
+	// A request for the same group (the operator restoring a changed
+	// durability) must not make a changed parameter the new normal.
+	if err := cl.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
+		t.Fatal(err)
+	}
+	api := &instanceapi.Client{BaseURL: "http://" + m.HTTPAddr(), Token: testToken}
+	if _, err := api.PutConfig(ctx, instanceapi.PutConfigRequest{Config: map[string]string{"notify-keyspace-events": "gxE", "maxmemory": "1gb"},
+		Durability: &instanceapi.Durability{MinReplicasToWrite: 0, MaxLagSeconds: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the parameter put back after a request for the same group", func(context.Context) error {
+		v, err := cl.ConfigGet(ctx, "notify-keyspace-events").Result()
+		if err != nil {
+			return err
+		}
+		if got := v["notify-keyspace-events"]; got == "" {
+			return fmt.Errorf("notify-keyspace-events %q", got)
+		}
+		return nil
+	})
 }

@@ -142,6 +142,25 @@ func (m *Manager) validate(ctx context.Context, group map[string]string) error {
 	if err != nil {
 		return err
 	}
-	t.close()
+	defer t.close()
+	m.setCanonical(canonical(ctx, t, group))
 	return nil
+}
+
+// canonical asks a throwaway server running group for the values Redis
+// reports for the group's parameters (its own forms: bytes for 1gb, flags
+// in its own order), against which the running server is compared.
+func canonical(ctx context.Context, t *throwaway, group map[string]string) map[string]string {
+	if len(group) == 0 {
+		return map[string]string{}
+	}
+	args := []any{"CONFIG", "GET"}
+	for k := range group {
+		args = append(args, k)
+	}
+	v, err := t.client.Do(ctx, args...).Result()
+	if err != nil {
+		return nil
+	}
+	return pairs(v)
 }
