@@ -25,6 +25,9 @@ const (
 	ReasonPrimaryUnavailable = "PrimaryUnavailable"
 	ReasonPrimaryNotReady    = "PrimaryNotReady"
 	ReasonWritesNotAccepted  = "WritesNotAccepted"
+	// ReasonPrimaryRestarting: a planned operation restarts the only
+	// instance.
+	ReasonPrimaryRestarting = "PrimaryRestarting"
 )
 
 // runbook is where the documentation explains each situation.

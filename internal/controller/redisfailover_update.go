@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -81,6 +82,18 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
 	case updateDeletePod:
 		p := st.pods[u.target]
+		if u.target == rf.Status.CurrentPrimary {
+			// The only instance (no replica to switch over to): writes stop
+			// until it is back, and the status says so before it goes.
+			msg := fmt.Sprintf("writes are not accepted: the rolling update restarts %s, the only instance, to run the current spec (%s); it is back in a few seconds", u.target, u.message)
+			if err := r.updateStatus(ctx, rf, func(rf *haredisv1.RedisFailover) {
+				meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse,
+					Reason: ReasonPrimaryRestarting, Message: msg, ObservedGeneration: rf.Generation})
+				rf.Status.Phase = haredisv1.PhaseUpdating
+			}); err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot report the restart of %s: %w", u.target, err)
+			}
+		}
 		if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("cannot delete pod %s for the rolling update: %w", u.target, err)
 		}
