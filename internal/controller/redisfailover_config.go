@@ -117,11 +117,11 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 		case refusal != "":
 			p.Annotations[AnnotationConfigError] = refusal
 			log.FromContext(ctx).Info("Redis refused the parameter group", "instance", n, "generation", rf.Generation, "redisError", refusal)
-			r.event(rf, corev1.EventTypeWarning, "ConfigInvalid", "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
+			r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigInvalid", "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
 		case drift:
 			delete(p.Annotations, AnnotationConfigError)
 			log.FromContext(ctx).Info("restored the parameter group and durability changed behind the operator's back", "instance", n, "found", diff)
-			r.event(rf, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig",
+			r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig",
 				"%s %s; restored spec.redis.config and spec.durability (applied live: %d parameters)", n, diff, len(res.Applied))
 		default:
 			delete(p.Annotations, AnnotationConfigError)

@@ -235,7 +235,7 @@ func (r *RedisFailoverReconciler) reconcilePVCs(ctx context.Context, rf *haredis
 			continue
 		}
 		log.FromContext(ctx).Info("growing volume", "pvc", n, "from", cur.String(), "to", size.String())
-		r.event(rf, corev1.EventTypeNormal, "GrowingVolume", "Resize", "growing volume %s from %s to %s", n, cur.String(), size.String())
+		r.eventOn(rf, pvc, corev1.EventTypeNormal, "GrowingVolume", "Resize", "growing volume %s from %s to %s", n, cur.String(), size.String())
 	}
 	return ctrl.Result{}, nil
 }

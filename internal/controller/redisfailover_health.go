@@ -124,7 +124,7 @@ func (r *RedisFailoverReconciler) recordRestores(rf *haredisv1.RedisFailover, st
 			continue
 		}
 		r.restores.Store(key, s.Config.Restores)
-		r.event(rf, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig", "%s: %s (spec.redis.config is what runs)", n, s.Config.LastRestore)
+		r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigRestored", "RestoreConfig", "%s: %s (spec.redis.config is what runs)", n, s.Config.LastRestore)
 	}
 }
 
@@ -151,7 +151,7 @@ func (r *RedisFailoverReconciler) recordWaits(rf *haredisv1.RedisFailover, st *s
 			continue
 		}
 		r.waits.Store(key, d.Reason)
-		r.event(rf, corev1.EventTypeWarning, "BootWaiting", "Boot", "%s keeps redis-server stopped (waiting %s): %s",
+		r.eventOn(rf, st.pods[n], corev1.EventTypeWarning, "BootWaiting", "Boot", "%s keeps redis-server stopped (waiting %s): %s",
 			n, time.Since(d.Since).Round(time.Second), d.Reason)
 	}
 }

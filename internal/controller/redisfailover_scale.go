@@ -84,7 +84,7 @@ func (r *RedisFailoverReconciler) scaleDown(ctx context.Context, rf *haredisv1.R
 		volume = fmt.Sprintf("its volume %s is kept with the label %s=true (spec.redis.storage.keepAfterDeletion); delete it with `kubectl delete pvc -n %s %s` when its data is no longer needed", victim, specs.LabelDetached, rf.Namespace, victim)
 	}
 	logger.Info("scaled down", "removed", victim, "instances", len(st.instances)-1, "keepVolume", rf.KeepVolumes())
-	r.event(rf, corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "removed replica %s; %s", victim, volume)
+	r.eventOn(rf, st.pods[victim], corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "removed replica %s; %s", victim, volume)
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		now := metav1.Now()
 		rf.Status.LastFailoverTime = &now
 		logger.Info("primary changed by Sentinel", "old", old, "new", p)
-		r.event(rf, corev1.EventTypeWarning, "Failover", "Failover", "Sentinel failed over from %s to %s", old, p)
+		r.eventOn(rf, st.pods[p], corev1.EventTypeWarning, "Failover", "Failover", "Sentinel failed over from %s to %s", old, p)
 	}
 	if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
 		return ctrl.Result{}, err
@@ -324,6 +325,22 @@ func (r *RedisFailoverReconciler) event(rf *haredisv1.RedisFailover, eventType, 
 	if r.Recorder != nil {
 		r.Recorder.Eventf(rf, nil, eventType, reason, action, note, args...)
 	}
+}
+
+// eventOn records an event about rf that concerns related (a pod, a
+// volume). Events of one RedisFailover with the same type, reason and
+// action are merged into one series whose note stays the first one's
+// (events.k8s.io keys them so); the related object keeps the events of
+// different instances apart.
+func (r *RedisFailoverReconciler) eventOn(rf *haredisv1.RedisFailover, related client.Object, eventType, reason, action, note string, args ...any) {
+	if r.Recorder == nil {
+		return
+	}
+	if related == nil || reflect.ValueOf(related).IsNil() || related.GetUID() == "" {
+		r.Recorder.Eventf(rf, nil, eventType, reason, action, note, args...)
+		return
+	}
+	r.Recorder.Eventf(rf, related, eventType, reason, action, note, args...)
 }
 
 // configApplied: every instance has this generation's parameter group and

@@ -66,7 +66,7 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		return ctrl.Result{}, fmt.Errorf("cannot record the switchover: %w", err)
 	}
 	logger.Info("switchover started", "reason", reason)
-	r.event(rf, corev1.EventTypeNormal, "SwitchoverStarted", "Switchover", "switching over from %s to %s (%s)", from, to, reason)
+	r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, "SwitchoverStarted", "Switchover", "switching over from %s to %s (%s)", from, to, reason)
 
 	plan := r.switchoverPlan(rf, st, from, to)
 	plan.Log = logger
@@ -99,18 +99,18 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		}
 		msg := fmt.Sprintf("switched over from %s to %s in %s; writes were held for %d ms", from, to, res.Total.Round(time.Millisecond), held)
 		logger.Info("switchover succeeded", "writesHeldMs", held, "total", res.Total.String(), "fenceOffset", res.FenceOffset)
-		r.event(rf, corev1.EventTypeNormal, "Switchover", "Switchover", "%s", msg)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, "Switchover", "Switchover", "%s", msg)
 		return r.endSwitchover(ctx, rf, reason, SwitchoverSucceeded, msg, held)
 	case errors.Is(err, switchover.ErrNotStarted), errors.Is(err, switchover.ErrAborted):
 		msg := fmt.Sprintf("switchover from %s to %s failed, %s keeps serving: %v", from, to, from, err)
 		logger.Info("switchover failed", "error", err.Error())
-		r.event(rf, corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
 		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
 	default:
 		// The outcome is Sentinel's: the next observation reads it.
 		msg := fmt.Sprintf("switchover from %s to %s ended without confirmation; the primary is whatever the sentinels elect: %v", from, to, err)
 		logger.Info("switchover ended unconfirmed", "error", err.Error())
-		r.event(rf, corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
 		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
 	}
 }

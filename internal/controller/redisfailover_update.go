@@ -98,7 +98,7 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 			return ctrl.Result{}, fmt.Errorf("cannot delete pod %s for the rolling update: %w", u.target, err)
 		}
 		logger.Info("rolling update: replacing instance pod", "pod", u.target, "plan", u.message)
-		r.event(rf, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing pod %s: %s", u.target, u.message)
+		r.eventOn(rf, p, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing pod %s: %s", u.target, u.message)
 		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
 	case updateDeleteSentinel:
 		for i := range st.sentinels {

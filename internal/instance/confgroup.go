@@ -281,6 +281,12 @@ func (m *Manager) SetDurability(ctx context.Context, d instanceapi.Durability) e
 	}
 	m.mu.Lock()
 	m.durability = d
+	if running && m.observed.Up {
+		// What the server has now, until the next poll reads it again: the
+		// operator compares it with the spec.
+		live := d
+		m.observed.Durability = &live
+	}
 	m.mu.Unlock()
 	m.log.Info("durability changed", "minReplicasToWrite", d.MinReplicasToWrite, "maxLagSeconds", d.MaxLagSeconds, "running", running)
 	return nil
