@@ -1,4 +1,4 @@
-# Test bed (Stage 2): a local cluster whose pods are host processes. See docs/testbed.md.
+# Test bed: a local cluster whose pods are host processes. See docs/testbed.md.
 
 COREDNS_VERSION := v1.15.0
 COREDNS_BIN     := $(BIN)/coredns-$(COREDNS_VERSION)

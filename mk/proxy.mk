@@ -1,4 +1,4 @@
-# Stage 5: the Sentinel-aware RESP proxy.
+# The Sentinel-aware RESP proxy.
 
 PROXY_DEB_PACKAGES := redis-server redis-tools haproxy
 

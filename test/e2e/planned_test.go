@@ -27,7 +27,7 @@ import (
 // its sentinel tells it about the new primary.
 const switchoverWindow = 5 * time.Second
 
-// TestPlannedOperations walks issue 5's list on one RedisFailover under a
+// TestPlannedOperations walks the planned operations on one RedisFailover under a
 // steady write load through a Sentinel-aware client: a switchover, a live
 // parameter change, a volume growth, a parameter that needs a restart, a
 // rolling image and resources update, a scale up, two scale downs (volume

@@ -28,7 +28,7 @@ import (
 // promotion, and the proxy confirming the new primary.
 const failoverWindow = 10 * time.Second
 
-// TestProxyREDISURL walks issue 6's list on the proxy the operator deploys:
+// TestProxyREDISURL walks what REDIS_URL does through the operator's proxy:
 // Pub/Sub, MULTI/EXEC, a blocking pop and SELECT through REDIS_URL; a plain
 // go-redis client and redis-benchmark through a planned switchover without
 // a failed command; the same through an unplanned failover (SIGKILL of the

@@ -23,11 +23,10 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// TestRedisFailoverLifecycle walks issue 4's "must show" list on one
-// RedisFailover: create and connect (1), SIGKILL of the primary's
-// redis-server (2), a deleted pod comes back with its volume and leaves no
-// stale address in Sentinel (3, safety rule 4), an invalid
-// parameter (7), deletion keeps the volumes (6).
+// TestRedisFailoverLifecycle walks the life of one RedisFailover: create
+// and connect, SIGKILL of the primary's redis-server, a deleted pod comes
+// back with its volume and leaves no stale address in Sentinel (safety rule
+// 4), an invalid parameter, deletion keeps the volumes.
 func TestRedisFailoverLifecycle(t *testing.T) {
 	ns, rf, pw := newReadyRF(t, "life", nil)
 	ctx := context.Background()

@@ -543,4 +543,3 @@ func endpointReady(ctx context.Context, ns, svc, ip string, want bool) error {
 	}
 	return nil
 }
-
