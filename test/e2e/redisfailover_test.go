@@ -31,7 +31,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	ns, rf, pw := newReadyRF(t, "life", nil)
 	ctx := context.Background()
 
-	// 1. One primary, two replicas, three sentinels; both kinds of client work.
+	// One primary, two replicas, three sentinels; both kinds of client work.
 	roles := map[haredisv1.Role]int{}
 	for _, is := range rf.Status.Instances {
 		roles[is.Role]++
@@ -65,7 +65,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		return nil
 	})
 
-	// 2. SIGKILL of the primary's redis-server.
+	// SIGKILL of the primary's redis-server.
 	oldName := rf.Status.CurrentPrimary
 	oldPod, err := getPod(ctx, ns, oldName)
 	if err != nil {
@@ -156,7 +156,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		t.Errorf("a write acknowledged before the failover is gone: %q %v", v, err)
 	}
 
-	// 3. A deleted replica pod comes back with its own PVC and its data.
+	// A deleted replica pod comes back with its own PVC and its data.
 	victim := oldName
 	pvcBefore := &corev1.PersistentVolumeClaim{}
 	if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, pvcBefore); err != nil {
@@ -226,7 +226,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		return nil
 	})
 
-	// 7. Redis refuses a value: ConfigInvalid with its message, nothing restarts.
+	// Redis refuses a value: ConfigInvalid with its message, nothing restarts.
 	newPod, _ := getPod(ctx, ns, newName)
 	before, err := instanceStatus(ctx, newPod)
 	if err != nil {
@@ -259,7 +259,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		t.Errorf("maxmemory-policy is %v (err %v); the previous value must stay", v, err)
 	}
 
-	// 6. Deleting the RedisFailover removes everything but the kept PVCs.
+	// Deleting the RedisFailover removes everything but the kept PVCs.
 	if err := kc.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
 		t.Fatal(err)
 	}

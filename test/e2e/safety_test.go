@@ -20,7 +20,7 @@ import (
 
 // TestEmptyRestartedPrimaryNeverWipesReplicas: with persistence None a
 // killed primary comes back empty; it must never be primary again over its
-// replicas, which keep every key (must show 5).
+// replicas, which keep every key.
 func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 	ns, rf, pw := newReadyRF(t, "empty", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Persistence = haredisv1.PersistenceNone })
 	ctx := context.Background()
@@ -126,7 +126,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 // TestTwinsNeverCrossFollow: two RedisFailovers named app in two namespaces,
 // under churn (sentinel and primary pods deleted): every sentinel monitors
 // only its own master, and every instance replicates only within its own
-// namespace (must show 4).
+// namespace.
 func TestTwinsNeverCrossFollow(t *testing.T) {
 	ctx := context.Background()
 	nss := []string{newNamespace(t, "twin"), newNamespace(t, "twin")}
