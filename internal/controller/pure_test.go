@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,6 +130,12 @@ func TestSetConditions(t *testing.T) {
 			}},
 			want:     want{haredisv1.PhaseDegraded, "PrimaryWaiting", "WritesNotAccepted", "Stable", "Accepted", "AuthEnabled"},
 			readyHas: "no replica can be promoted yet: app-2 (app-1 holds newer data)",
+		},
+		"the primary takes writes but its pod is not marked ready yet": {
+			st: state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica},
+				pods: map[string]*corev1.Pod{"app-1": {}}},
+			want:     want{haredisv1.PhaseDegraded, "PrimaryNotReady", "WritesNotAccepted", "Stable", "Accepted", "AuthEnabled"},
+			readyHas: "app-primary does not reach it yet",
 		},
 		"creating stays creating": {
 			mutate:   func(rf *haredisv1.RedisFailover) { rf.Status.Phase = haredisv1.PhaseCreating },

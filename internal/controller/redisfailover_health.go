@@ -41,9 +41,14 @@ const (
 func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg string) {
 	primary := rf.Status.CurrentPrimary
 	ps := st.statuses[primary]
+	pod := st.pods[primary]
 	switch {
-	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready:
+	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready && (pod == nil || podIsReady(pod)):
 		return true, "", ""
+	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready:
+		// The instance takes writes; the Service NAME-primary reaches it once
+		// the kubelet marks the pod ready (a readiness probe away).
+		return false, ReasonPrimaryNotReady, fmt.Sprintf("%s takes writes; its pod is not marked ready yet, so %s does not reach it yet", primary, rf.PrimaryServiceName())
 	case ps == nil && st.pods[primary] == nil:
 		return false, ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the primary %s has no pod yet; %s", primary, nextStep(rf, st))
 	case ps == nil:
@@ -62,6 +67,15 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 		return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s, the recorded primary, is %s (%s); %s", primary, ps.Role, ps.ReadyReason, nextStep(rf, st))
 	}
 	return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s: %s", primary, ps.ReadyReason)
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // nextStep tells what the sentinels will do about a primary that does not
