@@ -58,7 +58,7 @@ func TestDefaultsAreVisibleAfterApply(t *testing.T) {
 		Sentinel: haredisv1.SentinelSpec{
 			Replicas:        3,
 			DownAfter:       &metav1.Duration{Duration: time.Second},
-			FailoverTimeout: &metav1.Duration{Duration: 30 * time.Second},
+			FailoverTimeout: &metav1.Duration{Duration: 10 * time.Second},
 		},
 		Proxy: haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
 		Auth:  haredisv1.AuthSpec{Enabled: ptr.To(true)},
@@ -133,6 +133,14 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 		"a durability parameter": {
 			spec: `redis: {config: {min-replicas-to-write: "2"}}`,
 			want: []string{"spec.redis.config: min-replicas-to-write", "spec.durability.minReplicasToWrite"},
+		},
+		"min-replicas-to-write at the instance count": {
+			spec: `{redis: {replicas: 3}, durability: {minReplicasToWrite: 3}}`,
+			want: []string{"spec.durability.minReplicasToWrite", "must be lower than spec.redis.replicas"},
+		},
+		"min-replicas-to-write above the default instance count": {
+			spec: `durability: {minReplicasToWrite: 5}`,
+			want: []string{"spec.durability.minReplicasToWrite", "must be lower than spec.redis.replicas"},
 		},
 		"a persistence parameter": {
 			spec: `redis: {config: {appendonly: "no"}}`,
@@ -241,6 +249,21 @@ func TestTransitionRules(t *testing.T) {
 			create: `bootstrap: {fromRedis: {host: a}}`,
 			update: `bootstrap: {fromRedis: {host: b}}`,
 			want:   []string{"spec.bootstrap", "cannot be changed afterwards"},
+		},
+		"auth turned off": {
+			create: `auth: {enabled: true}`,
+			update: `auth: {enabled: false}`,
+			want:   []string{"spec.auth.enabled", "cannot be changed on an existing RedisFailover", "create it again"},
+		},
+		"auth turned on": {
+			create: `auth: {enabled: false}`,
+			update: `auth: {}`,
+			want:   []string{"spec.auth.enabled", "cannot be changed"},
+		},
+		"replicas lowered to min-replicas-to-write": {
+			create: `{redis: {replicas: 3}, durability: {minReplicasToWrite: 2}}`,
+			update: `{redis: {replicas: 2}, durability: {minReplicasToWrite: 2}}`,
+			want:   []string{"spec.durability.minReplicasToWrite", "Lower it, or raise"},
 		},
 	}
 	i := 0
