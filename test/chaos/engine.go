@@ -360,6 +360,9 @@ func (r *runner) runStep(ctx context.Context, idx int, s Step) bool {
 		return false
 	}
 	sr.Recovery = settled.Sub(st.start)
+	if d, phases := notReadyDuring(r.poll.snapshot(), st.start, time.Now()); d > 0 {
+		st.note("status not Ready for %.1fs (phases %s)", d.Seconds(), strings.Join(phases, ", "))
+	}
 	for _, w := range []*writer{r.uw, r.sw} {
 		if n, win, first := w.failuresBetween(st.start, time.Now()); n > 0 {
 			st.note("%s: %d writes failed within %.1fs, first %q", w.name, n, win.Seconds(), first)

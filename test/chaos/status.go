@@ -127,6 +127,31 @@ func allReady(ss []sample, from, to time.Time) (all, any bool) {
 	return any, any
 }
 
+// notReadyDuring adds up the time the polls of [from, to] read not Ready
+// and lists the phases they read.
+func notReadyDuring(ss []sample, from, to time.Time) (time.Duration, []string) {
+	var d time.Duration
+	seen := map[string]bool{}
+	var phases []string
+	for i := range ss {
+		if ss[i].at.Before(from) || ss[i].at.After(to) || ss[i].ready {
+			continue
+		}
+		if i+1 < len(ss) {
+			d += ss[i+1].at.Sub(ss[i].at)
+		}
+		p := ss[i].phase
+		if !ss[i].found {
+			p = "(deleted)"
+		}
+		if !seen[p] {
+			seen[p] = true
+			phases = append(phases, p)
+		}
+	}
+	return d, phases
+}
+
 // window is a time interval.
 type window struct {
 	from, to time.Time
