@@ -32,7 +32,7 @@ func main() {
 	steps := flag.Int("steps", 8, "steps per sequence")
 	seed := flag.Uint64("seed", 0, "run only this seed (0: random seeds)")
 	planOnly := flag.Bool("plan", false, "print the plans and exit, without a bed")
-	verbose := flag.Bool("v", false, "print every sequence's progress, not only its report")
+	verbose := flag.Bool("v", false, "print every sequence's progress, not only its report (a stuck step's diagnosis is always printed)")
 	flag.Parse()
 	var seeds []uint64
 	if *seed != 0 {
@@ -77,10 +77,10 @@ func run(seeds []uint64, steps int, verbose bool) error {
 	kinds := map[chaos.Kind]*kindStat{}
 	began := time.Now()
 	for i, seed := range seeds {
-		logf := func(string, ...any) {}
-		if verbose {
-			logf = func(format string, args ...any) {
-				fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+		// Progress only with -v; a stuck step's diagnosis always.
+		logf := func(format string, args ...any) {
+			if line := fmt.Sprintf(format, args...); verbose || strings.Contains(line, "diagnosis") || strings.Contains(line, "STUCK") {
+				fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), line)
 			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, chaos.SequenceTimeout(steps))
