@@ -148,13 +148,15 @@ type runner struct {
 	step       atomic.Int32
 	pw         string
 	masterName string
-	uid        types.UID
-	sw, uw     *writer
-	poll       *poller
-	lost       map[string]bool
-	excused    []window
-	heals      []func(context.Context) error
-	opStopped  bool
+	// sentinelAddr is status.endpoints.sentinel.
+	sentinelAddr string
+	uid          types.UID
+	sw, uw       *writer
+	poll         *poller
+	lost         map[string]bool
+	excused      []window
+	heals        []func(context.Context) error
+	opStopped    bool
 }
 
 // stepRun is a step while it runs.
@@ -294,16 +296,23 @@ func (r *runner) readIdentity(ctx context.Context, rf *haredisv1.RedisFailover) 
 	if err := r.kc.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: rf.AuthSecretName()}, s); err != nil {
 		return fmt.Errorf("cannot read the password: %w", err)
 	}
-	if rf.Status.MasterName == "" {
-		return errors.New("status.masterName is empty")
+	// A RedisFailover created again under the same name: its Secret, not
+	// the old one's on its way out.
+	for _, o := range s.OwnerReferences {
+		if o.UID != rf.UID {
+			return fmt.Errorf("the Secret %s belongs to RedisFailover %s, not %s", s.Name, o.UID, rf.UID)
+		}
 	}
-	r.pw, r.masterName, r.uid = string(s.Data["password"]), rf.Status.MasterName, rf.UID
+	if rf.Status.MasterName == "" || rf.Status.Endpoints.Sentinel == "" {
+		return errors.New("status.masterName or status.endpoints.sentinel is empty")
+	}
+	r.pw, r.masterName, r.sentinelAddr, r.uid = string(s.Data[specs.PasswordKey]), rf.Status.MasterName, rf.Status.Endpoints.Sentinel, rf.UID
 	return nil
 }
 
 func (r *runner) sentinelClient() *redis.Client {
 	return redis.NewFailoverClient(&redis.FailoverOptions{
-		MasterName: r.masterName, SentinelAddrs: []string{net.JoinHostPort(specs.ServiceHost(r.rfKey(), r.name+"-sentinel"), "26379")},
+		MasterName: r.masterName, SentinelAddrs: []string{r.sentinelAddr},
 		Password: r.pw, SentinelPassword: r.pw, Dialer: r.env.Dial,
 		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second,
 	})

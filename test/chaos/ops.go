@@ -723,7 +723,7 @@ func (r *runner) deleteAuthSecret(ctx context.Context, st *stepRun, rf *haredisv
 	if err := r.kc.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: rf.AuthSecretName()}, s); err != nil {
 		return err
 	}
-	pw := string(s.Data["password"])
+	pw := string(s.Data[specs.PasswordKey])
 	if err := r.kc.Delete(ctx, s); err != nil {
 		return err
 	}
@@ -734,7 +734,7 @@ func (r *runner) deleteAuthSecret(ctx context.Context, st *stepRun, rf *haredisv
 		if err := r.kc.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: rf.AuthSecretName()}, got); err != nil {
 			return err
 		}
-		if string(got.Data["password"]) != pw && !reported {
+		if string(got.Data[specs.PasswordKey]) != pw && !reported {
 			reported = true
 			st.note("Secret %s came back with another password", s.Name)
 			r.res.Violations = append(r.res.Violations, fmt.Sprintf("step %d: Secret %s came back with another password than the one in force", st.idx, s.Name))
