@@ -6,14 +6,15 @@ CHAOS_STEPS ?= 8
 ##@ Fault suite
 
 .PHONY: chaos
-chaos: setup setup-bed ## Fault sequences on the bed (root): SEED=N replays one, SEEDS=N runs N random ones (CHAOS_STEPS=8 steps each)
+chaos: setup setup-bed ## Fault sequences on the bed (root): SEED=N replays one, SEEDS=N runs N random ones (CHAOS_STEPS=8 steps each), PLAN=file.json a hand-written one
 	@if [ -n "$(SEED)" ]; then export CHAOS_SEED="$(SEED)"; fi; \
 	if [ -n "$(SEEDS)" ]; then export CHAOS_SEEDS="$(SEEDS)"; fi; \
+	if [ -n "$(PLAN)" ]; then export CHAOS_PLAN="$(abspath $(PLAN))"; fi; \
 	CHAOS_STEPS="$(CHAOS_STEPS)" $(GO_TEST) -count=1 -timeout 0 -v -run 'TestChaos$$' ./test/chaos/
 
 .PHONY: chaos-plan
-chaos-plan: ## Print the steps of SEED=N (or of SEEDS=N random seeds) without running them
-	go run ./hack/bench/chaos -plan $(if $(SEED),-seed $(SEED),-sequences $(or $(SEEDS),1)) -steps $(CHAOS_STEPS)
+chaos-plan: ## Print the steps of SEED=N (or of SEEDS=N random seeds) without running them; JSON=1 in the format PLAN= reads
+	go run ./hack/bench/chaos -plan $(if $(JSON),-json) $(if $(SEED),-seed $(SEED),-sequences $(or $(SEEDS),1)) -steps $(CHAOS_STEPS)
 
 .PHONY: vet-chaos
 vet-chaos: ## go vet and staticcheck of the fault suite

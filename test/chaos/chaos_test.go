@@ -63,13 +63,21 @@ func bed(t *testing.T) *operatorbed.Env {
 
 // TestChaos runs the sequences CHAOS_SEED, CHAOS_SEEDS and CHAOS_STEPS ask
 // for (by default the fixed seeds of DefaultSeeds with DefaultSteps steps
-// each), one after the other on one bed, and fails on any broken invariant.
+// each), or the plan of the file CHAOS_PLAN, one after the other on one
+// bed, and fails on any broken invariant.
 // A failed sequence prints its seed and steps: `make chaos SEED=N` replays
 // it.
 func TestChaos(t *testing.T) {
 	seeds, steps, err := SeedsFromEnv()
 	if err != nil {
 		t.Fatal(err)
+	}
+	custom, err := PlanFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if custom != nil {
+		seeds, steps = []uint64{custom.Seed}, len(custom.Steps)
 	}
 	env := bed(t)
 	var total Totals
@@ -78,6 +86,9 @@ func TestChaos(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), SequenceTimeout(steps))
 			defer cancel()
 			plan := NewPlan(seed, steps)
+			if custom != nil {
+				plan = *custom
+			}
 			start := time.Now()
 			res := Run(ctx, env, plan, Options{Logf: t.Logf})
 			total.Add(res)

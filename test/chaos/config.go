@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -45,6 +46,31 @@ func SeedsFromEnv() (seeds []uint64, steps int, err error) {
 		return RandomSeeds(n), steps, nil
 	}
 	return DefaultSeeds, steps, nil
+}
+
+// PlanFromEnv reads the hand-written plan of the JSON file CHAOS_PLAN
+// names (the format `go run ./hack/bench/chaos -plan -json` prints), to
+// isolate a scenario; nil when CHAOS_PLAN is unset.
+func PlanFromEnv() (*Plan, error) {
+	f := strings.TrimSpace(os.Getenv("CHAOS_PLAN"))
+	if f == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("CHAOS_PLAN: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("CHAOS_PLAN %s: %w", f, err)
+	}
+	if p.Replicas == 0 {
+		p.Replicas = 3
+	}
+	if p.Persistence == "" {
+		p.Persistence = "AOF"
+	}
+	return &p, nil
 }
 
 // RandomSeeds draws n distinct seeds, short enough to type.

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ func main() {
 	steps := flag.Int("steps", 8, "steps per sequence")
 	seed := flag.Uint64("seed", 0, "run only this seed (0: random seeds)")
 	planOnly := flag.Bool("plan", false, "print the plans and exit, without a bed")
+	asJSON := flag.Bool("json", false, "with -plan: print each plan as JSON (what CHAOS_PLAN reads)")
 	verbose := flag.Bool("v", false, "print every sequence's progress, not only its report (a stuck step's diagnosis is always printed)")
 	flag.Parse()
 	var seeds []uint64
@@ -42,7 +44,13 @@ func main() {
 	}
 	if *planOnly {
 		for _, s := range seeds {
-			fmt.Print(chaos.NewPlan(s, *steps).String())
+			p := chaos.NewPlan(s, *steps)
+			if *asJSON {
+				b, _ := json.MarshalIndent(p, "", "  ")
+				fmt.Println(string(b))
+				continue
+			}
+			fmt.Print(p.String())
 		}
 		return
 	}
