@@ -246,3 +246,17 @@ func TestLossClasses(t *testing.T) {
 		t.Errorf("every instance's memory lost with RDB: %v", c)
 	}
 }
+
+func TestReasonsGroupFlapping(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var rs reasons
+	for i := range 5 {
+		rs.add(t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("pod app-3 not ready since 10:00:0%d", i))
+		rs.add(t0.Add(time.Duration(i)*time.Second+500*time.Millisecond), "phase Degraded")
+	}
+	got := rs.String()
+	want := "[5x 10:00:00.000-10:00:04.000] pod app-3 not ready since 10:00:04; [5x 10:00:00.500-10:00:04.500] phase Degraded"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

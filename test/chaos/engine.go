@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -398,14 +399,18 @@ func (r *runner) settleLoop(ctx context.Context, st *stepRun, writers bool) (tim
 	deadline := st.start.Add(st.bound)
 	var since time.Time
 	var last error
+	var seen reasons
 	for {
 		now := time.Now()
 		if now.After(deadline) {
-			return time.Time{}, fmt.Errorf("not Ready within %s: %v", st.bound, last)
+			return time.Time{}, fmt.Errorf("not Ready within %s: %v; during the wait: %s", st.bound, last, seen.String())
 		}
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := r.settledNow(cctx, st)
 		cancel()
+		if err != nil {
+			seen.add(now, err.Error())
+		}
 		switch {
 		case err != nil:
 			since, last = time.Time{}, err
@@ -424,6 +429,49 @@ func (r *runner) settleLoop(ctx context.Context, st *stepRun, writers bool) (tim
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// reasons counts why a step was not settled yet, so that a stuck step
+// tells a condition that never held from one that flapped.
+type reasons struct {
+	order []string
+	byKey map[string]*reason
+}
+
+type reason struct {
+	text        string
+	n           int
+	first, last time.Time
+}
+
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
+func (rs *reasons) add(at time.Time, text string) {
+	if rs.byKey == nil {
+		rs.byKey = map[string]*reason{}
+	}
+	k := digits.ReplaceAllString(text, "N")
+	r := rs.byKey[k]
+	if r == nil {
+		r = &reason{first: at}
+		rs.byKey[k] = r
+		rs.order = append(rs.order, k)
+	}
+	r.text, r.n, r.last = text, r.n+1, at
+}
+
+// String lists the reasons, latest last, each with its count and times.
+func (rs *reasons) String() string {
+	sort.SliceStable(rs.order, func(i, j int) bool { return rs.byKey[rs.order[i]].last.Before(rs.byKey[rs.order[j]].last) })
+	var parts []string
+	for _, k := range rs.order[max(0, len(rs.order)-6):] {
+		r := rs.byKey[k]
+		parts = append(parts, fmt.Sprintf("[%dx %s-%s] %s", r.n, clock(r.first), clock(r.last), r.text))
+	}
+	if n := len(rs.order) - 6; n > 0 {
+		parts = append([]string{fmt.Sprintf("(%d older reasons)", n)}, parts...)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // settledNow checks the RedisFailover is whole and the step's own
@@ -476,7 +524,7 @@ func (r *runner) whole(ctx context.Context, rf *haredisv1.RedisFailover) error {
 			continue
 		}
 		if !podReady(&p) {
-			return fmt.Errorf("pod %s not ready%s", p.Name, r.whyNotReady(ctx, &p))
+			return fmt.Errorf("pod %s not ready%s%s", p.Name, readySince(&p), r.whyNotReady(ctx, &p))
 		}
 		count[comp]++
 	}
@@ -499,6 +547,16 @@ func (r *runner) whyNotReady(ctx context.Context, p *corev1.Pod) string {
 		return fmt.Sprintf(" (its manager: %v)", err)
 	}
 	return fmt.Sprintf(" (its manager: phase %s, role %s, ready %v: %s)", s.Phase, s.Role, s.Ready, s.ReadyReason)
+}
+
+// readySince tells since when the pod's Ready condition has its value.
+func readySince(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return fmt.Sprintf(" since %s (%s %s)", clock(c.LastTransitionTime.Time), c.Reason, c.Message)
+		}
+	}
+	return ""
 }
 
 func podReady(p *corev1.Pod) bool {
