@@ -260,3 +260,20 @@ func TestReasonsGroupFlapping(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestDefaultSeedsDrawEveryKind keeps DefaultSeeds honest when the plans
+// change: together they must still draw every kind of step.
+func TestDefaultSeedsDrawEveryKind(t *testing.T) {
+	kinds := map[Kind]bool{}
+	for _, seed := range DefaultSeeds {
+		for _, s := range NewPlan(seed, DefaultSteps).Steps {
+			kinds[s.Kind] = true
+		}
+	}
+	for _, k := range []Kind{KillRedis, KillManager, KillSentinel, DeletePod, DeleteAll, Recreate, Partition, Double, Switchover, Scale,
+		Config, Durability, Persistence, Rolling, OperatorDownSwitchover, OperatorDownRolling, DeleteAuthSecret} {
+		if !kinds[k] {
+			t.Errorf("the default seeds %v draw no %s: pick others", DefaultSeeds, k)
+		}
+	}
+}
