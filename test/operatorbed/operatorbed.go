@@ -127,3 +127,55 @@ func (e *Env) InstanceClient(ctx context.Context, ns, rf, podIP string) (*instan
 		HTTP:    &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: e.Dial}},
 	}, nil
 }
+
+// The operator as config/ installs it.
+const (
+	OperatorNamespace  = "haredis-system"
+	OperatorDeployment = "haredis-operator"
+	OperatorContainer  = "operator"
+)
+
+// OperatorPods returns the operator's pods that are not being deleted.
+func (e *Env) OperatorPods(ctx context.Context) ([]corev1.Pod, error) {
+	var pods corev1.PodList
+	if err := e.Client.List(ctx, &pods, client.InNamespace(OperatorNamespace),
+		client.MatchingLabels{"app.kubernetes.io/name": "haredis", "app.kubernetes.io/component": "operator"}); err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ScaleOperator sets the operator Deployment's replicas. With n > 0 it
+// waits until the rollout is complete (the pods are ready; leader election
+// may still take up to a lease duration); with 0 until every operator pod
+// is gone.
+func (e *Env) ScaleOperator(ctx context.Context, n int32) error {
+	if out, err := e.Kubectl(ctx, "-n", OperatorNamespace, "scale", "deployment/"+OperatorDeployment, fmt.Sprintf("--replicas=%d", n)); err != nil {
+		return fmt.Errorf("cannot scale the operator to %d: %w\n%s", n, err, out)
+	}
+	if n > 0 {
+		if out, err := e.Kubectl(ctx, "-n", OperatorNamespace, "rollout", "status", "deployment/"+OperatorDeployment, "--timeout=180s"); err != nil {
+			return fmt.Errorf("the operator did not come back: %w\n%s", err, out)
+		}
+		return nil
+	}
+	for {
+		var pods corev1.PodList
+		err := e.Client.List(ctx, &pods, client.InNamespace(OperatorNamespace),
+			client.MatchingLabels{"app.kubernetes.io/name": "haredis", "app.kubernetes.io/component": "operator"})
+		if err == nil && len(pods.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the operator's pods did not go: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

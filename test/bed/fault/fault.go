@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +60,42 @@ func (f *Injector) KillContainer(ctx context.Context, namespace, pod, container 
 		return 0, fmt.Errorf("cannot kill container %s of %s/%s: %w", container, namespace, pod, err)
 	}
 	return pid, nil
+}
+
+// ChildPID returns the PID of the child named comm (as in /proc/PID/comm,
+// e.g. "redis-server") of the container's main process, read from /proc:
+// it finds a process the container runs even when the pod cannot be reached
+// over the network (cut off).
+func (f *Injector) ChildPID(ctx context.Context, namespace, pod, container, comm string) (int, error) {
+	h, err := f.bed.Pod(ctx, namespace, pod)
+	if err != nil {
+		return 0, err
+	}
+	parent, err := h.PID(container)
+	if err != nil {
+		return 0, err
+	}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		open, end := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(string(b[end+1:]))
+		if len(fields) < 2 || string(b[open+1:end]) != comm || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		return strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	}
+	return 0, fmt.Errorf("no process %s under container %s of %s/%s (pid %d)", comm, container, namespace, pod, parent)
 }
 
 // StopNode powers a node off: its kubelet stops (the Node turns NotReady

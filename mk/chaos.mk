@@ -1,0 +1,28 @@
+# Fault suite (test/chaos): seeded random sequences of operations and faults
+# against one RedisFailover on the test bed. See docs/chaos.md.
+
+CHAOS_STEPS ?= 8
+
+##@ Fault suite
+
+.PHONY: chaos
+chaos: setup setup-bed ## Fault sequences on the bed (root): SEED=N replays one, SEEDS=N runs N random ones (CHAOS_STEPS=8 steps each), PLAN=file.json a hand-written one
+	@if [ -n "$(SEED)" ]; then export CHAOS_SEED="$(SEED)"; fi; \
+	if [ -n "$(SEEDS)" ]; then export CHAOS_SEEDS="$(SEEDS)"; fi; \
+	if [ -n "$(PLAN)" ]; then export CHAOS_PLAN="$(abspath $(PLAN))"; fi; \
+	CHAOS_STEPS="$(CHAOS_STEPS)" $(GO_TEST) -count=1 -timeout 0 -v -run 'TestChaos$$' ./test/chaos/
+
+.PHONY: chaos-plan
+chaos-plan: ## Print the steps of SEED=N (or of SEEDS=N random seeds) without running them; JSON=1 in the format PLAN= reads
+	go run ./hack/bench/chaos -plan $(if $(JSON),-json) $(if $(SEED),-seed $(SEED),-sequences $(or $(SEEDS),1)) -steps $(CHAOS_STEPS)
+
+.PHONY: vet-chaos
+vet-chaos: ## go vet and staticcheck of the fault suite
+	go vet ./test/chaos/... ./hack/bench/chaos/...
+	$(TOOLS) staticcheck ./test/chaos/... ./hack/bench/chaos/...
+
+.PHONY: bench-chaos
+bench-chaos: setup setup-bed ## 30 random fault sequences of 8 steps on the bed (root; hours; ends with a bench: line)
+	go run ./hack/bench/chaos -sequences $(or $(SEEDS),30) -steps $(CHAOS_STEPS)
+
+BENCHES += bench-chaos
