@@ -17,7 +17,7 @@ test-update-golden:: ## Rewrite the operator's golden files (objects built by in
 	$(GO_TEST) -count=1 ./internal/specs/ -run Golden -update
 
 .PHONY: test-e2e-operator
-test-e2e-operator: setup setup-bed ## End-to-end tests of the operator on the test bed (root; about 5 minutes)
+test-e2e-operator: setup setup-bed ## End-to-end tests of the operator on the test bed (root; about 10 minutes)
 	$(GO_TEST) -count=1 -timeout 30m -v ./test/e2e/
 
 .PHONY: bench-failover
