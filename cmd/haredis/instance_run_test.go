@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redistest"
 )
 
@@ -37,14 +37,15 @@ func TestInstanceRunBinary(t *testing.T) {
 	conf := fmt.Sprintf(`{"clusterName":"app","masterName":"ns-app-1","instances":["app-1"],
 		"hosts":{"app-1":"127.0.0.1:%d"},"persistence":"RDB","authEnabled":true,"initialPrimary":"app-1",
 		"config":{"notify-keyspace-events":"gxE"}}`, redisPort)
-	for name, content := range map[string]string{"instance.json": conf, "password": testPassword + "\n"} {
+	const token = "test-manager-token"
+	for name, content := range map[string]string{"instance.json": conf, "password": testPassword + "\n", "token": token + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "instance", "run", "--subreaper", "--config", filepath.Join(dir, "instance.json"),
-		"--password-file", filepath.Join(dir, "password"), "--data-dir", filepath.Join(dir, "data"),
+		"--password-file", filepath.Join(dir, "password"), "--token-file", filepath.Join(dir, "token"), "--data-dir", filepath.Join(dir, "data"),
 		"--run-dir", filepath.Join(dir, "run"), "--bind", "127.0.0.1",
 		"--http-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--redis-port", fmt.Sprint(redisPort))
 	cmd.Env = append(os.Environ(), "POD_NAME=app-1", "POD_NAMESPACE=ns")
@@ -62,29 +63,27 @@ func TestInstanceRunBinary(t *testing.T) {
 		}
 	}()
 
-	var status struct {
-		Role     string `json:"role"`
-		Ready    bool   `json:"ready"`
-		RedisPID int    `json:"redisPID"`
-	}
+	client := &instanceapi.Client{BaseURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Token: token}
+	var status *instanceapi.Status
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = redistest.Wait(ctx, 50*time.Millisecond, func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status", httpPort))
+		s, err := client.Status(ctx)
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
-			return err
-		}
-		if !status.Ready || status.Role != "primary" {
-			return fmt.Errorf("status %+v", status)
+		status = s
+		if !s.Ready || s.Role != "primary" {
+			return fmt.Errorf("role %q ready %v (%s)", s.Role, s.Ready, s.ReadyReason)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	anonymous := &instanceapi.Client{BaseURL: client.BaseURL}
+	if _, err := anonymous.Status(ctx); instanceapi.StatusCode(err) != http.StatusUnauthorized {
+		t.Errorf("a status request without the manager token got %v, want 401", err)
 	}
 	if ppid := parentOf(t, status.RedisPID); ppid != cmd.Process.Pid {
 		t.Errorf("redis-server's parent is %d, want the manager %d", ppid, cmd.Process.Pid)

@@ -72,6 +72,62 @@ func (l *loopbackReach) InstanceAddr(_ *haredisv1.RedisFailover, name string) (s
 	return h, port
 }
 
+// probeReadiness stands in for the kubelet, which does not run here: it
+// sets each pod's Ready condition from its instance manager's readiness,
+// as the pod's readiness probe on /readyz would.
+func probeReadiness(t *testing.T, ns string, reach *loopbackReach) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for name, m := range reach.managers {
+				want := corev1.ConditionFalse
+				if m.Status().Ready {
+					want = corev1.ConditionTrue
+				}
+				pod := &corev1.Pod{}
+				if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
+					continue
+				}
+				if podCondition(pod, corev1.PodReady) == want {
+					continue
+				}
+				setPodCondition(pod, corev1.PodReady, want)
+				_ = k8sClient.Status().Update(ctx, pod) // a conflict is retried on the next tick
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+func podCondition(pod *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
+}
+
+func setPodCondition(pod *corev1.Pod, t corev1.PodConditionType, s corev1.ConditionStatus) {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == t {
+			pod.Status.Conditions[i].Status = s
+			pod.Status.Conditions[i].LastTransitionTime = metav1.Now()
+			return
+		}
+	}
+	pod.Status.Conditions = append(pod.Status.Conditions, corev1.PodCondition{Type: t, Status: s, LastTransitionTime: metav1.Now()})
+}
+
 // TestObservesFailoverAndLiveConfig runs the real instance manager and
 // redis-sentinel for the three instances of a RedisFailover on loopback:
 // the operator reports Ready from their answers, follows Sentinel's
@@ -158,6 +214,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		t.Cleanup(func() { cancel(); <-done; out.Close() })
 		reach.managers[n] = m
 	}
+	probeReadiness(t, ns, reach)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, l := range logs {
