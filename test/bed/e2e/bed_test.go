@@ -153,6 +153,56 @@ func TestDeletedPodStopsGracefully(t *testing.T) {
 	}
 }
 
+// TestForceDeletedPodCreatedAgainAtOnceRuns: a pod force-deleted and created
+// again under the same name at once (what a controller does after
+// `kubectl delete --force`) runs as a new pod, as on a kubelet, and the old
+// pod's processes stop.
+func TestForceDeletedPodCreatedAgainAtOnceRuns(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	old := createPod(t, redisPod(ns, "twin", nil))
+	waitReady(t, ns, "twin")
+	h, err := bed.Pod(ctx, ns, "twin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPID, err := h.PID("redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		if err := bed.Client.CoreV1().Pods(ns).Delete(ctx, "twin", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+			t.Fatal(err)
+		}
+		created := createPod(t, redisPod(ns, "twin", nil))
+		if created.UID == old.UID {
+			t.Fatalf("round %d: the new pod has the old UID", round)
+		}
+		waitFor(t, time.Minute, "the new pod ready", func(ctx context.Context) (bool, error) {
+			p := getPod(t, ns, "twin")
+			if p.UID != created.UID || p.Status.PodIP == "" {
+				return false, nil
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady {
+					return c.Status == corev1.ConditionTrue, nil
+				}
+			}
+			return false, nil
+		})
+		waitFor(t, time.Minute, "the old pod's redis-server gone", func(context.Context) (bool, error) {
+			return syscall.Kill(oldPID, 0) != nil, nil
+		})
+		if h, err = bed.Pod(ctx, ns, "twin"); err != nil {
+			t.Fatal(err)
+		}
+		if oldPID, err = h.PID("redis"); err != nil {
+			t.Fatal(err)
+		}
+		old = created
+	}
+}
+
 func TestInitContainerCopiesHaredisIntoEmptyDirAndEnvResolves(t *testing.T) {
 	ns := namespace(t)
 	ctx := context.Background()

@@ -335,7 +335,16 @@ func (r *podRun) waitAll(reason, message string) {
 }
 
 // publish sends the current status to virtual-kubelet.
-func (r *podRun) publish() { r.p.publish(r.snapshot()) }
+// publish reports the pod's status; a retired run no longer does, since
+// its name belongs to a new pod whose status it must not overwrite.
+func (r *podRun) publish() {
+	if r.p.current(r) {
+		r.p.publish(r.snapshot())
+	}
+}
+
+// specGrace is the grace period the pod's spec asks for.
+func (r *podRun) specGrace() int64 { return specGrace(r.pod) }
 
 // snapshot is the pod with its current status.
 func (r *podRun) snapshot() *corev1.Pod {

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/haredis/haredis/test/bed/netns"
@@ -71,8 +72,12 @@ type Provider struct {
 	lists nodeutil.ProviderConfig
 	ipam  *ipam
 
-	mu      sync.Mutex
-	pods    map[string]*podRun // by namespace/name
+	mu   sync.Mutex
+	pods map[string]*podRun // by namespace/name: the pod of that name now
+	// retired are runs whose API object is gone and whose name a new pod
+	// took (a forced deletion and the pod created again at once) while
+	// their processes still stop, by UID.
+	retired map[types.UID]*podRun
 	notify  func(*corev1.Pod)
 	closing bool
 	seq     int
@@ -80,7 +85,7 @@ type Provider struct {
 
 // New returns a provider; pass its NewProviderFunc to nodeutil.NewNode.
 func New(cfg Config) *Provider {
-	return &Provider{cfg: cfg, ipam: newIPAM(cfg.PodCIDR), pods: map[string]*podRun{}}
+	return &Provider{cfg: cfg, ipam: newIPAM(cfg.PodCIDR), pods: map[string]*podRun{}, retired: map[types.UID]*podRun{}}
 }
 
 // NewProviderFunc fills the node object and hands the provider to
@@ -137,8 +142,16 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := key(pod.Namespace, pod.Name)
-	if old, ok := p.pods[k]; ok && old.pod.UID == pod.UID {
+	old, ok := p.pods[k]
+	if ok && old.pod.UID == pod.UID {
 		return nil
+	}
+	if ok {
+		// A pod's name is unique in the API: a new UID under it means the
+		// old object is gone. A kubelet stops such a pod and starts the
+		// new one without waiting for it; so does the bed.
+		p.retired[old.pod.UID] = old
+		go old.terminate(old.specGrace(), false)
 	}
 	p.seq++
 	run := newPodRun(p, pod.DeepCopy(), p.seq)
@@ -166,12 +179,14 @@ func (p *Provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
 func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	run := p.get(pod.Namespace, pod.Name)
 	if run == nil || run.pod.UID != pod.UID {
+		p.mu.Lock()
+		run = p.retired[pod.UID]
+		p.mu.Unlock()
+	}
+	if run == nil {
 		return errdefs.NotFoundf("pod %s/%s is not on this node", pod.Namespace, pod.Name)
 	}
-	grace := int64(30)
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
+	grace := specGrace(pod)
 	if pod.DeletionGracePeriodSeconds != nil {
 		grace = *pod.DeletionGracePeriodSeconds
 	}
@@ -179,13 +194,46 @@ func (p *Provider) DeletePod(ctx context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// GetPod returns the pod as the provider last saw it.
+// GetPod returns the pod as the provider last saw it. virtual-kubelet
+// asks by name only: when the name already belongs to a new pod in the API
+// (the old one force-deleted and created again at once), the old run is
+// not that pod. It is retired and stopped, as a kubelet stops a pod whose
+// object is gone, and GetPod answers NotFound so that the new pod is
+// created instead of being taken for the old one.
 func (p *Provider) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	run := p.get(namespace, name)
+	if run != nil && p.replacedInAPI(ctx, run) {
+		p.retire(run)
+		run = nil
+	}
 	if run == nil {
 		return nil, errdefs.NotFoundf("pod %s/%s is not on this node", namespace, name)
 	}
 	return run.snapshot(), nil
+}
+
+// replacedInAPI reports whether the API holds a pod of run's name with
+// another UID. Errors answer false: the run stays what it was.
+func (p *Provider) replacedInAPI(ctx context.Context, run *podRun) bool {
+	if p.cfg.Client == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cur, err := p.cfg.Client.CoreV1().Pods(run.pod.Namespace).Get(ctx, run.pod.Name, metav1.GetOptions{})
+	return err == nil && cur.UID != run.pod.UID
+}
+
+// retire moves run out of its name and stops it with its spec's grace.
+func (p *Provider) retire(run *podRun) {
+	p.mu.Lock()
+	k := key(run.pod.Namespace, run.pod.Name)
+	if p.pods[k] == run {
+		delete(p.pods, k)
+	}
+	p.retired[run.pod.UID] = run
+	p.mu.Unlock()
+	go run.terminate(run.specGrace(), false)
 }
 
 // GetPodStatus returns the pod's current status.
@@ -232,6 +280,24 @@ func (p *Provider) forget(run *podRun) {
 	if p.pods[k] == run {
 		delete(p.pods, k)
 	}
+	if p.retired[run.pod.UID] == run {
+		delete(p.retired, run.pod.UID)
+	}
+}
+
+// current reports whether run is the pod its name stands for now.
+func (p *Provider) current(run *podRun) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pods[key(run.pod.Namespace, run.pod.Name)] == run
+}
+
+// specGrace is the pod's terminationGracePeriodSeconds, 30 when unset.
+func specGrace(pod *corev1.Pod) int64 {
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return 30
 }
 
 func (p *Provider) publish(pod *corev1.Pod) {
