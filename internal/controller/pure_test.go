@@ -84,34 +84,34 @@ func TestSetConditions(t *testing.T) {
 		"no proxy ready": {
 			st:      state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			proxies: ptr.To[int32](0),
-			want:    want{haredisv1.PhaseDegraded, "ProxyNotReady", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
+			want:    want{haredisv1.PhaseDegraded, haredisv1.ReasonProxyNotReady, haredisv1.ReasonProxiesNotReady, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"one proxy of two": {
 			st:      state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			proxies: ptr.To[int32](1),
-			want:    want{haredisv1.PhaseReady, "Ready", "ProxiesNotReady", "Stable", "Accepted", "AuthEnabled"},
+			want:    want{haredisv1.PhaseReady, haredisv1.ReasonReady, haredisv1.ReasonProxiesNotReady, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"all well": {
 			st:   state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
-			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "Accepted", "AuthEnabled"},
+			want: want{haredisv1.PhaseReady, haredisv1.ReasonReady, haredisv1.ReasonNotDegraded, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"sentinels have not discovered the replicas yet": {
 			st:   state{view: sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 1}, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
-			want: want{haredisv1.PhaseDegraded, "SentinelsNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+			want: want{haredisv1.PhaseDegraded, haredisv1.ReasonSentinelsNotReady, haredisv1.ReasonReducedRedundancy, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"a replica down": {
 			st:       state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica}},
 			notReady: []string{"app-3"},
-			want:     want{haredisv1.PhaseDegraded, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonInstancesNotReady, haredisv1.ReasonReducedRedundancy, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"sentinels without a majority": {
 			st:   state{view: sentinelView{asked: 3, answered: 2}, statuses: map[string]*instanceapi.Status{"app-2": replica, "app-3": replica}},
-			want: want{haredisv1.PhaseFailingOver, "PrimaryUnavailable", "WritesNotAccepted", "NoSentinelMajority", "Accepted", "AuthEnabled"},
+			want: want{haredisv1.PhaseFailingOver, haredisv1.ReasonPrimaryUnavailable, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonNoSentinelMajority, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"elected primary still a replica": {
 			mutate: func(rf *haredisv1.RedisFailover) { rf.Status.CurrentPrimary = "app-2" },
 			st:     state{view: sentinelView{asked: 3, answered: 3, primary: "app-2", complete: 3}, statuses: map[string]*instanceapi.Status{"app-2": replica}},
-			want:   want{haredisv1.PhaseFailingOver, "PrimaryNotReady", "WritesNotAccepted", "PromotionInProgress", "Accepted", "AuthEnabled"},
+			want:   want{haredisv1.PhaseFailingOver, haredisv1.ReasonPrimaryNotReady, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonPromotionInProgress, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"primary waits for a failover that a replica allows": {
 			mutate: func(rf *haredisv1.RedisFailover) { rf.Status.CurrentPrimary = "app-1" },
@@ -120,7 +120,7 @@ func TestSetConditions(t *testing.T) {
 				"app-2": {Role: "replica", Ready: true, Promotable: true},
 				"app-3": {Role: "replica", Ready: true, PromotableReason: "holds no data"},
 			}},
-			want:     want{haredisv1.PhaseFailingOver, "PrimaryWaiting", "WritesNotAccepted", "PrimaryDown", "Accepted", "AuthEnabled"},
+			want:     want{haredisv1.PhaseFailingOver, haredisv1.ReasonPrimaryWaiting, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonPrimaryDown, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 			readyHas: "the sentinels fail over to one of app-2",
 		},
 		"primary waits and no replica can be promoted": {
@@ -128,27 +128,27 @@ func TestSetConditions(t *testing.T) {
 				"app-1": {Role: "unknown", Phase: instanceapi.PhaseWaiting, LastDecision: &instanceapi.DecisionRecord{Decision: bootrole.Decision{Action: bootrole.Wait, Reason: "kubectl annotate redisfailover app haredis.dev/force-primary=INSTANCE"}}},
 				"app-2": {Role: "replica", PromotableReason: "app-1 holds newer data"},
 			}},
-			want:     want{haredisv1.PhaseDegraded, "PrimaryWaiting", "WritesNotAccepted", "Stable", "Accepted", "AuthEnabled"},
+			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonPrimaryWaiting, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 			readyHas: "no replica can be promoted yet: app-2 (app-1 holds newer data)",
 		},
 		"the primary takes writes but its pod is not marked ready yet": {
 			st: state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica},
 				pods: map[string]*corev1.Pod{"app-1": {}}},
-			want:     want{haredisv1.PhaseDegraded, "PrimaryNotReady", "WritesNotAccepted", "Stable", "Accepted", "AuthEnabled"},
+			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonPrimaryNotReady, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 			readyHas: "app-primary does not reach it yet",
 		},
 		"creating stays creating": {
 			mutate:   func(rf *haredisv1.RedisFailover) { rf.Status.Phase = haredisv1.PhaseCreating },
 			st:       state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary}},
 			notReady: []string{"app-2", "app-3"},
-			want:     want{haredisv1.PhaseCreating, "InstancesNotReady", "ReducedRedundancy", "Stable", "Accepted", "AuthEnabled"},
+			want:     want{haredisv1.PhaseCreating, haredisv1.ReasonInstancesNotReady, haredisv1.ReasonReducedRedundancy, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
 		"refused config and auth off": {
 			mutate: func(rf *haredisv1.RedisFailover) { rf.Spec.Auth.Enabled = ptr.To(false) },
 			st: state{view: allAgree, instances: []string{"app-1"}, statuses: map[string]*instanceapi.Status{
 				"app-1": refusing, "app-2": replica, "app-3": replica,
 			}},
-			want: want{haredisv1.PhaseReady, "Ready", "NotDegraded", "Stable", "RedisRefusedConfig", "AuthDisabled"},
+			want: want{haredisv1.PhaseReady, haredisv1.ReasonReady, haredisv1.ReasonNotDegraded, haredisv1.ReasonStable, haredisv1.ReasonRedisRefusedConfig, haredisv1.ReasonAuthDisabled},
 		},
 	}
 	for name, tc := range cases {
@@ -172,11 +172,11 @@ func TestSetConditions(t *testing.T) {
 				}
 				return c.Reason
 			}
-			got := want{rf.Status.Phase, reason(ConditionReady), reason(ConditionDegraded), reason(ConditionFailingOver), reason(ConditionConfigInvalid), reason(ConditionAuthDisabled)}
+			got := want{rf.Status.Phase, reason(haredisv1.ConditionReady), reason(haredisv1.ConditionDegraded), reason(haredisv1.ConditionFailingOver), reason(haredisv1.ConditionConfigInvalid), reason(haredisv1.ConditionAuthDisabled)}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if c := meta.FindStatusCondition(rf.Status.Conditions, ConditionReady); !strings.Contains(c.Message, tc.readyHas) {
+			if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady); !strings.Contains(c.Message, tc.readyHas) {
 				t.Errorf("Ready says %q, want it to mention %q", c.Message, tc.readyHas)
 			}
 		})

@@ -16,7 +16,6 @@ import (
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisconf"
-	"github.com/haredis/haredis/internal/specs"
 )
 
 // desiredConfig is the parameter group and durability of rf as the
@@ -83,8 +82,8 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 			continue
 		}
 		diff := configDiffers(rf, want, s)
-		sent, _ := strconv.ParseInt(p.Annotations[specs.AnnotationConfigGeneration], 10, 64)
-		refused := sent == rf.Generation && p.Annotations[AnnotationConfigError] != ""
+		sent, _ := strconv.ParseInt(p.Annotations[haredisv1.AnnotationConfigGeneration], 10, 64)
+		refused := sent == rf.Generation && p.Annotations[haredisv1.AnnotationConfigError] != ""
 		if diff == "" && sent < rf.Generation {
 			// In force without a PUT (a new pod reads it from instance.json):
 			// record it, so that a later difference counts as drift.
@@ -92,7 +91,7 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 			if p.Annotations == nil {
 				p.Annotations = map[string]string{}
 			}
-			p.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
+			p.Annotations[haredisv1.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
 			if err := r.Patch(ctx, p, patch); err != nil {
 				return ctrl.Result{}, fmt.Errorf("cannot record the config generation in force on %s: %w", n, err)
 			}
@@ -112,19 +111,19 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 		if p.Annotations == nil {
 			p.Annotations = map[string]string{}
 		}
-		p.Annotations[specs.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
+		p.Annotations[haredisv1.AnnotationConfigGeneration] = strconv.FormatInt(rf.Generation, 10)
 		switch {
 		case refusal != "":
-			p.Annotations[AnnotationConfigError] = refusal
+			p.Annotations[haredisv1.AnnotationConfigError] = refusal
 			log.FromContext(ctx).Info("Redis refused the parameter group", "instance", n, "generation", rf.Generation, "redisError", refusal)
-			r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigInvalid", "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
+			r.eventOn(rf, p, corev1.EventTypeWarning, haredisv1.EventConfigInvalid, "ApplyConfig", "%s refused the parameter group of generation %d: %s", n, rf.Generation, refusal)
 		case drift:
-			delete(p.Annotations, AnnotationConfigError)
+			delete(p.Annotations, haredisv1.AnnotationConfigError)
 			log.FromContext(ctx).Info("restored the parameter group and durability changed behind the operator's back", "instance", n, "found", diff)
-			r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigRestored", "ApplyConfig",
+			r.eventOn(rf, p, corev1.EventTypeWarning, haredisv1.EventConfigRestored, "ApplyConfig",
 				"%s %s; restored spec.redis.config and spec.durability (applied live: %d parameters)", n, diff, len(res.Applied))
 		default:
-			delete(p.Annotations, AnnotationConfigError)
+			delete(p.Annotations, haredisv1.AnnotationConfigError)
 			log.FromContext(ctx).Info("applied the parameter group", "instance", n, "generation", rf.Generation)
 		}
 		if err := r.Patch(ctx, p, patch); err != nil {

@@ -170,14 +170,14 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 }
 
 func (r *RedisFailoverReconciler) ensureFinalizer(ctx context.Context, rf *haredisv1.RedisFailover, _ *state) (ctrl.Result, error) {
-	if controllerutil.ContainsFinalizer(rf, specs.Finalizer) {
+	if controllerutil.ContainsFinalizer(rf, haredisv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	controllerutil.AddFinalizer(rf, specs.Finalizer)
+	controllerutil.AddFinalizer(rf, haredisv1.Finalizer)
 	if err := r.Update(ctx, rf); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot add the finalizer: %w", err)
 	}
-	log.FromContext(ctx).Info("added the finalizer", "finalizer", specs.Finalizer)
+	log.FromContext(ctx).Info("added the finalizer", "finalizer", haredisv1.Finalizer)
 	return ctrl.Result{}, nil
 }
 

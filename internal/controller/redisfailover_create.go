@@ -24,11 +24,6 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// Condition reasons of the create steps.
-const (
-	ReasonSentinelPoolMissing = "SentinelPoolNotSupported"
-)
-
 // waitForUser is how often a RedisFailover blocked on something the user
 // must fix is looked at again.
 const waitForUser = 10 * time.Second
@@ -54,15 +49,15 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 	st.pods = map[string]*corev1.Pod{}
 	st.pvcs = map[string]*corev1.PersistentVolumeClaim{}
 	st.leaving = nil
-	last, _ := strconv.Atoi(rf.Annotations[specs.AnnotationLastSerial])
+	last, _ := strconv.Atoi(rf.Annotations[haredisv1.AnnotationLastSerial])
 	for i := range pvcs.Items {
 		pvc := &pvcs.Items[i]
-		n := pvc.Labels[specs.LabelRedisInstance]
+		n := pvc.Labels[haredisv1.LabelRedisInstance]
 		if serialOf(rf, n) == 0 {
 			continue
 		}
 		last = max(last, serialOf(rf, n))
-		if _, detached := pvc.Labels[specs.LabelDetached]; detached || pvc.DeletionTimestamp != nil {
+		if _, detached := pvc.Labels[haredisv1.LabelDetached]; detached || pvc.DeletionTimestamp != nil {
 			gone[n] = true
 			continue
 		}
@@ -98,7 +93,7 @@ func (r *RedisFailoverReconciler) planInstances(ctx context.Context, rf *haredis
 		if rf.Annotations == nil {
 			rf.Annotations = map[string]string{}
 		}
-		rf.Annotations[specs.AnnotationLastSerial] = strconv.Itoa(last)
+		rf.Annotations[haredisv1.AnnotationLastSerial] = strconv.Itoa(last)
 		if err := r.Update(ctx, rf); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot record the last instance serial: %w", err)
 		}
@@ -235,7 +230,7 @@ func (r *RedisFailoverReconciler) reconcilePVCs(ctx context.Context, rf *haredis
 			continue
 		}
 		log.FromContext(ctx).Info("growing volume", "pvc", n, "from", cur.String(), "to", size.String())
-		r.eventOn(rf, pvc, corev1.EventTypeNormal, "GrowingVolume", "Resize", "growing volume %s from %s to %s", n, cur.String(), size.String())
+		r.eventOn(rf, pvc, corev1.EventTypeNormal, haredisv1.EventGrowingVolume, "Resize", "growing volume %s from %s to %s", n, cur.String(), size.String())
 	}
 	return ctrl.Result{}, nil
 }
@@ -264,7 +259,7 @@ func (r *RedisFailoverReconciler) reconcileInstancePods(ctx context.Context, rf 
 
 func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	if rf.Spec.Sentinel.PoolRef != nil {
-		return r.blocked(ctx, rf, ReasonSentinelPoolMissing,
+		return r.blocked(ctx, rf, haredisv1.ReasonSentinelPoolNotSupported,
 			"spec.sentinel.poolRef: shared SentinelPools are not supported yet; remove spec.sentinel.poolRef to get dedicated sentinels")
 	}
 	var pods corev1.PodList
@@ -359,12 +354,12 @@ func (r *RedisFailoverReconciler) reconcileProxy(ctx context.Context, rf *haredi
 		}
 		obj.Spec.Replicas = want.Spec.Replicas
 		obj.Spec.Strategy = want.Spec.Strategy
-		if obj.Annotations[specs.AnnotationRevision] != rev {
+		if obj.Annotations[haredisv1.AnnotationRevision] != rev {
 			obj.Spec.Template = want.Spec.Template
 			if obj.Annotations == nil {
 				obj.Annotations = map[string]string{}
 			}
-			obj.Annotations[specs.AnnotationRevision] = rev
+			obj.Annotations[haredisv1.AnnotationRevision] = rev
 		}
 	}); err != nil {
 		return ctrl.Result{}, err

@@ -20,7 +20,7 @@ import (
 // so they are deleted here, and only when spec.redis.storage.
 // keepAfterDeletion is false.
 func (r *RedisFailoverReconciler) finalize(ctx context.Context, rf *haredisv1.RedisFailover) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(rf, specs.Finalizer) {
+	if !controllerutil.ContainsFinalizer(rf, haredisv1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	logger := log.FromContext(ctx)
@@ -33,7 +33,7 @@ func (r *RedisFailoverReconciler) finalize(ctx context.Context, rf *haredisv1.Re
 		}
 		for i := range pvcs.Items {
 			pvc := &pvcs.Items[i]
-			if serialOf(rf, pvc.Name) == 0 || pvc.Labels[specs.LabelRedisInstance] != pvc.Name {
+			if serialOf(rf, pvc.Name) == 0 || pvc.Labels[haredisv1.LabelRedisInstance] != pvc.Name {
 				continue
 			}
 			if err := r.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
@@ -42,7 +42,7 @@ func (r *RedisFailoverReconciler) finalize(ctx context.Context, rf *haredisv1.Re
 			logger.Info("deleted PVC", "pvc", pvc.Name, "reason", "spec.redis.storage.keepAfterDeletion is false")
 		}
 	}
-	controllerutil.RemoveFinalizer(rf, specs.Finalizer)
+	controllerutil.RemoveFinalizer(rf, haredisv1.Finalizer)
 	if err := r.Update(ctx, rf); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot remove the finalizer: %w", err)
 	}

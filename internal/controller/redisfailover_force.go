@@ -14,7 +14,6 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
-	"github.com/haredis/haredis/internal/specs"
 )
 
 // forcePrimary carries out a human's choice of primary (the annotation
@@ -27,21 +26,21 @@ import (
 // The annotation is removed once the chosen instance is primary, or at
 // once, with a warning, when a primary takes writes already.
 func (r *RedisFailoverReconciler) forcePrimary(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	choice := rf.Annotations[specs.AnnotationForcePrimary]
+	choice := rf.Annotations[haredisv1.AnnotationForcePrimary]
 	if choice == "" {
 		return ctrl.Result{}, nil
 	}
 	ok, _, _ := writesBlocked(rf, st)
 	switch {
 	case !slices.Contains(st.instances, choice):
-		return r.endForce(ctx, rf, corev1.EventTypeWarning, "ForcePrimaryRefused",
-			fmt.Sprintf("annotation %s: %s is not an instance of %s (instances: %s); nothing was changed", specs.AnnotationForcePrimary, choice, rf.Name, strings.Join(st.instances, ", ")))
+		return r.endForce(ctx, rf, corev1.EventTypeWarning, haredisv1.EventForcePrimaryRefused,
+			fmt.Sprintf("annotation %s: %s is not an instance of %s (instances: %s); nothing was changed", haredisv1.AnnotationForcePrimary, choice, rf.Name, strings.Join(st.instances, ", ")))
 	case ok && rf.Status.CurrentPrimary == choice:
-		return r.endForce(ctx, rf, corev1.EventTypeNormal, "ForcedPrimary",
-			fmt.Sprintf("%s, chosen with %s, is primary and takes writes", choice, specs.AnnotationForcePrimary))
+		return r.endForce(ctx, rf, corev1.EventTypeNormal, haredisv1.EventForcedPrimary,
+			fmt.Sprintf("%s, chosen with %s, is primary and takes writes", choice, haredisv1.AnnotationForcePrimary))
 	case ok:
-		return r.endForce(ctx, rf, corev1.EventTypeWarning, "ForcePrimaryIgnored",
-			fmt.Sprintf("annotation %s ignored: the primary %s takes writes; to move the primary to %s use a switchover (kubectl haredis promote %s %s)", specs.AnnotationForcePrimary, rf.Status.CurrentPrimary, choice, rf.Name, choice))
+		return r.endForce(ctx, rf, corev1.EventTypeWarning, haredisv1.EventForcePrimaryIgnored,
+			fmt.Sprintf("annotation %s ignored: the primary %s takes writes; to move the primary to %s use a switchover (kubectl haredis promote %s %s)", haredisv1.AnnotationForcePrimary, rf.Status.CurrentPrimary, choice, rf.Name, choice))
 	}
 	for _, n := range st.instances {
 		p := st.pods[n]
@@ -76,7 +75,7 @@ func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.
 		sc.Close()
 		if err == nil {
 			log.FromContext(ctx).Info("asked the sentinels to promote the forced primary", "sentinel", a, "primary", choice)
-			r.event(rf, corev1.EventTypeWarning, "ForcingPrimary", "Failover", "asked the sentinels to promote %s, chosen with %s", choice, specs.AnnotationForcePrimary)
+			r.event(rf, corev1.EventTypeWarning, haredisv1.EventForcingPrimary, "Failover", "asked the sentinels to promote %s, chosen with %s", choice, haredisv1.AnnotationForcePrimary)
 			return
 		}
 		log.FromContext(ctx).Info("a sentinel refused SENTINEL FAILOVER", "sentinel", a, "error", err.Error())
@@ -85,9 +84,9 @@ func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.
 
 func (r *RedisFailoverReconciler) endForce(ctx context.Context, rf *haredisv1.RedisFailover, eventType, reason, msg string) (ctrl.Result, error) {
 	patch := client.MergeFrom(rf.DeepCopy())
-	delete(rf.Annotations, specs.AnnotationForcePrimary)
+	delete(rf.Annotations, haredisv1.AnnotationForcePrimary)
 	if err := r.Patch(ctx, rf, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("cannot remove annotation %s: %w", specs.AnnotationForcePrimary, err)
+		return ctrl.Result{}, fmt.Errorf("cannot remove annotation %s: %w", haredisv1.AnnotationForcePrimary, err)
 	}
 	log.FromContext(ctx).Info("ended a forced choice of primary", "reason", reason, "message", msg)
 	r.event(rf, eventType, reason, "ForcePrimary", "%s", msg)

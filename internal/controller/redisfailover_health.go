@@ -11,25 +11,6 @@ import (
 	"github.com/haredis/haredis/internal/instanceapi"
 )
 
-// Conditions about the data and the boot decisions.
-const (
-	// ConditionDataCorrupt is True while an instance cannot load the data
-	// files on its volume.
-	ConditionDataCorrupt = "DataCorrupt"
-)
-
-// Reasons of Ready=False and Degraded=True when the primary does not take
-// writes.
-const (
-	ReasonPrimaryWaiting     = "PrimaryWaiting"
-	ReasonPrimaryUnavailable = "PrimaryUnavailable"
-	ReasonPrimaryNotReady    = "PrimaryNotReady"
-	ReasonWritesNotAccepted  = "WritesNotAccepted"
-	// ReasonPrimaryRestarting: a planned operation restarts the only
-	// instance.
-	ReasonPrimaryRestarting = "PrimaryRestarting"
-)
-
 // runbook is where the documentation explains each situation.
 const (
 	runbookCorrupt = "docs/runbooks.md#an-instance-cannot-load-its-data-files"
@@ -48,11 +29,11 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready:
 		// The instance takes writes; the Service NAME-primary reaches it once
 		// the kubelet marks the pod ready (a readiness probe away).
-		return false, ReasonPrimaryNotReady, fmt.Sprintf("%s takes writes; its pod is not marked ready yet, so %s does not reach it yet", primary, rf.PrimaryServiceName())
+		return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("%s takes writes; its pod is not marked ready yet, so %s does not reach it yet", primary, rf.PrimaryServiceName())
 	case ps == nil && st.pods[primary] == nil:
-		return false, ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the primary %s has no pod yet; %s", primary, nextStep(rf, st))
+		return false, haredisv1.ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the primary %s has no pod yet; %s", primary, nextStep(rf, st))
 	case ps == nil:
-		return false, ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the instance manager of the primary %s does not answer; %s", primary, nextStep(rf, st))
+		return false, haredisv1.ReasonPrimaryUnavailable, fmt.Sprintf("writes are not accepted: the instance manager of the primary %s does not answer; %s", primary, nextStep(rf, st))
 	case ps.Phase == instanceapi.PhaseWaiting || ps.Phase == instanceapi.PhaseDeciding:
 		why := "it decides its boot role"
 		since := ""
@@ -62,11 +43,11 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 				since = fmt.Sprintf(" for %s", time.Since(d.Since).Round(time.Second))
 			}
 		}
-		return false, ReasonPrimaryWaiting, fmt.Sprintf("writes are not accepted: the primary %s keeps redis-server stopped%s: %s; %s", primary, since, why, nextStep(rf, st))
+		return false, haredisv1.ReasonPrimaryWaiting, fmt.Sprintf("writes are not accepted: the primary %s keeps redis-server stopped%s: %s; %s", primary, since, why, nextStep(rf, st))
 	case ps.Role != instanceapi.RolePrimary:
-		return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s, the recorded primary, is %s (%s); %s", primary, ps.Role, ps.ReadyReason, nextStep(rf, st))
+		return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s, the recorded primary, is %s (%s); %s", primary, ps.Role, ps.ReadyReason, nextStep(rf, st))
 	}
-	return false, ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s: %s", primary, ps.ReadyReason)
+	return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s: %s", primary, ps.ReadyReason)
 }
 
 func podIsReady(p *corev1.Pod) bool {
@@ -138,7 +119,7 @@ func (r *RedisFailoverReconciler) recordRestores(rf *haredisv1.RedisFailover, st
 			continue
 		}
 		r.restores.Store(key, s.Config.Restores)
-		r.eventOn(rf, p, corev1.EventTypeWarning, "ConfigRestored", "RestoreConfig", "%s: %s (spec.redis.config is what runs)", n, s.Config.LastRestore)
+		r.eventOn(rf, p, corev1.EventTypeWarning, haredisv1.EventConfigRestored, "RestoreConfig", "%s: %s (spec.redis.config is what runs)", n, s.Config.LastRestore)
 	}
 }
 
@@ -165,7 +146,7 @@ func (r *RedisFailoverReconciler) recordWaits(rf *haredisv1.RedisFailover, st *s
 			continue
 		}
 		r.waits.Store(key, d.Reason)
-		r.eventOn(rf, st.pods[n], corev1.EventTypeWarning, "BootWaiting", "Boot", "%s keeps redis-server stopped (waiting %s): %s",
+		r.eventOn(rf, st.pods[n], corev1.EventTypeWarning, haredisv1.EventBootWaiting, "Boot", "%s keeps redis-server stopped (waiting %s): %s",
 			n, time.Since(d.Since).Round(time.Second), d.Reason)
 	}
 }

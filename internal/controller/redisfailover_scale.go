@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/specs"
 )
 
 // scaleDown removes instances beyond spec.redis.replicas, one at a time:
@@ -66,7 +65,7 @@ func (r *RedisFailoverReconciler) scaleDown(ctx context.Context, rf *haredisv1.R
 	if pvc := st.pvcs[victim]; pvc != nil {
 		if rf.KeepVolumes() {
 			patch := client.MergeFrom(pvc.DeepCopy())
-			pvc.Labels[specs.LabelDetached] = "true"
+			pvc.Labels[haredisv1.LabelDetached] = "true"
 			if err := r.Patch(ctx, pvc, patch); err != nil {
 				return ctrl.Result{}, fmt.Errorf("cannot detach volume %s: %w", victim, err)
 			}
@@ -81,10 +80,10 @@ func (r *RedisFailoverReconciler) scaleDown(ctx context.Context, rf *haredisv1.R
 	}
 	volume := "its volume " + victim + " is deleted (spec.redis.storage.keepAfterDeletion is false)"
 	if rf.KeepVolumes() {
-		volume = fmt.Sprintf("its volume %s is kept with the label %s=true (spec.redis.storage.keepAfterDeletion); delete it with `kubectl delete pvc -n %s %s` when its data is no longer needed", victim, specs.LabelDetached, rf.Namespace, victim)
+		volume = fmt.Sprintf("its volume %s is kept with the label %s=true (spec.redis.storage.keepAfterDeletion); delete it with `kubectl delete pvc -n %s %s` when its data is no longer needed", victim, haredisv1.LabelDetached, rf.Namespace, victim)
 	}
 	logger.Info("scaled down", "removed", victim, "instances", len(st.instances)-1, "keepVolume", rf.KeepVolumes())
-	r.eventOn(rf, st.pods[victim], corev1.EventTypeNormal, "ScaledDown", "ScaleDown", "removed replica %s; %s", victim, volume)
+	r.eventOn(rf, st.pods[victim], corev1.EventTypeNormal, haredisv1.EventScaledDown, "ScaleDown", "removed replica %s; %s", victim, volume)
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
@@ -94,11 +93,11 @@ func progressMessage(rf *haredisv1.RedisFailover, st *state) (reason, msg string
 	want := int(rf.Spec.Redis.Replicas)
 	switch {
 	case rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary:
-		return "Switchover", fmt.Sprintf("switching over from %s to %s", rf.Status.CurrentPrimary, rf.Status.TargetPrimary)
+		return haredisv1.ReasonSwitchover, fmt.Sprintf("switching over from %s to %s", rf.Status.CurrentPrimary, rf.Status.TargetPrimary)
 	case len(st.instances) > want || len(st.leaving) > 0:
-		return "ScalingDown", fmt.Sprintf("removing replicas: %d instances, %d wanted", len(st.instances), want)
+		return haredisv1.ReasonScalingDown, fmt.Sprintf("removing replicas: %d instances, %d wanted", len(st.instances), want)
 	case st.update.kind != updateNone:
-		return "RollingUpdate", st.update.message
+		return haredisv1.ReasonRollingUpdate, st.update.message
 	}
 	return "", ""
 }

@@ -17,21 +17,6 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// Condition reasons about the password.
-const (
-	ReasonPasswordSecretMissing = "PasswordSecretMissing"
-	// ReasonPasswordLost: the Secrets holding the password in force are gone
-	// while pods run with it.
-	ReasonPasswordLost = "PasswordLost"
-	// ReasonPasswordSecretChanged: the source Secret holds another password
-	// than the one in force, which stays.
-	ReasonPasswordSecretChanged = "PasswordSecretChanged"
-)
-
-// ConditionPasswordSecret is False while the Secret the password comes from
-// is missing or differs from the password in force.
-const ConditionPasswordSecret = "PasswordSecretInSync"
-
 // reconcileSecrets keeps the password in force and the manager token in
 // Secret NAME-internal, which haredis's pods mount and applications never
 // get. The password in force is copied from the source (the generated
@@ -69,7 +54,7 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 			st.password = source
 		case rf.Spec.Auth.PasswordSecret != nil:
 			name, key := specs.PasswordSecretRef(rf)
-			return r.blocked(ctx, rf, ReasonPasswordSecretMissing,
+			return r.blocked(ctx, rf, haredisv1.ReasonPasswordSecretMissing,
 				fmt.Sprintf("spec.auth.passwordSecret: Secret %s not found in namespace %s, or its key %s is empty; create it with the password under that key, or remove spec.auth.passwordSecret to let haredis generate a password", name, rf.Namespace, key))
 		default:
 			running, err := r.podsRunning(ctx, rf)
@@ -77,7 +62,7 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 				return ctrl.Result{}, err
 			}
 			if running {
-				return r.blocked(ctx, rf, ReasonPasswordLost, fmt.Sprintf(
+				return r.blocked(ctx, rf, haredisv1.ReasonPasswordLost, fmt.Sprintf(
 					"Secrets %s and %s were deleted while pods run with the password they held; haredis will not generate a new one behind them. If you know the password, create Secret %s with it under the key %s; otherwise delete the pods of %s (kubectl delete pod -l %s=%s) so that they start again with a new password",
 					rf.AuthSecretName(), specs.InternalSecretName(rf), rf.AuthSecretName(), specs.PasswordKey, rf.Name, specs.LabelInstance, rf.Name))
 			}
@@ -136,14 +121,14 @@ func (r *RedisFailoverReconciler) checkSource(ctx context.Context, rf *haredisv1
 			return fmt.Errorf("cannot restore Secret %s: %w", name, err)
 		}
 		log.FromContext(ctx).Info("restored the deleted password Secret from the password in force", "secret", name)
-		r.event(rf, corev1.EventTypeWarning, "PasswordSecretRestored", "RestoreSecret",
+		r.event(rf, corev1.EventTypeWarning, haredisv1.EventPasswordSecretRestored, "RestoreSecret",
 			"Secret %s was deleted; restored it with the password in force (haredis never changes the password behind running pods)", name)
 	case sourceErr != nil:
-		st.passwordSync = passwordSync{reason: ReasonPasswordSecretMissing, message: fmt.Sprintf(
+		st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordSecretMissing, message: fmt.Sprintf(
 			"spec.auth.passwordSecret: Secret %s (key %s) is missing; haredis keeps the password in force, and new clients reading %s will fail. Create it again with the password in force (kubectl get secret %s -o jsonpath='{.data.%s}' | base64 -d)",
 			name, key, name, rf.ConnectionSecretName(), specs.ConnPassword)}
 	case source != inForce:
-		st.passwordSync = passwordSync{reason: ReasonPasswordSecretChanged, message: fmt.Sprintf(
+		st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordSecretChanged, message: fmt.Sprintf(
 			"Secret %s (key %s) holds another password than the one in force; haredis keeps the password in force (clients use %s) and does not rotate it behind running pods. Put the previous password back into %s",
 			name, key, rf.ConnectionSecretName(), name)}
 	}

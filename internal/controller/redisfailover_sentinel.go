@@ -137,7 +137,7 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 		return
 	}
 	log.FromContext(ctx).Info("reset a sentinel to forget removed replicas or sentinels", "sentinel", a)
-	r.event(rf, corev1.EventTypeNormal, "SentinelReset", "Reset", "sentinel %s knew replicas or sentinels that no longer exist; reset it so that it rediscovers the current ones", a)
+	r.event(rf, corev1.EventTypeNormal, haredisv1.EventSentinelReset, "Reset", "sentinel %s knew replicas or sentinels that no longer exist; reset it so that it rediscovers the current ones", a)
 }
 
 // askSentinels asks every sentinel for the master; instances is how many
@@ -254,7 +254,7 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 			continue
 		}
 		log.FromContext(ctx).Info("repaired a sentinel to the majority's primary", "sentinel", a, "primary", st.view.primary)
-		r.event(rf, "Normal", "SentinelRepaired", "Repair", "sentinel %s did not know the master; set it to monitor %s as the other sentinels do", a, st.view.primary)
+		r.event(rf, corev1.EventTypeNormal, haredisv1.EventSentinelRepaired, "Repair", "sentinel %s did not know the master; set it to monitor %s as the other sentinels do", a, st.view.primary)
 	}
 }
 

@@ -23,28 +23,6 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// Condition types.
-const (
-	ConditionReady         = "Ready"
-	ConditionDegraded      = "Degraded"
-	ConditionFailingOver   = "FailingOver"
-	ConditionConfigInvalid = "ConfigInvalid"
-	ConditionAuthDisabled  = "AuthDisabled"
-	// ConditionProgressing is True while a planned operation (rolling
-	// update, switchover, scale down) is under way.
-	ConditionProgressing = "Progressing"
-	// ConditionConfigApplied is True when every instance runs the parameter
-	// group of the current generation, nothing waiting for a restart.
-	ConditionConfigApplied = "ConfigApplied"
-	// ConditionStorageResized is True when every volume has the size of
-	// spec.redis.storage.size.
-	ConditionStorageResized = "StorageResized"
-)
-
-// AnnotationConfigError on a pod holds Redis's refusal of the last
-// parameter group PUT to it, so the condition survives without retrying.
-const AnnotationConfigError = "haredis.dev/config-error"
-
 // observe reads every instance's /status and turns it, with the sentinels'
 // answer, into status, role labels and events.
 func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
@@ -59,7 +37,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		now := metav1.Now()
 		rf.Status.LastFailoverTime = &now
 		logger.Info("primary changed by Sentinel", "old", old, "new", p)
-		r.eventOn(rf, st.pods[p], corev1.EventTypeWarning, "Failover", "Failover", "Sentinel failed over from %s to %s", old, p)
+		r.eventOn(rf, st.pods[p], corev1.EventTypeWarning, haredisv1.EventFailover, "Failover", "Sentinel failed over from %s to %s", old, p)
 	}
 	if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
 		return ctrl.Result{}, err
@@ -118,7 +96,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		logger.V(1).Info("status updated", "phase", rf.Status.Phase, "ready", ready, "primary", rf.Status.CurrentPrimary)
 	}
 	// Look closely while a failover may be under way, for a bounded time.
-	fo := meta.FindStatusCondition(rf.Status.Conditions, ConditionFailingOver)
+	fo := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionFailingOver)
 	recentFailover := fo != nil && fo.Status == metav1.ConditionTrue && time.Since(fo.LastTransitionTime.Time) < hintWindow
 	if recentFailover || r.watchers.hintedRecently(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}) {
 		return ctrl.Result{RequeueAfter: fastRequeue}, nil
@@ -138,11 +116,11 @@ func (r *RedisFailoverReconciler) reconcileRoleLabels(ctx context.Context, rf *h
 		if n == rf.Status.CurrentPrimary {
 			want = string(haredisv1.RolePrimary)
 		}
-		if p.Labels[specs.LabelRole] == want {
+		if p.Labels[haredisv1.LabelRole] == want {
 			continue
 		}
 		patch := client.MergeFrom(p.DeepCopy())
-		p.Labels[specs.LabelRole] = want
+		p.Labels[haredisv1.LabelRole] = want
 		if err := r.Patch(ctx, p, patch); err != nil {
 			return fmt.Errorf("cannot set role label of %s: %w", n, err)
 		}
@@ -193,17 +171,17 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	// acting as one.
 	switch {
 	case v.answered == 0:
-		set(ConditionFailingOver, false, "NoSentinelAnswer", "no sentinel answered yet")
+		set(haredisv1.ConditionFailingOver, false, haredisv1.ReasonNoSentinelAnswer, "no sentinel answered yet")
 	case v.primary == "":
-		set(ConditionFailingOver, true, "NoSentinelMajority", fmt.Sprintf("%d of %d sentinels answered and no majority names a primary; Sentinel is electing one", v.answered, v.asked))
+		set(haredisv1.ConditionFailingOver, true, haredisv1.ReasonNoSentinelMajority, fmt.Sprintf("%d of %d sentinels answered and no majority names a primary; Sentinel is electing one", v.answered, v.asked))
 	case ps != nil && ps.Role == string(haredisv1.RoleReplica):
 		// An instance that does not answer tells nothing either way; one
 		// that still replicates has not been promoted yet.
-		set(ConditionFailingOver, true, "PromotionInProgress", fmt.Sprintf("the sentinels elected %s, which still reports itself a replica", primary))
+		set(haredisv1.ConditionFailingOver, true, haredisv1.ReasonPromotionInProgress, fmt.Sprintf("the sentinels elected %s, which still reports itself a replica", primary))
 	case !primaryOK && strings.Contains(nextStep(rf, st), "the sentinels fail over"):
-		set(ConditionFailingOver, true, "PrimaryDown", fmt.Sprintf("the sentinels name %s, which does not accept writes; %s", primary, nextStep(rf, st)))
+		set(haredisv1.ConditionFailingOver, true, haredisv1.ReasonPrimaryDown, fmt.Sprintf("the sentinels name %s, which does not accept writes; %s", primary, nextStep(rf, st)))
 	default:
-		set(ConditionFailingOver, false, "Stable", fmt.Sprintf("the sentinels agree on %s", primary))
+		set(haredisv1.ConditionFailingOver, false, haredisv1.ReasonStable, fmt.Sprintf("the sentinels agree on %s", primary))
 	}
 
 	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked
@@ -213,68 +191,68 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	}
 	switch {
 	case primaryOK && len(notReady) == 0 && sentinelsOK && proxyOK:
-		set(ConditionReady, true, "Ready", fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
+		set(haredisv1.ConditionReady, true, haredisv1.ReasonReady, fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
 	case !primaryOK:
-		set(ConditionReady, false, blockedReason, blockedMsg)
+		set(haredisv1.ConditionReady, false, blockedReason, blockedMsg)
 	case !proxyOK:
-		set(ConditionReady, false, "ProxyNotReady", fmt.Sprintf("no proxy of Deployment %s is ready: REDIS_URL has no endpoints yet (the primary serves through %s)", specs.ProxyName(rf), rf.PrimaryServiceName()))
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonProxyNotReady, fmt.Sprintf("no proxy of Deployment %s is ready: REDIS_URL has no endpoints yet (the primary serves through %s)", specs.ProxyName(rf), rf.PrimaryServiceName()))
 	case len(notReady) > 0:
-		set(ConditionReady, false, "InstancesNotReady", "not ready: "+strings.Join(notReady, ", "))
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonInstancesNotReady, "not ready: "+strings.Join(notReady, ", "))
 	default:
-		set(ConditionReady, false, "SentinelsNotReady", fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do", v.answered, rf.Spec.Sentinel.Replicas, v.complete))
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do", v.answered, rf.Spec.Sentinel.Replicas, v.complete))
 	}
 	switch {
 	case !primaryOK:
-		set(ConditionDegraded, true, ReasonWritesNotAccepted, blockedMsg)
+		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonWritesNotAccepted, blockedMsg)
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
-		set(ConditionDegraded, true, "ReducedRedundancy", fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
+		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonReducedRedundancy, fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
 	case primaryOK && !proxiesWhole:
-		set(ConditionDegraded, true, "ProxiesNotReady", fmt.Sprintf("%d of %d proxies ready", st.readyProxies, rf.Spec.Proxy.Replicas))
+		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonProxiesNotReady, fmt.Sprintf("%d of %d proxies ready", st.readyProxies, rf.Spec.Proxy.Replicas))
 	default:
-		set(ConditionDegraded, false, "NotDegraded", "")
+		set(haredisv1.ConditionDegraded, false, haredisv1.ReasonNotDegraded, "")
 	}
 
 	if msgs := configErrors(st); len(msgs) > 0 {
-		set(ConditionConfigInvalid, true, "RedisRefusedConfig", strings.Join(msgs, "; ")+"; the previous parameter group stays in force and nothing restarted; fix spec.redis.config")
+		set(haredisv1.ConditionConfigInvalid, true, haredisv1.ReasonRedisRefusedConfig, strings.Join(msgs, "; ")+"; the previous parameter group stays in force and nothing restarted; fix spec.redis.config")
 	} else {
-		set(ConditionConfigInvalid, false, "Accepted", "every instance accepted the parameter group")
+		set(haredisv1.ConditionConfigInvalid, false, haredisv1.ReasonConfigAccepted, "every instance accepted the parameter group")
 	}
 	if reason, msg := progressMessage(rf, st); reason != "" {
-		set(ConditionProgressing, true, reason, msg)
+		set(haredisv1.ConditionProgressing, true, reason, msg)
 	} else {
-		set(ConditionProgressing, false, "Idle", "no planned operation under way")
+		set(haredisv1.ConditionProgressing, false, haredisv1.ReasonIdle, "no planned operation under way")
 	}
 	set(configApplied(rf, st))
 	if bad, msg := dataCorrupt(st); bad {
-		set(ConditionDataCorrupt, true, "CannotLoadData", msg)
+		set(haredisv1.ConditionDataCorrupt, true, haredisv1.ReasonCannotLoadData, msg)
 	} else {
-		set(ConditionDataCorrupt, false, "DataLoads", "every instance that runs loaded its data files")
+		set(haredisv1.ConditionDataCorrupt, false, haredisv1.ReasonDataLoads, "every instance that runs loaded its data files")
 	}
 	if st.passwordSync.ok {
-		set(ConditionPasswordSecret, true, "InSync", "the password Secret holds the password in force")
+		set(haredisv1.ConditionPasswordSecretInSync, true, haredisv1.ReasonInSync, "the password Secret holds the password in force")
 	} else {
-		set(ConditionPasswordSecret, false, st.passwordSync.reason, st.passwordSync.message)
+		set(haredisv1.ConditionPasswordSecretInSync, false, st.passwordSync.reason, st.passwordSync.message)
 	}
 	set(storageResized(rf, st))
 	if rf.AuthEnabled() {
-		set(ConditionAuthDisabled, false, "AuthEnabled", "clients, replicas and sentinels authenticate")
+		set(haredisv1.ConditionAuthDisabled, false, haredisv1.ReasonAuthEnabled, "clients, replicas and sentinels authenticate")
 	} else {
-		set(ConditionAuthDisabled, true, "AuthDisabled", "spec.auth.enabled is false: anyone who reaches the pods can read and write, and sentinels do not authenticate each other; set spec.auth.enabled to true")
+		set(haredisv1.ConditionAuthDisabled, true, haredisv1.ReasonAuthDisabled, "spec.auth.enabled is false: anyone who reaches the pods can read and write, and sentinels do not authenticate each other; set spec.auth.enabled to true")
 	}
 
 	// Creating lasts until the first time everything is ready.
 	switch {
 	case rf.Status.Phase == "" || rf.Status.Phase == haredisv1.PhaseCreating || rf.Status.Phase == haredisv1.PhasePending:
-		if meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady) {
+		if meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) {
 			rf.Status.Phase = haredisv1.PhaseReady
 		} else {
 			rf.Status.Phase = haredisv1.PhaseCreating
 		}
-	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionFailingOver):
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionFailingOver):
 		rf.Status.Phase = haredisv1.PhaseFailingOver
-	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionProgressing):
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionProgressing):
 		rf.Status.Phase = haredisv1.PhaseUpdating
-	case meta.IsStatusConditionTrue(rf.Status.Conditions, ConditionReady):
+	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady):
 		rf.Status.Phase = haredisv1.PhaseReady
 	default:
 		rf.Status.Phase = haredisv1.PhaseDegraded
@@ -295,7 +273,7 @@ func configErrors(st *state) []string {
 	}
 	for _, n := range st.instances {
 		if p := st.pods[n]; p != nil {
-			add(n, p.Annotations[AnnotationConfigError])
+			add(n, p.Annotations[haredisv1.AnnotationConfigError])
 		}
 		if s := st.statuses[n]; s != nil {
 			add(n, s.Config.LastError)
@@ -309,7 +287,7 @@ func configErrors(st *state) []string {
 // actionable message, and looks again later.
 func (r *RedisFailoverReconciler) blocked(ctx context.Context, rf *haredisv1.RedisFailover, reason, msg string) (ctrl.Result, error) {
 	before := rf.Status.DeepCopy()
-	meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: rf.Generation})
+	meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: rf.Generation})
 	rf.Status.Phase = haredisv1.PhasePending
 	rf.Status.ObservedGeneration = rf.Generation
 	if !equality.Semantic.DeepEqual(before, &rf.Status) {
@@ -361,11 +339,11 @@ func configApplied(rf *haredisv1.RedisFailover, st *state) (string, bool, string
 	}
 	switch {
 	case len(pending) > 0:
-		return ConditionConfigApplied, false, "RestartPending", "parameters Redis cannot change at run time wait for a restart: " + strings.Join(pending, "; ") + "; the rolling update restarts these instances one at a time"
+		return haredisv1.ConditionConfigApplied, false, haredisv1.ReasonRestartPending, "parameters Redis cannot change at run time wait for a restart: " + strings.Join(pending, "; ") + "; the rolling update restarts these instances one at a time"
 	case len(behind) > 0:
-		return ConditionConfigApplied, false, "Applying", fmt.Sprintf("the parameter group of generation %d is not yet in force on %s", rf.Generation, strings.Join(behind, ", "))
+		return haredisv1.ConditionConfigApplied, false, haredisv1.ReasonApplying, fmt.Sprintf("the parameter group of generation %d is not yet in force on %s", rf.Generation, strings.Join(behind, ", "))
 	}
-	return ConditionConfigApplied, true, "InForce", fmt.Sprintf("the parameter group of generation %d is in force on every instance", rf.Generation)
+	return haredisv1.ConditionConfigApplied, true, haredisv1.ReasonInForce, fmt.Sprintf("the parameter group of generation %d is in force on every instance", rf.Generation)
 }
 
 // storageResized: every volume has the requested size.
@@ -378,7 +356,7 @@ func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, strin
 				msgs = append(msgs, n+": "+e)
 			}
 		}
-		return ConditionStorageResized, false, "ResizeRefused", fmt.Sprintf("cannot grow the volumes to %s: %s; they keep their size and Redis keeps serving. Volumes grow only when bound and when their StorageClass has allowVolumeExpansion: true (spec.redis.storage.size cannot be lowered again)", want.String(), strings.Join(msgs, "; "))
+		return haredisv1.ConditionStorageResized, false, haredisv1.ReasonResizeRefused, fmt.Sprintf("cannot grow the volumes to %s: %s; they keep their size and Redis keeps serving. Volumes grow only when bound and when their StorageClass has allowVolumeExpansion: true (spec.redis.storage.size cannot be lowered again)", want.String(), strings.Join(msgs, "; "))
 	}
 	var growing []string
 	for _, n := range st.instances {
@@ -392,7 +370,7 @@ func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, strin
 		}
 	}
 	if len(growing) > 0 {
-		return ConditionStorageResized, false, "Resizing", fmt.Sprintf("growing volumes to %s: %s", want.String(), strings.Join(growing, ", "))
+		return haredisv1.ConditionStorageResized, false, haredisv1.ReasonResizing, fmt.Sprintf("growing volumes to %s: %s", want.String(), strings.Join(growing, ", "))
 	}
-	return ConditionStorageResized, true, "Resized", fmt.Sprintf("every volume has %s", want.String())
+	return haredisv1.ConditionStorageResized, true, haredisv1.ReasonResized, fmt.Sprintf("every volume has %s", want.String())
 }

@@ -19,16 +19,6 @@ import (
 	"github.com/haredis/haredis/internal/switchover"
 )
 
-// Switchover results and reasons in status.lastSwitchover.
-const (
-	SwitchoverInProgress = "InProgress"
-	SwitchoverSucceeded  = "Succeeded"
-	SwitchoverFailed     = "Failed"
-
-	SwitchoverRequested     = "Requested"
-	SwitchoverRollingUpdate = "RollingUpdate"
-)
-
 // switchoverRetryAfter keeps a failed switchover from being retried at once
 // by the rolling update.
 const switchoverRetryAfter = 30 * time.Second
@@ -46,12 +36,12 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		return r.closeInterruptedSwitchover(ctx, rf)
 	}
 	logger := log.FromContext(ctx).WithValues("from", from, "to", to)
-	reason := SwitchoverRequested
-	if ls := rf.Status.LastSwitchover; ls != nil && ls.To == to && ls.Result == SwitchoverInProgress {
+	reason := haredisv1.SwitchoverRequested
+	if ls := rf.Status.LastSwitchover; ls != nil && ls.To == to && ls.Result == haredisv1.SwitchoverInProgress {
 		reason = ls.Reason
 	}
 	if msg := r.switchoverTargetProblem(rf, st, to); msg != "" {
-		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg+"; "+from+" stays primary", 0)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg+"; "+from+" stays primary", 0)
 	}
 	if st.view.primary != from {
 		// Sentinel is electing or already elected someone else: it decides.
@@ -60,13 +50,13 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 	}
 
 	now := metav1.Now()
-	rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: reason, Result: SwitchoverInProgress,
+	rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: reason, Result: haredisv1.SwitchoverInProgress,
 		Message: fmt.Sprintf("switching over from %s to %s", from, to), StartTime: &now}
 	if err := r.Status().Update(ctx, rf); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot record the switchover: %w", err)
 	}
 	logger.Info("switchover started", "reason", reason)
-	r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, "SwitchoverStarted", "Switchover", "switching over from %s to %s (%s)", from, to, reason)
+	r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, haredisv1.EventSwitchoverStarted, "Switchover", "switching over from %s to %s (%s)", from, to, reason)
 
 	plan := r.switchoverPlan(rf, st, from, to)
 	plan.Log = logger
@@ -79,7 +69,7 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		// drift check of applyConfig does it again later if this fails).
 		if rerr := switchover.RestoreDurability(context.WithoutCancel(ctx), plan, res.Durability); rerr != nil {
 			logger.Info("cannot restore min-replicas-to-write after the switchover yet", "error", rerr.Error())
-			r.event(rf, corev1.EventTypeWarning, "DurabilityNotRestored", "Switchover", "min-replicas-to-write could not be set back after the switchover yet: %v; it is retried", rerr)
+			r.event(rf, corev1.EventTypeWarning, haredisv1.EventDurabilityNotRestored, "Switchover", "min-replicas-to-write could not be set back after the switchover yet: %v; it is retried", rerr)
 		}
 	}
 	held := res.Fenced.Milliseconds()
@@ -99,19 +89,19 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 		}
 		msg := fmt.Sprintf("switched over from %s to %s in %s; writes were held for %d ms", from, to, res.Total.Round(time.Millisecond), held)
 		logger.Info("switchover succeeded", "writesHeldMs", held, "total", res.Total.String(), "fenceOffset", res.FenceOffset)
-		r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, "Switchover", "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, SwitchoverSucceeded, msg, held)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, haredisv1.EventSwitchover, "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverSucceeded, msg, held)
 	case errors.Is(err, switchover.ErrNotStarted), errors.Is(err, switchover.ErrAborted):
 		msg := fmt.Sprintf("switchover from %s to %s failed, %s keeps serving: %v", from, to, from, err)
 		logger.Info("switchover failed", "error", err.Error())
-		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, haredisv1.EventSwitchoverFailed, "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, held)
 	default:
 		// The outcome is Sentinel's: the next observation reads it.
 		msg := fmt.Sprintf("switchover from %s to %s ended without confirmation; the primary is whatever the sentinels elect: %v", from, to, err)
 		logger.Info("switchover ended unconfirmed", "error", err.Error())
-		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, "SwitchoverFailed", "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, SwitchoverFailed, msg, held)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, haredisv1.EventSwitchoverFailed, "Switchover", "%s", msg)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, held)
 	}
 }
 
@@ -120,13 +110,13 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 // ended.
 func (r *RedisFailoverReconciler) closeInterruptedSwitchover(ctx context.Context, rf *haredisv1.RedisFailover) (ctrl.Result, error) {
 	ls := rf.Status.LastSwitchover
-	if ls == nil || ls.Result != SwitchoverInProgress {
+	if ls == nil || ls.Result != haredisv1.SwitchoverInProgress {
 		return ctrl.Result{}, nil
 	}
 	if rf.Status.CurrentPrimary == ls.To {
-		return r.endSwitchover(ctx, rf, ls.Reason, SwitchoverSucceeded, fmt.Sprintf("switched over from %s to %s; the operator was interrupted and the sentinels confirmed the new primary", ls.From, ls.To), ls.WritesHeldMilliseconds)
+		return r.endSwitchover(ctx, rf, ls.Reason, haredisv1.SwitchoverSucceeded, fmt.Sprintf("switched over from %s to %s; the operator was interrupted and the sentinels confirmed the new primary", ls.From, ls.To), ls.WritesHeldMilliseconds)
 	}
-	return r.endSwitchover(ctx, rf, ls.Reason, SwitchoverFailed, fmt.Sprintf("switchover from %s to %s interrupted (operator restart); the sentinels name %s", ls.From, ls.To, rf.Status.CurrentPrimary), ls.WritesHeldMilliseconds)
+	return r.endSwitchover(ctx, rf, ls.Reason, haredisv1.SwitchoverFailed, fmt.Sprintf("switchover from %s to %s interrupted (operator restart); the sentinels name %s", ls.From, ls.To, rf.Status.CurrentPrimary), ls.WritesHeldMilliseconds)
 }
 
 // switchoverTargetProblem says why to cannot be promoted now, "" when it can.
@@ -207,7 +197,7 @@ func (r *RedisFailoverReconciler) awaitSentinelMajority(ctx context.Context, rf 
 func (r *RedisFailoverReconciler) endSwitchover(ctx context.Context, rf *haredisv1.RedisFailover, reason, result, msg string, heldMS int64) (ctrl.Result, error) {
 	now := metav1.Now()
 	ls := rf.Status.LastSwitchover
-	if ls == nil || ls.Result != SwitchoverInProgress {
+	if ls == nil || ls.Result != haredisv1.SwitchoverInProgress {
 		ls = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: rf.Status.TargetPrimary, Reason: reason, StartTime: &now}
 	}
 	ls.Result, ls.Message, ls.EndTime, ls.WritesHeldMilliseconds = result, msg, &now, heldMS
@@ -226,7 +216,7 @@ func (r *RedisFailoverReconciler) endSwitchover(ctx context.Context, rf *haredis
 // again.
 func switchoverFailedRecently(rf *haredisv1.RedisFailover) bool {
 	ls := rf.Status.LastSwitchover
-	return ls != nil && ls.Result == SwitchoverFailed && ls.EndTime != nil && time.Since(ls.EndTime.Time) < switchoverRetryAfter
+	return ls != nil && ls.Result == haredisv1.SwitchoverFailed && ls.EndTime != nil && time.Since(ls.EndTime.Time) < switchoverRetryAfter
 }
 
 // updateStatus writes mutate's changes to the status, on a fresh copy when

@@ -33,7 +33,7 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 		m := memberState{name: n, primary: n == rf.Status.CurrentPrimary, lagBytes: -1}
 		if p := st.pods[n]; p != nil {
 			m.hasPod, m.deleting = true, p.DeletionTimestamp != nil
-			m.current = p.Annotations[specs.AnnotationRevision] == rev
+			m.current = p.Annotations[haredisv1.AnnotationRevision] == rev
 		}
 		if s := st.statuses[n]; s != nil {
 			m.ready, m.lagBytes = s.Ready, s.LagBytes
@@ -51,7 +51,7 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 			n := rf.SentinelName(i)
 			s := sentinelState{name: n}
 			if p := have[n]; p != nil {
-				s.hasPod, s.deleting, s.current = true, p.DeletionTimestamp != nil, p.Annotations[specs.AnnotationRevision] == srev
+				s.hasPod, s.deleting, s.current = true, p.DeletionTimestamp != nil, p.Annotations[haredisv1.AnnotationRevision] == srev
 			}
 			in.sentinels = append(in.sentinels, s)
 		}
@@ -87,8 +87,8 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 			// until it is back, and the status says so before it goes.
 			msg := fmt.Sprintf("writes are not accepted: the rolling update restarts %s, the only instance, to run the current spec (%s); it is back in a few seconds", u.target, u.message)
 			if err := r.updateStatus(ctx, rf, func(rf *haredisv1.RedisFailover) {
-				meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: ConditionReady, Status: metav1.ConditionFalse,
-					Reason: ReasonPrimaryRestarting, Message: msg, ObservedGeneration: rf.Generation})
+				meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse,
+					Reason: haredisv1.ReasonPrimaryRestarting, Message: msg, ObservedGeneration: rf.Generation})
 				rf.Status.Phase = haredisv1.PhaseUpdating
 			}); err != nil {
 				return ctrl.Result{}, fmt.Errorf("cannot report the restart of %s: %w", u.target, err)
@@ -98,7 +98,7 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 			return ctrl.Result{}, fmt.Errorf("cannot delete pod %s for the rolling update: %w", u.target, err)
 		}
 		logger.Info("rolling update: replacing instance pod", "pod", u.target, "plan", u.message)
-		r.eventOn(rf, p, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing pod %s: %s", u.target, u.message)
+		r.eventOn(rf, p, corev1.EventTypeNormal, haredisv1.EventRollingUpdate, "Update", "replacing pod %s: %s", u.target, u.message)
 		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
 	case updateDeleteSentinel:
 		for i := range st.sentinels {
@@ -111,13 +111,13 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 			}
 		}
 		logger.Info("rolling update: replacing sentinel pod", "pod", u.target)
-		r.event(rf, corev1.EventTypeNormal, "RollingUpdate", "Update", "replacing sentinel pod %s", u.target)
+		r.event(rf, corev1.EventTypeNormal, haredisv1.EventRollingUpdate, "Update", "replacing sentinel pod %s", u.target)
 		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
 	case updateSwitchover:
 		now := metav1.Now()
 		rf.Status.TargetPrimary = u.target
-		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: u.target, Reason: SwitchoverRollingUpdate,
-			Result: SwitchoverInProgress, Message: u.message, StartTime: &now}
+		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: u.target, Reason: haredisv1.SwitchoverRollingUpdate,
+			Result: haredisv1.SwitchoverInProgress, Message: u.message, StartTime: &now}
 		if err := r.Status().Update(ctx, rf); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot ask for a switchover: %w", err)
 		}

@@ -51,7 +51,7 @@ func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, targ
 			ls := rf.Status.LastSwitchover
 			if ls != nil && ls.To == target && ls.EndTime != nil && !ls.EndTime.Time.Before(requested) {
 				fmt.Fprintln(out, ls.Message)
-				if ls.Result != "Succeeded" {
+				if ls.Result != haredisv1.SwitchoverSucceeded {
 					return fmt.Errorf("the switchover failed; %s is still the primary", rf.Status.CurrentPrimary)
 				}
 				return nil

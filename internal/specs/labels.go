@@ -13,11 +13,6 @@ const (
 	LabelInstance  = "app.kubernetes.io/instance"
 	LabelComponent = "app.kubernetes.io/component"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// LabelRedisInstance names the Redis instance (NAME-N) of a pod.
-	LabelRedisInstance = "haredis.dev/instance"
-	// LabelRole is primary or replica; the operator moves it on failover so
-	// that the NAME-primary and NAME-replicas Services follow.
-	LabelRole = "haredis.dev/role"
 )
 
 // Components.

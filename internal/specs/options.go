@@ -43,29 +43,3 @@ const (
 	// TokenKey is the key of the manager token in Secret NAME-internal.
 	TokenKey = instanceapi.TokenKey
 )
-
-// Annotations.
-const (
-	// AnnotationLastSerial on the RedisFailover records the highest instance
-	// serial ever used, so a number is never reused even after status is lost.
-	AnnotationLastSerial = "haredis.dev/last-serial"
-	// AnnotationConfigGeneration on a pod is the generation of the parameter
-	// group last applied to it with PUT /config or seen in force on it: a
-	// difference after that is drift.
-	AnnotationConfigGeneration = "haredis.dev/config-generation"
-	// AnnotationForcePrimary on a RedisFailover is a human's choice of
-	// primary when haredis cannot tell which instance holds the newest data
-	// (the boot decisions say so in the status); the operator removes it
-	// once that instance is primary.
-	AnnotationForcePrimary = "haredis.dev/force-primary"
-	// AnnotationRevision on a pod identifies the template it was built from
-	// (InstanceRevision, SentinelRevision).
-	AnnotationRevision = "haredis.dev/revision"
-	// LabelDetached on a PVC marks the volume of an instance removed by a
-	// scale down and kept by the storage policy: it is no longer part of
-	// the RedisFailover and never reused.
-	LabelDetached = "haredis.dev/detached"
-)
-
-// Finalizer of a RedisFailover: deletes PVCs per the storage policy.
-const Finalizer = "haredis.dev/volumes"

@@ -23,7 +23,7 @@ const TerminationGracePeriodSeconds = 40
 // from (InstanceRevision).
 func InstancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, opts Options) *corev1.Pod {
 	pod := instancePod(rf, name, role, opts)
-	pod.Annotations = map[string]string{AnnotationRevision: InstanceRevision(rf, opts)}
+	pod.Annotations = map[string]string{haredisv1.AnnotationRevision: InstanceRevision(rf, opts)}
 	return pod
 }
 
@@ -42,8 +42,8 @@ func SentinelRevision(rf *haredisv1.RedisFailover, opts Options) string {
 
 func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, opts Options) *corev1.Pod {
 	meta := objectMeta(rf, name, ComponentRedis)
-	meta.Labels[LabelRedisInstance] = name
-	meta.Labels[LabelRole] = string(role)
+	meta.Labels[haredisv1.LabelRedisInstance] = name
+	meta.Labels[haredisv1.LabelRole] = string(role)
 	spec := rf.Spec.Redis
 	pod := &corev1.Pod{
 		ObjectMeta: meta,
@@ -93,7 +93,7 @@ func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, 
 // stale file.
 func SentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1.Pod {
 	pod := sentinelPod(rf, name, opts)
-	pod.Annotations = map[string]string{AnnotationRevision: SentinelRevision(rf, opts)}
+	pod.Annotations = map[string]string{haredisv1.AnnotationRevision: SentinelRevision(rf, opts)}
 	return pod
 }
 

@@ -56,7 +56,7 @@ func ServiceHost(rf *haredisv1.RedisFailover, service string) string {
 }
 
 func withRole(sel map[string]string, role haredisv1.Role) map[string]string {
-	out := map[string]string{LabelRole: string(role)}
+	out := map[string]string{haredisv1.LabelRole: string(role)}
 	for k, v := range sel {
 		out[k] = v
 	}

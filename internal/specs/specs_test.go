@@ -213,7 +213,7 @@ func TestPVCHasNoOwner(t *testing.T) {
 func TestServiceNameSelectsTheProxyWhenEnabled(t *testing.T) {
 	for enabled, want := range map[bool]map[string]string{
 		true:  {LabelInstance: "app", LabelComponent: ComponentProxy},
-		false: {LabelInstance: "app", LabelComponent: ComponentRedis, LabelRole: "primary"},
+		false: {LabelInstance: "app", LabelComponent: ComponentRedis, haredisv1.LabelRole: "primary"},
 	} {
 		rf := defaulted()
 		rf.Spec.Proxy.Enabled = ptr.To(enabled)

@@ -18,7 +18,7 @@ var DefaultStorageSize = resource.MustParse("1Gi")
 func InstancePVC(rf *haredisv1.RedisFailover, name string) *corev1.PersistentVolumeClaim {
 	meta := objectMeta(rf, name, ComponentRedis)
 	meta.OwnerReferences = nil
-	meta.Labels[LabelRedisInstance] = name
+	meta.Labels[haredisv1.LabelRedisInstance] = name
 	size := StorageSize(rf)
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: meta,

@@ -493,7 +493,7 @@ func (r *runner) settledNow(ctx context.Context, st *stepRun) error {
 // switchover or planned operation pending, every pod of the RedisFailover
 // ready.
 func (r *runner) whole(ctx context.Context, rf *haredisv1.RedisFailover) error {
-	c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+	c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
 	if !readyNow(rf) {
 		if c == nil {
 			return fmt.Errorf("phase %q, no Ready condition", rf.Status.Phase)
@@ -507,8 +507,8 @@ func (r *runner) whole(ctx context.Context, rf *haredisv1.RedisFailover) error {
 	if t := rf.Status.TargetPrimary; t != "" && t != rf.Status.CurrentPrimary {
 		return fmt.Errorf("switchover to %s pending (primary %s)", t, rf.Status.CurrentPrimary)
 	}
-	if meta.IsStatusConditionTrue(rf.Status.Conditions, "Progressing") {
-		return fmt.Errorf("condition Progressing: %s", meta.FindStatusCondition(rf.Status.Conditions, "Progressing").Message)
+	if meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionProgressing) {
+		return fmt.Errorf("condition Progressing: %s", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionProgressing).Message)
 	}
 	var pods corev1.PodList
 	if err := r.kc.List(ctx, &pods, client.InNamespace(r.ns), client.MatchingLabels{specs.LabelInstance: r.name}); err != nil {

@@ -664,7 +664,7 @@ func (r *runner) config(ctx context.Context, st *stepRun, s Step) error {
 	st.done = append(st.done, "spec.redis.config "+configString(s.Config))
 	defaults := map[string]string{"hz": "10", "maxmemory-policy": "noeviction", "notify-keyspace-events": ""}
 	st.wait("the parameter group in force on every instance", func(ctx context.Context, rf *haredisv1.RedisFailover) error {
-		if c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigApplied"); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != rf.Generation {
+		if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigApplied); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != rf.Generation {
 			return fmt.Errorf("ConfigApplied %v", c)
 		}
 		for k, def := range defaults {
@@ -739,8 +739,8 @@ func (r *runner) deleteAuthSecret(ctx context.Context, st *stepRun, rf *haredisv
 			st.note("Secret %s came back with another password", s.Name)
 			r.res.Violations = append(r.res.Violations, fmt.Sprintf("step %d: Secret %s came back with another password than the one in force", st.idx, s.Name))
 		}
-		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "PasswordSecretInSync") {
-			return fmt.Errorf("PasswordSecretInSync %v", meta.FindStatusCondition(rf.Status.Conditions, "PasswordSecretInSync"))
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionPasswordSecretInSync) {
+			return fmt.Errorf("PasswordSecretInSync %v", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionPasswordSecretInSync))
 		}
 		return nil
 	})

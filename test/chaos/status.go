@@ -100,7 +100,7 @@ func startPoller(ctx context.Context, kc client.Client, ns, name string) *poller
 
 // readyNow: condition Ready=True for the current generation.
 func readyNow(rf *haredisv1.RedisFailover) bool {
-	return meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") && rf.Status.ObservedGeneration == rf.Generation
+	return meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) && rf.Status.ObservedGeneration == rf.Generation
 }
 
 func (p *poller) stop() {

@@ -76,7 +76,7 @@ func TestPlannedOperations(t *testing.T) {
 		patchStatus(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to })
 		rf = waitFor2(t, ns, "app", 2*time.Minute, "the switchover to "+to, func(rf *haredisv1.RedisFailover) error {
 			ls := rf.Status.LastSwitchover
-			if ls == nil || ls.To != to || ls.Result != "Succeeded" || rf.Status.CurrentPrimary != to {
+			if ls == nil || ls.To != to || ls.Result != haredisv1.SwitchoverSucceeded || rf.Status.CurrentPrimary != to {
 				return fmt.Errorf("current %s lastSwitchover %+v", rf.Status.CurrentPrimary, ls)
 			}
 			return primaryLabelOn(rf, to)
@@ -91,8 +91,8 @@ func TestPlannedOperations(t *testing.T) {
 			rf.Spec.Redis.Config = map[string]haredisv1.ConfigValue{"notify-keyspace-events": "gxE", "maxmemory-policy": "allkeys-lru"}
 		})
 		rf = waitFor2(t, ns, "app", 2*time.Minute, "the parameter group in force", func(rf *haredisv1.RedisFailover) error {
-			if !conditionTrue(rf, "ConfigApplied") {
-				return fmt.Errorf("ConfigApplied %+v", meta.FindStatusCondition(rf.Status.Conditions, "ConfigApplied"))
+			if !conditionTrue(rf, haredisv1.ConditionConfigApplied) {
+				return fmt.Errorf("ConfigApplied %+v", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigApplied))
 			}
 			return onEveryInstance(rf, pw, "notify-keyspace-events", "gxE")
 		})
@@ -108,8 +108,8 @@ func TestPlannedOperations(t *testing.T) {
 			rf.Spec.Redis.Storage.Size = &q
 		})
 		rf = waitFor2(t, ns, "app", 2*time.Minute, "every volume at 2Gi", func(rf *haredisv1.RedisFailover) error {
-			if !conditionTrue(rf, "StorageResized") {
-				return fmt.Errorf("StorageResized %+v", meta.FindStatusCondition(rf.Status.Conditions, "StorageResized"))
+			if !conditionTrue(rf, haredisv1.ConditionStorageResized) {
+				return fmt.Errorf("StorageResized %+v", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionStorageResized))
 			}
 			for _, is := range rf.Status.Instances {
 				if is.Storage != "2Gi" {
@@ -127,8 +127,8 @@ func TestPlannedOperations(t *testing.T) {
 		before := processes(t, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Config["databases"] = "32" })
 		rf = waitFor2(t, ns, "app", 6*time.Minute, "databases 32 on every instance through the rolling path", func(rf *haredisv1.RedisFailover) error {
-			if !conditionTrue(rf, "ConfigApplied") || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
-				return fmt.Errorf("phase %s, ConfigApplied %+v", rf.Status.Phase, meta.FindStatusCondition(rf.Status.Conditions, "ConfigApplied"))
+			if !conditionTrue(rf, haredisv1.ConditionConfigApplied) || !conditionTrue(rf, haredisv1.ConditionReady) || conditionTrue(rf, haredisv1.ConditionProgressing) {
+				return fmt.Errorf("phase %s, ConfigApplied %+v", rf.Status.Phase, meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigApplied))
 			}
 			return onEveryInstance(rf, pw, "databases", "32")
 		})
@@ -147,8 +147,8 @@ func TestPlannedOperations(t *testing.T) {
 			rf.Spec.Redis.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
 		})
 		rf = waitFor2(t, ns, "app", 8*time.Minute, "every pod replaced by the rolling update", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.UpdatedInstances != 3 || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
-				return fmt.Errorf("phase %s, updated %d, Progressing %+v", rf.Status.Phase, rf.Status.UpdatedInstances, meta.FindStatusCondition(rf.Status.Conditions, "Progressing"))
+			if rf.Status.UpdatedInstances != 3 || !conditionTrue(rf, haredisv1.ConditionReady) || conditionTrue(rf, haredisv1.ConditionProgressing) {
+				return fmt.Errorf("phase %s, updated %d, Progressing %+v", rf.Status.Phase, rf.Status.UpdatedInstances, meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionProgressing))
 			}
 			return nil
 		})
@@ -179,8 +179,8 @@ func TestPlannedOperations(t *testing.T) {
 	phase("scale up", 0, func() {
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 4 })
 		rf = waitFor2(t, ns, "app", 3*time.Minute, "four ready instances", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.ReadyInstances != 4 || !conditionTrue(rf, "Ready") {
-				return fmt.Errorf("ready %d, Ready %+v", rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+			if rf.Status.ReadyInstances != 4 || !conditionTrue(rf, haredisv1.ConditionReady) {
+				return fmt.Errorf("ready %d, Ready %+v", rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady))
 			}
 			return nil
 		})
@@ -198,14 +198,14 @@ func TestPlannedOperations(t *testing.T) {
 				victim = is.Name
 			}
 		}
-		lastSerial := rf.Annotations[specs.AnnotationLastSerial]
+		lastSerial := rf.Annotations[haredisv1.AnnotationLastSerial]
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
 			rf.Spec.Redis.Replicas = to
 			rf.Spec.Redis.Storage.KeepAfterDeletion = &keep
 		})
 		rf = waitFor2(t, ns, "app", 3*time.Minute, fmt.Sprintf("%d instances, %s gone", to, victim), func(rf *haredisv1.RedisFailover) error {
-			if len(rf.Status.Instances) != int(to) || rf.Status.ReadyInstances != to || !conditionTrue(rf, "Ready") || conditionTrue(rf, "Progressing") {
-				return fmt.Errorf("instances %d ready %d, Ready %+v", len(rf.Status.Instances), rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+			if len(rf.Status.Instances) != int(to) || rf.Status.ReadyInstances != to || !conditionTrue(rf, haredisv1.ConditionReady) || conditionTrue(rf, haredisv1.ConditionProgressing) {
+				return fmt.Errorf("instances %d ready %d, Ready %+v", len(rf.Status.Instances), rf.Status.ReadyInstances, meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady))
 			}
 			if rf.Status.CurrentPrimary != primary {
 				return fmt.Errorf("the primary moved from %s to %s", primary, rf.Status.CurrentPrimary)
@@ -218,7 +218,7 @@ func TestPlannedOperations(t *testing.T) {
 		pvc := &corev1.PersistentVolumeClaim{}
 		err := kc.Get(ctx, types.NamespacedName{Namespace: ns, Name: victim}, pvc)
 		switch {
-		case keep && (err != nil || pvc.Labels[specs.LabelDetached] != "true"):
+		case keep && (err != nil || pvc.Labels[haredisv1.LabelDetached] != "true"):
 			t.Errorf("volume %s of a removed replica: labels %v (%v), want kept and detached", victim, pvc.Labels, err)
 		case !keep && !apierrors.IsNotFound(err):
 			t.Errorf("volume %s of a removed replica with keepAfterDeletion false: %v, want deleted", victim, err)
@@ -236,7 +236,7 @@ func TestPlannedOperations(t *testing.T) {
 				t.Errorf("volume %s of the removed replica came back (%v)", victim, err)
 			}
 		}
-		if got := rf.Annotations[specs.AnnotationLastSerial]; got != lastSerial {
+		if got := rf.Annotations[haredisv1.AnnotationLastSerial]; got != lastSerial {
 			t.Errorf("last instance serial %s, want %s unchanged", got, lastSerial)
 		}
 	}
@@ -350,8 +350,8 @@ func primaryLabelOn(rf *haredisv1.RedisFailover, name string) error {
 	if err != nil {
 		return err
 	}
-	if p.Labels[specs.LabelRole] != "primary" {
-		return fmt.Errorf("pod %s has role label %q", name, p.Labels[specs.LabelRole])
+	if p.Labels[haredisv1.LabelRole] != "primary" {
+		return fmt.Errorf("pod %s has role label %q", name, p.Labels[haredisv1.LabelRole])
 	}
 	return nil
 }

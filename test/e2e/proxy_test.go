@@ -71,7 +71,7 @@ func TestProxyREDISURL(t *testing.T) {
 		to := anyReplica(rf)
 		patchStatus(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to })
 		rf = waitFor2(t, ns, "app", 2*time.Minute, "the switchover to "+to, func(rf *haredisv1.RedisFailover) error {
-			if ls := rf.Status.LastSwitchover; ls == nil || ls.To != to || ls.Result != "Succeeded" {
+			if ls := rf.Status.LastSwitchover; ls == nil || ls.To != to || ls.Result != haredisv1.SwitchoverSucceeded {
 				return fmt.Errorf("lastSwitchover %+v", rf.Status.LastSwitchover)
 			}
 			return nil

@@ -112,7 +112,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		}
 		newName = rf.Status.CurrentPrimary
 		var pods corev1.PodList
-		if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{specs.LabelRole: "primary"}); err != nil {
+		if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{haredisv1.LabelRole: "primary"}); err != nil {
 			return err
 		}
 		if len(pods.Items) != 1 || pods.Items[0].Name != newName {
@@ -146,7 +146,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if n := accepted.Load(); n > 0 {
 		t.Errorf("the killed primary accepted %d writes after its restart", n)
 	}
-	if err := eventNamed(ctx, ns, "Failover", oldName, newName); err != nil {
+	if err := eventNamed(ctx, ns, haredisv1.EventFailover, oldName, newName); err != nil {
 		t.Error(err)
 	}
 	if rf, err := getRF(ctx, ns, "app"); err == nil && rf.Status.FailoverCount != 1 {
@@ -245,7 +245,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid")
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigInvalid)
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "maxmemory-policy") || !strings.Contains(c.Message, "must be one of") {
 			return fmt.Errorf("condition %+v", c)
 		}

@@ -141,7 +141,7 @@ func watchStatus(t *testing.T, ns, pw string) *statusWatch {
 			switch {
 			case err != nil || !rf.DeletionTimestamp.IsZero():
 				readySince = time.Time{}
-			case meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") && rf.Status.ObservedGeneration == rf.Generation:
+			case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) && rf.Status.ObservedGeneration == rf.Generation:
 				if readySince.IsZero() {
 					readySince = time.Now()
 				}
@@ -227,7 +227,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		second := killPrimary(t, ns)
 		start := time.Now()
 		waitFor2(t, ns, "app", failoverBound, "a third primary", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.CurrentPrimary == second || !conditionTrue(rf, "Ready") {
+			if rf.Status.CurrentPrimary == second || !conditionTrue(rf, haredisv1.ConditionReady) {
 				return fmt.Errorf("primary %s, phase %s", rf.Status.CurrentPrimary, rf.Status.Phase)
 			}
 			return nil
@@ -267,8 +267,8 @@ func TestRecoversFromSequences(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if !conditionTrue(rf, "Ready") {
-				c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+			if !conditionTrue(rf, haredisv1.ConditionReady) {
+				c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
 				return fmt.Errorf("Ready: %+v", c)
 			}
 			return nil
@@ -329,7 +329,7 @@ func TestRecoversFromSequences(t *testing.T) {
 			if string(got.Data["password"]) != pw {
 				return errors.New("another password")
 			}
-			return eventNamed(ctx, ns, "PasswordSecretRestored", "app-auth")
+			return eventNamed(ctx, ns, haredisv1.EventPasswordSecretRestored, "app-auth")
 		})
 		conn := &corev1.Secret{}
 		if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-connection"}, conn); err != nil {
@@ -376,7 +376,7 @@ func TestRecoversFromSequences(t *testing.T) {
 			if err != nil || v["min-replicas-to-write"] != "1" {
 				return fmt.Errorf("min-replicas-to-write %v (%v)", v, err)
 			}
-			return eventNamed(ctx, ns, "ConfigRestored", rf.Status.CurrentPrimary)
+			return eventNamed(ctx, ns, haredisv1.EventConfigRestored, rf.Status.CurrentPrimary)
 		})
 		if err := direct.ConfigSet(ctx, "min-replicas-to-write", "2").Err(); err != nil {
 			t.Fatal(err)
@@ -392,7 +392,7 @@ func TestRecoversFromSequences(t *testing.T) {
 			if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
 				return err
 			}
-			return eventNamed(ctx, ns, "ConfigRestored", "notify-keyspace-events")
+			return eventNamed(ctx, ns, haredisv1.EventConfigRestored, "notify-keyspace-events")
 		})
 		d.add(10)
 	})
@@ -426,7 +426,7 @@ func TestRecoversFromSequences(t *testing.T) {
 			if s.Role != instanceapi.RoleReplica {
 				return fmt.Errorf("%s is still %s", old, s.Role)
 			}
-			if p, _ := getPod(ctx, ns, old); p.Labels[specs.LabelRole] != "primary" {
+			if p, _ := getPod(ctx, ns, old); p.Labels[haredisv1.LabelRole] != "primary" {
 				return fmt.Errorf("the label moved although the operator is down")
 			}
 			return endpointReady(ctx, ns, "app-primary", oldPod.Status.PodIP, false)
@@ -464,7 +464,7 @@ func killPrimary(t *testing.T, ns string) string {
 func waitRolledOut(t *testing.T, ns string) {
 	t.Helper()
 	waitFor2(t, ns, "app", 5*time.Minute, "the rolling update done", func(rf *haredisv1.RedisFailover) error {
-		if !conditionTrue(rf, "Ready") || rf.Status.UpdatedInstances != rf.Spec.Redis.Replicas || conditionTrue(rf, "Progressing") {
+		if !conditionTrue(rf, haredisv1.ConditionReady) || rf.Status.UpdatedInstances != rf.Spec.Redis.Replicas || conditionTrue(rf, haredisv1.ConditionProgressing) {
 			return fmt.Errorf("phase %s, %d of %d updated", rf.Status.Phase, rf.Status.UpdatedInstances, rf.Spec.Redis.Replicas)
 		}
 		return nil

@@ -108,7 +108,7 @@ func waitRFReady(t *testing.T, ns, name string, timeout time.Duration) *haredisv
 		if rf, err = getRF(ctx, ns, name); err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
 		if c == nil || c.Status != metav1.ConditionTrue || rf.Status.ObservedGeneration != rf.Generation {
 			return fmt.Errorf("phase %s, Ready %+v", rf.Status.Phase, c)
 		}

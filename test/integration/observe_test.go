@@ -231,7 +231,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
+			c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
 			if c == nil || c.Status != metav1.ConditionTrue || rf.Status.Phase != haredisv1.PhaseReady || rf.Status.ReadyInstances != 3 {
 				return fmt.Errorf("phase %s ready %d condition %+v", rf.Status.Phase, rf.Status.ReadyInstances, c)
 			}
@@ -298,8 +298,8 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 			if n == newPrimary {
 				want = "primary"
 			}
-			if pod.Labels[specs.LabelRole] != want {
-				return fmt.Errorf("pod %s has role label %q, want %q", n, pod.Labels[specs.LabelRole], want)
+			if pod.Labels[haredisv1.LabelRole] != want {
+				return fmt.Errorf("pod %s has role label %q, want %q", n, pod.Labels[haredisv1.LabelRole], want)
 			}
 		}
 		return nil
@@ -319,7 +319,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 			return err
 		}
 		for _, e := range evs.Items {
-			if e.Reason == "Failover" && strings.Contains(e.Note, "app-1") && strings.Contains(e.Note, newPrimary) {
+			if e.Reason == haredisv1.EventFailover && strings.Contains(e.Note, "app-1") && strings.Contains(e.Note, newPrimary) {
 				return nil
 			}
 		}
@@ -368,7 +368,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid")
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigInvalid)
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "maxmemory-policy") {
 			return fmt.Errorf("condition %+v", c)
 		}
@@ -380,7 +380,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if c := meta.FindStatusCondition(rf.Status.Conditions, "ConfigInvalid"); c == nil || c.Status != metav1.ConditionFalse {
+		if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigInvalid); c == nil || c.Status != metav1.ConditionFalse {
 			return fmt.Errorf("condition %+v", c)
 		}
 		for _, n := range names {
@@ -459,7 +459,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 			return err
 		}
 		ls := rf.Status.LastSwitchover
-		if ls == nil || ls.To != "app-9" || ls.Result != "Failed" || !strings.Contains(ls.Message, "status.targetPrimary: app-9 is not an instance") {
+		if ls == nil || ls.To != "app-9" || ls.Result != haredisv1.SwitchoverFailed || !strings.Contains(ls.Message, "status.targetPrimary: app-9 is not an instance") {
 			return fmt.Errorf("lastSwitchover %+v", ls)
 		}
 		if rf.Status.TargetPrimary != from || rf.Status.CurrentPrimary != from {
@@ -505,15 +505,15 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 			return err
 		}
 		ls := rf.Status.LastSwitchover
-		if ls == nil || ls.To != to || ls.Result != "Succeeded" || rf.Status.CurrentPrimary != to || rf.Status.TargetPrimary != to {
+		if ls == nil || ls.To != to || ls.Result != haredisv1.SwitchoverSucceeded || rf.Status.CurrentPrimary != to || rf.Status.TargetPrimary != to {
 			return fmt.Errorf("current %s target %s lastSwitchover %+v", rf.Status.CurrentPrimary, rf.Status.TargetPrimary, ls)
 		}
 		pod := &corev1.Pod{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: to}, pod); err != nil {
 			return err
 		}
-		if pod.Labels[specs.LabelRole] != "primary" {
-			return fmt.Errorf("pod %s has role label %q", to, pod.Labels[specs.LabelRole])
+		if pod.Labels[haredisv1.LabelRole] != "primary" {
+			return fmt.Errorf("pod %s has role label %q", to, pod.Labels[haredisv1.LabelRole])
 		}
 		return nil
 	})
@@ -540,7 +540,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 			return err
 		}
 		for _, e := range evs.Items {
-			if e.Reason == "Switchover" && strings.Contains(e.Note, from) && strings.Contains(e.Note, to) {
+			if e.Reason == haredisv1.EventSwitchover && strings.Contains(e.Note, from) && strings.Contains(e.Note, to) {
 				return nil
 			}
 		}
@@ -551,8 +551,8 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 		if err != nil {
 			return err
 		}
-		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") {
-			return fmt.Errorf("not Ready: %+v", meta.FindStatusCondition(rf.Status.Conditions, "Ready"))
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) {
+			return fmt.Errorf("not Ready: %+v", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady))
 		}
 		for _, is := range rf.Status.Instances {
 			if is.Name == from && (is.Role != haredisv1.RoleReplica || !is.Ready) {
@@ -570,7 +570,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 		if err != nil {
 			return err
 		}
-		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: "Requested", Result: "InProgress"}
+		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: from, To: to, Reason: haredisv1.SwitchoverRequested, Result: haredisv1.SwitchoverInProgress}
 		return k8sClient.Status().Update(ctx, rf)
 	}); err != nil {
 		t.Fatal(err)
@@ -580,7 +580,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 		if err != nil {
 			return err
 		}
-		if ls := rf.Status.LastSwitchover; ls == nil || ls.Result != "Succeeded" || !strings.Contains(ls.Message, "interrupted") {
+		if ls := rf.Status.LastSwitchover; ls == nil || ls.Result != haredisv1.SwitchoverSucceeded || !strings.Contains(ls.Message, "interrupted") {
 			return fmt.Errorf("lastSwitchover %+v", ls)
 		}
 		return nil

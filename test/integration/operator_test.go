@@ -156,10 +156,10 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 	if rf.Status.MasterName != rf.MasterName() || rf.Status.CurrentPrimary != "app-1" {
 		t.Errorf("status: masterName %q currentPrimary %q; want %q and app-1", rf.Status.MasterName, rf.Status.CurrentPrimary, rf.MasterName())
 	}
-	if !containsString(rf.Finalizers, specs.Finalizer) {
-		t.Errorf("finalizers %v lack %s", rf.Finalizers, specs.Finalizer)
+	if !containsString(rf.Finalizers, haredisv1.Finalizer) {
+		t.Errorf("finalizers %v lack %s", rf.Finalizers, haredisv1.Finalizer)
 	}
-	if got := rf.Annotations[specs.AnnotationLastSerial]; got != "3" {
+	if got := rf.Annotations[haredisv1.AnnotationLastSerial]; got != "3" {
 		t.Errorf("last serial annotation %q, want 3", got)
 	}
 	if want := "redis://app." + ns + ".svc.cluster.local:6379"; rf.Status.Endpoints.RedisURL != want {
@@ -178,7 +178,7 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 		if i == 0 {
 			wantRole = "primary"
 		}
-		if pod.Labels[specs.LabelRole] != wantRole || pod.Labels[specs.LabelRedisInstance] != name {
+		if pod.Labels[haredisv1.LabelRole] != wantRole || pod.Labels[haredisv1.LabelRedisInstance] != name {
 			t.Errorf("pod %s labels %v: want role %s and instance %s", name, pod.Labels, wantRole, name)
 		}
 		if pod.Spec.Hostname != name || pod.Spec.Subdomain != "app-headless" || pod.Spec.InitContainers[0].Image != operatorImage ||
@@ -214,8 +214,8 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 
 	wantSelectors := map[string]map[string]string{
 		"app":                   {specs.LabelInstance: "app", specs.LabelComponent: "proxy"},
-		"app-primary":           {specs.LabelInstance: "app", specs.LabelComponent: "redis", specs.LabelRole: "primary"},
-		"app-replicas":          {specs.LabelInstance: "app", specs.LabelComponent: "redis", specs.LabelRole: "replica"},
+		"app-primary":           {specs.LabelInstance: "app", specs.LabelComponent: "redis", haredisv1.LabelRole: "primary"},
+		"app-replicas":          {specs.LabelInstance: "app", specs.LabelComponent: "redis", haredisv1.LabelRole: "replica"},
 		"app-headless":          {specs.LabelInstance: "app", specs.LabelComponent: "redis"},
 		"app-sentinel":          {specs.LabelInstance: "app", specs.LabelComponent: "sentinel"},
 		"app-sentinel-headless": {specs.LabelInstance: "app", specs.LabelComponent: "sentinel"},
@@ -306,11 +306,11 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 	// No sentinel or instance answers here (no nodes): the status says so,
 	// and auth is on.
 	rf, _ = getRF(ctx, ns, "app")
-	if c := meta.FindStatusCondition(rf.Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "PrimaryUnavailable" ||
+	if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != haredisv1.ReasonPrimaryUnavailable ||
 		!strings.Contains(c.Message, "does not answer") {
 		t.Errorf("Ready condition %+v, want False/PrimaryUnavailable saying the primary does not answer", c)
 	}
-	if c := meta.FindStatusCondition(rf.Status.Conditions, "AuthDisabled"); c == nil || c.Status != metav1.ConditionFalse {
+	if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionAuthDisabled); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("AuthDisabled condition %+v, want False", c)
 	}
 	if rf.Status.Phase != haredisv1.PhaseCreating || rf.Status.ObservedGeneration != rf.Generation {
@@ -370,7 +370,7 @@ func TestSerialsAreNeverReused(t *testing.T) {
 		}
 	}
 	rf, _ := getRF(ctx, ns, "app")
-	if got := rf.Annotations[specs.AnnotationLastSerial]; got != "4" {
+	if got := rf.Annotations[haredisv1.AnnotationLastSerial]; got != "4" {
 		t.Errorf("last serial %q, want 4", got)
 	}
 }
@@ -412,7 +412,7 @@ func TestFinalizerDeletesVolumesOnlyPerPolicy(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if !containsString(rf.Finalizers, specs.Finalizer) {
+			if !containsString(rf.Finalizers, haredisv1.Finalizer) {
 				return errors.New("no finalizer yet")
 			}
 			return k8sClient.Delete(ctx, rf)
@@ -492,8 +492,8 @@ func TestMissingPasswordSecretIsActionable(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "Ready")
-		if c == nil || c.Reason != controller.ReasonPasswordSecretMissing {
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
+		if c == nil || c.Reason != haredisv1.ReasonPasswordSecretMissing {
 			return fmt.Errorf("condition %+v", c)
 		}
 		if !strings.Contains(c.Message, "Secret mine") || !strings.Contains(c.Message, "key pw") || rf.Status.Phase != haredisv1.PhasePending {
@@ -533,7 +533,7 @@ func TestAuthDisabledWarns(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "AuthDisabled")
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionAuthDisabled)
 		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "spec.auth.enabled") {
 			return fmt.Errorf("condition %+v", c)
 		}
@@ -621,7 +621,7 @@ func TestProxyCanBeTurnedOff(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if sel[specs.LabelRole] != "primary" || sel[specs.LabelComponent] != "redis" {
+		if sel[haredisv1.LabelRole] != "primary" || sel[specs.LabelComponent] != "redis" {
 			return fmt.Errorf("Service app selects %v", sel)
 		}
 		return nil
@@ -678,8 +678,8 @@ func TestVolumeGrowthRefused(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(rf.Status.Conditions, "StorageResized")
-		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "ResizeRefused" || !strings.Contains(c.Message, "app-1") ||
+		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionStorageResized)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != haredisv1.ReasonResizeRefused || !strings.Contains(c.Message, "app-1") ||
 			!strings.Contains(c.Message, "allowVolumeExpansion") || rf.Status.ObservedGeneration != rf.Generation {
 			return fmt.Errorf("condition %+v", c)
 		}

@@ -333,7 +333,7 @@ func (h *haredis) settle(ctx context.Context) error {
 		if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
 			return err
 		}
-		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") || rf.Status.ReadyInstances != 3 {
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) || rf.Status.ReadyInstances != 3 {
 			return fmt.Errorf("phase %s", rf.Status.Phase)
 		}
 		h.rf = rf

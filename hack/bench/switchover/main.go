@@ -249,10 +249,10 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 		}
 		rf, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
 			ls := rf.Status.LastSwitchover
-			if ls == nil || ls.To != to || ls.Result == "InProgress" || rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
+			if ls == nil || ls.To != to || ls.Result == haredisv1.SwitchoverInProgress || rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
 				return fmt.Errorf("lastSwitchover %+v", ls)
 			}
-			if ls.Result != "Succeeded" {
+			if ls.Result != haredisv1.SwitchoverSucceeded {
 				return fmt.Errorf("%w: %s", errGiveUp, ls.Message)
 			}
 			return nil
@@ -281,7 +281,7 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 		return nil, err
 	}
 	_, err = settle(ctx, env, ns, func(rf *haredisv1.RedisFailover) error {
-		if rf.Status.ObservedGeneration != rf.Generation || rf.Status.UpdatedInstances != 3 || meta.IsStatusConditionTrue(rf.Status.Conditions, "Progressing") {
+		if rf.Status.ObservedGeneration != rf.Generation || rf.Status.UpdatedInstances != 3 || meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionProgressing) {
 			return fmt.Errorf("updated %d", rf.Status.UpdatedInstances)
 		}
 		return nil
@@ -332,7 +332,7 @@ func settle(ctx context.Context, env *operatorbed.Env, ns string, cond func(*har
 			}
 			return err
 		}
-		if !meta.IsStatusConditionTrue(rf.Status.Conditions, "Ready") || rf.Status.ReadyInstances != 3 {
+		if !meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) || rf.Status.ReadyInstances != 3 {
 			return fmt.Errorf("phase %s", rf.Status.Phase)
 		}
 		got = rf

@@ -1,0 +1,148 @@
+package v1
+
+// Condition types of a RedisFailover (status.conditions[].type). The
+// operator writes every one of them on each reconcile; docs/conditions.md
+// tells what each reason means and what to do about it.
+const (
+	// ConditionReady is True while the primary takes writes through
+	// NAME-primary, every instance and sentinel answers and, when the proxy
+	// is on, REDIS_URL has endpoints.
+	ConditionReady = "Ready"
+	// ConditionDegraded is True while the RedisFailover serves with less
+	// redundancy than its spec asks for, or does not accept writes.
+	ConditionDegraded = "Degraded"
+	// ConditionFailingOver is True while the sentinels elect or promote a
+	// new primary.
+	ConditionFailingOver = "FailingOver"
+	// ConditionConfigInvalid is True while Redis refuses the parameter group.
+	ConditionConfigInvalid = "ConfigInvalid"
+	// ConditionAuthDisabled is True when spec.auth.enabled is false.
+	ConditionAuthDisabled = "AuthDisabled"
+	// ConditionProgressing is True while a planned operation (rolling
+	// update, switchover, scale down) is under way.
+	ConditionProgressing = "Progressing"
+	// ConditionConfigApplied is True when every instance runs the parameter
+	// group of the current generation, nothing waiting for a restart.
+	ConditionConfigApplied = "ConfigApplied"
+	// ConditionStorageResized is True when every volume has the size of
+	// spec.redis.storage.size.
+	ConditionStorageResized = "StorageResized"
+	// ConditionDataCorrupt is True while an instance cannot load the data
+	// files on its volume.
+	ConditionDataCorrupt = "DataCorrupt"
+	// ConditionPasswordSecretInSync is False while the Secret the password
+	// comes from is missing or differs from the password in force.
+	ConditionPasswordSecretInSync = "PasswordSecretInSync"
+)
+
+// Reasons of the Ready condition.
+const (
+	ReasonReady             = "Ready"
+	ReasonProxyNotReady     = "ProxyNotReady"
+	ReasonInstancesNotReady = "InstancesNotReady"
+	ReasonSentinelsNotReady = "SentinelsNotReady"
+	// ReasonPrimaryWaiting: the recorded primary keeps redis-server stopped
+	// while its boot decision waits (the message says for whom).
+	ReasonPrimaryWaiting = "PrimaryWaiting"
+	// ReasonPrimaryUnavailable: the recorded primary does not answer.
+	ReasonPrimaryUnavailable = "PrimaryUnavailable"
+	// ReasonPrimaryNotReady: the recorded primary answers but does not take
+	// writes, or its pod is not ready.
+	ReasonPrimaryNotReady = "PrimaryNotReady"
+	// ReasonPrimaryRestarting: a planned operation restarts the only
+	// instance.
+	ReasonPrimaryRestarting = "PrimaryRestarting"
+	// ReasonPasswordSecretMissing: spec.auth.passwordSecret names a Secret
+	// or key that does not exist (also a reason of PasswordSecretInSync).
+	ReasonPasswordSecretMissing = "PasswordSecretMissing"
+	// ReasonPasswordLost: the Secrets holding the password in force are gone
+	// while pods run with it.
+	ReasonPasswordLost = "PasswordLost"
+	// ReasonSentinelPoolNotSupported: spec.sentinel.poolRef is set.
+	ReasonSentinelPoolNotSupported = "SentinelPoolNotSupported"
+)
+
+// Reasons of the Degraded condition.
+const (
+	// ReasonWritesNotAccepted: the primary does not take writes; the message
+	// is Ready's.
+	ReasonWritesNotAccepted = "WritesNotAccepted"
+	ReasonReducedRedundancy = "ReducedRedundancy"
+	ReasonProxiesNotReady   = "ProxiesNotReady"
+	ReasonNotDegraded       = "NotDegraded"
+)
+
+// Reasons of the FailingOver condition.
+const (
+	ReasonNoSentinelAnswer    = "NoSentinelAnswer"
+	ReasonNoSentinelMajority  = "NoSentinelMajority"
+	ReasonPromotionInProgress = "PromotionInProgress"
+	ReasonPrimaryDown         = "PrimaryDown"
+	ReasonStable              = "Stable"
+)
+
+// Reasons of the ConfigInvalid, ConfigApplied and Progressing conditions.
+const (
+	ReasonRedisRefusedConfig = "RedisRefusedConfig"
+	ReasonConfigAccepted     = "Accepted"
+	ReasonRestartPending     = "RestartPending"
+	ReasonApplying           = "Applying"
+	ReasonInForce            = "InForce"
+	ReasonSwitchover         = "Switchover"
+	ReasonScalingDown        = "ScalingDown"
+	ReasonRollingUpdate      = "RollingUpdate"
+	ReasonIdle               = "Idle"
+)
+
+// Reasons of the DataCorrupt, PasswordSecretInSync, StorageResized and
+// AuthDisabled conditions.
+const (
+	ReasonCannotLoadData = "CannotLoadData"
+	ReasonDataLoads      = "DataLoads"
+	ReasonInSync         = "InSync"
+	// ReasonPasswordSecretChanged: the source Secret holds another password
+	// than the one in force, which stays.
+	ReasonPasswordSecretChanged = "PasswordSecretChanged"
+	ReasonResizeRefused         = "ResizeRefused"
+	ReasonResizing              = "Resizing"
+	ReasonResized               = "Resized"
+	ReasonAuthEnabled           = "AuthEnabled"
+	ReasonAuthDisabled          = "AuthDisabled"
+)
+
+// Switchover results and reasons in status.lastSwitchover.
+const (
+	SwitchoverInProgress = "InProgress"
+	SwitchoverSucceeded  = "Succeeded"
+	SwitchoverFailed     = "Failed"
+
+	// SwitchoverRequested: a user set spec.switchover (kubectl haredis
+	// promote does).
+	SwitchoverRequested = "Requested"
+	// SwitchoverRollingUpdate: the rolling update moves the primary off the
+	// pod it replaces next.
+	SwitchoverRollingUpdate = "RollingUpdate"
+)
+
+// Reasons of the events the operator records on a RedisFailover and its
+// pods.
+const (
+	EventFailover               = "Failover"
+	EventSwitchoverStarted      = "SwitchoverStarted"
+	EventSwitchover             = "Switchover"
+	EventSwitchoverFailed       = "SwitchoverFailed"
+	EventDurabilityNotRestored  = "DurabilityNotRestored"
+	EventRollingUpdate          = "RollingUpdate"
+	EventScaledDown             = "ScaledDown"
+	EventGrowingVolume          = "GrowingVolume"
+	EventConfigInvalid          = "ConfigInvalid"
+	EventConfigRestored         = "ConfigRestored"
+	EventBootWaiting            = "BootWaiting"
+	EventForcingPrimary         = "ForcingPrimary"
+	EventForcedPrimary          = "ForcedPrimary"
+	EventForcePrimaryRefused    = "ForcePrimaryRefused"
+	EventForcePrimaryIgnored    = "ForcePrimaryIgnored"
+	EventPasswordSecretRestored = "PasswordSecretRestored"
+	EventSentinelReset          = "SentinelReset"
+	EventSentinelRepaired       = "SentinelRepaired"
+)
