@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/haredis/haredis/internal/quorum"
 )
 
 // Action is what the instance does next.
@@ -219,11 +221,9 @@ func recordedPrimary(f Facts) (string, string, Decision, bool) {
 		votes[s.MasterAddr]++
 		names[s.MasterAddr] = s.Master
 	}
-	majority := len(f.Sentinels)/2 + 1
-	for addr, n := range votes {
-		if n < majority {
-			continue
-		}
+	majority := quorum.Majority(len(f.Sentinels))
+	if addr, ok := quorum.Named(votes, len(f.Sentinels)); ok {
+		n := votes[addr]
 		if names[addr] == "" {
 			return "", "", Decision{Action: Wait, RecordedBy: BySentinels, Reason: fmt.Sprintf(
 				"a sentinel majority (%d of %d) names %s, which is no instance of this RedisFailover; never following it", n, len(f.Sentinels), addr)}, false

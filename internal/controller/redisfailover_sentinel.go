@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/haredis/haredis/internal/quorum"
+
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
@@ -209,11 +211,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 			count[a.Addr]++
 		}
 	}
-	quorum := int(specs.SentinelQuorum(rf))
-	for addr, c := range count {
-		if c < quorum {
-			continue
-		}
+	if addr, ok := quorum.Named(count, int(rf.Spec.Sentinel.Replicas)); ok {
 		host, portStr, _ := net.SplitHostPort(addr)
 		port, _ := strconv.Atoi(portStr)
 		if n := r.Reach.InstanceAt(rf, host, port); n != "" {

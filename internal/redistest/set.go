@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/haredis/haredis/internal/quorum"
 )
 
 // SetConfig configures a primary, its replicas and the sentinels watching
@@ -60,7 +62,7 @@ func StartSet(ctx context.Context, cfg SetConfig) (_ *Set, err error) {
 	}
 	for range cfg.Sentinels {
 		sn, err := StartSentinel(SentinelConfig{
-			MasterName: cfg.MasterName, MasterAddr: primary.Addr(), Quorum: cfg.Sentinels/2 + 1,
+			MasterName: cfg.MasterName, MasterAddr: primary.Addr(), Quorum: quorum.Majority(cfg.Sentinels),
 			DownAfter: cfg.DownAfter, Password: cfg.Password,
 		})
 		if err != nil {

@@ -3,9 +3,10 @@ package sentinelconf
 import (
 	"context"
 	"net"
-	"sort"
 	"strconv"
 	"time"
+
+	"github.com/haredis/haredis/internal/quorum"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,29 +19,15 @@ type Answer struct {
 	Addr string
 }
 
-// Majority returns the address more than half of the answering sentinels
-// give; ok is false when none answered or they do not agree by majority.
-func Majority(answers []Answer) (addr string, ok bool) {
-	count := map[string]int{}
-	answered := 0
-	for _, a := range answers {
-		if a.Addr == "" {
-			continue
-		}
-		answered++
-		count[a.Addr]++
+// MostAnswering returns the address more than half of the answering
+// sentinels give (quorum.NamedByMostAnswering: silent sentinels are not
+// counted); ok is false when none answered or they do not agree.
+func MostAnswering(answers []Answer) (addr string, ok bool) {
+	addrs := make([]string, len(answers))
+	for i, a := range answers {
+		addrs[i] = a.Addr
 	}
-	keys := make([]string, 0, len(count))
-	for k := range count {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if 2*count[k] > answered {
-			return k, true
-		}
-	}
-	return "", false
+	return quorum.NamedByMostAnswering(addrs)
 }
 
 // AskSentinels asks each sentinel for the master's address (SENTINEL

@@ -160,7 +160,7 @@ func TestMyIDStableAndDistinct(t *testing.T) {
 	}
 }
 
-func TestMajority(t *testing.T) {
+func TestMostAnswering(t *testing.T) {
 	cases := map[string]struct {
 		answers []Answer
 		want    string
@@ -175,9 +175,9 @@ func TestMajority(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, ok := Majority(tc.answers)
+			got, ok := MostAnswering(tc.answers)
 			if got != tc.want || ok != tc.ok {
-				t.Errorf("Majority = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
+				t.Errorf("MostAnswering = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
 			}
 		})
 	}

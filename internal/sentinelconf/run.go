@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/haredis/haredis/internal/quorum"
+
 	"github.com/haredis/haredis/internal/instanceconfig"
 )
 
@@ -62,7 +64,7 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	}
 	if in.Quorum <= 0 {
 		// A majority of the sentinels the RedisFailover has now.
-		in.Quorum = len(in.Config.Sentinels)/2 + 1
+		in.Quorum = quorum.Majority(len(in.Config.Sentinels))
 	}
 	if in.Resolve == nil {
 		in.Resolve = func(ctx context.Context, host string) error {
@@ -83,7 +85,7 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 		password = in.Password
 	}
 	answers := AskSentinels(ctx, peers, cfg.MasterName, password, in.AskTimeout)
-	addr, ok := Majority(answers)
+	addr, ok := MostAnswering(answers)
 	source := "peer sentinels"
 	if !ok {
 		host, port := cfg.Address(cfg.InitialPrimary, defaultRedisPort)

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
+	"github.com/haredis/haredis/internal/quorum"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -153,7 +155,9 @@ func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1
 // of the sentinel pods (a sentinel starts with a majority of the sentinels
 // listed in instance.json), so that a new count changes it live with
 // SENTINEL SET rather than by restarting every sentinel.
-func SentinelQuorum(rf *haredisv1.RedisFailover) int32 { return rf.Spec.Sentinel.Replicas/2 + 1 }
+func SentinelQuorum(rf *haredisv1.RedisFailover) int32 {
+	return int32(quorum.Majority(int(rf.Spec.Sentinel.Replicas)))
+}
 
 func copyBinaryContainer(opts Options) corev1.Container {
 	return corev1.Container{

@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/haredis/haredis/internal/quorum"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,7 +67,7 @@ func (r *run) awaitSentinels(ctx context.Context) bool {
 				named++
 			}
 		}
-		if named < len(r.sentinels)/2+1 {
+		if !quorum.Reached(named, len(r.sentinels)) {
 			return fmt.Errorf("%d of %d sentinels name the target", named, len(r.sentinels))
 		}
 		if majorityAt.IsZero() {
