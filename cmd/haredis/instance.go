@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 
@@ -128,24 +128,5 @@ func copyExecutable(src, dest string) error {
 		return fmt.Errorf("cannot copy %s: %w", src, err)
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".haredis-*")
-	if err != nil {
-		return fmt.Errorf("cannot copy to %s: %w", dest, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot copy to %s: %w", dest, err)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot copy to %s: %w", dest, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot copy to %s: %w", dest, err)
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		return fmt.Errorf("cannot copy to %s: %w", dest, err)
-	}
-	return nil
+	return atomicfile.WriteFrom(dest, in, 0o755)
 }

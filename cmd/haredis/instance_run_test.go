@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/supervise"
+
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redistest"
 )
@@ -50,8 +52,7 @@ func TestInstanceRunBinary(t *testing.T) {
 		"--http-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--redis-port", fmt.Sprint(redisPort))
 	cmd.Env = append(os.Environ(), "POD_NAME=app-1", "POD_NAMESPACE=ns")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := supervise.StartTied(cmd); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)

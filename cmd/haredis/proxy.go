@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/secretfile"
+
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
@@ -70,9 +72,9 @@ func readSecret(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	b, err := os.ReadFile(path)
+	p, err := secretfile.Read(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
+		return "", fmt.Errorf("cannot read the password: %w", err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return p, nil
 }

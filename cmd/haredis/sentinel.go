@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/secretfile"
+
+	"github.com/haredis/haredis/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 
@@ -43,11 +46,9 @@ func newSentinelRunCommand() *cobra.Command {
 			}
 			password := ""
 			if cfg.AuthEnabled {
-				b, err := os.ReadFile(passwordFile)
-				if err != nil {
+				if password, err = secretfile.Read(passwordFile); err != nil {
 					return fmt.Errorf("cannot read the password: %w", err)
 				}
-				password = strings.TrimRight(string(b), "\r\n")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
@@ -65,7 +66,9 @@ func newSentinelRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeAtomically(path, []byte(conf)); err != nil {
+			// Replaced atomically: a container killed while writing leaves the
+			// previous file, and with it the sentinel's votes.
+			if err := atomicfile.Write(path, []byte(conf), 0o600); err != nil {
 				return fmt.Errorf("cannot write sentinel.conf: %w", err)
 			}
 			bin, err := exec.LookPath(binary)
@@ -92,27 +95,4 @@ func newSentinelRunCommand() *cobra.Command {
 	f.DurationVar(&failoverTimeout, "failover-timeout", 10*time.Second, "failover-timeout")
 	_ = cmd.MarkFlagRequired("announce-hostname")
 	return cmd
-}
-
-// writeAtomically replaces path with b (mode 0600) by a rename, so that a
-// container killed while writing leaves the previous file, and with it the
-// sentinel's votes, rather than a truncated one.
-func writeAtomically(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

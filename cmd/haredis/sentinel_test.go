@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/haredis/haredis/internal/supervise"
 
 	"github.com/redis/go-redis/v9"
 
@@ -58,8 +59,7 @@ func TestSentinelRunKeepsVotesAcrossContainerRestarts(t *testing.T) {
 			"--password-file", filepath.Join(dir, "password"), "--run-dir", runDir, "--pod-name", "app-sentinel-1",
 			"--announce-hostname", "127.0.0.1", "--port", strconv.Itoa(port))
 		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		if err := supervise.StartTied(cmd); err != nil {
 			t.Fatal(err)
 		}
 		if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return sc.Ping(ctx).Err() }); err != nil {

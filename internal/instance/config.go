@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/haredis/haredis/internal/secretfile"
+
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 )
@@ -51,11 +53,11 @@ func (m *Manager) token() string {
 	if m.opts.TokenFile == "" {
 		return ""
 	}
-	b, err := os.ReadFile(m.opts.TokenFile)
+	t, err := secretfile.Read(m.opts.TokenFile)
 	if err != nil {
-		return ""
+		return "" // no token: every request but the probes is refused
 	}
-	return strings.TrimSpace(string(b))
+	return t
 }
 
 // labelRole reads the pod's haredis.dev/role label from the downward API

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/haredis/haredis/internal/atomicfile"
+
 	"github.com/haredis/haredis/internal/bootrole"
 )
 
@@ -44,8 +46,8 @@ func readJSON(path string, v interface{}) (bool, error) {
 	return true, nil
 }
 
-// writeJSON replaces path atomically (write, fsync, rename) so that a crash
-// never leaves half a file behind.
+// writeJSON replaces path atomically (atomicfile) so that a crash never
+// leaves half a file behind.
 func writeJSON(path string, v interface{}) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -54,26 +56,7 @@ func writeJSON(path string, v interface{}) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("cannot create %s: %w", filepath.Dir(path), err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // inspectDataDir inspects the volume: whether the RDB or the append-only

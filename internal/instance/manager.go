@@ -10,10 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/secretfile"
+
+	"github.com/haredis/haredis/internal/atomicfile"
 
 	"github.com/haredis/haredis/internal/bootrole"
 	"github.com/haredis/haredis/internal/instanceapi"
@@ -198,13 +201,9 @@ func (m *Manager) password() (string, error) {
 	if !m.config().AuthEnabled {
 		return "", nil
 	}
-	b, err := os.ReadFile(m.opts.PasswordFile)
+	p, err := secretfile.Read(m.opts.PasswordFile)
 	if err != nil {
 		return "", fmt.Errorf("cannot read the password: %w", err)
-	}
-	p := strings.TrimRight(string(b), "\r\n")
-	if p == "" {
-		return "", errors.New("cannot read the password: the password file is empty")
 	}
 	return p, nil
 }
@@ -379,7 +378,7 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 		return nil, err
 	}
 	path := filepath.Join(m.opts.RunDir, "redis.conf")
-	if err := writeFileAtomic(path, conf, 0o600); err != nil {
+	if err := atomicfile.Write(path, conf, 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(m.opts.RedisServer, path)
@@ -482,27 +481,4 @@ func (m *Manager) stopRedis(proc *supervise.Process) {
 	m.proc = nil
 	m.mu.Unlock()
 	m.dataStopped(final, clean)
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
 }

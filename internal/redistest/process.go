@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/supervise"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -83,13 +85,13 @@ func (p *process) start(render func(port int) string) error {
 func (p *process) run() error {
 	cmd := exec.Command(p.binary, p.confPath)
 	cmd.Dir = p.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	logf, err := os.OpenFile(filepath.Join(p.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("cannot open log: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	if err := supervise.StartTied(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("cannot start %s: %w", p.binary, err)
 	}

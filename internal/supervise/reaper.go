@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -114,27 +113,19 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 
-	started := make(chan error, 1)
 	p := &Process{done: make(chan struct{})}
-	// Pdeathsig fires when the thread that forked exits, not the process:
-	// keep that thread locked to this goroutine until the child is gone.
-	// Unlock then rather than let the thread end: other code may have
-	// forked children with Pdeathsig from the same thread earlier, and
-	// ending it would kill them.
+	// Under r.mu, so that the reap loop, in reap-all mode, never reaps the
+	// child before it is known.
+	r.mu.Lock()
+	err := StartTied(cmd)
+	if err == nil {
+		p.Pid = cmd.Process.Pid
+		p.Started = time.Now()
+		r.running[p.Pid] = p
+	}
+	r.mu.Unlock()
 	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		r.mu.Lock()
-		err := cmd.Start()
-		if err == nil {
-			p.Pid = cmd.Process.Pid
-			p.Started = time.Now()
-			r.running[p.Pid] = p
-		}
-		r.mu.Unlock()
-		started <- err
 		if err != nil {
 			return
 		}
@@ -145,7 +136,7 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 		<-p.done
 		_ = cmd.Process.Release()
 	}()
-	if err := <-started; err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", cmd.Path, err)
 	}
 	return p, nil

@@ -6,9 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/supervise"
 )
 
 // Process is one child process of the control plane, logging to a file.
@@ -18,28 +19,6 @@ type Process struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	err     error
-}
-
-// spawner starts children from one OS thread that never exits. The kernel
-// sends a child its parent-death signal when the thread that forked it ends,
-// not the process, so forking from arbitrary goroutines could kill a child
-// early when the Go runtime retires a thread.
-var spawner = newSpawner()
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	errc chan error
-}
-
-func newSpawner() chan<- spawnRequest {
-	reqs := make(chan spawnRequest)
-	go func() {
-		runtime.LockOSThread() // never unlocked: this thread lives as long as the process
-		for r := range reqs {
-			r.errc <- r.cmd.Start()
-		}
-	}()
-	return reqs
 }
 
 // StartProcess starts path with args, its output appended to dir/name.log.
@@ -53,10 +32,8 @@ func StartProcess(dir, name, path string, args ...string) (*Process, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	errc := make(chan error, 1)
-	spawner <- spawnRequest{cmd: cmd, errc: errc}
-	if err := <-errc; err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := supervise.StartTied(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("cannot start %s (%s): %w", name, path, err)
 	}

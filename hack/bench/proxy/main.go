@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/supervise"
+
 	"github.com/haredis/haredis/internal/redistest"
 )
 
@@ -222,8 +224,8 @@ func start(cmd *exec.Cmd, logPath string) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := supervise.StartTied(cmd); err != nil {
 		return fmt.Errorf("cannot start %s: %w", cmd.Path, err)
 	}
 	return nil

@@ -9,8 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/supervise"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -84,8 +85,7 @@ func bareRedis(ctx context.Context) (time.Duration, error) {
 	}
 	began := time.Now()
 	cmd := exec.CommandContext(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := supervise.StartTied(cmd); err != nil {
 		return 0, fmt.Errorf("cannot start redis-server: %w", err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/atomicfile"
+
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,11 +170,8 @@ func Serve(ctx context.Context, log logr.Logger, logPath string) error {
 
 func writeInfo(info Info) {
 	data, _ := json.MarshalIndent(info, "", "  ")
-	tmp := InfoPath + ".tmp"
 	// 0600: it holds the sample's password.
-	if os.WriteFile(tmp, data, 0o600) == nil {
-		_ = os.Rename(tmp, InfoPath)
-	}
+	_ = atomicfile.Write(InfoPath, data, 0o600)
 }
 
 // deploySample applies config/samples/redisfailover.yaml, as a user would,

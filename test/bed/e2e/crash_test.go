@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/haredis/haredis/internal/supervise"
 
 	"github.com/haredis/haredis/test/bed/cluster"
 )
@@ -35,12 +36,11 @@ func TestCrashedBedIsCleanedUpByTheNextRun(t *testing.T) {
 	ctx := context.Background()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := supervise.StartTied(cmd); err != nil {
 		t.Fatal(err)
 	}
 	lines := make(chan string, 1)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/supervise"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -371,9 +373,11 @@ func (c *containerRun) exec(ctx context.Context, argv []string, stdin io.Reader,
 	if stderr != nil {
 		cmd.Stderr = stderr
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
-	err := cmd.Run()
+	err := supervise.StartTied(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		return exitErr.ExitCode(), buf.String(), nil

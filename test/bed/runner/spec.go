@@ -7,9 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/haredis/haredis/internal/supervise"
 )
 
 // Mount binds Source (a host file or directory) at Target inside the
@@ -71,28 +72,8 @@ func Command(spec Spec, out *os.File) (*exec.Cmd, error) {
 		// mounted inside leaks to the host.
 		Unshareflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
 		Setpgid:      true,
-		Pdeathsig:    syscall.SIGKILL,
 	}
 	return cmd, nil
-}
-
-// spawner forks every container process from one OS thread that never
-// exits: the kernel sends the parent-death signal when the forking thread
-// ends, not the process.
-var spawner = func() chan<- spawnRequest {
-	reqs := make(chan spawnRequest)
-	go func() {
-		runtime.LockOSThread() // never unlocked
-		for r := range reqs {
-			r.errc <- r.cmd.Start()
-		}
-	}()
-	return reqs
-}()
-
-type spawnRequest struct {
-	cmd  *exec.Cmd
-	errc chan error
 }
 
 // Start starts cmd from the spawner thread and returns once the container's
@@ -109,9 +90,8 @@ func Start(cmd *exec.Cmd) error {
 	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	// ExtraFiles[i] is the child's descriptor 3+i.
 	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", syncEnv, 2+len(cmd.ExtraFiles)))
-	errc := make(chan error, 1)
-	spawner <- spawnRequest{cmd: cmd, errc: errc}
-	err = <-errc
+	// Tied: the kernel kills the container when the bed dies.
+	err = supervise.StartTied(cmd)
 	w.Close()
 	if err != nil {
 		return err
