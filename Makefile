@@ -62,9 +62,16 @@ build: ## Build haredis and kubectl-haredis into bin/
 	go build -o $(BIN)/ ./cmd/...
 
 .PHONY: vet
-vet: ## go vet and staticcheck
+vet: check-parts ## go vet and staticcheck
 	go vet ./...
 	$(TOOLS) staticcheck ./...
+
+# Every part's mk/NAME.mk adds its packages to PARTS_PKGS; a package in no
+# part would be tested by `make test` alone, never by the part's targets.
+.PHONY: check-parts
+check-parts: ## Fail when a Go package belongs to no part (mk/*.mk PARTS_PKGS)
+	@missing=$$(comm -23 <(go list ./... | sort) <(go list $(PARTS_PKGS) | sort)); \
+	if [ -n "$$missing" ]; then echo "packages in no part (add them to a *_PKGS list in mk/):"; echo "$$missing"; exit 1; fi
 
 ##@ Tests
 

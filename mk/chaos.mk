@@ -2,6 +2,8 @@
 # against one RedisFailover on the test bed. See docs/chaos.md.
 
 CHAOS_STEPS ?= 8
+CHAOS_PKGS  := ./test/chaos/... ./hack/bench/chaos/...
+PARTS_PKGS  += $(CHAOS_PKGS)
 
 ##@ Fault suite
 
@@ -18,8 +20,12 @@ chaos-plan: ## Print the steps of SEED=N (or of SEEDS=N random seeds) without ru
 
 .PHONY: vet-chaos
 vet-chaos: ## go vet and staticcheck of the fault suite
-	go vet ./test/chaos/... ./hack/bench/chaos/...
-	$(TOOLS) staticcheck ./test/chaos/... ./hack/bench/chaos/...
+	go vet $(CHAOS_PKGS)
+	$(TOOLS) staticcheck $(CHAOS_PKGS)
+
+.PHONY: test-chaos
+test-chaos: setup setup-bed ## The fault suite's unit tests and its fixed seeds (root; the part of make test that is the fault suite)
+	$(GO_TEST) -count=1 -timeout 30m $(CHAOS_PKGS)
 
 .PHONY: bench-chaos
 bench-chaos: setup setup-bed ## 30 random fault sequences of 8 steps on the bed (root; hours; ends with a bench: line)

@@ -1,12 +1,14 @@
 # Instance manager (haredis instance): see docs/instance-manager.md.
 
-INSTANCE_PKGS := ./internal/instanceconfig/... ./internal/redisconf/... ./internal/redisinfo/... \
-	./internal/bootrole/... ./internal/supervise/... ./internal/instance/... ./cmd/haredis/...
+INSTANCE_PKGS := ./internal/instanceconfig/... ./internal/instanceapi/... ./internal/redisconf/... ./internal/redisinfo/... \
+	./internal/bootrole/... ./internal/quorum/... ./internal/supervise/... ./internal/atomicfile/... ./internal/secretfile/... \
+	./internal/instance/... ./cmd/haredis/...
+PARTS_PKGS += $(INSTANCE_PKGS)
 
 ##@ Instance manager
 
 .PHONY: test-instance
-test-instance: ## Unit and integration tests of the instance manager (real redis-server and redis-sentinel)
+test-instance: setup-packages ## Unit and integration tests of the instance manager (real redis-server and redis-sentinel)
 	$(GO_TEST) -count=1 -timeout 10m $(INSTANCE_PKGS)
 
 .PHONY: vet-instance

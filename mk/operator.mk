@@ -1,11 +1,13 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
-OPERATOR_PKGS := ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
+OPERATOR_PKGS := ./api/... ./internal/plugin/... ./cmd/kubectl-haredis/... ./internal/version/... ./hack/crdref/... \
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
+PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator
 
 .PHONY: test-operator
-test-operator: ## Unit and integration tests of the operator (real kube-apiserver, redis-server, redis-sentinel; end-to-end skipped)
+test-operator: setup ## Unit and integration tests of the operator (real kube-apiserver, redis-server, redis-sentinel; end-to-end skipped)
 	$(GO_TEST) -count=1 -short -timeout 15m $(OPERATOR_PKGS)
 
 .PHONY: vet-operator

@@ -7,9 +7,12 @@ bench-proxy: ## redis-benchmark direct vs haredis proxy vs HAProxy (prints ratio
 	@hack/setup-packages.sh $(PROXY_DEB_PACKAGES)
 	go run ./hack/bench/proxy
 
+PROXY_PKGS := ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/redistest/... ./hack/bench/proxy/...
+PARTS_PKGS += $(PROXY_PKGS)
+
 .PHONY: test-proxy
-test-proxy: ## Tests of the proxy (io_uring and plain system calls), its RESP framing, Sentinel watcher and process helpers
-	$(GO_TEST) -count=1 -timeout 15m ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/redistest/...
+test-proxy: setup-packages ## Tests of the proxy (io_uring and plain system calls), its RESP framing, Sentinel watcher and process helpers
+	$(GO_TEST) -count=1 -timeout 15m $(PROXY_PKGS)
 	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -timeout 15m ./internal/proxy/...
 
 .PHONY: fuzz-resp
