@@ -112,7 +112,7 @@ func (c *testCluster) start(name string) *testMember {
 	}()
 	c.members[name] = tm
 	c.t.Cleanup(func() { tm.stop(c.t) })
-	eventually(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
+	redistest.WaitFor(c.t, 10*time.Second, name+" serves HTTP", func(context.Context) error {
 		if m.HTTPAddr() == "" {
 			return fmt.Errorf("no HTTP address yet")
 		}
@@ -179,16 +179,6 @@ func httpJSON(t *testing.T, method string, m *Manager, path string, body, out in
 	return resp.StatusCode
 }
 
-// eventually fails the test unless cond returns nil within timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return cond(ctx) }); err != nil {
-		t.Fatalf("%s: not within %s: %v", what, timeout, err)
-	}
-}
-
 func getText(t *testing.T, m *Manager, path string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+m.HTTPAddr()+path, nil)
@@ -205,7 +195,7 @@ func getText(t *testing.T, m *Manager, path string) string {
 func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) instanceapi.Status {
 	t.Helper()
 	var s instanceapi.Status
-	eventually(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
+	redistest.WaitFor(t, timeout, m.opts.Self+" is "+role, func(context.Context) error {
 		s = m.Status()
 		if s.Role != role || !s.Ready {
 			return fmt.Errorf("role %s ready %v (%s), phase %s", s.Role, s.Ready, s.ReadyReason, s.Phase)

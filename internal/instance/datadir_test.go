@@ -58,7 +58,7 @@ func TestOwnData(t *testing.T) {
 	}
 	// Copy only once the rewrite is over: while it runs, Redis renames
 	// temporary files in appendonlydir under our feet.
-	eventually(t, 10*time.Second, "AOF base written", func(ctx context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "AOF base written", func(ctx context.Context) error {
 		info, err := c.Info(ctx, "persistence").Result()
 		if err != nil {
 			return err

@@ -87,7 +87,7 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 	for _, s := range sentinels {
 		sc := s.Client()
 		defer sc.Close()
-		eventually(t, 90*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
+		redistest.WaitFor(t, 90*time.Second, "sentinel "+s.Addr()+" sees the replicas and the other sentinels", func(ctx context.Context) error {
 			reps, err := sc.Do(ctx, "SENTINEL", "REPLICAS", master).Slice()
 			if err != nil {
 				return err
@@ -194,7 +194,7 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 	if err := syscall.Kill(opid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, other+" restarted as a replica", func(context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, other+" restarted as a replica", func(context.Context) error {
 		s := om.Status()
 		if s.RedisPID == opid || s.Role != "replica" || !s.Ready {
 			return fmt.Errorf("pid %d role %s ready %v phase %s", s.RedisPID, s.Role, s.Ready, s.Phase)

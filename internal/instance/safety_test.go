@@ -98,7 +98,7 @@ func (c *testCluster) write(name string, from, to int) {
 func (c *testCluster) waitKeys(names []string, want int64, timeout time.Duration) {
 	c.t.Helper()
 	for _, n := range names {
-		eventually(c.t, timeout, fmt.Sprintf("%s holds %d keys", n, want), func(context.Context) error {
+		redistest.WaitFor(c.t, timeout, fmt.Sprintf("%s holds %d keys", n, want), func(context.Context) error {
 			if got := c.keys(n); got != want {
 				return fmt.Errorf("%d keys (%s)", got, c.members[n].m.Status().Phase)
 			}
@@ -146,7 +146,7 @@ func TestFullRestartNewestDataBecomesPrimary(t *testing.T) {
 	for _, n := range []string{"app-2", "app-3", "app-1"} {
 		c.start(n)
 	}
-	eventually(t, 90*time.Second, "app-1 primary with every key", func(context.Context) error {
+	redistest.WaitFor(t, 90*time.Second, "app-1 primary with every key", func(context.Context) error {
 		s := c.members["app-1"].m.Status()
 		if s.Role != "primary" || c.keys("app-1") != 200 {
 			return fmt.Errorf("app-1: role %s, %d keys, phase %s, %v", s.Role, c.keys("app-1"), s.Phase, s.LastDecision)
@@ -214,7 +214,7 @@ func TestFullRestartOlderRecordedPrimaryWaits(t *testing.T) {
 		t.Logf("sentinel peers: %v %v", o, err)
 	})
 	var primary string
-	eventually(t, 90*time.Second, "a primary holding every key", func(context.Context) error {
+	redistest.WaitFor(t, 90*time.Second, "a primary holding every key", func(context.Context) error {
 		for _, n := range []string{"app-1", "app-2"} {
 			if s := c.members[n].m.Status(); s.Role == "primary" && c.keys(n) == 300 {
 				primary = n
@@ -256,7 +256,7 @@ func TestScaleUpThenCrashKeepsData(t *testing.T) {
 	c.waitKeys(names, 500, 60*time.Second)
 	waitRole(t, c.members["app-2"].m, "replica", 30*time.Second)
 	waitRole(t, c.members["app-3"].m, "replica", 30*time.Second)
-	eventually(t, 30*time.Second, "app-1's state file names its replicas", func(context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "app-1's state file names its replicas", func(context.Context) error {
 		m := c.members["app-1"].m
 		m.mu.Lock()
 		reps := m.data.saved.Replicas
@@ -270,7 +270,7 @@ func TestScaleUpThenCrashKeepsData(t *testing.T) {
 	if err := syscall.Kill(old.Status().RedisPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 90*time.Second, "a new primary with every key and app-1 following it", func(context.Context) error {
+	redistest.WaitFor(t, 90*time.Second, "a new primary with every key and app-1 following it", func(context.Context) error {
 		s := old.Status()
 		if s.Role != "replica" || !s.Ready {
 			return fmt.Errorf("app-1: role %s phase %s %v", s.Role, s.Phase, s.LastDecision)
@@ -293,7 +293,7 @@ func TestReplicaNotPromotableUntilSynced(t *testing.T) {
 	ctx := context.Background()
 	cl := c.client("app-2")
 	sawZero := false
-	eventually(t, 60*time.Second, "app-2 synchronised and promotable", func(context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "app-2 synchronised and promotable", func(context.Context) error {
 		info, err := cl.Info(ctx, "replication").Result()
 		if err != nil {
 			return err
@@ -345,7 +345,7 @@ func TestPersistenceChangeKeepsData(t *testing.T) {
 		if n := c.keys("app-1"); n != 300 {
 			t.Fatalf("after the change to %s: %d keys, want 300", step.mode, n)
 		}
-		eventually(t, 30*time.Second, "the files of "+step.mode, func(context.Context) error {
+		redistest.WaitFor(t, 30*time.Second, "the files of "+step.mode, func(context.Context) error {
 			for _, want := range []string{step.aof, step.rdb} {
 				if want == "" {
 					continue
@@ -386,7 +386,7 @@ func TestCorruptReplicaFilesMovedAside(t *testing.T) {
 	corruptAOF(t, c.members["app-2"].dataDir)
 	c.start("app-2")
 	m := c.members["app-2"].m
-	eventually(t, 60*time.Second, "app-2 resynchronised with its files moved aside", func(context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "app-2 resynchronised with its files moved aside", func(context.Context) error {
 		s := m.Status()
 		if s.Quarantined == "" || s.Role != "replica" || !s.Ready {
 			return fmt.Errorf("role %s ready %v quarantined %q dataError %q phase %s", s.Role, s.Ready, s.Quarantined, s.DataError, s.Phase)
@@ -407,7 +407,7 @@ func TestCorruptReplicaFilesMovedAside(t *testing.T) {
 	corruptAOF(t, solo.members["app-1"].dataDir)
 	solo.start("app-1")
 	sm := solo.members["app-1"].m
-	eventually(t, 60*time.Second, "the error reported", func(context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "the error reported", func(context.Context) error {
 		if s := sm.Status(); s.DataError == "" {
 			return fmt.Errorf("phase %s, no data error", s.Phase)
 		}
@@ -500,7 +500,7 @@ func TestDurabilityChangedBehindTheManager(t *testing.T) {
 	if err := c.client("app-1").ConfigSet(ctx, "min-replicas-to-write", "5").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the live value reported", func(context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "the live value reported", func(context.Context) error {
 		if l := m.Status().DurabilityLive; l == nil || l.MinReplicasToWrite != 5 {
 			return fmt.Errorf("live %+v", l)
 		}
@@ -578,7 +578,7 @@ func TestForcedPrimaryBoots(t *testing.T) {
 	c.waitKeys(names, 50, 30*time.Second)
 	c.crash("app-1")
 	m1 := c.start("app-1").m
-	eventually(t, 30*time.Second, "app-1 waits for a failover", func(context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "app-1 waits for a failover", func(context.Context) error {
 		if s := m1.Status(); s.Phase != instanceapi.PhaseWaiting {
 			return fmt.Errorf("phase %s", s.Phase)
 		}
@@ -607,7 +607,7 @@ func TestParameterChangedBehindTheManager(t *testing.T) {
 	ctx := context.Background()
 	cl := c.client("app-1")
 	// Let the manager take its snapshot of the group in force first.
-	eventually(t, 15*time.Second, "the baseline taken", func(context.Context) error {
+	redistest.WaitFor(t, 15*time.Second, "the baseline taken", func(context.Context) error {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.drift.baseline == nil {
@@ -618,7 +618,7 @@ func TestParameterChangedBehindTheManager(t *testing.T) {
 	if err := cl.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the parameter put back", func(context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the parameter put back", func(context.Context) error {
 		v, err := cl.ConfigGet(ctx, "notify-keyspace-events").Result()
 		if err != nil {
 			return err
@@ -641,7 +641,7 @@ func TestParameterChangedBehindTheManager(t *testing.T) {
 		Durability: &instanceapi.Durability{MinReplicasToWrite: 0, MaxLagSeconds: 7}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the parameter put back after a request for the same group", func(context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the parameter put back after a request for the same group", func(context.Context) error {
 		v, err := cl.ConfigGet(ctx, "notify-keyspace-events").Result()
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/haredis/haredis/internal/instanceapi"
@@ -36,7 +38,7 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	if err := rc.BgRewriteAOF(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "AOF rewrite done", func(ctx context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "AOF rewrite done", func(ctx context.Context) error {
 		info, err := rc.Info(ctx, "persistence").Result()
 		if err != nil {
 			return err
@@ -51,7 +53,7 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "redis-server restarted", func(context.Context) error {
+	redistest.WaitFor(t, 20*time.Second, "redis-server restarted", func(context.Context) error {
 		s = getStatus(t, tm.m)
 		if s.RedisPID == 0 || s.RedisPID == oldPID || s.Role != "primary" || !s.Ready {
 			return fmt.Errorf("pid %d role %s ready %v phase %s", s.RedisPID, s.Role, s.Ready, s.Phase)
@@ -185,7 +187,7 @@ func TestLiveConfig(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "restarted with databases 32", func(ctx context.Context) error {
+	redistest.WaitFor(t, 20*time.Second, "restarted with databases 32", func(ctx context.Context) error {
 		v, err := rc.ConfigGet(ctx, "databases").Result()
 		if err != nil {
 			return err

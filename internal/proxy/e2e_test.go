@@ -45,7 +45,7 @@ func sentinelProxy(t *testing.T, set *redistest.Set) (string, string) {
 		t.Fatalf("proxy did not start: %v", err)
 	}
 	admin := "http://" + addrs[1].String()
-	redistest.Eventually(t, 15*time.Second, func() error {
+	redistest.WaitFor(t, 15*time.Second, "the proxy to be ready", func(ctx context.Context) error {
 		if st := status(t, admin); !st.Ready {
 			return fmt.Errorf("proxy not ready: %+v", st)
 		}
@@ -154,7 +154,7 @@ func TestUnplannedFailoverThroughProxy(t *testing.T) {
 	old := set.Servers[0].Addr()
 	w := startWriter(t, addr)
 	defer w.halt()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "200 writes through the proxy", func(ctx context.Context) error {
 		if ok, _, _, _, _ := w.snapshot(); ok < 200 {
 			return fmt.Errorf("%d writes so far", ok)
 		}
@@ -166,7 +166,7 @@ func TestUnplannedFailoverThroughProxy(t *testing.T) {
 	set.Servers[0].Kill()
 	killed := time.Now()
 	// Writes must recover: 2000 consecutive successes after the last error.
-	redistest.Eventually(t, 60*time.Second, func() error {
+	redistest.WaitFor(t, 60*time.Second, "2000 writes since the last failure", func(ctx context.Context) error {
 		if _, okSince, _, f, err := w.snapshot(); okSince < 2000 {
 			return fmt.Errorf("%d writes since the last of %d failures (%v)", okSince, len(f), err)
 		}
@@ -203,7 +203,7 @@ func TestPlannedSwitchoverThroughProxy(t *testing.T) {
 	ctx := ctxT(t)
 	w := startWriter(t, addr)
 	defer w.halt()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "200 writes through the proxy", func(ctx context.Context) error {
 		if ok, _, _, _, _ := w.snapshot(); ok < 200 {
 			return fmt.Errorf("%d writes so far", ok)
 		}
@@ -220,7 +220,7 @@ func TestPlannedSwitchoverThroughProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var next string
-	redistest.Eventually(t, 30*time.Second, func() error {
+	redistest.WaitFor(t, 30*time.Second, "the sentinels to name a new primary that acts as one", func(ctx context.Context) error {
 		a, err := set.MasterAddr(ctx)
 		if err != nil {
 			return err
@@ -237,7 +237,7 @@ func TestPlannedSwitchoverThroughProxy(t *testing.T) {
 	post(t, admin+"/resume?primary="+next)
 	t.Logf("paused for %v", time.Since(paused).Round(time.Millisecond))
 	okAtResume, _, _, _, _ := w.snapshot()
-	redistest.Eventually(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, "500 writes since the resume", func(ctx context.Context) error {
 		if ok, _, _, _, _ := w.snapshot(); ok < okAtResume+500 {
 			return fmt.Errorf("%d writes since resume", ok-okAtResume)
 		}

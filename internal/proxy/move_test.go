@@ -82,7 +82,7 @@ func TestPrimaryChangeMovesIdleSessionsAndEndsTheOthers(t *testing.T) {
 
 	s.SetPrimary(b.Addr())
 	// Nothing of the proxy's stays connected to the old primary.
-	redistest.Eventually(t, 5*time.Second, func() error {
+	redistest.WaitFor(t, 5*time.Second, "the old primary to keep only the test's own client", func(ctx context.Context) error {
 		list := direct.ClientList(ctx).Val()
 		if n := strings.Count(list, "\n"); n != 1 {
 			return fmt.Errorf("old primary still has %d clients:\n%s", n, list)
@@ -152,7 +152,7 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	go func() {
 		slow <- sc.Eval(ctx, `local s=redis.call('TIME') while true do local n=redis.call('TIME') if (n[1]-s[1])*1000000+(n[2]-s[2]) > 300000 then redis.call('SET', 'script-done', '1') return 1 end end`, nil).Err()
 	}()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "the script in flight", func(ctx context.Context) error {
 		if s.busyConns() == 0 {
 			return errors.New("script not in flight yet")
 		}
@@ -180,7 +180,7 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	}
 	held := make(chan error, 1)
 	go func() { held <- c.Set(ctx, "during-pause", "1", 0).Err() }()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "the command held", func(ctx context.Context) error {
 		if s.m.held.Load() != 1 {
 			return errors.New("command not held yet")
 		}

@@ -20,7 +20,7 @@ func TestSetFailsOverAfterPrimaryKill(t *testing.T) {
 		t.Fatalf("master %s, want %s", old, s.Servers[0].Addr())
 	}
 	s.Servers[0].Kill()
-	Eventually(t, 30*time.Second, func() error {
+	WaitFor(t, 30*time.Second, "the sentinels to name a new master", func(ctx context.Context) error {
 		addr, err := s.MasterAddr(ctx)
 		if err != nil {
 			return err

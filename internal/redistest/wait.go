@@ -23,12 +23,20 @@ func Wait(ctx context.Context, interval time.Duration, cond func() error) error 
 	}
 }
 
-// Eventually fails the test unless cond returns nil within timeout.
-func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+// WaitFor is the tests' one wait with a deadline: it fails the test unless
+// cond returns nil within timeout, saying what was awaited and cond's last
+// error. Each call of cond gets a context that ends with the deadline and
+// after at most 5 s, so that one stuck call cannot use up the whole wait.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := Wait(ctx, 20*time.Millisecond, cond); err != nil {
-		t.Fatal(err)
+	err := Wait(ctx, 100*time.Millisecond, func() error {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		return cond(cctx)
+	})
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
 	}
 }

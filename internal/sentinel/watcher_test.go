@@ -58,7 +58,7 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 2, Sentinels: 3})
 	w, events := watch(t, set, set.SentinelAddrs())
 	old := set.Servers[0].Addr()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "the watcher to report the primary", func(ctx context.Context) error {
 		if addr, _ := w.Primary(); addr != old {
 			return fmt.Errorf("primary %q, want %q", addr, old)
 		}

@@ -53,7 +53,7 @@ func TestFenceHoldsThroughASlowPromotion(t *testing.T) {
 	if n := plain.AckedSince(pausedAt.Add(500 * time.Millisecond)); n > 0 {
 		t.Errorf("the old primary acknowledged %d writes while fenced", n)
 	}
-	redistest.Eventually(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, "the sentinel to name the target", func(ctx context.Context) error {
 		if a, err := s.MasterAddr(ctx); err != nil || a != target.Addr() {
 			return fmt.Errorf("sentinel names %s (%v)", a, err)
 		}

@@ -120,7 +120,7 @@ func switchoverUnderLoad(t *testing.T, minReplicas int, py string) {
 		if role, err := target.Role(ctx); err != nil || role != "master" {
 			t.Fatalf("round %d: target role %q (%v), want master", round, role, err)
 		}
-		redistest.Eventually(t, 20*time.Second, func() error {
+		redistest.WaitFor(t, 20*time.Second, "every sentinel to name the target", func(ctx context.Context) error {
 			if a, err := s.MasterAddr(ctx); err != nil || a != target.Addr() {
 				return fmt.Errorf("sentinel names %s (%v)", a, err)
 			}

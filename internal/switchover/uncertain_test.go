@@ -107,7 +107,7 @@ func TestLostFailoverReplyIsResolvedBySentinels(t *testing.T) {
 		t.Errorf("%d SENTINEL FAILOVER commands were sent, want 1", n)
 	}
 	target := s.Servers[1]
-	redistest.Eventually(t, 20*time.Second, func() error {
+	redistest.WaitFor(t, 20*time.Second, "the sentinel to name the target", func(ctx context.Context) error {
 		if a, err := s.MasterAddr(ctx); err != nil || a != target.Addr() {
 			return fmt.Errorf("sentinel names %s (%v)", a, err)
 		}

@@ -34,14 +34,14 @@ func TestFailuresTellRepliesFromConnectionErrors(t *testing.T) {
 	if err := admin.ConfigSet(ctx, "min-replicas-to-write", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "an error reply recorded", func(ctx context.Context) error {
 		if len(load.Report().ErrorReplies()) == 0 {
 			return errNotYet
 		}
 		return nil
 	})
 	srv.Kill()
-	redistest.Eventually(t, 10*time.Second, func() error {
+	redistest.WaitFor(t, 10*time.Second, "a connection error recorded", func(ctx context.Context) error {
 		if len(load.Report().ConnectionErrors()) == 0 {
 			return errNotYet
 		}

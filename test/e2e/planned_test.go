@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -223,7 +225,7 @@ func TestPlannedOperations(t *testing.T) {
 		case !keep && !apierrors.IsNotFound(err):
 			t.Errorf("volume %s of a removed replica with keepAfterDeletion false: %v, want deleted", victim, err)
 		}
-		waitFor(t, time.Minute, "every sentinel forgets "+victim, func(ctx context.Context) error {
+		redistest.WaitFor(t, time.Minute, "every sentinel forgets "+victim, func(ctx context.Context) error {
 			return sentinelsKnowOnly(ctx, rf, pw, int(to)-1)
 		})
 		// Nothing came back: no pod or volume of the removed replica, and no
@@ -265,7 +267,7 @@ func TestPlannedOperations(t *testing.T) {
 	for _, n := range []int32{5, 3} {
 		phase(fmt.Sprintf("%d sentinels", n), 0, func() {
 			patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Sentinel.Replicas = n })
-			waitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, n/2+1), func(ctx context.Context) error {
+			redistest.WaitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, n/2+1), func(ctx context.Context) error {
 				return sentinelsAgree(ctx, rf, pw, int(n))
 			})
 		})
@@ -307,7 +309,7 @@ func conditionTrue(rf *haredisv1.RedisFailover, t string) bool {
 func waitFor2(t *testing.T, ns, name string, timeout time.Duration, what string, cond func(*haredisv1.RedisFailover) error) *haredisv1.RedisFailover {
 	t.Helper()
 	var got *haredisv1.RedisFailover
-	waitFor(t, timeout, what, func(ctx context.Context) error {
+	redistest.WaitFor(t, timeout, what, func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, name)
 		if err != nil {
 			return err
@@ -335,7 +337,7 @@ func patchStatus(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFail
 
 func updateRF(t *testing.T, ns, name, what string, mutate func(*haredisv1.RedisFailover), write func(context.Context, *haredisv1.RedisFailover) error) {
 	t.Helper()
-	waitFor(t, 30*time.Second, what, func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, what, func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, name)
 		if err != nil {
 			return err
@@ -361,7 +363,7 @@ func primaryLabelOn(rf *haredisv1.RedisFailover, name string) error {
 func processes(t *testing.T, rf *haredisv1.RedisFailover) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	waitFor(t, 30*time.Second, "the redis-server processes", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the redis-server processes", func(ctx context.Context) error {
 		for _, is := range rf.Status.Instances {
 			p, err := getPod(ctx, rf.Namespace, is.Name)
 			if err != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,7 +45,7 @@ func TestProxyREDISURL(t *testing.T) {
 	}
 	c := newClient(0)
 	defer c.Close()
-	waitFor(t, 2*time.Minute, "a write through REDIS_URL (the proxy)", func(ctx context.Context) error {
+	redistest.WaitFor(t, 2*time.Minute, "a write through REDIS_URL (the proxy)", func(ctx context.Context) error {
 		return c.Set(ctx, "through-proxy", "1", 0).Err()
 	})
 	svc := &corev1.Service{}

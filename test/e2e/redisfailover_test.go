@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -54,7 +56,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	}
 	primarySvc := plainClient(rf.Status.Endpoints.Primary, pw)
 	defer primarySvc.Close()
-	waitFor(t, 30*time.Second, "a write through "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "a write through "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
 		if err := primarySvc.Set(ctx, "via-service", "1", 0).Err(); err != nil {
 			return err
 		}
@@ -102,7 +104,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	var newName string
-	waitFor(t, 90*time.Second, "the failover in status and labels", func(ctx context.Context) error {
+	redistest.WaitFor(t, 90*time.Second, "the failover in status and labels", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -121,13 +123,13 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		return nil
 	})
 	t.Logf("status and labels named %s %.1fs after the SIGKILL", newName, time.Since(killed).Seconds())
-	waitFor(t, 60*time.Second, "writes through Sentinel and "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "writes through Sentinel and "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
 		if err := fc.Set(ctx, "after-failover", "1", 0).Err(); err != nil {
 			return err
 		}
 		return primarySvc.Set(ctx, "after-failover-svc", "1", 0).Err()
 	})
-	waitFor(t, 120*time.Second, "the old primary back as a ready replica", func(ctx context.Context) error {
+	redistest.WaitFor(t, 120*time.Second, "the old primary back as a ready replica", func(ctx context.Context) error {
 		p, err := getPod(ctx, ns, oldName)
 		if err != nil {
 			return err
@@ -166,7 +168,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err := kc.Delete(ctx, podBefore); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Minute, victim+" back, ready, with its data", func(ctx context.Context) error {
+	redistest.WaitFor(t, 3*time.Minute, victim+" back, ready, with its data", func(ctx context.Context) error {
 		p, err := getPod(ctx, ns, victim)
 		if err != nil {
 			return err
@@ -194,7 +196,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if p, err := getPod(ctx, ns, victim); err == nil {
 		t.Logf("%s: pod IP %s before the deletion, %s after", victim, podBefore.Status.PodIP, p.Status.PodIP)
 	}
-	waitFor(t, 60*time.Second, "sentinels know every instance by name, none stale or down", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "sentinels know every instance by name, none stale or down", func(ctx context.Context) error {
 		for _, sp := range sentinels.Items {
 			p, err := getPod(ctx, ns, sp.Name)
 			if err != nil {
@@ -232,7 +234,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -240,7 +242,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 		rf.Spec.Redis.Config = map[string]haredisv1.ConfigValue{"maxmemory-policy": "bogus"}
 		return kc.Update(ctx, rf)
 	})
-	waitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -263,7 +265,7 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	if err := kc.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Minute, "every owned object gone", func(ctx context.Context) error {
+	redistest.WaitFor(t, 2*time.Minute, "every owned object gone", func(ctx context.Context) error {
 		var pods corev1.PodList
 		var svcs corev1.ServiceList
 		var cms corev1.ConfigMapList

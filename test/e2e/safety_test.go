@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +29,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 	const keys = 200
 	primary := plainClient(rf.Status.Endpoints.Primary, pw)
 	defer primary.Close()
-	waitFor(t, 30*time.Second, "keys written", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "keys written", func(ctx context.Context) error {
 		pipe := primary.Pipeline()
 		for i := range keys {
 			pipe.Set(ctx, fmt.Sprintf("k%d", i), i, 0)
@@ -35,7 +37,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 		_, err := pipe.Exec(ctx)
 		return err
 	})
-	waitFor(t, 60*time.Second, "every instance holding the keys", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "every instance holding the keys", func(ctx context.Context) error {
 		for _, n := range []string{"app-1", "app-2", "app-3"} {
 			p, err := getPod(ctx, ns, n)
 			if err != nil {
@@ -80,7 +82,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	var newName string
-	waitFor(t, 90*time.Second, "a new primary holding every key", func(ctx context.Context) error {
+	redistest.WaitFor(t, 90*time.Second, "a new primary holding every key", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -102,7 +104,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 120*time.Second, "the emptied old primary back as a replica with every key", func(ctx context.Context) error {
+	redistest.WaitFor(t, 120*time.Second, "the emptied old primary back as a replica with every key", func(ctx context.Context) error {
 		p, err := getPod(ctx, ns, oldName)
 		if err != nil {
 			return err
@@ -171,7 +173,7 @@ func TestTwinsNeverCrossFollow(t *testing.T) {
 		// The status said Ready before the churn: wait for the new pods
 		// first, then for a Ready computed after them.
 		for _, old := range deleted {
-			waitFor(t, 5*time.Minute, old.Name+" replaced and ready", func(ctx context.Context) error {
+			redistest.WaitFor(t, 5*time.Minute, old.Name+" replaced and ready", func(ctx context.Context) error {
 				p, err := getPod(ctx, old.Namespace, old.Name)
 				if err != nil {
 					return err

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -60,7 +62,7 @@ func (d *dataset) add(n int) {
 	c := d.client()
 	defer c.Close()
 	from := d.next
-	waitFor(d.t, 2*time.Minute, fmt.Sprintf("keys %d..%d written", from, from+n-1), func(ctx context.Context) error {
+	redistest.WaitFor(d.t, 2*time.Minute, fmt.Sprintf("keys %d..%d written", from, from+n-1), func(ctx context.Context) error {
 		pipe := c.Pipeline()
 		for i := d.next; i < from+n; i++ {
 			pipe.Set(ctx, fmt.Sprintf("seq:%d", i), i, 0)
@@ -77,7 +79,7 @@ func (d *dataset) add(n int) {
 // instance once it has caught up.
 func (d *dataset) check(what string) {
 	d.t.Helper()
-	waitFor(d.t, 2*time.Minute, what+": every acknowledged key on every instance", func(ctx context.Context) error {
+	redistest.WaitFor(d.t, 2*time.Minute, what+": every acknowledged key on every instance", func(ctx context.Context) error {
 		rf, err := getRF(ctx, d.ns, "app")
 		if err != nil {
 			return err
@@ -258,11 +260,11 @@ func TestRecoversFromSequences(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, 3*time.Minute, "every pod replaced and running", func(ctx context.Context) error {
+		redistest.WaitFor(t, 3*time.Minute, "every pod replaced and running", func(ctx context.Context) error {
 			return allReplacedRunning(ctx, ns, pods.Items)
 		})
 		start := time.Now()
-		waitFor(t, fullRestartBound, "Ready after the full restart", func(ctx context.Context) error {
+		redistest.WaitFor(t, fullRestartBound, "Ready after the full restart", func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -286,7 +288,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		if err := kc.Delete(ctx, old); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 3*time.Minute, "the RedisFailover and its pods gone", func(ctx context.Context) error {
+		redistest.WaitFor(t, 3*time.Minute, "the RedisFailover and its pods gone", func(ctx context.Context) error {
 			if _, err := getRF(ctx, ns, "app"); !apierrors.IsNotFound(err) {
 				return fmt.Errorf("still there: %v", err)
 			}
@@ -321,7 +323,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		if err := kc.Delete(ctx, s); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "the Secret restored with the password in force", func(ctx context.Context) error {
+		redistest.WaitFor(t, time.Minute, "the Secret restored with the password in force", func(ctx context.Context) error {
 			got := &corev1.Secret{}
 			if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, got); err != nil {
 				return err
@@ -368,7 +370,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		}
 		direct := plainClient(podAddr(p), pw)
 		defer direct.Close()
-		waitFor(t, time.Minute, "the parameter group and durability restored, with an event", func(ctx context.Context) error {
+		redistest.WaitFor(t, time.Minute, "the parameter group and durability restored, with an event", func(ctx context.Context) error {
 			if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
 				return err
 			}
@@ -384,7 +386,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		if err := direct.ConfigSet(ctx, "notify-keyspace-events", "").Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "durability and a parameter set with redis-cli restored", func(ctx context.Context) error {
+		redistest.WaitFor(t, time.Minute, "durability and a parameter set with redis-cli restored", func(ctx context.Context) error {
 			v, err := direct.ConfigGet(ctx, "min-replicas-to-write").Result()
 			if err != nil || v["min-replicas-to-write"] != "1" {
 				return fmt.Errorf("min-replicas-to-write %v (%v)", v, err)
@@ -418,7 +420,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, time.Minute, "the demoted primary out of app-primary's endpoints", func(ctx context.Context) error {
+		redistest.WaitFor(t, time.Minute, "the demoted primary out of app-primary's endpoints", func(ctx context.Context) error {
 			s, err := instanceStatus(ctx, oldPod)
 			if err != nil {
 				return err
@@ -505,7 +507,7 @@ func scaleOperator(t *testing.T, replicas int) {
 	if out, err := env.Kubectl(ctx, "-n", "haredis-system", "scale", "deployment/haredis-operator", fmt.Sprintf("--replicas=%d", replicas)); err != nil {
 		t.Fatalf("cannot scale the operator: %v\n%s", err, out)
 	}
-	waitFor(t, 3*time.Minute, fmt.Sprintf("%d operator pods", replicas), func(ctx context.Context) error {
+	redistest.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d operator pods", replicas), func(ctx context.Context) error {
 		var pods corev1.PodList
 		if err := kc.List(ctx, &pods, client.InNamespace("haredis-system")); err != nil {
 			return err

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,27 +58,6 @@ func dumpPods(t *testing.T, ns string) {
 	}
 }
 
-// waitFor fails the test unless cond returns nil within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		last = cond(cctx)
-		ccancel()
-		if last == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 func getRF(ctx context.Context, ns, name string) (*haredisv1.RedisFailover, error) {
 	rf := &haredisv1.RedisFailover{}
 	return rf, kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf)
@@ -103,7 +84,7 @@ func newReadyRF(t *testing.T, prefix string, mutate func(*haredisv1.RedisFailove
 func waitRFReady(t *testing.T, ns, name string, timeout time.Duration) *haredisv1.RedisFailover {
 	t.Helper()
 	var rf *haredisv1.RedisFailover
-	waitFor(t, timeout, name+" Ready", func(ctx context.Context) error {
+	redistest.WaitFor(t, timeout, name+" Ready", func(ctx context.Context) error {
 		var err error
 		if rf, err = getRF(ctx, ns, name); err != nil {
 			return err

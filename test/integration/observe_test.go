@@ -148,7 +148,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	// The operator records the identity and generates the password first.
 	var rf *haredisv1.RedisFailover
 	var password, token string
-	waitFor(t, 30*time.Second, "master name, password and manager token", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "master name, password and manager token", func(ctx context.Context) error {
 		var err error
 		if rf, err = getRF(ctx, ns, "app"); err != nil {
 			return err
@@ -226,7 +226,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 
 	waitReady := func(what string) *haredisv1.RedisFailover {
 		var got *haredisv1.RedisFailover
-		waitFor(t, 120*time.Second, what, func(ctx context.Context) error {
+		redistest.WaitFor(t, 120*time.Second, what, func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -256,7 +256,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 
 	// Data on every instance: a restarted primary then waits for the
 	// failover instead of booting as primary over its replicas.
-	waitFor(t, 30*time.Second, "a key on every instance", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "a key on every instance", func(ctx context.Context) error {
 		p := redis.NewClient(&redis.Options{Addr: reach.hosts["app-1"], Password: password})
 		defer p.Close()
 		if err := p.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -280,7 +280,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var newPrimary string
-	waitFor(t, 60*time.Second, "the operator to follow the failover", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "the operator to follow the failover", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -307,13 +307,13 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	t.Logf("labels followed the failover to %s %.1fs after the SIGKILL (down-after 1s)", newPrimary, time.Since(killed).Seconds())
 	// The instance manager reads INFO once a second, so its own report may
 	// trail the operator's by that much.
-	waitFor(t, 5*time.Second, newPrimary+" to report itself primary", func(context.Context) error {
+	redistest.WaitFor(t, 5*time.Second, newPrimary+" to report itself primary", func(context.Context) error {
 		if role := reach.managers[newPrimary].Status().Role; role != "primary" {
 			return fmt.Errorf("the operator names %s primary but it reports %s", newPrimary, role)
 		}
 		return nil
 	})
-	waitFor(t, 30*time.Second, "a Failover event naming both primaries", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "a Failover event naming both primaries", func(ctx context.Context) error {
 		var evs eventsv1.EventList
 		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
 			return err
@@ -339,7 +339,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	if err := lost.Remove(context.Background(), rf.MasterName()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the operator to repair the sentinel", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the operator to repair the sentinel", func(ctx context.Context) error {
 		addr, err := lost.GetMasterAddrByName(ctx, rf.MasterName()).Result()
 		if err != nil {
 			return err
@@ -353,7 +353,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	// Live config: Redis refuses an invalid value; nothing changes.
 	pidBefore := reach.managers[newPrimary].Status().RedisPID
 	setConfig := func(group map[string]haredisv1.ConfigValue) {
-		waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+		redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -363,7 +363,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		})
 	}
 	setConfig(map[string]haredisv1.ConfigValue{"maxmemory-policy": "bogus"})
-	waitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "ConfigInvalid with Redis's message", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -375,7 +375,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		return nil
 	})
 	setConfig(map[string]haredisv1.ConfigValue{"notify-keyspace-events": "gxE"})
-	waitFor(t, 60*time.Second, "the valid group applied live on every instance", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "the valid group applied live on every instance", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -402,7 +402,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 
 	// Durability applied live: spec.durability reaches every instance's
 	// min-replicas-to-write without a restart.
-	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -410,7 +410,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		rf.Spec.Durability.MinReplicasToWrite = ptr.To[int32](2)
 		return k8sClient.Update(ctx, rf)
 	})
-	waitFor(t, 60*time.Second, "min-replicas-to-write 2 on every instance", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "min-replicas-to-write 2 on every instance", func(ctx context.Context) error {
 		for _, n := range names {
 			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
 			v, err := c.ConfigGet(ctx, "min-replicas-to-write").Result()
@@ -438,7 +438,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password string, names []string) {
 	ctx := context.Background()
 	requestSwitchover := func(to string) {
-		waitFor(t, 10*time.Second, "status.targetPrimary "+to, func(ctx context.Context) error {
+		redistest.WaitFor(t, 10*time.Second, "status.targetPrimary "+to, func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -453,7 +453,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 	}
 	from := rf.Status.CurrentPrimary
 	requestSwitchover("app-9")
-	waitFor(t, 30*time.Second, "the bad target refused", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the bad target refused", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -499,7 +499,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 	if !strings.Contains(out.String(), "switched over from "+from+" to "+to) {
 		t.Errorf("promote printed %q, want the outcome", out.String())
 	}
-	waitFor(t, 60*time.Second, "the switchover to "+to, func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "the switchover to "+to, func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -534,7 +534,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 	if len(lost) > 0 {
 		t.Fatalf("%d acknowledged writes lost in the switchover, first %s", len(lost), lost[0])
 	}
-	waitFor(t, 30*time.Second, "a Switchover event", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "a Switchover event", func(ctx context.Context) error {
 		var evs eventsv1.EventList
 		if err := k8sClient.List(ctx, &evs, client.InNamespace(ns)); err != nil {
 			return err
@@ -546,7 +546,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 		}
 		return fmt.Errorf("no Switchover event from %s to %s", from, to)
 	})
-	waitFor(t, 60*time.Second, "the old primary back as a replica and Ready", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "the old primary back as a replica and Ready", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -575,7 +575,7 @@ func testSwitchover(t *testing.T, ns string, reach *loopbackReach, password stri
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the interrupted switchover closed", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the interrupted switchover closed", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/redistest"
+
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -86,24 +88,6 @@ func newNamespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-// waitFor fails the test unless cond returns nil within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last error
-	for {
-		if last = cond(ctx); last == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 func createRF(t *testing.T, ns, name string, mutate func(*haredisv1.RedisFailover)) *haredisv1.RedisFailover {
 	t.Helper()
 	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
@@ -140,7 +124,7 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 	ctx := context.Background()
 
 	var rf *haredisv1.RedisFailover
-	waitFor(t, 60*time.Second, "three instance pods and three sentinel pods", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "three instance pods and three sentinel pods", func(ctx context.Context) error {
 		var pods corev1.PodList
 		if err := k8sClient.List(ctx, &pods, client.InNamespace(ns)); err != nil {
 			return err
@@ -326,7 +310,7 @@ func TestSerialsAreNeverReused(t *testing.T) {
 	stop := startOperator(t, nil, ns)
 	createRF(t, ns, "app", nil)
 	ctx := context.Background()
-	waitFor(t, 60*time.Second, "pods app-1..3", func(ctx context.Context) error { return podsExist(ctx, ns, "app-1", "app-2", "app-3") })
+	redistest.WaitFor(t, 60*time.Second, "pods app-1..3", func(ctx context.Context) error { return podsExist(ctx, ns, "app-1", "app-2", "app-3") })
 
 	old := &corev1.Pod{}
 	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-2"}, old); err != nil {
@@ -335,7 +319,7 @@ func TestSerialsAreNeverReused(t *testing.T) {
 	if err := k8sClient.Delete(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "a new pod app-2", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "a new pod app-2", func(ctx context.Context) error {
 		p := &corev1.Pod{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-2"}, p); err != nil {
 			return err
@@ -362,7 +346,7 @@ func TestSerialsAreNeverReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	startOperator(t, nil, ns)
-	waitFor(t, 30*time.Second, "pod and PVC app-4", func(ctx context.Context) error { return podsExist(ctx, ns, "app-4") })
+	redistest.WaitFor(t, 30*time.Second, "pod and PVC app-4", func(ctx context.Context) error { return podsExist(ctx, ns, "app-4") })
 	for _, name := range []string{"app-3"} {
 		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Pod{})
 		if !apierrors.IsNotFound(err) {
@@ -403,11 +387,11 @@ func TestFinalizerDeletesVolumesOnlyPerPolicy(t *testing.T) {
 	createRF(t, ns, "drop", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Storage.KeepAfterDeletion = ptr.To(false) })
 	createRF(t, ns, "keep", nil)
 	ctx := context.Background()
-	waitFor(t, 60*time.Second, "PVCs of both", func(ctx context.Context) error {
+	redistest.WaitFor(t, 60*time.Second, "PVCs of both", func(ctx context.Context) error {
 		return podsExist(ctx, ns, "drop-1", "drop-2", "drop-3", "keep-1", "keep-2", "keep-3")
 	})
 	for _, name := range []string{"drop", "keep"} {
-		waitFor(t, 30*time.Second, "finalizer on "+name, func(ctx context.Context) error {
+		redistest.WaitFor(t, 30*time.Second, "finalizer on "+name, func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, name)
 			if err != nil {
 				return err
@@ -419,7 +403,7 @@ func TestFinalizerDeletesVolumesOnlyPerPolicy(t *testing.T) {
 		})
 	}
 	for _, name := range []string{"drop", "keep"} {
-		waitFor(t, 30*time.Second, name+" gone", func(ctx context.Context) error {
+		redistest.WaitFor(t, 30*time.Second, name+" gone", func(ctx context.Context) error {
 			_, err := getRF(ctx, ns, name)
 			if apierrors.IsNotFound(err) {
 				return nil
@@ -450,7 +434,7 @@ func TestMasterNamesDifferAcrossNamespaces(t *testing.T) {
 	createRF(t, b, "app", nil)
 	names := map[string]string{}
 	for _, ns := range []string{a, b} {
-		waitFor(t, 60*time.Second, "master name in "+ns, func(ctx context.Context) error {
+		redistest.WaitFor(t, 60*time.Second, "master name in "+ns, func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -487,7 +471,7 @@ func TestMissingPasswordSecretIsActionable(t *testing.T) {
 	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
 		rf.Spec.Auth.PasswordSecret = &haredisv1.SecretKeySelector{Name: "mine", Key: "pw"}
 	})
-	waitFor(t, 30*time.Second, "an actionable Ready condition", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "an actionable Ready condition", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -508,7 +492,7 @@ func TestMissingPasswordSecretIsActionable(t *testing.T) {
 	if err := k8sClient.Create(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the connection Secret with the user's password", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the connection Secret with the user's password", func(ctx context.Context) error {
 		conn := &corev1.Secret{}
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-connection"}, conn); err != nil {
 			return err
@@ -528,7 +512,7 @@ func TestAuthDisabledWarns(t *testing.T) {
 	ns := newNamespace(t, "noauth")
 	startOperator(t, nil, ns)
 	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Auth.Enabled = ptr.To(false) })
-	waitFor(t, 30*time.Second, "AuthDisabled=True", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "AuthDisabled=True", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -593,14 +577,14 @@ func TestProxyCanBeTurnedOff(t *testing.T) {
 		}
 		return err == nil, err
 	}
-	waitFor(t, 30*time.Second, "the proxy Deployment", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the proxy Deployment", func(ctx context.Context) error {
 		if ok, err := proxyExists(ctx); !ok {
 			return fmt.Errorf("no proxy Deployment (%v)", err)
 		}
 		return nil
 	})
 	setEnabled := func(on bool) {
-		waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+		redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
 			rf, err := getRF(ctx, ns, "app")
 			if err != nil {
 				return err
@@ -610,7 +594,7 @@ func TestProxyCanBeTurnedOff(t *testing.T) {
 		})
 	}
 	setEnabled(false)
-	waitFor(t, 30*time.Second, "no proxy, and the Service app on the primary", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "no proxy, and the Service app on the primary", func(ctx context.Context) error {
 		if ok, err := proxyExists(ctx); ok || err != nil {
 			return fmt.Errorf("proxy Deployment still there (%v)", err)
 		}
@@ -627,7 +611,7 @@ func TestProxyCanBeTurnedOff(t *testing.T) {
 		return nil
 	})
 	setEnabled(true)
-	waitFor(t, 30*time.Second, "the proxy back behind the Service app", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "the proxy back behind the Service app", func(ctx context.Context) error {
 		if ok, err := proxyExists(ctx); !ok {
 			return fmt.Errorf("no proxy Deployment (%v)", err)
 		}
@@ -656,7 +640,7 @@ func TestVolumeGrowthRefused(t *testing.T) {
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), class) })
 	startOperator(t, nil, ns)
 	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Storage.StorageClassName = ptr.To(class.Name) })
-	waitFor(t, 30*time.Second, "PVCs app-1..3", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "PVCs app-1..3", func(ctx context.Context) error {
 		for _, n := range []string{"app-1", "app-2", "app-3"} {
 			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, &corev1.PersistentVolumeClaim{}); err != nil {
 				return err
@@ -664,7 +648,7 @@ func TestVolumeGrowthRefused(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+	redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
@@ -673,7 +657,7 @@ func TestVolumeGrowthRefused(t *testing.T) {
 		rf.Spec.Redis.Storage.Size = &q
 		return k8sClient.Update(ctx, rf)
 	})
-	waitFor(t, 30*time.Second, "StorageResized False with the API server's refusal", func(ctx context.Context) error {
+	redistest.WaitFor(t, 30*time.Second, "StorageResized False with the API server's refusal", func(ctx context.Context) error {
 		rf, err := getRF(ctx, ns, "app")
 		if err != nil {
 			return err
