@@ -3,7 +3,7 @@
 COREDNS_VERSION := v1.15.0
 COREDNS_BIN     := $(BIN)/coredns-$(COREDNS_VERSION)
 BED_BIN         := $(BIN)/haredis-bed
-BED_PKGS        := ./test/bed/...
+BED_PKGS        := ./test/bed/... ./hack/bench/bed/...
 PARTS_PKGS      += $(BED_PKGS)
 # The bed finds CoreDNS here (see test/bed/cluster).
 export HAREDIS_COREDNS := $(COREDNS_BIN)/coredns

@@ -13,7 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
-	"github.com/haredis/haredis/test/bed/bench"
+	"github.com/haredis/haredis/hack/bench/bed"
 	"github.com/haredis/haredis/test/bed/demo"
 )
 
