@@ -114,6 +114,9 @@ type state struct {
 	// readyProxies counts proxy pods that are ready (the Deployment's view).
 	readyProxies int32
 	view         sentinelView
+	// sentinelErrors are the sentinels' refusals of this reconcile's
+	// repairs (monitor, quorum, reset): they keep Ready False and say why.
+	sentinelErrors []string
 	statuses     map[string]*instanceapi.Status
 	// update is the rolling update's next step, planned by observe.
 	update updateStep

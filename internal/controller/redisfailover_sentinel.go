@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -107,6 +108,7 @@ func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.R
 		sc.Close()
 		if err != nil {
 			log.FromContext(ctx).Info("cannot set a sentinel's quorum", "sentinel", addr, "quorum", want, "error", err.Error())
+			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set the quorum of sentinel %s to %d: %v", addr, want, err))
 			continue
 		}
 		log.FromContext(ctx).Info("set a sentinel's quorum", "sentinel", addr, "from", have, "to", want)
@@ -136,6 +138,7 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 	defer sc.Close()
 	if err := sc.Reset(ctx, rf.MasterName()).Err(); err != nil {
 		log.FromContext(ctx).Info("cannot reset a sentinel that knows removed replicas or sentinels", "sentinel", a, "error", err.Error())
+		st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot reset sentinel %s, which knows removed replicas or sentinels: %v", a, err))
 		return
 	}
 	log.FromContext(ctx).Info("reset a sentinel to forget removed replicas or sentinels", "sentinel", a)
@@ -249,6 +252,7 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 		sc.Close()
 		if err != nil {
 			log.FromContext(ctx).Info("cannot repair a sentinel that lost the master", "sentinel", a, "error", err.Error())
+			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set sentinel %s to monitor %s: %v", a, st.view.primary, err))
 			continue
 		}
 		log.FromContext(ctx).Info("repaired a sentinel to the majority's primary", "sentinel", a, "primary", st.view.primary)

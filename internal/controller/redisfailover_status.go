@@ -184,7 +184,12 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(haredisv1.ConditionFailingOver, false, haredisv1.ReasonStable, fmt.Sprintf("the sentinels agree on %s", primary))
 	}
 
-	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked
+	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked &&
+		len(st.sentinelErrors) == 0
+	sentinelTrouble := ""
+	if len(st.sentinelErrors) > 0 {
+		sentinelTrouble = "; " + strings.Join(st.sentinelErrors, "; ")
+	}
 	proxyOK, proxiesWhole := true, true
 	if rf.ProxyEnabled() {
 		proxyOK, proxiesWhole = st.readyProxies > 0, st.readyProxies >= rf.Spec.Proxy.Replicas
@@ -199,13 +204,13 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	case len(notReady) > 0:
 		set(haredisv1.ConditionReady, false, haredisv1.ReasonInstancesNotReady, "not ready: "+strings.Join(notReady, ", "))
 	default:
-		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do", v.answered, rf.Spec.Sentinel.Replicas, v.complete))
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do%s", v.answered, rf.Spec.Sentinel.Replicas, v.complete, sentinelTrouble))
 	}
 	switch {
 	case !primaryOK:
 		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonWritesNotAccepted, blockedMsg)
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
-		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonReducedRedundancy, fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived", len(notReady), v.answered, rf.Spec.Sentinel.Replicas))
+		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonReducedRedundancy, fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived%s", len(notReady), v.answered, rf.Spec.Sentinel.Replicas, sentinelTrouble))
 	case primaryOK && !proxiesWhole:
 		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonProxiesNotReady, fmt.Sprintf("%d of %d proxies ready", st.readyProxies, rf.Spec.Proxy.Replicas))
 	default:
