@@ -44,6 +44,11 @@ type RedisFailoverReconciler struct {
 	Reach Reach
 	// HTTP talks to the instance managers (a 2 s timeout when nil).
 	HTTP *http.Client
+	// APIReader reads from the API server, bypassing the cache, which
+	// holds only the objects haredis labels as its own (OwnedObjectsCache):
+	// the user's password Secret, and an object of haredis's name that was
+	// re-created by hand without the labels. The client itself when nil.
+	APIReader client.Reader
 
 	watchers *watcherSet
 	// tuned records when each sentinel address last got haredis's timings.
@@ -65,6 +70,9 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.HTTP == nil {
 		r.HTTP = &http.Client{Timeout: 2 * time.Second}
+	}
+	if r.APIReader == nil {
+		r.APIReader = r.Client
 	}
 	triggers := make(chan event.GenericEvent, 64)
 	r.watchers = newWatcherSet(triggers, mgr.GetLogger().WithName("sentinel-watcher"))

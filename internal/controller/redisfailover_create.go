@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -299,7 +300,7 @@ func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf 
 // createOrUpdate creates obj from want, or applies mutate to the existing
 // object; labels and the owner reference are always put back.
 func (r *RedisFailoverReconciler) createOrUpdate(ctx context.Context, obj, want client.Object, mutate func()) (controllerutil.OperationResult, error) {
-	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+	apply := func() error {
 		labels := obj.GetLabels()
 		if labels == nil {
 			labels = map[string]string{}
@@ -311,7 +312,24 @@ func (r *RedisFailoverReconciler) createOrUpdate(ctx context.Context, obj, want 
 		obj.SetOwnerReferences(want.GetOwnerReferences())
 		mutate()
 		return nil
-	})
+	}
+	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, apply)
+	if apierrors.IsAlreadyExists(err) {
+		// An object of this name without haredis's labels (re-created by
+		// hand) is not in the cache: read it from the API server and adopt
+		// it, labels included, so that the cache holds it from now on.
+		key := client.ObjectKeyFromObject(obj)
+		// The failed create left obj filled in; read into it afresh (the
+		// mutate functions hold obj itself).
+		v := reflect.ValueOf(obj).Elem()
+		v.Set(reflect.Zero(v.Type()))
+		if err = r.APIReader.Get(ctx, key, obj); err == nil {
+			_ = apply()
+			if err = r.Update(ctx, obj); err == nil {
+				op = controllerutil.OperationResultUpdated
+			}
+		}
+	}
 	if err != nil {
 		return op, fmt.Errorf("cannot create or update %T %s: %w", obj, want.GetName(), err)
 	}

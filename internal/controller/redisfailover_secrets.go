@@ -96,7 +96,8 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 func (r *RedisFailoverReconciler) sourcePassword(ctx context.Context, rf *haredisv1.RedisFailover) (string, error) {
 	name, key := specs.PasswordSecretRef(rf)
 	secret := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, secret); err != nil {
+	// The user's own Secret carries no haredis label: not in the cache.
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", err
 		}
@@ -138,7 +139,7 @@ func (r *RedisFailoverReconciler) checkSource(ctx context.Context, rf *haredisv1
 // podsRunning tells whether any Redis, sentinel or proxy pod of rf exists.
 func (r *RedisFailoverReconciler) podsRunning(ctx context.Context, rf *haredisv1.RedisFailover) (bool, error) {
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels{specs.LabelInstance: rf.Name, specs.LabelManagedBy: "haredis"}); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels{specs.LabelInstance: rf.Name, specs.LabelManagedBy: specs.ManagedBy}); err != nil {
 		return false, fmt.Errorf("cannot list pods: %w", err)
 	}
 	return len(pods.Items) > 0, nil

@@ -31,12 +31,22 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err := Wait(ctx, 100*time.Millisecond, func() error {
+	var last error
+	for {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		defer ccancel()
-		return cond(cctx)
-	})
-	if err != nil {
-		t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+		err := cond(cctx)
+		ccancel()
+		if err == nil {
+			return
+		}
+		// A call cut short by the deadline says less than the one before.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

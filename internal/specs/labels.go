@@ -38,9 +38,13 @@ func Labels(rf *haredisv1.RedisFailover, component string) map[string]string {
 		LabelName:      "haredis",
 		LabelInstance:  rf.Name,
 		LabelComponent: component,
-		LabelManagedBy: "haredis",
+		LabelManagedBy: ManagedBy,
 	}
 }
+
+// ManagedBy is the value of app.kubernetes.io/managed-by on every object
+// haredis creates; the operator caches only objects that carry it.
+const ManagedBy = "haredis"
 
 // Selector selects the pods of one component of a RedisFailover.
 func Selector(rf *haredisv1.RedisFailover, component string) map[string]string {

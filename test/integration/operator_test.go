@@ -678,3 +678,49 @@ func TestVolumeGrowthRefused(t *testing.T) {
 		t.Errorf("PVC app-1 requests %s after a refused resize, want 1Gi", got)
 	}
 }
+
+// TestObjectWithoutLabelsIsAdopted: the operator caches only the objects
+// it labels as its own. An object of one of its names made by hand without
+// those labels (here the instance.json ConfigMap, before the RedisFailover
+// exists) is read from the API server, adopted and labelled, not refused
+// with AlreadyExists forever; and an unrelated Secret stays out of reach of
+// the cache while the user's password Secret, unlabelled, is still read.
+func TestObjectWithoutLabelsIsAdopted(t *testing.T) {
+	ns := newNamespace(t, "adopt")
+	ctx := context.Background()
+	stray := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-instance"}, Data: map[string]string{"instance.json": "{}"}}
+	if err := k8sClient.Create(ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	user := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mine"}, StringData: map[string]string{"pw": "user-chosen"}}
+	if err := k8sClient.Create(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	startOperator(t, nil, ns)
+	createRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
+		rf.Spec.Auth.PasswordSecret = &haredisv1.SecretKeySelector{Name: "mine", Key: "pw"}
+	})
+	redistest.WaitFor(t, 60*time.Second, "the ConfigMap adopted, labelled and holding instance.json", func(ctx context.Context) error {
+		cm := &corev1.ConfigMap{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-instance"}, cm); err != nil {
+			return err
+		}
+		if cm.Labels[specs.LabelManagedBy] != specs.ManagedBy {
+			return fmt.Errorf("labels %v", cm.Labels)
+		}
+		if !strings.Contains(cm.Data["instance.json"], `"clusterName"`) {
+			return fmt.Errorf("instance.json %q", cm.Data["instance.json"])
+		}
+		return nil
+	})
+	redistest.WaitFor(t, 30*time.Second, "the connection Secret with the user's password", func(ctx context.Context) error {
+		s := &corev1.Secret{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-connection"}, s); err != nil {
+			return err
+		}
+		if string(s.Data[specs.ConnPassword]) != "user-chosen" {
+			return fmt.Errorf("password %q", s.Data[specs.ConnPassword])
+		}
+		return nil
+	})
+}
