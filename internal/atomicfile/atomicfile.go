@@ -6,10 +6,12 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write replaces path with data, with permissions perm.
@@ -35,8 +37,11 @@ func WriteFrom(path string, r io.Reader, perm os.FileMode) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("cannot write %s: sync of its directory: %w", path, err)
+	if err := syncDir(dir); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		// The file is in place; only its durability across a power loss
+		// is in doubt. Some file systems refuse to sync a directory
+		// (EINVAL, ENOTSUP): that is not an error here.
+		return fmt.Errorf("wrote %s but cannot sync its directory: %w", path, err)
 	}
 	return nil
 }

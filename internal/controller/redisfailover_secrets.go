@@ -26,7 +26,14 @@ import (
 // password is generated only while no pod could be using another.
 func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	internal := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: specs.InternalSecretName(rf)}, internal)
+	key := types.NamespacedName{Namespace: rf.Namespace, Name: specs.InternalSecretName(rf)}
+	err := r.Get(ctx, key, internal)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only what carries haredis's labels: before
+		// taking the password in force for lost, ask the API server (a
+		// Secret re-created by hand without them is adopted below).
+		err = r.APIReader.Get(ctx, key, internal)
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("cannot get Secret %s: %w", specs.InternalSecretName(rf), err)
 	}

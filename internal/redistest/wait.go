@@ -32,6 +32,9 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var last error
+	// Fast at first, to catch a short-lived state; then at most ten times a
+	// second, so that a long wait does not load the API server.
+	interval := 10 * time.Millisecond
 	for {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		err := cond(cctx)
@@ -46,7 +49,8 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 		select {
 		case <-ctx.Done():
 			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, last)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(interval):
 		}
+		interval = min(2*interval, 100*time.Millisecond)
 	}
 }

@@ -16,11 +16,11 @@ import (
 func Read(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the credential file: %w", err)
+		return "", err // names the path
 	}
 	s := strings.TrimRight(string(b), "\r\n")
 	if s == "" {
-		return "", fmt.Errorf("the credential file %s is empty", path)
+		return "", fmt.Errorf("%s is empty", path)
 	}
 	return s, nil
 }

@@ -14,6 +14,7 @@ import (
 	vknode "github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -139,11 +140,21 @@ func key(namespace, name string) string { return namespace + "/" + name }
 
 // CreatePod starts the pod's lifecycle; its status follows through NotifyPods.
 func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
+	if p.goneFromAPI(ctx, pod) {
+		// A late event of a pod whose object is gone (virtual-kubelet's
+		// lister lags the API server): it must not run again.
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := key(pod.Namespace, pod.Name)
 	old, ok := p.pods[k]
 	if ok && old.pod.UID == pod.UID {
+		return nil
+	}
+	if _, gone := p.retired[pod.UID]; gone {
+		// A late event of a pod whose object is gone (virtual-kubelet's
+		// lister lags the API server): it must not run again.
 		return nil
 	}
 	if ok {
@@ -222,6 +233,21 @@ func (p *Provider) replacedInAPI(ctx context.Context, run *podRun) bool {
 	defer cancel()
 	cur, err := p.cfg.Client.CoreV1().Pods(run.pod.Namespace).Get(ctx, run.pod.Name, metav1.GetOptions{})
 	return err == nil && cur.UID != run.pod.UID
+}
+
+// goneFromAPI reports whether the API server no longer holds pod (its name
+// is free or belongs to another UID). Errors answer false.
+func (p *Provider) goneFromAPI(ctx context.Context, pod *corev1.Pod) bool {
+	if p.cfg.Client == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cur, err := p.cfg.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true
+	}
+	return err == nil && cur.UID != pod.UID
 }
 
 // retire moves run out of its name and stops it with its spec's grace.
