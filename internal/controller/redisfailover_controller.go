@@ -125,7 +125,7 @@ type state struct {
 	// sentinelErrors are the sentinels' refusals of this reconcile's
 	// repairs (monitor, quorum, reset): they keep Ready False and say why.
 	sentinelErrors []string
-	statuses     map[string]*instanceapi.Status
+	statuses       map[string]*instanceapi.Status
 	// update is the rolling update's next step, planned by observe.
 	update updateStep
 }
