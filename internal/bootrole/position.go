@@ -147,6 +147,10 @@ type reach struct {
 	upTo int64
 	// beyond: the data went on past upTo in a later history.
 	beyond bool
+	// promoted: the data left this history by a promotion (a native
+	// link: Sentinel's failover or switchover, or a forced primary), not
+	// by a restart from disk.
+	promoted bool
 }
 
 // histories lists the histories p's data holds, its own first.
@@ -157,7 +161,7 @@ func (l *Links) histories(p Position) []reach {
 		h := out[i]
 		if n, ok := l.native[h.id]; ok && !seen[n.ReplID] {
 			seen[n.ReplID] = true
-			out = append(out, reach{id: n.ReplID, upTo: n.Offset, beyond: h.beyond || h.upTo > n.Offset})
+			out = append(out, reach{id: n.ReplID, upTo: n.Offset, beyond: h.beyond || h.upTo > n.Offset, promoted: true})
 		}
 		if b, ok := l.base[h.id]; ok && !seen[b.ReplID] {
 			seen[b.ReplID] = true
@@ -170,6 +174,16 @@ func (l *Links) histories(p Position) []reach {
 // Compare orders a against b: Newer when a's data holds everything b's does
 // and more, Same when they hold the same, Older when b is newer, Unordered
 // when neither history contains the other. a's and b's own links are added.
+//
+// One case of two histories that diverged is ordered: b stayed in history H
+// and went on past the point where a's data left H by a promotion, and a
+// went on after it. The promotion decided that a's line is the primary's
+// (Sentinel promotes a replica and turns the old primary into its replica,
+// which then drops what it wrote past that point): a is Newer, as it would
+// be had nothing restarted. This is the old primary cut off by a network
+// partition, failed over, and restarted before it rejoined. A data set that
+// left H by a restart from disk (a new history at offset 0) is not ordered
+// that way: nothing but that restart chose it.
 func (l *Links) Compare(a, b Position) Order {
 	if !a.Known() || !b.Known() {
 		return Unordered
@@ -208,8 +222,15 @@ func contains(hs []reach, b Position) (Order, bool) {
 			continue
 		}
 		switch {
+		case b.Offset > h.upTo && !h.beyond:
+			// A holds H up to upTo and nothing since: b holds more.
+			return Older, true
+		case b.Offset > h.upTo && h.promoted:
+			// b went on in H after A's line was promoted out of it: the
+			// promotion superseded b's tail.
+			return Newer, true
 		case b.Offset > h.upTo:
-			// b went on in that history after A left it: they diverged.
+			// b went on in H after A restarted from disk out of it.
 			return Unordered, true
 		case b.Offset == h.upTo && !h.beyond:
 			return Same, true

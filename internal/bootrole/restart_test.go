@@ -53,6 +53,12 @@ func TestDecideAfterFullRestart(t *testing.T) {
 				Peers: []Peer{restarted("a-2", "a-1", pos("r", 100), true), restarted("a-3", "a-1", pos("r", 40), false)}},
 			want: Decision{Action: Wait, Recorded: "a-1", RecordedBy: BySentinels}, wantIn: "fail over",
 		},
+		"recorded primary was failed over while cut off, then everything restarted": {
+			reason: "the old primary went on in its history past the promotion of a-2's line (a partition, then a re-created RedisFailover): the promotion superseded that tail, as Sentinel would have had the old primary rejoined",
+			facts: Facts{Self: "a-1", Own: OwnData{HasData: true, Position: pos("h1", 248552)}, Sentinels: allNameA1,
+				Peers: []Peer{restarted("a-2", "a-1", Position{ReplID: "h2", Offset: 426367, ReplID2: "h1", SecondOffset: 246113, Exact: true}, true)}},
+			want: Decision{Action: Wait, Recorded: "a-1", RecordedBy: BySentinels}, wantIn: "fail over",
+		},
 		"equal data everywhere: let Sentinel pick": {
 			reason: "Sentinel is the only authority for unplanned failover; the recorded primary does not race it",
 			facts: Facts{Self: "a-1", Own: OwnData{HasData: true, Position: pos("r", 100)}, Sentinels: allNameA1,
@@ -133,6 +139,12 @@ func TestPromotable(t *testing.T) {
 		"forced":             {facts: Facts{Self: "a-2", Forced: "a-2", Own: OwnData{HasData: true, Position: pos("r", 80)}, Peers: []Peer{waiting("a-1", pos("r", 90))}}, want: true},
 		"another one forced": {facts: Facts{Self: "a-2", Forced: "a-3", Own: OwnData{HasData: true, Position: pos("r", 80)}}, want: false},
 		"peers without data": {facts: Facts{Self: "a-2", Own: OwnData{HasData: true, Position: pos("r", 8)}, Peers: []Peer{replicaOf("a-3", "a-1", 0)}}, want: true},
+		"promoted while the old primary was cut off, then all restarted": {facts: Facts{Self: "a-2",
+			Own:   OwnData{HasData: true, Position: Position{ReplID: "h2", Offset: 426367, ReplID2: "h1", SecondOffset: 246113, Exact: true}},
+			Peers: []Peer{waiting("a-1", pos("h1", 248552))}}, want: true},
+		"the old primary's line restarted from disk": {facts: Facts{Self: "a-2",
+			Own:   OwnData{HasData: true, Position: Position{ReplID: "h3", Offset: 500, Base: &Position{ReplID: "h1", Offset: 246112}, Exact: true}},
+			Peers: []Peer{waiting("a-1", pos("h1", 248552))}}, want: false},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
