@@ -292,3 +292,27 @@ func TestQuorumToSet(t *testing.T) {
 		}
 	}
 }
+
+func TestExtraPrimaryIsNoReadyReplica(t *testing.T) {
+	rf := testRF()
+	rf.Status.CurrentPrimary = "app-2"
+	cases := map[string]struct {
+		name string
+		s    *instanceapi.Status
+		want bool
+	}{
+		"old primary back after a failover": {"app-1", &instanceapi.Status{Role: "primary", Ready: true}, true},
+		"the primary itself":                {"app-2", &instanceapi.Status{Role: "primary", Ready: true}, false},
+		"a replica":                         {"app-3", &instanceapi.Status{Role: "replica", Ready: true}, false},
+		"no answer":                         {"app-1", nil, false},
+	}
+	for name, c := range cases {
+		got := extraPrimary(rf, c.name, c.s)
+		if (got != "") != c.want {
+			t.Errorf("%s: extraPrimary = %q, want a reason: %v", name, got, c.want)
+		}
+		if got != "" && !strings.Contains(got, "app-2") {
+			t.Errorf("%s: %q does not name the sentinels' primary", name, got)
+		}
+	}
+}

@@ -63,6 +63,10 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 			is.ConfigGeneration = s.Config.Generation
 			is.PendingRestart = s.Config.RestartRequired
 		}
+		why := ""
+		if extra := extraPrimary(rf, n, st.statuses[n]); extra != "" {
+			is.Ready, why = false, " ("+extra+")"
+		}
 		if pvc := st.pvcs[n]; pvc != nil {
 			if c, ok := pvc.Status.Capacity[corev1.ResourceStorage]; ok {
 				is.Storage = c.String()
@@ -71,7 +75,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		if is.Ready {
 			ready++
 		} else {
-			notReady = append(notReady, n)
+			notReady = append(notReady, n+why)
 		}
 		if st.pods[n] != nil && !is.UpdatePending {
 			updated++
@@ -378,4 +382,17 @@ func storageResized(rf *haredisv1.RedisFailover, st *state) (string, bool, strin
 		return haredisv1.ConditionStorageResized, false, haredisv1.ReasonResizing, fmt.Sprintf("growing volumes to %s: %s", want.String(), strings.Join(growing, ", "))
 	}
 	return haredisv1.ConditionStorageResized, true, haredisv1.ReasonResized, fmt.Sprintf("every volume has %s", want.String())
+}
+
+// extraPrimary says why instance n, which runs as a primary while the
+// sentinels name another, is no ready replica: an old primary back from a
+// network partition after a failover keeps its role until Sentinel turns it
+// into a replica (some seconds), and meanwhile NAME-replicas would send
+// reads to data that is being dropped. "" when n is no such instance.
+func extraPrimary(rf *haredisv1.RedisFailover, n string, s *instanceapi.Status) string {
+	primary := rf.Status.CurrentPrimary
+	if s == nil || primary == "" || n == primary || s.Role != string(haredisv1.RolePrimary) {
+		return ""
+	}
+	return fmt.Sprintf("runs as a primary beside %s, the sentinels' primary; Sentinel turns it into a replica of %s", primary, primary)
 }
