@@ -59,7 +59,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		w := sentinel.NewWatcher(sentinel.Config{
 			Addrs: o.Sentinels, MasterName: o.MasterName,
 			SentinelPassword: o.SentinelPassword, RedisPassword: o.Proxy.Password,
-			Log: log.WithName("sentinel"),
+			InUse: func() string { p, _ := srv.Primary(); return p },
+			Log:   log.WithName("sentinel"),
 		}, func(e sentinel.Event) {
 			if e.New != "" {
 				srv.SetPrimary(e.New)

@@ -31,7 +31,14 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBackoff caps the wait between rounds over all sentinels (default 2 s).
 	MaxBackoff time.Duration
-	Log        logr.Logger
+	// InUse, when set, returns the primary the watcher's user routes to
+	// now. A user can change it without the watcher (the proxy resumes a
+	// planned switchover to the new primary before any sentinel names it),
+	// so the watcher compares what the sentinels name with this, not with
+	// what it last announced: a failover back to the primary it announced
+	// before is then announced again instead of being taken for no change.
+	InUse func() string
+	Log   logr.Logger
 }
 
 // EventKind says what a sentinel reported.
@@ -221,7 +228,13 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 	w.mu.Lock()
 	old := w.primary
 	w.mu.Unlock()
+	if w.cfg.InUse != nil {
+		old = w.cfg.InUse()
+	}
 	if candidate == old {
+		w.mu.Lock()
+		w.primary = candidate
+		w.mu.Unlock()
 		return
 	}
 	var err error

@@ -3,6 +3,7 @@ package sentinel
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +91,55 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no failover reported")
 		}
+	}
+}
+
+// TestWatcherAnnouncesAgainWhatItsUserLeft: the proxy resumes a planned
+// switchover to the target before the sentinels name it; if the switchover
+// is then undone and the sentinels name the old primary again, the watcher
+// must announce it, although it is what the watcher announced before.
+func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+	var mu sync.Mutex
+	inUse := ""
+	events := make(chan Event, 100)
+	w := NewWatcher(Config{
+		Addrs: set.SentinelAddrs(), MasterName: set.Cfg.MasterName,
+		SentinelPassword: set.Cfg.Password, RedisPassword: set.Cfg.Password,
+		PollInterval: 200 * time.Millisecond, Log: testr.New(t),
+		InUse: func() string { mu.Lock(); defer mu.Unlock(); return inUse },
+	}, func(e Event) {
+		if e.New != "" {
+			mu.Lock()
+			inUse = e.New
+			mu.Unlock()
+		}
+		events <- e
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	primary := set.Servers[0].Addr()
+	select {
+	case e := <-events:
+		if e.New != primary {
+			t.Fatalf("first event %+v, want the primary %s", e, primary)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no primary reported")
+	}
+	// The user moves to the replica on its own (a resume to a switchover's
+	// target); the sentinels still name the primary.
+	mu.Lock()
+	inUse = set.Servers[1].Addr()
+	mu.Unlock()
+	select {
+	case e := <-events:
+		if e.New != primary || e.Old != set.Servers[1].Addr() {
+			t.Fatalf("event %+v, want the primary %s announced again, the replica as old", e, primary)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher did not announce the primary its user had left")
 	}
 }

@@ -102,9 +102,18 @@ const preferredPriority = "1"
 // SENTINEL DEBUG (Redis 7.0 and later):
 //   - INFO every second instead of every 10 s, so that a changed
 //     replica-priority or role is seen within a second;
-//   - hello messages every 200 ms instead of 2 s, so that every sentinel
-//     (and the clients subscribed to it) learns a new primary within a
-//     fraction of a second of the one that promoted it;
+//   - hello messages every second instead of every 2 s, so that every
+//     sentinel (and the clients subscribed to it) learns a new primary
+//     within a second of the one that promoted it. Not shorter: a sentinel
+//     that sees a replica it knows report the master role waits four hello
+//     periods for news of a failover, then turns it back into a replica
+//     (+convert-to-slave) if the master it knows looks sane, as the old
+//     primary of a planned switchover does. At 200 ms that wait was 0.8 s,
+//     less than the leader takes to confirm the promotion (up to an INFO
+//     period) and announce it: a sentinel demoted the new primary a second
+//     after a switchover, the sentinels failed over back, and the writes
+//     the new primary had acknowledged meanwhile were lost. At a second the
+//     wait is 4 s, twice the longest announcement;
 //   - PING (and reconnection) every 400 ms instead of every second. After
 //     +switch-master a sentinel drops its link to the old address and
 //     restarts the new primary's down-after clock at once, but reconnects
@@ -135,7 +144,7 @@ const preferredPriority = "1"
 // Sentinels that do not know SENTINEL DEBUG keep their defaults:
 // switchovers then prepare for up to 10 s longer.
 func TuneSentinel(ctx context.Context, s *redis.SentinelClient) error {
-	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "200", "ping-period", "400"))
+	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "1000", "ping-period", "400"))
 }
 
 type run struct {
