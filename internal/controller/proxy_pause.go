@@ -2,17 +2,20 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"sync"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/proxy"
 )
 
 // proxyPauseWait is how long a proxy may take to drain the commands already
@@ -89,4 +92,66 @@ func (r *RedisFailoverReconciler) post(ctx context.Context, u, password string, 
 		return fmt.Errorf("POST %s: status %d: %s", u, resp.StatusCode, b)
 	}
 	return nil
+}
+
+// proxyRoutes asks every ready proxy where it sends commands (GET /status)
+// and lists, in st.proxyMisroutes, each one that routes elsewhere than the
+// primary the sentinels' majority names, or to nothing: REDIS_URL then fails
+// for the clients that proxy serves, and Ready must not say otherwise.
+func (r *RedisFailoverReconciler) proxyRoutes(ctx context.Context, rf *haredisv1.RedisFailover, st *state) {
+	st.proxyMisroutes = nil
+	if !rf.ProxyEnabled() || st.view.addr == "" {
+		return
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range st.proxies {
+		p := &st.proxies[i]
+		base := r.Reach.ProxyAdminURL(rf, p)
+		if base == "" || p.DeletionTimestamp != nil || !podIsReady(p) {
+			continue
+		}
+		wg.Go(func() {
+			s, err := r.proxyStatus(ctx, base)
+			msg := ""
+			switch {
+			case err != nil:
+				log.FromContext(ctx).Info("cannot ask a proxy where it routes", "proxy", p.Name, "error", err.Error())
+			case s.Paused:
+				// A switchover holds its commands; it resumes them.
+			case s.Primary != st.view.addr:
+				msg = fmt.Sprintf("proxy %s sends commands to %q while the sentinels name %s", p.Name, s.Primary, st.view.addr)
+			}
+			if msg != "" {
+				mu.Lock()
+				st.proxyMisroutes = append(st.proxyMisroutes, msg)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	sort.Strings(st.proxyMisroutes)
+}
+
+// proxyStatus is GET /status of one proxy.
+func (r *RedisFailoverReconciler) proxyStatus(ctx context.Context, base string) (proxy.Status, error) {
+	var s proxy.Status
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
+	if err != nil {
+		return s, fmt.Errorf("cannot build request GET %s/status: %w", base, err)
+	}
+	resp, err := r.HTTP.Do(req)
+	if err != nil {
+		return s, fmt.Errorf("cannot GET %s/status: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("GET %s/status: status %d", base, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&s); err != nil {
+		return s, fmt.Errorf("cannot decode %s/status: %w", base, err)
+	}
+	return s, nil
 }

@@ -99,6 +99,12 @@ func TestSetConditions(t *testing.T) {
 			st:   state{view: sentinelView{asked: 3, answered: 3, primary: "app-1", complete: 1}, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica}},
 			want: want{haredisv1.PhaseDegraded, haredisv1.ReasonSentinelsNotReady, haredisv1.ReasonReducedRedundancy, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 		},
+		"a proxy routes to a replica": {
+			st: state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica},
+				proxyMisroutes: []string{`proxy app-proxy-x sends commands to "app-2:6379" while the sentinels name app-1:6379`}},
+			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonProxyNotReady, haredisv1.ReasonNotDegraded, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
+			readyHas: "sends commands to",
+		},
 		"a sentinel refuses its repair": {
 			st: state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary, "app-2": replica, "app-3": replica},
 				sentinelErrors: []string{"cannot set the quorum of sentinel 10.0.0.9:26379 to 2: NOPERM"}},

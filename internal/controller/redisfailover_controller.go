@@ -125,6 +125,9 @@ type state struct {
 	// sentinelErrors are the sentinels' refusals of this reconcile's
 	// repairs (monitor, quorum, reset): they keep Ready False and say why.
 	sentinelErrors []string
+	// proxyMisroutes: ready proxies that route elsewhere than the primary
+	// the sentinels name (proxyRoutes).
+	proxyMisroutes []string
 	statuses       map[string]*instanceapi.Status
 	// update is the rolling update's next step, planned by observe.
 	update updateStep

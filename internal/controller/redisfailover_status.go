@@ -45,6 +45,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 
 	rev := specs.InstanceRevision(rf, r.Options)
 	members := r.planUpdate(rf, st, rev)
+	r.proxyRoutes(ctx, rf, st)
 	rf.Status.Instances = rf.Status.Instances[:0]
 	var ready, updated int32
 	var notReady []string
@@ -196,13 +197,15 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	}
 	proxyOK, proxiesWhole := true, true
 	if rf.ProxyEnabled() {
-		proxyOK, proxiesWhole = st.readyProxies > 0, st.readyProxies >= rf.Spec.Proxy.Replicas
+		proxyOK, proxiesWhole = st.readyProxies > 0 && len(st.proxyMisroutes) == 0, st.readyProxies >= rf.Spec.Proxy.Replicas
 	}
 	switch {
 	case primaryOK && len(notReady) == 0 && sentinelsOK && proxyOK:
 		set(haredisv1.ConditionReady, true, haredisv1.ReasonReady, fmt.Sprintf("primary %s and %d replicas ready; %d sentinels agree", primary, len(st.instances)-1, v.answered))
 	case !primaryOK:
 		set(haredisv1.ConditionReady, false, blockedReason, blockedMsg)
+	case !proxyOK && len(st.proxyMisroutes) > 0:
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonProxyNotReady, fmt.Sprintf("REDIS_URL fails for some clients: %s; the proxies follow Sentinel, so this clears within seconds (the primary serves through %s)", strings.Join(st.proxyMisroutes, "; "), rf.PrimaryServiceName()))
 	case !proxyOK:
 		set(haredisv1.ConditionReady, false, haredisv1.ReasonProxyNotReady, fmt.Sprintf("no proxy of Deployment %s is ready: REDIS_URL has no endpoints yet (the primary serves through %s)", specs.ProxyName(rf), rf.PrimaryServiceName()))
 	case len(notReady) > 0:
