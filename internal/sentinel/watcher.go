@@ -32,11 +32,14 @@ type Config struct {
 	// MaxBackoff caps the wait between rounds over all sentinels (default 2 s).
 	MaxBackoff time.Duration
 	// InUse, when set, returns the primary the watcher's user routes to
-	// now. A user can change it without the watcher (the proxy resumes a
-	// planned switchover to the new primary before any sentinel names it),
-	// so the watcher compares what the sentinels name with this, not with
-	// what it last announced: a failover back to the primary it announced
-	// before is then announced again instead of being taken for no change.
+	// now. A user can change it without the watcher: the proxy resumes a
+	// planned switchover to the new primary before the sentinels all name
+	// it. A +switch-master is then compared with what the user routes to,
+	// and so is a poll when the user's primary no longer says it is a
+	// master: a failover back to the primary the watcher had announced
+	// before is announced again instead of being taken for no change. A
+	// poll that merely lags behind the user (the sentinel still names the
+	// old primary while the user's is a master) changes nothing.
 	InUse func() string
 	Log   logr.Logger
 }
@@ -229,12 +232,31 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 	old := w.primary
 	w.mu.Unlock()
 	if w.cfg.InUse != nil {
-		old = w.cfg.InUse()
+		inUse := w.cfg.InUse()
+		switch {
+		case inUse == "" || inUse == old:
+		case candidate == inUse:
+			// The sentinels caught up with the user.
+			w.mu.Lock()
+			w.primary = candidate
+			w.mu.Unlock()
+			return
+		case kind == EventSwitchMaster:
+			// A sentinel's configuration changed: follow it.
+			old = inUse
+		case candidate == old:
+			// The sentinels still name what the watcher announced last.
+			// Either they lag behind the user (whose primary is a master:
+			// wait) or they went back (the user's primary was demoted).
+			if role, err := Role(ctx, inUse, w.cfg.RedisPassword, w.cfg.Timeout); err == nil && role == "master" {
+				return
+			}
+			old = inUse
+		default:
+			old = inUse
+		}
 	}
 	if candidate == old {
-		w.mu.Lock()
-		w.primary = candidate
-		w.mu.Unlock()
 		return
 	}
 	var err error

@@ -143,3 +143,49 @@ func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
 		t.Fatal("the watcher did not announce the primary its user had left")
 	}
 }
+
+// TestWatcherWaitsForSentinelsBehindItsUser: right after a planned
+// switchover the proxy routes to the promoted primary while a sentinel may
+// still name the old one; the watcher must not send the proxy back.
+func TestWatcherWaitsForSentinelsBehindItsUser(t *testing.T) {
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+	// A master the sentinels do not know stands for the promoted target.
+	ahead, err := redistest.StartServer(redistest.ServerConfig{Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ahead.Close)
+	var mu sync.Mutex
+	inUse := ""
+	events := make(chan Event, 100)
+	w := NewWatcher(Config{
+		Addrs: set.SentinelAddrs(), MasterName: set.Cfg.MasterName,
+		SentinelPassword: set.Cfg.Password, RedisPassword: set.Cfg.Password,
+		PollInterval: 200 * time.Millisecond, Log: testr.New(t),
+		InUse: func() string { mu.Lock(); defer mu.Unlock(); return inUse },
+	}, func(e Event) {
+		if e.New != "" {
+			mu.Lock()
+			inUse = e.New
+			mu.Unlock()
+		}
+		events <- e
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-events:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no primary reported")
+	}
+	mu.Lock()
+	inUse = ahead.Addr()
+	mu.Unlock()
+	select {
+	case e := <-events:
+		t.Fatalf("the watcher sent its user back to what the sentinels still name: %+v", e)
+	case <-time.After(2 * time.Second): // ten polls
+	}
+}
