@@ -94,15 +94,14 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 	}
 }
 
-// TestWatcherAnnouncesAgainWhatItsUserLeft: the proxy resumes a planned
-// switchover to the target before the sentinels name it; if the switchover
-// is then undone and the sentinels name the old primary again, the watcher
-// must announce it, although it is what the watcher announced before.
-func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
-	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+// watchForUser runs a watcher whose user, like the proxy, routes to every
+// primary it announces; use makes the user route elsewhere on its own.
+func watchForUser(t *testing.T, set *redistest.Set) (events <-chan Event, use func(addr string)) {
+	t.Helper()
 	var mu sync.Mutex
 	inUse := ""
-	events := make(chan Event, 100)
+	use = func(addr string) { mu.Lock(); defer mu.Unlock(); inUse = addr }
+	ch := make(chan Event, 100)
 	w := NewWatcher(Config{
 		Addrs: set.SentinelAddrs(), MasterName: set.Cfg.MasterName,
 		SentinelPassword: set.Cfg.Password, RedisPassword: set.Cfg.Password,
@@ -110,16 +109,24 @@ func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
 		InUse: func() string { mu.Lock(); defer mu.Unlock(); return inUse },
 	}, func(e Event) {
 		if e.New != "" {
-			mu.Lock()
-			inUse = e.New
-			mu.Unlock()
+			use(e.New)
 		}
-		events <- e
+		ch <- e
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ch, use
+}
+
+// TestWatcherAnnouncesAgainWhatItsUserLeft: the proxy resumes a planned
+// switchover to the target before the sentinels name it; if the switchover
+// is then undone and the sentinels name the old primary again, the watcher
+// must announce it, although it is what the watcher announced before.
+func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+	events, use := watchForUser(t, set)
 	primary := set.Servers[0].Addr()
 	select {
 	case e := <-events:
@@ -131,9 +138,7 @@ func TestWatcherAnnouncesAgainWhatItsUserLeft(t *testing.T) {
 	}
 	// The user moves to the replica on its own (a resume to a switchover's
 	// target); the sentinels still name the primary.
-	mu.Lock()
-	inUse = set.Servers[1].Addr()
-	mu.Unlock()
+	use(set.Servers[1].Addr())
 	select {
 	case e := <-events:
 		if e.New != primary || e.Old != set.Servers[1].Addr() {
@@ -155,34 +160,13 @@ func TestWatcherWaitsForSentinelsBehindItsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ahead.Close)
-	var mu sync.Mutex
-	inUse := ""
-	events := make(chan Event, 100)
-	w := NewWatcher(Config{
-		Addrs: set.SentinelAddrs(), MasterName: set.Cfg.MasterName,
-		SentinelPassword: set.Cfg.Password, RedisPassword: set.Cfg.Password,
-		PollInterval: 200 * time.Millisecond, Log: testr.New(t),
-		InUse: func() string { mu.Lock(); defer mu.Unlock(); return inUse },
-	}, func(e Event) {
-		if e.New != "" {
-			mu.Lock()
-			inUse = e.New
-			mu.Unlock()
-		}
-		events <- e
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	events, use := watchForUser(t, set)
 	select {
 	case <-events:
 	case <-time.After(15 * time.Second):
 		t.Fatal("no primary reported")
 	}
-	mu.Lock()
-	inUse = ahead.Addr()
-	mu.Unlock()
+	use(ahead.Addr())
 	select {
 	case e := <-events:
 		t.Fatalf("the watcher sent its user back to what the sentinels still name: %+v", e)

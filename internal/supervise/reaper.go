@@ -125,10 +125,10 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 		r.running[p.Pid] = p
 	}
 	r.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", cmd.Path, err)
+	}
 	go func() {
-		if err != nil {
-			return
-		}
 		if !r.reapAll {
 			_ = cmd.Wait()
 			r.finish(p.Pid, cmd.ProcessState.Sys().(syscall.WaitStatus))
@@ -136,9 +136,6 @@ func (r *Reaper) Start(cmd *exec.Cmd) (*Process, error) {
 		<-p.done
 		_ = cmd.Process.Release()
 	}()
-	if err != nil {
-		return nil, fmt.Errorf("cannot start %s: %w", cmd.Path, err)
-	}
 	return p, nil
 }
 

@@ -343,8 +343,6 @@ func (r *podRun) publish() {
 	}
 }
 
-// specGrace is the grace period the pod's spec asks for.
-func (r *podRun) specGrace() int64 { return specGrace(r.pod) }
 
 // snapshot is the pod with its current status.
 func (r *podRun) snapshot() *corev1.Pod {

@@ -162,7 +162,7 @@ func (p *Provider) CreatePod(ctx context.Context, pod *corev1.Pod) error {
 		// old object is gone. A kubelet stops such a pod and starts the
 		// new one without waiting for it; so does the bed.
 		p.retired[old.pod.UID] = old
-		go old.terminate(old.specGrace(), false)
+		go old.terminate(specGrace(old.pod), false)
 	}
 	p.seq++
 	run := newPodRun(p, pod.DeepCopy(), p.seq)
@@ -259,7 +259,7 @@ func (p *Provider) retire(run *podRun) {
 	}
 	p.retired[run.pod.UID] = run
 	p.mu.Unlock()
-	go run.terminate(run.specGrace(), false)
+	go run.terminate(specGrace(run.pod), false)
 }
 
 // GetPodStatus returns the pod's current status.
