@@ -343,7 +343,6 @@ func (r *podRun) publish() {
 	}
 }
 
-
 // snapshot is the pod with its current status.
 func (r *podRun) snapshot() *corev1.Pod {
 	r.mu.Lock()
