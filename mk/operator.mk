@@ -1,7 +1,7 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
 OPERATOR_PKGS := ./api/... ./internal/plugin/... ./cmd/kubectl-haredis/... ./internal/version/... ./hack/crdref/... \
-	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelconf/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator

@@ -7,7 +7,7 @@ bench-proxy: ## redis-benchmark direct vs haredis proxy vs HAProxy (prints ratio
 	@hack/setup-packages.sh $(PROXY_DEB_PACKAGES)
 	go run ./hack/bench/proxy
 
-PROXY_PKGS := ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/redistest/... ./hack/bench/proxy/...
+PROXY_PKGS := ./internal/resp/... ./internal/sentinel/... ./internal/proxy/... ./internal/proxyapi/... ./internal/redistest/... ./hack/bench/proxy/...
 PARTS_PKGS += $(PROXY_PKGS)
 
 .PHONY: test-proxy

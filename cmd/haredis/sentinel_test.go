@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/redistest"
-	"github.com/haredis/haredis/internal/sentinelconf"
+	"github.com/haredis/haredis/internal/sentinelrun"
 )
 
 // TestSentinelRunKeepsVotesAcrossContainerRestarts runs the built binary's
@@ -79,7 +79,7 @@ func TestSentinelRunKeepsVotesAcrossContainerRestarts(t *testing.T) {
 	}
 
 	stop := run()
-	a, b := sentinelconf.MyID("ns.app.run", "app-sentinel-2"), sentinelconf.MyID("ns.app.run", "app-sentinel-3")
+	a, b := sentinelrun.MyID("ns.app.run", "app-sentinel-2"), sentinelrun.MyID("ns.app.run", "app-sentinel-3")
 	if got := vote(3, a); got != a {
 		t.Fatalf("first vote went to %q, want %s", got, a)
 	}

@@ -2,12 +2,8 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -15,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/proxy"
+	"github.com/haredis/haredis/internal/proxyapi"
 )
 
 // proxyPauseWait is how long a proxy may take to drain the commands already
@@ -28,8 +24,8 @@ const proxyPauseWait = time.Second
 // left: its clients' writes wait on the fenced primary and fail when it is
 // demoted, which loses nothing acknowledged.
 func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
-	r.eachProxy(ctx, rf, st, func(base string) error {
-		return r.post(ctx, base+"/pause?wait="+proxyPauseWait.String(), st.password, proxyPauseWait+time.Second)
+	r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
+		return c.Pause(ctx, proxyPauseWait)
 	}, "pause")
 	return nil
 }
@@ -38,22 +34,18 @@ func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv
 // sentinels name it) when given, else to whatever the proxy's own Sentinel
 // watcher knows.
 func (r *RedisFailoverReconciler) resumeProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state, primary string) {
-	q := ""
-	if primary != "" {
-		q = "?primary=" + url.QueryEscape(primary)
-	}
-	r.eachProxy(ctx, rf, st, func(base string) error {
-		err := r.post(ctx, base+"/resume"+q, st.password, 3*time.Second)
-		if err != nil && q != "" {
+	r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
+		err := c.Resume(ctx, primary)
+		if err != nil && primary != "" {
 			// The proxy could not confirm the new primary itself yet: let it
 			// go on with what it knows; its watcher follows Sentinel.
-			err = errors.Join(err, r.post(ctx, base+"/resume", st.password, 3*time.Second))
+			err = errors.Join(err, c.Resume(ctx, ""))
 		}
 		return err
 	}, "resume")
 }
 
-func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state, call func(base string) error, what string) {
+func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state, call func(c proxyapi.Client) error, what string) {
 	var wg sync.WaitGroup
 	for i := range st.proxies {
 		p := &st.proxies[i]
@@ -62,7 +54,7 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 			continue
 		}
 		wg.Go(func() {
-			if err := call(base); err != nil {
+			if err := call(r.proxyClient(base, st)); err != nil {
 				log.FromContext(ctx).Info("cannot "+what+" a proxy", "proxy", p.Name, "error", err.Error())
 			}
 		})
@@ -70,28 +62,10 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 	wg.Wait()
 }
 
-// post sends an admin request to a proxy, with the Redis password as the
-// bearer token the proxy requires when auth is on.
-func (r *RedisFailoverReconciler) post(ctx context.Context, u, password string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return fmt.Errorf("cannot build request POST %s: %w", u, err)
-	}
-	if password != "" {
-		req.Header.Set("Authorization", "Bearer "+password)
-	}
-	resp, err := r.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot POST %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: status %d: %s", u, resp.StatusCode, b)
-	}
-	return nil
+// proxyClient is the admin client of the proxy at base, with the Redis
+// password as the bearer token the proxy requires when auth is on.
+func (r *RedisFailoverReconciler) proxyClient(base string, st *state) proxyapi.Client {
+	return proxyapi.Client{BaseURL: base, Password: st.password, HTTP: r.HTTP}
 }
 
 // proxyRoutes asks every ready proxy where it sends commands (GET /status)
@@ -112,7 +86,7 @@ func (r *RedisFailoverReconciler) proxyRoutes(ctx context.Context, rf *haredisv1
 			continue
 		}
 		wg.Go(func() {
-			s, err := r.proxyStatus(ctx, base)
+			s, err := r.proxyClient(base, st).Status(ctx)
 			msg := ""
 			switch {
 			case err != nil:
@@ -131,27 +105,4 @@ func (r *RedisFailoverReconciler) proxyRoutes(ctx context.Context, rf *haredisv1
 	}
 	wg.Wait()
 	sort.Strings(st.proxyMisroutes)
-}
-
-// proxyStatus is GET /status of one proxy.
-func (r *RedisFailoverReconciler) proxyStatus(ctx context.Context, base string) (proxy.Status, error) {
-	var s proxy.Status
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/status", nil)
-	if err != nil {
-		return s, fmt.Errorf("cannot build request GET %s/status: %w", base, err)
-	}
-	resp, err := r.HTTP.Do(req)
-	if err != nil {
-		return s, fmt.Errorf("cannot GET %s/status: %w", base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("GET %s/status: status %d", base, resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&s); err != nil {
-		return s, fmt.Errorf("cannot decode %s/status: %w", base, err)
-	}
-	return s, nil
 }

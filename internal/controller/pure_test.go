@@ -14,6 +14,7 @@ import (
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/bootrole"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 func testRF() *haredisv1.RedisFailover {
@@ -320,5 +321,63 @@ func TestExtraPrimaryIsNoReadyReplica(t *testing.T) {
 		if got != "" && !strings.Contains(got, "app-2") {
 			t.Errorf("%s: %q does not name the sentinels' primary", name, got)
 		}
+	}
+}
+
+func TestStatusChangedIgnoresMovingOffsets(t *testing.T) {
+	base := func(offset, lag int64) *haredisv1.RedisFailoverStatus {
+		return &haredisv1.RedisFailoverStatus{CurrentPrimary: "app-1", Instances: []haredisv1.InstanceStatus{
+			{Name: "app-1", Role: haredisv1.RolePrimary, Ready: true, ReplicationOffset: offset},
+			{Name: "app-2", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: offset - lag, LagBytes: lag},
+		}}
+	}
+	cases := map[string]struct {
+		after *haredisv1.RedisFailoverStatus
+		want  bool
+	}{
+		"offsets moved":               {after: base(9_000_000, 0), want: false},
+		"small lag came":              {after: base(9_000_000, 300_000), want: false},
+		"lag of megabytes":            {after: base(9_000_000, 5<<20), want: true},
+		"replica not ready":           {after: func() *haredisv1.RedisFailoverStatus { s := base(1000, 0); s.Instances[1].Ready = false; return s }(), want: true},
+		"primary changed with offset": {after: func() *haredisv1.RedisFailoverStatus { s := base(2000, 0); s.CurrentPrimary = "app-2"; return s }(), want: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := statusChanged(base(1000, 0), tc.after); got != tc.want {
+				t.Errorf("statusChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLagClass(t *testing.T) {
+	for _, c := range []struct{ lag, want int64 }{{-1, 0}, {0, 0}, {1<<20 - 1, 0}, {1 << 20, 1}, {16<<20 - 1, 1}, {16 << 20, 2}, {1 << 62, 8}} {
+		if got := lagClass(c.lag); got != c.want {
+			t.Errorf("lagClass(%d) = %d, want %d", c.lag, got, c.want)
+		}
+	}
+}
+
+func TestViewOfCountsAllConfiguredSentinels(t *testing.T) {
+	rf := &haredisv1.RedisFailover{}
+	rf.Spec.Redis.Replicas, rf.Spec.Sentinel.Replicas = 3, 3
+	answers := []sentinel.Master{
+		{Sentinel: "s1", Addr: "a:6379", Replicas: 2, Peers: 2, Quorum: 2},
+		{Sentinel: "s2", Addr: "a:6379", Replicas: 3, Peers: 2, Quorum: 2},
+		{Sentinel: "s3", Unknown: true},
+	}
+	v := viewOf(rf, answers, 3)
+	if v.addr != "a:6379" || v.asked != 3 || v.answered != 3 || v.complete != 2 {
+		t.Errorf("view = %+v; want a:6379 named, 3 asked and answered, 2 complete", v)
+	}
+	if len(v.lost) != 1 || v.lost[0] != "s3" || len(v.stale) != 1 || v.stale[0] != "s2" {
+		t.Errorf("lost %v, stale %v; want [s3] and [s2]", v.lost, v.stale)
+	}
+	if len(v.tunable) != 2 {
+		t.Errorf("tunable %v; want the two that monitor the master", v.tunable)
+	}
+	// One of three naming a primary is no majority, whatever the others say.
+	if v := viewOf(rf, answers[:1], 3); v.addr != "" {
+		t.Errorf("one answer of three named %q", v.addr)
 	}
 }

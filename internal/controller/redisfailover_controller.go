@@ -51,6 +51,8 @@ type RedisFailoverReconciler struct {
 	APIReader client.Reader
 
 	watchers *watcherSet
+	// switchovers runs planned switchovers off the reconcile workers.
+	switchovers *switchoverRunner
 	// tuned records when each sentinel address last got haredis's timings.
 	tuned sync.Map
 	// waits records, per instance, the boot decision wait an event was
@@ -79,6 +81,10 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(r.watchers); err != nil {
 		return fmt.Errorf("cannot register the sentinel watchers: %w", err)
 	}
+	r.switchovers = newSwitchoverRunner(triggers, mgr.GetLogger().WithName("switchover"))
+	if err := mgr.Add(r.switchovers); err != nil {
+		return fmt.Errorf("cannot register the switchover runner: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&haredisv1.RedisFailover{}).
 		Owns(&corev1.Pod{}).
@@ -91,8 +97,8 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		WatchesRawSource(source.Channel(triggers, &handler.EnqueueRequestForObject{})).
-		// A switchover holds its RedisFailover's reconcile for a second or
-		// two; others go on meanwhile (one worker per object at most).
+		// Reconciles are short: switchovers run off the workers
+		// (switchoverRunner) and every call to a pod has a short timeout.
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
 		Named("redisfailover").
 		Complete(r)
@@ -129,7 +135,12 @@ type state struct {
 	// the sentinels name (proxyRoutes).
 	proxyMisroutes []string
 	statuses       map[string]*instanceapi.Status
-	// update is the rolling update's next step, planned by observe.
+	// statusBefore is the status as read, to tell whether it changed.
+	statusBefore *haredisv1.RedisFailoverStatus
+	// members are the instances as the rolling update's plan saw them, in
+	// the order of instances.
+	members []memberState
+	// update is the rolling update's next step (planRollingUpdate).
 	update updateStep
 }
 
@@ -140,15 +151,17 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Get(ctx, req.NamespacedName, rf); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.watchers.stop(req.NamespacedName)
+			r.switchovers.stop(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("cannot get RedisFailover: %w", err)
 	}
 	if !rf.DeletionTimestamp.IsZero() {
 		r.watchers.stop(req.NamespacedName)
+		r.switchovers.stop(req.NamespacedName)
 		return r.finalize(ctx, rf)
 	}
-	st := &state{}
+	st := &state{statusBefore: rf.Status.DeepCopy()}
 	chain := []step{
 		r.ensureFinalizer,
 		r.recordIdentity,
@@ -162,8 +175,13 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
 		r.reconcileProxy,
+		r.awaitSwitchover,
 		r.followSentinels,
-		r.observe,
+		r.tendSentinels,
+		r.readInstances,
+		r.followPrimary,
+		r.planRollingUpdate,
+		r.reportStatus,
 		r.forcePrimary,
 		r.applyConfig,
 		r.switchover,

@@ -14,6 +14,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // forcePrimary carries out a human's choice of primary (the annotation
@@ -60,19 +61,11 @@ func (r *RedisFailoverReconciler) forcePrimary(ctx context.Context, rf *haredisv
 // failoverTo asks one sentinel to fail over (SENTINEL FAILOVER): the
 // chosen replica is the one Sentinel may promote.
 func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.RedisFailover, st *state, choice string) {
-	pw := ""
-	if rf.AuthEnabled() {
-		pw = st.password
-	}
 	for _, a := range r.Reach.SentinelAddrs(rf, st.sentinels) {
-		sc := sentinelClient(a, pw)
-		m, err := sc.Master(ctx, rf.MasterName()).Result()
-		if err == nil && strings.Contains(m["flags"], "failover_in_progress") {
-			sc.Close()
+		running, err := sentinel.Failover(ctx, a, sentinelPassword(rf, st), rf.MasterName())
+		if running {
 			return
 		}
-		err = sc.Failover(ctx, rf.MasterName()).Err()
-		sc.Close()
 		if err == nil {
 			log.FromContext(ctx).Info("asked the sentinels to promote the forced primary", "sentinel", a, "primary", choice)
 			r.event(rf, corev1.EventTypeWarning, haredisv1.EventForcingPrimary, "Failover", "asked the sentinels to promote %s, chosen with %s", choice, haredisv1.AnnotationForcePrimary)

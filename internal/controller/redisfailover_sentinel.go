@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"sort"
@@ -10,10 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/haredis/haredis/internal/quorum"
-
 	"github.com/go-logr/logr"
-	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,9 +22,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/sentinel"
-	"github.com/haredis/haredis/internal/sentinelconf"
 	"github.com/haredis/haredis/internal/specs"
-	"github.com/haredis/haredis/internal/switchover"
 )
 
 // hintWindow is how long after a Sentinel hint (+sdown, +odown) the
@@ -55,31 +52,48 @@ type sentinelView struct {
 	stale []string
 	// quorums is the quorum each answering sentinel has, by address.
 	quorums map[string]int
+	// tunable are the sentinels that monitor the master.
+	tunable []string
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
 // sentinel who the primary is. Sentinel alone decides unplanned failovers
-// (safety rule 2): the operator only reads the answer, and repairs a
-// sentinel that lost the master only to what the majority says.
+// (safety rule 2): the operator only reads the answer here; tendSentinels
+// writes.
 func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
-	sentinelPassword := ""
-	if rf.AuthEnabled() {
-		sentinelPassword = st.password
-	}
 	if len(addrs) > 0 {
 		r.watchers.ensure(key, sentinel.Config{
-			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword, RedisPassword: st.password,
+			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st), RedisPassword: st.password,
 		})
 	}
-	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword, len(st.instances))
-	if st.view.primary != "" && len(st.view.lost) > 0 {
-		r.repairSentinels(ctx, rf, st, sentinelPassword)
-	}
-	r.setQuorum(ctx, rf, st, sentinelPassword)
-	r.forgetStale(ctx, rf, st, sentinelPassword)
+	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword(rf, st), len(st.instances))
 	return ctrl.Result{}, nil
+}
+
+// tendSentinels gives the sentinels what they need and lost: haredis's
+// timings (after a restart), the master for one that does not know it
+// (only to what the majority says), the quorum of the current count, and a
+// reset for one that knows removed replicas or sentinels. Refusals reach
+// the Ready condition (st.sentinelErrors).
+func (r *RedisFailoverReconciler) tendSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	pw := sentinelPassword(rf, st)
+	r.tuneSentinels(ctx, st, pw)
+	if st.view.primary != "" && len(st.view.lost) > 0 {
+		r.repairSentinels(ctx, rf, st, pw)
+	}
+	r.setQuorum(ctx, rf, st, pw)
+	r.forgetStale(ctx, rf, st, pw)
+	return ctrl.Result{}, nil
+}
+
+// sentinelPassword is what sentinels of rf require, "" without auth.
+func sentinelPassword(rf *haredisv1.RedisFailover, st *state) string {
+	if rf.AuthEnabled() {
+		return st.password
+	}
+	return ""
 }
 
 // quorumToSet says whether a sentinel whose quorum is have gets want now.
@@ -103,10 +117,7 @@ func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.R
 		if !quorumToSet(have, want, allPresent) {
 			continue
 		}
-		sc := sentinelClient(addr, password)
-		err := sc.Set(ctx, rf.MasterName(), "quorum", strconv.Itoa(want)).Err()
-		sc.Close()
-		if err != nil {
+		if err := sentinel.SetQuorum(ctx, addr, password, rf.MasterName(), want); err != nil {
 			log.FromContext(ctx).Info("cannot set a sentinel's quorum", "sentinel", addr, "quorum", want, "error", err.Error())
 			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set the quorum of sentinel %s to %d: %v", addr, want, err))
 			continue
@@ -134,9 +145,7 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 		return
 	}
 	a := v.stale[0]
-	sc := sentinelClient(a, password)
-	defer sc.Close()
-	if err := sc.Reset(ctx, rf.MasterName()).Err(); err != nil {
+	if err := sentinel.Reset(ctx, a, password, rf.MasterName()); err != nil {
 		log.FromContext(ctx).Info("cannot reset a sentinel that knows removed replicas or sentinels", "sentinel", a, "error", err.Error())
 		st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot reset sentinel %s, which knows removed replicas or sentinels: %v", a, err))
 		return
@@ -146,82 +155,49 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 }
 
 // askSentinels asks every sentinel for the master; instances is how many
-// Redis instances the RedisFailover has now.
+// Redis instances the RedisFailover has now. It only reads.
 func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string, instances int) sentinelView {
-	v := sentinelView{asked: len(addrs)}
-	type answer struct {
-		addr     string
-		err      error
-		unknown  bool
-		complete bool
-		stale    bool
-		quorum   int
+	v := viewOf(rf, sentinel.AskMaster(ctx, addrs, password, rf.MasterName()), instances)
+	if v.addr != "" {
+		host, portStr, _ := net.SplitHostPort(v.addr)
+		port, _ := strconv.Atoi(portStr)
+		if v.primary = r.Reach.InstanceAt(rf, host, port); v.primary == "" {
+			log.FromContext(ctx).Info("sentinel majority names an address that is none of the instances; ignored", "address", v.addr)
+			v.addr = ""
+		}
 	}
-	answers := make([]answer, len(addrs))
-	var wg sync.WaitGroup
-	for i, a := range addrs {
-		wg.Go(func() {
-			sc := sentinelClient(a, password)
-			defer sc.Close()
-			// SENTINEL MASTER rather than GET-MASTER-ADDR-BY-NAME: the same
-			// address plus how many replicas and peers this sentinel knows.
-			res, err := sc.Master(ctx, rf.MasterName()).Result()
-			switch {
-			case err != nil && strings.Contains(err.Error(), "No such master"):
-				answers[i] = answer{unknown: true}
-			case err != nil:
-				answers[i] = answer{err: err}
-			case res["ip"] != "" && res["port"] != "":
-				replicas, _ := strconv.Atoi(res["num-slaves"])
-				peers, _ := strconv.Atoi(res["num-other-sentinels"])
-				quorum, _ := strconv.Atoi(res["quorum"])
-				answers[i] = answer{
-					addr:     net.JoinHostPort(res["ip"], res["port"]),
-					quorum:   quorum,
-					complete: replicas >= int(rf.Spec.Redis.Replicas)-1 && peers >= int(rf.Spec.Sentinel.Replicas)-1,
-					stale:    replicas > instances-1 || peers > len(addrs)-1,
-				}
-				r.tuneSentinel(ctx, a, sc)
-			}
-		})
-	}
-	wg.Wait()
-	var named []sentinelconf.Answer
-	v.quorums = map[string]int{}
-	for i, a := range answers {
-		if a.err == nil {
+	return v
+}
+
+// viewOf sums up the sentinels' answers: v.addr is the address a majority
+// of all configured sentinels gives (the same majority that can elect a
+// primary), v.primary is left to the caller, who knows which instance
+// listens there.
+func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances int) sentinelView {
+	v := sentinelView{asked: len(answers), quorums: map[string]int{}}
+	for _, a := range answers {
+		if a.Answered() {
 			v.answered++
 		}
-		if a.quorum > 0 {
-			v.quorums[addrs[i]] = a.quorum
+		if a.Quorum > 0 {
+			v.quorums[a.Sentinel] = a.Quorum
 		}
-		if a.unknown {
-			v.lost = append(v.lost, addrs[i])
+		if a.Unknown {
+			v.lost = append(v.lost, a.Sentinel)
 		}
-		if a.complete {
+		if a.Addr == "" {
+			continue
+		}
+		v.tunable = append(v.tunable, a.Sentinel)
+		if a.Replicas >= int(rf.Spec.Redis.Replicas)-1 && a.Peers >= int(rf.Spec.Sentinel.Replicas)-1 {
 			v.complete++
 		}
-		if a.stale {
-			v.stale = append(v.stale, addrs[i])
-		}
-		named = append(named, sentinelconf.Answer{Sentinel: addrs[i], Addr: a.addr})
-	}
-	// A majority of all configured sentinels, not just of those answering:
-	// the same quorum that can elect a primary.
-	count := map[string]int{}
-	for _, a := range named {
-		if a.Addr != "" {
-			count[a.Addr]++
+		if a.Replicas > instances-1 || a.Peers > len(answers)-1 {
+			v.stale = append(v.stale, a.Sentinel)
 		}
 	}
-	if addr, ok := quorum.Named(count, int(rf.Spec.Sentinel.Replicas)); ok {
-		host, portStr, _ := net.SplitHostPort(addr)
-		port, _ := strconv.Atoi(portStr)
-		if n := r.Reach.InstanceAt(rf, host, port); n != "" {
-			v.primary, v.addr = n, addr
-		} else {
-			log.FromContext(ctx).Info("sentinel majority names an address that is none of the instances; ignored", "address", addr)
-		}
+	if addr, ok := sentinel.NamedByMajority(answers, int(rf.Spec.Sentinel.Replicas)); ok {
+		v.addr = addr
 	}
 	return v
 }
@@ -230,27 +206,19 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 // reset one whose start-up failed) the primary the majority agrees on.
 func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
 	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
-	downAfter, failoverTimeout := time.Second, 10*time.Second
+	m := sentinel.Monitored{MasterName: rf.MasterName(), Host: host, Port: port, Quorum: int(specs.SentinelQuorum(rf)),
+		DownAfter: time.Second, FailoverTimeout: 10 * time.Second}
+	if rf.AuthEnabled() {
+		m.AuthPass = st.password
+	}
 	if d := rf.Spec.Sentinel.DownAfter; d != nil {
-		downAfter = d.Duration
+		m.DownAfter = d.Duration
 	}
 	if d := rf.Spec.Sentinel.FailoverTimeout; d != nil {
-		failoverTimeout = d.Duration
+		m.FailoverTimeout = d.Duration
 	}
 	for _, a := range st.view.lost {
-		sc := sentinelClient(a, password)
-		err := sc.Monitor(ctx, rf.MasterName(), host, strconv.Itoa(port), strconv.Itoa(int(specs.SentinelQuorum(rf)))).Err()
-		if err == nil && rf.AuthEnabled() {
-			err = sc.Set(ctx, rf.MasterName(), "auth-pass", st.password).Err()
-		}
-		if err == nil {
-			err = sc.Set(ctx, rf.MasterName(), "down-after-milliseconds", strconv.FormatInt(downAfter.Milliseconds(), 10)).Err()
-		}
-		if err == nil {
-			err = sc.Set(ctx, rf.MasterName(), "failover-timeout", strconv.FormatInt(failoverTimeout.Milliseconds(), 10)).Err()
-		}
-		sc.Close()
-		if err != nil {
+		if err := sentinel.Monitor(ctx, a, password, m); err != nil {
 			log.FromContext(ctx).Info("cannot repair a sentinel that lost the master", "sentinel", a, "error", err.Error())
 			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set sentinel %s to monitor %s: %v", a, st.view.primary, err))
 			continue
@@ -260,30 +228,29 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 	}
 }
 
-// sentinelClient is one short-lived connection to the sentinel at addr, with
-// the timeouts every question of a reconcile uses.
-func sentinelClient(addr, password string) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
-}
-
 // retuneAfter is how often a sentinel's timings are set again: a restarted
 // sentinel starts from Sentinel's defaults (nothing it says without an
 // extra command tells that it restarted), and untuned it risks a needless
-// second failover (switchover.TuneSentinel), so it is not left so for long.
+// second failover (sentinel.Tune), so it is not left so for long.
 const retuneAfter = 10 * time.Second
 
-// tuneSentinel sets haredis's Sentinel timings (switchover.TuneSentinel) on
-// the sentinel at addr once every retuneAfter, not at every reconcile.
-func (r *RedisFailoverReconciler) tuneSentinel(ctx context.Context, addr string, sc *redis.SentinelClient) {
-	if at, ok := r.tuned.Load(addr); ok && time.Since(at.(time.Time)) < retuneAfter {
-		return
+// tuneSentinels sets haredis's Sentinel timings (sentinel.Tune) on every
+// sentinel that monitors the master, once every retuneAfter, not at every
+// reconcile.
+func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, password string) {
+	for _, addr := range st.view.tunable {
+		if at, ok := r.tuned.Load(addr); ok && time.Since(at.(time.Time)) < retuneAfter {
+			continue
+		}
+		sc := sentinel.Dial(addr, password)
+		err := sentinel.Tune(ctx, sc)
+		sc.Close()
+		if err != nil {
+			log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", addr, "error", err.Error())
+			continue
+		}
+		r.tuned.Store(addr, time.Now())
 	}
-	if err := switchover.TuneSentinel(ctx, sc); err != nil {
-		log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", addr, "error", err.Error())
-		return
-	}
-	r.tuned.Store(addr, time.Now())
 }
 
 // watcherSet runs one Sentinel watcher per RedisFailover; every event it
@@ -370,6 +337,8 @@ func (s *watcherSet) stop(rf types.NamespacedName) {
 	}
 }
 
+// hashSecret tells credentials apart without keeping them.
 func hashSecret(s string) string {
-	return sentinelconf.MyID(s, "watcher")[:12]
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }

@@ -23,30 +23,45 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// observe reads every instance's /status and turns it, with the sentinels'
-// answer, into status, role labels and events.
-func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
+// readInstances asks every instance manager for its status and every
+// proxy for its route. It only reads.
+func (r *RedisFailoverReconciler) readInstances(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	st.statuses = r.instanceStatuses(ctx, rf, st)
-	before := rf.Status.DeepCopy()
+	r.proxyRoutes(ctx, rf, st)
+	return ctrl.Result{}, nil
+}
 
+// followPrimary records the primary the sentinels elected (an unplanned
+// failover: Sentinel decides, the operator follows) and moves the role
+// labels, so that NAME-primary selects it.
+func (r *RedisFailoverReconciler) followPrimary(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	old := rf.Status.CurrentPrimary
 	if p := st.view.primary; p != "" && p != old {
 		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = p, p
 		rf.Status.FailoverCount++
 		now := metav1.Now()
 		rf.Status.LastFailoverTime = &now
-		logger.Info("primary changed by Sentinel", "old", old, "new", p)
+		log.FromContext(ctx).Info("primary changed by Sentinel", "old", old, "new", p)
 		r.eventOn(rf, st.pods[p], corev1.EventTypeWarning, haredisv1.EventFailover, "Failover", "Sentinel failed over from %s to %s", old, p)
 	}
-	if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
-		return ctrl.Result{}, err
-	}
+	return ctrl.Result{}, r.reconcileRoleLabels(ctx, rf, st)
+}
 
-	rev := specs.InstanceRevision(rf, r.Options)
-	members := r.planUpdate(rf, st, rev)
-	r.proxyRoutes(ctx, rf, st)
-	rf.Status.Instances = rf.Status.Instances[:0]
+// planRollingUpdate chooses the rolling update's next step (st.update)
+// from what the pods run and what the instances and sentinels report;
+// reportStatus shows it, rollingUpdate carries it out.
+func (r *RedisFailoverReconciler) planRollingUpdate(_ context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	st.members = r.planUpdate(rf, st, specs.InstanceRevision(rf, r.Options))
+	return ctrl.Result{}, nil
+}
+
+// reportStatus turns what this reconcile learnt into the status, its
+// conditions and events, and writes it when something a user cares about
+// changed (statusChanged).
+func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	before := st.statusBefore
+	members := st.members
+	rf.Status.Instances = nil
 	var ready, updated int32
 	var notReady []string
 	for i, n := range st.instances {
@@ -86,7 +101,7 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 	rf.Status.ReadyInstances = ready
 	rf.Status.ReadyProxies = st.readyProxies
 	rf.Status.UpdatedInstances = updated
-	rf.Status.UpdateRevision = rev
+	rf.Status.UpdateRevision = specs.InstanceRevision(rf, r.Options)
 	rf.Status.Endpoints = specs.Endpoints(rf)
 	rf.Status.MasterName = rf.MasterName()
 	r.setConditions(rf, st, notReady)
@@ -94,11 +109,11 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 	r.recordRestores(rf, st)
 	rf.Status.ObservedGeneration = rf.Generation
 
-	if !equality.Semantic.DeepEqual(before, &rf.Status) {
+	if statusChanged(before, &rf.Status) {
 		if err := r.Status().Update(ctx, rf); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
 		}
-		logger.V(1).Info("status updated", "phase", rf.Status.Phase, "ready", ready, "primary", rf.Status.CurrentPrimary)
+		log.FromContext(ctx).V(1).Info("status updated", "phase", rf.Status.Phase, "ready", ready, "primary", rf.Status.CurrentPrimary)
 	}
 	// Look closely while a failover may be under way, for a bounded time.
 	fo := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionFailingOver)
@@ -107,6 +122,37 @@ func (r *RedisFailoverReconciler) observe(ctx context.Context, rf *haredisv1.Red
 		return ctrl.Result{RequeueAfter: fastRequeue}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// statusChanged tells whether the status after differs from before in
+// something a user cares about. Replication offsets move with every write
+// and lag comes and goes under load: written at every reconcile they would
+// make a status write every few seconds per RedisFailover for nothing
+// anyone acts on. They are written with any other change, and a change of
+// lag counts only when it crosses a lagClass boundary; the exact figures
+// are in each instance's /metrics (haredis_instance_replication_offset_bytes,
+// haredis_instance_replication_lag_bytes).
+func statusChanged(before, after *haredisv1.RedisFailoverStatus) bool {
+	coarse := func(s *haredisv1.RedisFailoverStatus) *haredisv1.RedisFailoverStatus {
+		c := s.DeepCopy()
+		for i := range c.Instances {
+			c.Instances[i].ReplicationOffset = 0
+			c.Instances[i].LagBytes = lagClass(c.Instances[i].LagBytes)
+		}
+		return c
+	}
+	return !equality.Semantic.DeepEqual(coarse(before), coarse(after))
+}
+
+// lagClass puts a replica's lag in bytes into classes a user tells apart:
+// in sync (under a mebibyte: a few writes in flight), then each class
+// sixteen times the one before.
+func lagClass(lag int64) int64 {
+	class := int64(0)
+	for limit := int64(1 << 20); lag >= limit && class < 8; limit *= 16 {
+		class++
+	}
+	return class
 }
 
 // reconcileRoleLabels moves haredis.dev/role so that NAME-primary selects

@@ -23,13 +23,19 @@ import (
 // by the rolling update.
 const switchoverRetryAfter = 30 * time.Second
 
-// switchover carries out a planned switchover when status.targetPrimary
-// names another instance than status.currentPrimary: a user asked for it
+// switchoverPoll is how often a reconcile looks at a running switchover
+// when nothing else triggers it; the runner triggers one when it ends.
+const switchoverPoll = 5 * time.Second
+
+// switchover starts a planned switchover when status.targetPrimary names
+// another instance than status.currentPrimary: a user asked for it
 // (`kubectl haredis promote`) or the rolling update did. The target must be
 // a ready replica and the sentinels must agree on the current primary;
 // writes are fenced on the old primary until the target has all of them,
-// and Sentinel promotes it (internal/switchover). On failure the old
-// primary keeps serving and targetPrimary is reset.
+// and Sentinel promotes it (internal/switchover). The switchover runs off
+// the reconcile workers (switchoverRunner); awaitSwitchover records its
+// outcome. On failure the old primary keeps serving and targetPrimary is
+// reset.
 func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	from, to := rf.Status.CurrentPrimary, rf.Status.TargetPrimary
 	if to == "" || to == from {
@@ -58,10 +64,26 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 	logger.Info("switchover started", "reason", reason)
 	r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, haredisv1.EventSwitchoverStarted, "Switchover", "switching over from %s to %s (%s)", from, to, reason)
 
-	plan := r.switchoverPlan(rf, st, from, to)
+	// The goroutine gets its own copies: the reconcile's rf and st are
+	// not touched after it returns, but the next reconcile's are others.
+	own := rf.DeepCopy()
+	plan := r.switchoverPlan(own, st, from, to)
 	plan.Log = logger
-	plan.Pause = func(ctx context.Context) error { return r.pauseProxies(ctx, rf, st) }
-	plan.Resume = func(ctx context.Context, primary string) { r.resumeProxies(ctx, rf, st, primary) }
+	plan.Pause = func(ctx context.Context) error { return r.pauseProxies(ctx, own, st) }
+	plan.Resume = func(ctx context.Context, primary string) { r.resumeProxies(ctx, own, st, primary) }
+	r.switchovers.start(client.ObjectKeyFromObject(rf), from, to, reason, func(ctx context.Context) switchoverOutcome {
+		return r.runSwitchover(log.IntoContext(ctx, logger), own, st, plan, from, to)
+	})
+	return ctrl.Result{RequeueAfter: switchoverPoll}, nil
+}
+
+// runSwitchover carries out plan on the runner's goroutine: the switchover
+// itself, the repair of min-replicas-to-write if the switchover could not
+// put it back, and a short wait until the sentinels' majority names the new
+// primary, so that the next observation does not read their old answer as
+// a failover back.
+func (r *RedisFailoverReconciler) runSwitchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state, plan switchover.Plan, from, to string) switchoverOutcome {
+	logger := log.FromContext(ctx)
 	res, err := switchover.Run(ctx, plan)
 	if !res.DurabilityRestored() {
 		// The switchover lowers min-replicas-to-write for a moment; it puts
@@ -72,36 +94,64 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 			r.event(rf, corev1.EventTypeWarning, haredisv1.EventDurabilityNotRestored, "Switchover", "min-replicas-to-write could not be set back after the switchover yet: %v; it is retried", rerr)
 		}
 	}
-	held := res.Fenced.Milliseconds()
-	switch {
-	case err == nil:
-		// The next observation must not read the sentinels' old answer as a
-		// failover back: wait (briefly) for their majority unless the
-		// switchover saw it already.
+	out := switchoverOutcome{err: err, heldMS: res.Fenced.Milliseconds()}
+	if err == nil {
 		if !res.SentinelsSwitched {
 			r.awaitSentinelMajority(ctx, rf, st, to)
 		}
+		out.message = fmt.Sprintf("switched over from %s to %s in %s; writes were held for %d ms", from, to, res.Total.Round(time.Millisecond), out.heldMS)
+		logger.Info("switchover succeeded", "writesHeldMs", out.heldMS, "total", res.Total.String(), "fenceOffset", res.FenceOffset)
+	}
+	return out
+}
+
+// awaitSwitchover holds the rest of the chain while rf's switchover runs
+// (the observation would read the sentinels' new answer as a failover, and
+// the configuration, scaling and rolling update wait for the outcome
+// anyway), and records the outcome when it is there.
+func (r *RedisFailoverReconciler) awaitSwitchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(rf)
+	run := r.switchovers.get(key)
+	if run == nil {
+		return ctrl.Result{}, nil
+	}
+	if !run.finished() {
+		log.FromContext(ctx).V(1).Info("switchover under way", "from", run.from, "to", run.to)
+		return ctrl.Result{RequeueAfter: switchoverPoll}, nil
+	}
+	res, err := r.recordSwitchover(ctx, rf, st, run)
+	if err == nil {
+		r.switchovers.forget(key, run)
+	}
+	return res, err
+}
+
+// recordSwitchover writes a finished switchover's outcome to the status,
+// moves the role labels after a success, and records an event.
+func (r *RedisFailoverReconciler) recordSwitchover(ctx context.Context, rf *haredisv1.RedisFailover, st *state, run *runningSwitchover) (ctrl.Result, error) {
+	from, to, reason, out := run.from, run.to, run.reason, run.outcome
+	logger := log.FromContext(ctx).WithValues("from", from, "to", to)
+	switch err := out.err; {
+	case err == nil:
 		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = to, to
 		rf.Status.FailoverCount++
 		rf.Status.LastFailoverTime = &metav1.Time{Time: time.Now()}
 		if err := r.reconcileRoleLabels(ctx, rf, st); err != nil {
 			logger.Info("cannot move the role labels yet", "error", err.Error())
 		}
-		msg := fmt.Sprintf("switched over from %s to %s in %s; writes were held for %d ms", from, to, res.Total.Round(time.Millisecond), held)
-		logger.Info("switchover succeeded", "writesHeldMs", held, "total", res.Total.String(), "fenceOffset", res.FenceOffset)
-		r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, haredisv1.EventSwitchover, "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverSucceeded, msg, held)
+		r.eventOn(rf, st.pods[to], corev1.EventTypeNormal, haredisv1.EventSwitchover, "Switchover", "%s", out.message)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverSucceeded, out.message, out.heldMS)
 	case errors.Is(err, switchover.ErrNotStarted), errors.Is(err, switchover.ErrAborted):
 		msg := fmt.Sprintf("switchover from %s to %s failed, %s keeps serving: %v", from, to, from, err)
 		logger.Info("switchover failed", "error", err.Error())
 		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, haredisv1.EventSwitchoverFailed, "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, held)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, out.heldMS)
 	default:
 		// The outcome is Sentinel's: the next observation reads it.
 		msg := fmt.Sprintf("switchover from %s to %s ended without confirmation; the primary is whatever the sentinels elect: %v", from, to, err)
 		logger.Info("switchover ended unconfirmed", "error", err.Error())
 		r.eventOn(rf, st.pods[to], corev1.EventTypeWarning, haredisv1.EventSwitchoverFailed, "Switchover", "%s", msg)
-		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, held)
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg, out.heldMS)
 	}
 }
 

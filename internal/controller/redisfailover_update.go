@@ -21,9 +21,9 @@ import (
 const updateWaitPeriod = time.Second
 
 // planUpdate fills st.update from what the pods run (rev is the current
-// instance revision) and what the instances and sentinels report; observe
-// calls it, so status shows the plan. It returns the instances as the plan
-// saw them, in the order of st.instances.
+// instance revision) and what the instances and sentinels report
+// (planRollingUpdate). It returns the instances as the plan saw them, in
+// the order of st.instances.
 func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *state, rev string) []memberState {
 	in := updateInput{
 		sentinelsHealthy:  r.sentinelsHealthy(rf, st),

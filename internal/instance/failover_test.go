@@ -16,7 +16,7 @@ import (
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
-	"github.com/haredis/haredis/internal/switchover"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // TestKilledPrimaryNeverAcceptsWrites kills the primary's redis-server
@@ -63,7 +63,7 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 		// Timings as the operator sets them (without them Sentinel can
 		// fail over a second time right after the first).
 		sc := s.SentinelClient()
-		err = switchover.TuneSentinel(context.Background(), sc)
+		err = sentinel.Tune(context.Background(), sc)
 		sc.Close()
 		if err != nil {
 			t.Fatal(err)

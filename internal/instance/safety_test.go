@@ -15,7 +15,7 @@ import (
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
-	"github.com/haredis/haredis/internal/switchover"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // startSentinels starts three sentinels of c monitoring primary, each
@@ -46,7 +46,7 @@ func (c *testCluster) startSentinels(primary string, knownReplicas ...string) []
 			s.Close()
 		})
 		sc := s.SentinelClient()
-		err = switchover.TuneSentinel(context.Background(), sc)
+		err = sentinel.Tune(context.Background(), sc)
 		sc.Close()
 		if err != nil {
 			c.t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/haredis/haredis/internal/proxyapi"
 	"github.com/haredis/haredis/internal/sentinel"
 )
 
@@ -97,9 +98,5 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Status is the JSON body of GET /status.
-type Status struct {
-	Primary string `json:"primary"`
-	Ready   bool   `json:"ready"`
-	Paused  bool   `json:"paused"`
-}
+// Status is the JSON body of GET /status (the contract is proxyapi's).
+type Status = proxyapi.Status

@@ -1,4 +1,4 @@
-package sentinel
+package sentinel_test
 
 import (
 	"context"
@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/quorum"
+	"github.com/haredis/haredis/internal/sentinel"
+
 	"github.com/haredis/haredis/internal/redistest"
-	"github.com/haredis/haredis/internal/switchover"
 )
 
 const haPassword = "refailover-test-password"
@@ -66,7 +68,7 @@ func newHASet(t *testing.T) *haSet {
 		sc := s.SentinelClient()
 		// As the operator: its timings, and one replica resynchronised at a
 		// time (sentinel.conf's parallel-syncs).
-		err = switchover.TuneSentinel(ctx, sc)
+		err = sentinel.Tune(ctx, sc)
 		if err == nil {
 			err = sc.Set(ctx, h.master, "parallel-syncs", "1").Err()
 		}
@@ -173,19 +175,15 @@ func (h *haSet) server(addr string) *redistest.Server {
 
 // majority is the primary a majority of the three sentinels names.
 func (h *haSet) majority(ctx context.Context) (string, error) {
+	answers := sentinel.AskPrimary(ctx, h.sentinelAddrs(), h.master, haPassword, time.Second)
 	count := map[string]int{}
-	for _, s := range h.sentinels {
-		sc := s.SentinelClient()
-		v, err := sc.GetMasterAddrByName(ctx, h.master).Result()
-		sc.Close()
-		if err == nil && len(v) == 2 {
-			count[net.JoinHostPort(v[0], v[1])]++
+	for _, a := range answers {
+		if a.Addr != "" {
+			count[a.Addr]++
 		}
 	}
-	for a, n := range count {
-		if 2*n > len(h.sentinels) {
-			return a, nil
-		}
+	if a, ok := quorum.Named(count, len(h.sentinels)); ok {
+		return a, nil
 	}
 	return "", fmt.Errorf("no sentinel majority: %v", count)
 }

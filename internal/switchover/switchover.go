@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/redisinfo"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // Plan says what to switch over and how to reach everything.
@@ -97,55 +98,6 @@ var (
 // preferredPriority is the replica-priority given to the target so that
 // Sentinel picks it (lower wins; 0 would mean never).
 const preferredPriority = "1"
-
-// TuneSentinel sets the Sentinel timing parameters haredis relies on with
-// SENTINEL DEBUG (Redis 7.0 and later):
-//   - INFO every second instead of every 10 s, so that a changed
-//     replica-priority or role is seen within a second;
-//   - hello messages every second instead of every 2 s, so that every
-//     sentinel (and the clients subscribed to it) learns a new primary
-//     within a second of the one that promoted it. Not shorter: a sentinel
-//     that sees a replica it knows report the master role waits four hello
-//     periods for news of a failover, then turns it back into a replica
-//     (+convert-to-slave) if the master it knows looks sane, as the old
-//     primary of a planned switchover does. At 200 ms that wait was 0.8 s,
-//     less than the leader takes to confirm the promotion (up to an INFO
-//     period) and announce it: a sentinel demoted the new primary a second
-//     after a switchover, the sentinels failed over back, and the writes
-//     the new primary had acknowledged meanwhile were lost. At a second the
-//     wait is 4 s, twice the longest announcement;
-//   - PING (and reconnection) every 400 ms instead of every second. After
-//     +switch-master a sentinel drops its link to the old address and
-//     restarts the new primary's down-after clock at once, but reconnects
-//     no sooner than one ping period after its last attempt. With the
-//     default period and down-after of a second, a sentinel that was
-//     retrying the dead old primary could count the new one down before it
-//     even dialled it, and start a second, needless failover (seen in tests
-//     on Redis 7.0). It also notices a silent primary up to 0.6 s sooner.
-//
-// The ping period also decides whether Sentinel finds a replica to promote,
-// which is why it is not lower. While the primary is down (objectively, or
-// as the replica reports its link), Sentinel asks each replica for INFO
-// once a second whatever info-period says, on the first timer tick (10 to
-// 19 a second) after the last answer is a second old, and
-// sentinelSelectSlave skips a replica whose last INFO is older than five
-// ping periods (info_validity_time), or whose last PING reply is.
-// At 200 ms that limit was the same second: for a tick and a round trip in
-// every second each replica was too old to promote, all of them at once
-// since they are asked in the same tick, and a failover that chose a
-// replica then aborted with -failover-abort-no-good-slave; Sentinel tries
-// again only after twice the failover timeout (60 s by default). At 400 ms
-// the limit is 2 s: the oldest INFO measured is about 1.1 s, and a sentinel
-// stalled long enough to exceed the limit is close to its tilt mode (2 s)
-// anyway. A down-after much below a second would want a shorter period for
-// the reconnection above; the choice of a replica wins, since losing it
-// costs a minute.
-//
-// Sentinels that do not know SENTINEL DEBUG keep their defaults:
-// switchovers then prepare for up to 10 s longer.
-func TuneSentinel(ctx context.Context, s *redis.SentinelClient) error {
-	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "1000", "ping-period", "400"))
-}
 
 type run struct {
 	p         Plan
@@ -264,7 +216,7 @@ func (r *run) prepare(ctx context.Context) (chosenSentinel, func(), error) {
 	}
 	for _, s := range r.sentinels {
 		// Best effort: Sentinel reads replica-priority from INFO.
-		_ = TuneSentinel(ctx, s)
+		_ = sentinel.Tune(ctx, s)
 	}
 	err = poll(ctx, 50*time.Millisecond, func() error {
 		var errs []error

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/redistest"
 
 	"github.com/redis/go-redis/v9"
@@ -267,7 +268,7 @@ func TestPlannedOperations(t *testing.T) {
 	for _, n := range []int32{5, 3} {
 		phase(fmt.Sprintf("%d sentinels", n), 0, func() {
 			patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Sentinel.Replicas = n })
-			redistest.WaitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, n/2+1), func(ctx context.Context) error {
+			redistest.WaitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, quorum.Majority(int(n))), func(ctx context.Context) error {
 				return sentinelsAgree(ctx, rf, pw, int(n))
 			})
 		})
@@ -477,8 +478,8 @@ func sentinelsAgree(ctx context.Context, rf *haredisv1.RedisFailover, pw string,
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.Name, err)
 		}
-		if m["quorum"] != fmt.Sprint(n/2+1) || m["num-other-sentinels"] != fmt.Sprint(n-1) {
-			return fmt.Errorf("%s: quorum %s, %s other sentinels; want %d and %d", p.Name, m["quorum"], m["num-other-sentinels"], n/2+1, n-1)
+		if m["quorum"] != fmt.Sprint(quorum.Majority(n)) || m["num-other-sentinels"] != fmt.Sprint(n-1) {
+			return fmt.Errorf("%s: quorum %s, %s other sentinels; want %d and %d", p.Name, m["quorum"], m["num-other-sentinels"], quorum.Majority(n), n-1)
 		}
 		if host, _, _ := strings.Cut(m["ip"], "."); host != cur.Status.CurrentPrimary {
 			return fmt.Errorf("%s names %s, want %s", p.Name, m["ip"], cur.Status.CurrentPrimary)

@@ -1,4 +1,4 @@
-package sentinelconf
+package sentinelrun
 
 import (
 	"strings"
@@ -157,28 +157,5 @@ func TestMyIDStableAndDistinct(t *testing.T) {
 		if other == a {
 			t.Errorf("two sentinels share the id %q", a)
 		}
-	}
-}
-
-func TestMostAnswering(t *testing.T) {
-	cases := map[string]struct {
-		answers []Answer
-		want    string
-		ok      bool
-	}{
-		"none answered": {answers: []Answer{{Sentinel: "s1"}, {Sentinel: "s2"}}},
-		"one answered":  {answers: []Answer{{Addr: "a:6379"}, {}}, want: "a:6379", ok: true},
-		"agree":         {answers: []Answer{{Addr: "b:6379"}, {Addr: "b:6379"}}, want: "b:6379", ok: true},
-		"split":         {answers: []Answer{{Addr: "a:6379"}, {Addr: "b:6379"}}},
-		"two of three":  {answers: []Answer{{Addr: "a:6379"}, {Addr: "b:6379"}, {Addr: "b:6379"}}, want: "b:6379", ok: true},
-		"two of four":   {answers: []Answer{{Addr: "a:6379"}, {Addr: "a:6379"}, {Addr: "b:6379"}, {Addr: "b:6379"}}},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, ok := MostAnswering(tc.answers)
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("MostAnswering = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
-			}
-		})
 	}
 }

@@ -1,4 +1,4 @@
-package sentinelconf
+package sentinelrun
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/haredis/haredis/internal/redistest"
 )
 
-const testPassword = "sentinelconf-test-password"
+const testPassword = "sentinelrun-test-password"
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
 

@@ -1,4 +1,4 @@
-package sentinelconf
+package sentinelrun
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/haredis/haredis/internal/quorum"
+	"github.com/haredis/haredis/internal/sentinel"
 
 	"github.com/haredis/haredis/internal/instanceconfig"
 )
@@ -84,8 +85,8 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	if cfg.SentinelAuthEnabled {
 		password = in.Password
 	}
-	answers := AskSentinels(ctx, peers, cfg.MasterName, password, in.AskTimeout)
-	addr, ok := MostAnswering(answers)
+	answers := sentinel.AskPrimary(ctx, peers, cfg.MasterName, password, in.AskTimeout)
+	addr, ok := sentinel.MostAnswering(answers)
 	source := "peer sentinels"
 	if !ok {
 		host, port := cfg.Address(cfg.InitialPrimary, defaultRedisPort)

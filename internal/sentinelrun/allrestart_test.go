@@ -1,4 +1,4 @@
-package sentinelconf
+package sentinelrun
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // TestEverythingRestartedFailsOverWithoutThePrimary stops every instance and
@@ -173,25 +175,19 @@ func waitKnows(ctx context.Context, t *testing.T, s *sentinelProc, master string
 
 // majority is the primary a majority of the sentinels names.
 func majority(ctx context.Context, sentinels []*sentinelProc, master string) (string, error) {
-	var answers []Answer
-	for _, s := range sentinels {
-		sc := s.client(testPassword)
-		r, err := sc.GetMasterAddrByName(ctx, master).Result()
-		sc.Close()
-		a := Answer{Sentinel: s.addr()}
-		if err == nil && len(r) == 2 {
-			a.Addr = net.JoinHostPort(r[0], r[1])
-		}
-		answers = append(answers, a)
+	addrs := make([]string, len(sentinels))
+	for i, s := range sentinels {
+		addrs[i] = s.addr()
 	}
+	answers := sentinel.AskPrimary(ctx, addrs, master, testPassword, time.Second)
 	count := map[string]int{}
 	for _, a := range answers {
-		count[a.Addr]++
-	}
-	for addr, n := range count {
-		if addr != "" && 2*n > len(sentinels) {
-			return addr, nil
+		if a.Addr != "" {
+			count[a.Addr]++
 		}
+	}
+	if addr, ok := quorum.Named(count, len(sentinels)); ok {
+		return addr, nil
 	}
 	return "", fmt.Errorf("no majority among %v", answers)
 }

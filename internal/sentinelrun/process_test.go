@@ -1,4 +1,4 @@
-package sentinelconf
+package sentinelrun
 
 import (
 	"context"

@@ -1,0 +1,128 @@
+package sentinel
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/quorum"
+)
+
+// Answer is one sentinel's view of the primary.
+type Answer struct {
+	Sentinel string
+	// Addr is host:port, empty when the sentinel did not answer or does
+	// not know the master.
+	Addr string
+}
+
+// MostAnswering returns the address more than half of the answering
+// sentinels give (quorum.NamedByMostAnswering: silent sentinels are not
+// counted); ok is false when none answered or they do not agree.
+func MostAnswering(answers []Answer) (addr string, ok bool) {
+	addrs := make([]string, len(answers))
+	for i, a := range answers {
+		addrs[i] = a.Addr
+	}
+	return quorum.NamedByMostAnswering(addrs)
+}
+
+// AskPrimary asks each sentinel for the master's address (SENTINEL
+// GET-MASTER-ADDR-BY-NAME), authenticated with password when set. A
+// sentinel that does not answer in timeout gives an empty Addr.
+func AskPrimary(ctx context.Context, addrs []string, masterName, password string, timeout time.Duration) []Answer {
+	out := make([]Answer, len(addrs))
+	var wg sync.WaitGroup
+	for i, s := range addrs {
+		out[i].Sentinel = s
+		wg.Go(func() {
+			sc := redis.NewSentinelClient(&redis.Options{
+				Addr: s, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
+			})
+			defer sc.Close()
+			cctx, cancel := context.WithTimeout(ctx, 2*timeout)
+			defer cancel()
+			r, err := sc.GetMasterAddrByName(cctx, masterName).Result()
+			if err != nil || len(r) != 2 {
+				return
+			}
+			if _, err := strconv.Atoi(r[1]); err != nil {
+				return
+			}
+			out[i].Addr = net.JoinHostPort(r[0], r[1])
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// Master is one sentinel's answer to SENTINEL MASTER.
+type Master struct {
+	Sentinel string
+	// Err is set when the sentinel did not answer (a refusal other than
+	// an unknown master counts as no answer).
+	Err error
+	// Unknown: the sentinel answered but does not monitor the master (a
+	// new sentinel whose start-up failed, or one that was reset).
+	Unknown bool
+	// Addr is the primary's host:port as this sentinel gives it.
+	Addr string
+	// Replicas and Peers are how many replicas and other sentinels this
+	// sentinel knows for the master; Quorum is its quorum.
+	Replicas, Peers, Quorum int
+}
+
+// Answered tells whether the sentinel answered at all.
+func (m Master) Answered() bool { return m.Err == nil }
+
+// AskMaster asks every sentinel, at once, for SENTINEL MASTER: the same
+// address as GET-MASTER-ADDR-BY-NAME plus how many replicas and peers each
+// knows and its quorum. It only reads.
+func AskMaster(ctx context.Context, addrs []string, password, masterName string) []Master {
+	out := make([]Master, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		wg.Go(func() {
+			sc := Dial(a, password)
+			defer sc.Close()
+			out[i] = parseMaster(a, sc.Master(ctx, masterName))
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func parseMaster(addr string, cmd *redis.MapStringStringCmd) Master {
+	m := Master{Sentinel: addr}
+	res, err := cmd.Result()
+	switch {
+	case err != nil && strings.Contains(err.Error(), "No such master"):
+		m.Unknown = true
+	case err != nil:
+		m.Err = err
+	case res["ip"] != "" && res["port"] != "":
+		m.Addr = net.JoinHostPort(res["ip"], res["port"])
+		m.Replicas, _ = strconv.Atoi(res["num-slaves"])
+		m.Peers, _ = strconv.Atoi(res["num-other-sentinels"])
+		m.Quorum, _ = strconv.Atoi(res["quorum"])
+	}
+	return m
+}
+
+// NamedByMajority returns the address a majority of all configured
+// sentinels gives (quorum.Named: the same majority that can elect a
+// primary; silent sentinels count against it).
+func NamedByMajority(answers []Master, configured int) (string, bool) {
+	count := map[string]int{}
+	for _, a := range answers {
+		if a.Addr != "" {
+			count[a.Addr]++
+		}
+	}
+	return quorum.Named(count, configured)
+}

@@ -1,0 +1,127 @@
+package sentinel
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Dial is one short-lived connection to the sentinel at addr, with the
+// one-second timeouts every question of the operator uses: a sentinel that
+// does not answer within a second is not one to wait for.
+func Dial(addr, password string) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
+}
+
+// Tune sets the Sentinel timing parameters haredis relies on with
+// SENTINEL DEBUG (Redis 7.0 and later):
+//   - INFO every second instead of every 10 s, so that a changed
+//     replica-priority or role is seen within a second;
+//   - hello messages every second instead of every 2 s, so that every
+//     sentinel (and the clients subscribed to it) learns a new primary
+//     within a second of the one that promoted it. Not shorter: a sentinel
+//     that sees a replica it knows report the master role waits four hello
+//     periods for news of a failover, then turns it back into a replica
+//     (+convert-to-slave) if the master it knows looks sane, as the old
+//     primary of a planned switchover does. At 200 ms that wait was 0.8 s,
+//     less than the leader takes to confirm the promotion (up to an INFO
+//     period) and announce it: a sentinel demoted the new primary a second
+//     after a switchover, the sentinels failed over back, and the writes
+//     the new primary had acknowledged meanwhile were lost. At a second the
+//     wait is 4 s, twice the longest announcement;
+//   - PING (and reconnection) every 400 ms instead of every second. After
+//     +switch-master a sentinel drops its link to the old address and
+//     restarts the new primary's down-after clock at once, but reconnects
+//     no sooner than one ping period after its last attempt. With the
+//     default period and down-after of a second, a sentinel that was
+//     retrying the dead old primary could count the new one down before it
+//     even dialled it, and start a second, needless failover (seen in tests
+//     on Redis 7.0). It also notices a silent primary up to 0.6 s sooner.
+//
+// The ping period also decides whether Sentinel finds a replica to promote,
+// which is why it is not lower. While the primary is down (objectively, or
+// as the replica reports its link), Sentinel asks each replica for INFO
+// once a second whatever info-period says, on the first timer tick (10 to
+// 19 a second) after the last answer is a second old, and
+// sentinelSelectSlave skips a replica whose last INFO is older than five
+// ping periods (info_validity_time), or whose last PING reply is.
+// At 200 ms that limit was the same second: for a tick and a round trip in
+// every second each replica was too old to promote, all of them at once
+// since they are asked in the same tick, and a failover that chose a
+// replica then aborted with -failover-abort-no-good-slave; Sentinel tries
+// again only after twice the failover timeout (60 s by default). At 400 ms
+// the limit is 2 s: the oldest INFO measured is about 1.1 s, and a sentinel
+// stalled long enough to exceed the limit is close to its tilt mode (2 s)
+// anyway. A down-after much below a second would want a shorter period for
+// the reconnection above; the choice of a replica wins, since losing it
+// costs a minute.
+//
+// Sentinels that do not know SENTINEL DEBUG keep their defaults:
+// switchovers then prepare for up to 10 s longer.
+func Tune(ctx context.Context, s *redis.SentinelClient) error {
+	return s.Process(ctx, redis.NewStatusCmd(ctx, "SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "1000", "ping-period", "400"))
+}
+
+// Monitored is what a sentinel needs to monitor a master as haredis set it
+// up: where the primary is, the quorum, the password of the instances and
+// the timings.
+type Monitored struct {
+	MasterName      string
+	Host            string
+	Port            int
+	Quorum          int
+	AuthPass        string
+	DownAfter       time.Duration
+	FailoverTimeout time.Duration
+}
+
+// Monitor makes the sentinel at addr monitor m (SENTINEL MONITOR, then SET
+// of auth-pass and the timings).
+func Monitor(ctx context.Context, addr, password string, m Monitored) error {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	if err := sc.Monitor(ctx, m.MasterName, m.Host, strconv.Itoa(m.Port), strconv.Itoa(m.Quorum)).Err(); err != nil {
+		return err
+	}
+	if m.AuthPass != "" {
+		if err := sc.Set(ctx, m.MasterName, "auth-pass", m.AuthPass).Err(); err != nil {
+			return err
+		}
+	}
+	if err := sc.Set(ctx, m.MasterName, "down-after-milliseconds", strconv.FormatInt(m.DownAfter.Milliseconds(), 10)).Err(); err != nil {
+		return err
+	}
+	return sc.Set(ctx, m.MasterName, "failover-timeout", strconv.FormatInt(m.FailoverTimeout.Milliseconds(), 10)).Err()
+}
+
+// SetQuorum sets the quorum of masterName on the sentinel at addr.
+func SetQuorum(ctx context.Context, addr, password, masterName string, quorum int) error {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	return sc.Set(ctx, masterName, "quorum", strconv.Itoa(quorum)).Err()
+}
+
+// Reset makes the sentinel at addr forget the replicas and sentinels it
+// knows for masterName (SENTINEL RESET); it rediscovers the current ones
+// within about a second.
+func Reset(ctx context.Context, addr, password, masterName string) error {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	return sc.Reset(ctx, masterName).Err()
+}
+
+// Failover asks the sentinel at addr to fail masterName over (SENTINEL
+// FAILOVER) unless it has a failover in progress already; running tells
+// which.
+func Failover(ctx context.Context, addr, password, masterName string) (running bool, err error) {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	if m, err := sc.Master(ctx, masterName).Result(); err == nil && strings.Contains(m["flags"], "failover_in_progress") {
+		return true, nil
+	}
+	return false, sc.Failover(ctx, masterName).Err()
+}

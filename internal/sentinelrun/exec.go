@@ -1,0 +1,86 @@
+package sentinelrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/haredis/haredis/internal/atomicfile"
+	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/secretfile"
+)
+
+// Options of `haredis sentinel run`, as its flags give them.
+type Options struct {
+	// ConfigPath is instance.json of the RedisFailover.
+	ConfigPath string
+	// PasswordFile holds the password (read when auth is on).
+	PasswordFile string
+	// RunDir is the writable directory of sentinel.conf, which Sentinel
+	// rewrites with its epochs and votes.
+	RunDir           string
+	PodName          string
+	AnnounceHostname string
+	// Binary is the redis-sentinel executable (a name looked up in PATH,
+	// or a path).
+	Binary          string
+	Port            int
+	Quorum          int
+	DownAfter       time.Duration
+	FailoverTimeout time.Duration
+	Log             *slog.Logger
+}
+
+// Run renders sentinel.conf for this start (Prepare) over the file the
+// previous start left, and replaces the process with redis-sentinel. It
+// returns only on an error.
+func Run(ctx context.Context, o Options) error {
+	cfg, err := instanceconfig.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	password := ""
+	if cfg.AuthEnabled {
+		if password, err = secretfile.Read(o.PasswordFile); err != nil {
+			return fmt.Errorf("cannot read the password: %w", err)
+		}
+	}
+	path := filepath.Join(o.RunDir, "sentinel.conf")
+	// The file a previous start left (a container restart in the same
+	// pod): Sentinel rewrote it with its epochs and votes.
+	previous, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot read the previous sentinel.conf: %w", err)
+	}
+	conf, _, err := Prepare(ctx, Inputs{
+		Config: cfg, PodName: o.PodName, AnnounceHostname: o.AnnounceHostname, Port: o.Port, Password: password,
+		Quorum: o.Quorum, DownAfter: o.DownAfter, FailoverTimeout: o.FailoverTimeout, Previous: string(previous), Log: o.Log,
+	})
+	if err != nil {
+		return err
+	}
+	// Replaced atomically: a container killed while writing leaves the
+	// previous file, and with it the sentinel's votes.
+	if err := atomicfile.Write(path, []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("cannot write sentinel.conf: %w", err)
+	}
+	bin, err := exec.LookPath(o.Binary)
+	if err != nil {
+		return fmt.Errorf("cannot find %s: %w", o.Binary, err)
+	}
+	o.Log.Info("starting redis-sentinel", "config", path)
+	// exec, not a child: redis-sentinel gets the container's signals
+	// directly, and when it exits the kubelet restarts the container,
+	// which renders the file again from the peers' current view.
+	if err := syscall.Exec(bin, []string{bin, path, "--sentinel"}, os.Environ()); err != nil {
+		return fmt.Errorf("cannot exec %s: %w", bin, err)
+	}
+	return nil
+}
