@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/metrics"
 	"github.com/haredis/haredis/internal/redisconf"
 )
 
@@ -22,7 +21,7 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("GET /healthz", m.handleHealthz)
 	mux.HandleFunc("GET /readyz", m.handleReadyz)
 	mux.HandleFunc("GET /status", m.handleStatus)
-	mux.HandleFunc("GET /metrics", m.handleMetrics)
+	mux.Handle("GET /metrics", metrics.Handler(statusCollector{m}))
 	mux.HandleFunc("GET /config", m.handleGetConfig)
 	mux.HandleFunc("PUT /config", m.handlePutConfig)
 	mux.HandleFunc("PUT /force", m.handleForce)
@@ -229,47 +228,4 @@ func (m *Manager) handleForce(w http.ResponseWriter, r *http.Request) {
 	}
 	m.Force(req.Primary)
 	writeJSONResponse(w, http.StatusOK, map[string]string{"forced": req.Primary, "until": time.Now().Add(instanceapi.ForceTTL).UTC().Format(time.RFC3339)})
-}
-
-func (m *Manager) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	s := m.Status()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var b strings.Builder
-	metric := func(name, help, typ string, samples map[string]float64) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-		keys := make([]string, 0, len(samples))
-		for k := range samples {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, "%s%s %g\n", name, k, samples[k])
-		}
-	}
-	role := map[string]float64{}
-	for _, r := range []string{"primary", "replica", "unknown"} {
-		v := 0.0
-		if s.Role == r {
-			v = 1
-		}
-		role[fmt.Sprintf(`{role=%q}`, r)] = v
-	}
-	b2f := func(v bool) float64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	metric("haredis_instance_role", "Role of the instance (1 for the current role).", "gauge", role)
-	metric("haredis_instance_redis_up", "1 when redis-server answers.", "gauge", map[string]float64{"": b2f(s.RedisUp)})
-	metric("haredis_instance_ready", "1 when the instance is ready (see /readyz).", "gauge", map[string]float64{"": b2f(s.Ready)})
-	metric("haredis_instance_waiting", "1 while the boot decision keeps redis-server stopped.", "gauge", map[string]float64{"": b2f(s.Phase == instanceapi.PhaseWaiting)})
-	metric("haredis_instance_replication_offset_bytes", "Replication offset.", "gauge", map[string]float64{"": float64(s.ReplicationOffset)})
-	metric("haredis_instance_replication_lag_bytes", "Bytes behind the primary (-1 when unknown).", "gauge", map[string]float64{"": float64(s.LagBytes)})
-	metric("haredis_instance_connected_replicas", "Replicas connected to this primary.", "gauge", map[string]float64{"": float64(s.ConnectedReplicas)})
-	metric("haredis_instance_keys", "Keys in all databases.", "gauge", map[string]float64{"": float64(s.Keys)})
-	metric("haredis_instance_redis_restarts_total", "Restarts of redis-server by the manager.", "counter", map[string]float64{"": float64(s.Restarts)})
-	metric("haredis_instance_config_error", "1 when the last parameter group was refused.", "gauge", map[string]float64{"": b2f(s.Config.LastError != "")})
-	metric("haredis_instance_config_restart_required", "Parameters waiting for a restart of redis-server.", "gauge", map[string]float64{"": float64(len(s.Config.RestartRequired))})
-	_, _ = w.Write([]byte(b.String()))
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/haredis/haredis/internal/redistest"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/metrics"
 )
 
 func TestRestartsKilledRedisServer(t *testing.T) {
@@ -72,10 +74,23 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	if code := httpJSON(t, http.MethodGet, tm.m, "/healthz", nil, nil); code != http.StatusOK {
 		t.Errorf("GET /healthz: %d, want 200", code)
 	}
-	metrics := getText(t, tm.m, "/metrics")
-	for _, want := range []string{`haredis_instance_role{role="primary"} 1`, "haredis_instance_redis_restarts_total 1", "haredis_instance_keys 1"} {
-		if !strings.Contains(metrics, want+"\n") {
-			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+	fams, err := metrics.Parse(strings.NewReader(getText(t, tm.m, "/metrics")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(instanceMetricTypes, fams.Types()); diff != "" {
+		t.Errorf("metrics and their types (-want +got):\n%s", diff)
+	}
+	for _, r := range []string{instanceapi.RolePrimary, instanceapi.RoleReplica, instanceapi.RoleUnknown} {
+		if got, err := fams.Value("haredis_instance_role", "role", r); err != nil || got != metrics.Bool(r == instanceapi.RolePrimary) {
+			t.Errorf("haredis_instance_role{role=%q} = %v, %v; want 1 for primary only", r, got, err)
+		}
+	}
+	for name, want := range map[string]float64{"haredis_instance_redis_up": 1, "haredis_instance_ready": 1, "haredis_instance_waiting": 0,
+		"haredis_instance_redis_restarts_total": 1, "haredis_instance_keys": 1, "haredis_instance_connected_replicas": 0,
+		"haredis_instance_config_error": 0, "haredis_instance_config_restart_required": 0} {
+		if got, err := fams.Value(name); err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %v", name, got, err, want)
 		}
 	}
 	if s.LastDecision.Facts.Own.HasData != true {
@@ -221,4 +236,19 @@ func TestInvalidInitialGroupStillBoots(t *testing.T) {
 	if g.Desired["maxmemory-policy"] != "bogus" {
 		t.Errorf("GET /config desired = %v, want the refused group", g.Desired)
 	}
+}
+
+// instanceMetricTypes are the metrics of GET /metrics and their types.
+var instanceMetricTypes = map[string]dto.MetricType{
+	"haredis_instance_role":                     dto.MetricType_GAUGE,
+	"haredis_instance_redis_up":                 dto.MetricType_GAUGE,
+	"haredis_instance_ready":                    dto.MetricType_GAUGE,
+	"haredis_instance_waiting":                  dto.MetricType_GAUGE,
+	"haredis_instance_replication_offset_bytes": dto.MetricType_GAUGE,
+	"haredis_instance_replication_lag_bytes":    dto.MetricType_GAUGE,
+	"haredis_instance_connected_replicas":       dto.MetricType_GAUGE,
+	"haredis_instance_keys":                     dto.MetricType_GAUGE,
+	"haredis_instance_redis_restarts_total":     dto.MetricType_COUNTER,
+	"haredis_instance_config_error":             dto.MetricType_GAUGE,
+	"haredis_instance_config_restart_required":  dto.MetricType_GAUGE,
 }

@@ -71,10 +71,7 @@ func (s *Server) AdminHandler() http.Handler {
 		p, ok := s.Primary()
 		writeJSON(w, Status{Primary: p, Ready: ok, Paused: s.Paused()})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		s.WriteMetrics(w)
-	})
+	mux.Handle("GET /metrics", s.metricsHandler())
 	return mux
 }
 

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/metrics"
 )
 
 func TestAdminEndpoint(t *testing.T) {
@@ -69,9 +73,39 @@ func TestAdminEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body := call("GET", "/metrics")
-	for _, want := range []string{"haredis_proxy_connections_accepted_total 1", "haredis_proxy_pauses_total 1", "haredis_proxy_paused 0", "haredis_proxy_primary_known 1", "# TYPE haredis_proxy_commands_total counter"} {
-		if code != 200 || !strings.Contains(body, want) {
-			t.Errorf("metrics lack %q:\n%s", want, body)
+	if code != http.StatusOK {
+		t.Fatalf("metrics: %d %s", code, body)
+	}
+	fams, err := metrics.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(proxyMetricTypes, fams.Types()); diff != "" {
+		t.Errorf("metrics and their types (-want +got):\n%s", diff)
+	}
+	for name, want := range map[string]float64{"haredis_proxy_connections_accepted_total": 1, "haredis_proxy_connections_active": 1,
+		"haredis_proxy_pauses_total": 1, "haredis_proxy_paused": 0, "haredis_proxy_primary_known": 1} {
+		if got, err := fams.Value(name); err != nil || got != want {
+			t.Errorf("%s = %v, %v; want %v", name, got, err, want)
 		}
 	}
+	if got, err := fams.Value("haredis_proxy_commands_total"); err != nil || got < 1 {
+		t.Errorf("haredis_proxy_commands_total = %v, %v; want at least the PING", got, err)
+	}
+}
+
+// proxyMetricTypes are the metrics of the admin endpoint and their types.
+var proxyMetricTypes = map[string]dto.MetricType{
+	"haredis_proxy_connections_accepted_total":        dto.MetricType_COUNTER,
+	"haredis_proxy_connections_active":                dto.MetricType_GAUGE,
+	"haredis_proxy_connections_held":                  dto.MetricType_GAUGE,
+	"haredis_proxy_commands_total":                    dto.MetricType_COUNTER,
+	"haredis_proxy_primary_changes_total":             dto.MetricType_COUNTER,
+	"haredis_proxy_connections_moved_total":           dto.MetricType_COUNTER,
+	"haredis_proxy_connections_ended_on_change_total": dto.MetricType_COUNTER,
+	"haredis_proxy_upstream_dial_errors_total":        dto.MetricType_COUNTER,
+	"haredis_proxy_pauses_total":                      dto.MetricType_COUNTER,
+	"haredis_proxy_pause_timeouts_total":              dto.MetricType_COUNTER,
+	"haredis_proxy_paused":                            dto.MetricType_GAUGE,
+	"haredis_proxy_primary_known":                     dto.MetricType_GAUGE,
 }

@@ -1,12 +1,16 @@
 package proxy
 
 import (
-	"fmt"
-	"io"
+	"net/http"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/haredis/haredis/internal/metrics"
 )
 
-type metrics struct {
+// stats are the values behind the proxy's metrics.
+type stats struct {
 	accepted       atomic.Uint64
 	active         atomic.Int64
 	held           atomic.Int64
@@ -18,33 +22,29 @@ type metrics struct {
 	pauseTimeouts  atomic.Uint64
 }
 
-// WriteMetrics writes the proxy's counters in the Prometheus text format.
-func (s *Server) WriteMetrics(w io.Writer) {
-	b2i := func(b bool) int {
-		if b {
-			return 1
-		}
-		return 0
+// metricsHandler serves the proxy's counters and gauges, each read when
+// scraped, from a registry of this handler's own.
+func (s *Server) metricsHandler() http.Handler {
+	counter := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, v)
 	}
-	for _, m := range []struct {
-		name, kind, help string
-		v                any
-	}{
-		{"haredis_proxy_connections_accepted_total", "counter", "Client connections accepted.", s.m.accepted.Load()},
-		{"haredis_proxy_connections_active", "gauge", "Client connections open.", s.m.active.Load()},
-		{"haredis_proxy_connections_held", "gauge", "Client connections holding a command during a pause.", s.m.held.Load()},
-		{"haredis_proxy_commands_total", "counter", "Commands forwarded to the primary.", s.commands()},
-		{"haredis_proxy_primary_changes_total", "counter", "Changes of the primary.", s.m.primaryChanges.Load()},
-		{"haredis_proxy_connections_moved_total", "counter", "Client connections carried to a new upstream connection.", s.m.moved.Load()},
-		{"haredis_proxy_connections_ended_on_change_total", "counter", "Client connections ended because their session could not be carried.", s.m.closedOnChange.Load()},
-		{"haredis_proxy_upstream_dial_errors_total", "counter", "Failed connections to the primary.", s.m.dialErrors.Load()},
-		{"haredis_proxy_pauses_total", "counter", "Pauses for planned switchovers.", s.m.pauses.Load()},
-		{"haredis_proxy_pause_timeouts_total", "counter", "Pauses that ended by reaching their maximum duration.", s.m.pauseTimeouts.Load()},
-		{"haredis_proxy_paused", "gauge", "1 while commands are held.", b2i(s.Paused())},
-		{"haredis_proxy_primary_known", "gauge", "1 when the proxy has a confirmed primary.", b2i(s.Ready())},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, v)
 	}
+	return metrics.Handler(
+		counter("haredis_proxy_connections_accepted_total", "Client connections accepted.", func() float64 { return float64(s.m.accepted.Load()) }),
+		gauge("haredis_proxy_connections_active", "Client connections open.", func() float64 { return float64(s.m.active.Load()) }),
+		gauge("haredis_proxy_connections_held", "Client connections holding a command during a pause.", func() float64 { return float64(s.m.held.Load()) }),
+		counter("haredis_proxy_commands_total", "Commands forwarded to the primary.", func() float64 { return float64(s.commands()) }),
+		counter("haredis_proxy_primary_changes_total", "Changes of the primary.", func() float64 { return float64(s.m.primaryChanges.Load()) }),
+		counter("haredis_proxy_connections_moved_total", "Client connections carried to a new upstream connection.", func() float64 { return float64(s.m.moved.Load()) }),
+		counter("haredis_proxy_connections_ended_on_change_total", "Client connections ended because their session could not be carried.", func() float64 { return float64(s.m.closedOnChange.Load()) }),
+		counter("haredis_proxy_upstream_dial_errors_total", "Failed connections to the primary.", func() float64 { return float64(s.m.dialErrors.Load()) }),
+		counter("haredis_proxy_pauses_total", "Pauses for planned switchovers.", func() float64 { return float64(s.m.pauses.Load()) }),
+		counter("haredis_proxy_pause_timeouts_total", "Pauses that ended by reaching their maximum duration.", func() float64 { return float64(s.m.pauseTimeouts.Load()) }),
+		gauge("haredis_proxy_paused", "1 while commands are held.", func() float64 { return metrics.Bool(s.Paused()) }),
+		gauge("haredis_proxy_primary_known", "1 when the proxy has a confirmed primary.", func() float64 { return metrics.Bool(s.Ready()) }),
+	)
 }
 
 func (s *Server) commands() uint64 {

@@ -63,7 +63,7 @@ type Server struct {
 	listeners  map[net.Listener]struct{}
 	closed     bool
 
-	m metrics
+	m stats
 }
 
 // New returns a Server with no primary; it is ready once SetPrimary or
