@@ -53,27 +53,17 @@ func TestPlannedOperations(t *testing.T) {
 	if err := load.WaitAcked(lctx, 200); err != nil {
 		t.Fatal(err)
 	}
-	// phase runs one operation and checks the load around it.
-	phase := func(name string, switchovers int, op func()) {
+	// phase runs one operation as a named step and checks the load around
+	// it; the steps build on each other, so the first that fails ends the
+	// test.
+	phase := func(name string, switchovers int, op func(t *testing.T)) {
 		t.Helper()
-		start := time.Now()
-		op()
-		if err := load.WaitAcked(lctx, 100); err != nil {
-			t.Fatalf("%s: writes did not go on: %v", name, err)
-		}
-		fails := load.FailuresSince(start)
-		t.Logf("%s: %s, %d failed commands, longest write pause %s", name, time.Since(start).Round(time.Second), len(fails), load.LongestGapSince(start).Round(time.Millisecond))
-		if switchovers == 0 && len(fails) > 0 {
-			t.Errorf("%s: %d commands failed without a switchover, first %q", name, len(fails), fails[0].Err)
-		}
-		if len(fails) > 0 && fails[len(fails)-1].At.Sub(fails[0].At) > switchoverWindow {
-			t.Errorf("%s: commands failed over %s, longer than one switchover window (%s): first %q at %s, last %q at %s", name,
-				fails[len(fails)-1].At.Sub(fails[0].At), switchoverWindow, fails[0].Err, fails[0].At.Format(time.StampMilli),
-				fails[len(fails)-1].Err, fails[len(fails)-1].At.Format(time.StampMilli))
+		if !t.Run(name, func(t *testing.T) { runPhase(t, lctx, load, name, switchovers, op) }) {
+			t.FailNow()
 		}
 	}
 
-	phase("switchover", 1, func() {
+	phase("switchover", 1, func(t *testing.T) {
 		from := rf.Status.CurrentPrimary
 		to := anyReplica(rf)
 		patchStatus(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to })
@@ -88,7 +78,7 @@ func TestPlannedOperations(t *testing.T) {
 		waitRFReady(t, ns, "app", 2*time.Minute)
 	})
 
-	phase("live parameter", 0, func() {
+	phase("live parameter", 0, func(t *testing.T) {
 		before := processes(t, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
 			rf.Spec.Redis.Config = map[string]haredisv1.ConfigValue{"notify-keyspace-events": "gxE", "maxmemory-policy": "allkeys-lru"}
@@ -104,7 +94,7 @@ func TestPlannedOperations(t *testing.T) {
 		}
 	})
 
-	phase("volume growth", 0, func() {
+	phase("volume growth", 0, func(t *testing.T) {
 		before := processes(t, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
 			q := resource.MustParse("2Gi")
@@ -126,7 +116,7 @@ func TestPlannedOperations(t *testing.T) {
 		}
 	})
 
-	phase("restart-only parameter", 1, func() {
+	phase("restart-only parameter", 1, func(t *testing.T) {
 		before := processes(t, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Config["databases"] = "32" })
 		rf = waitFor2(t, ns, "app", 6*time.Minute, "databases 32 on every instance through the rolling path", func(rf *haredisv1.RedisFailover) error {
@@ -143,7 +133,7 @@ func TestPlannedOperations(t *testing.T) {
 		}
 	})
 
-	phase("rolling image and resources update", 1, func() {
+	phase("rolling image and resources update", 1, func(t *testing.T) {
 		before := podUIDs(t, ns, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
 			rf.Spec.Redis.Image = "redis:7.0.15"
@@ -179,7 +169,7 @@ func TestPlannedOperations(t *testing.T) {
 		}
 	})
 
-	phase("scale up", 0, func() {
+	phase("scale up", 0, func(t *testing.T) {
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 4 })
 		rf = waitFor2(t, ns, "app", 3*time.Minute, "four ready instances", func(rf *haredisv1.RedisFailover) error {
 			if rf.Status.ReadyInstances != 4 || !conditionTrue(rf, haredisv1.ConditionReady) {
@@ -193,7 +183,7 @@ func TestPlannedOperations(t *testing.T) {
 	// then 3 -> 2 deleting it (keepAfterDeletion false): each time the
 	// highest-numbered replica goes, the primary stays, and the sentinels
 	// forget the removed one.
-	scaleDown := func(to int32, keep bool) {
+	scaleDown := func(t *testing.T, to int32, keep bool) {
 		primary := rf.Status.CurrentPrimary
 		victim := ""
 		for _, is := range rf.Status.Instances {
@@ -243,8 +233,8 @@ func TestPlannedOperations(t *testing.T) {
 			t.Errorf("last instance serial %s, want %s unchanged", got, lastSerial)
 		}
 	}
-	phase("scale down keeping the volume", 0, func() { scaleDown(3, true) })
-	phase("scale down deleting the volume", 0, func() { scaleDown(2, false) })
+	phase("scale down keeping the volume", 0, func(t *testing.T) { scaleDown(t, 3, true) })
+	phase("scale down deleting the volume", 0, func(t *testing.T) { scaleDown(t, 2, false) })
 
 	// More sentinels, then fewer: every sentinel ends with the quorum of
 	// the new count, knows exactly the others, and names the primary. The
@@ -266,7 +256,7 @@ func TestPlannedOperations(t *testing.T) {
 		}
 	}()
 	for _, n := range []int32{5, 3} {
-		phase(fmt.Sprintf("%d sentinels", n), 0, func() {
+		phase(fmt.Sprintf("%d sentinels", n), 0, func(t *testing.T) {
 			patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) { rf.Spec.Sentinel.Replicas = n })
 			redistest.WaitFor(t, 4*time.Minute, fmt.Sprintf("%d sentinels with quorum %d that know each other", n, quorum.Majority(int(n))), func(ctx context.Context) error {
 				return sentinelsAgree(ctx, rf, pw, int(n))
@@ -495,4 +485,26 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// runPhase runs op and checks the write load around it: writes go on
+// after it, no command fails unless it includes switchovers, and failures
+// fit in one switchover window.
+func runPhase(t *testing.T, lctx context.Context, load *writeload.Load, name string, switchovers int, op func(t *testing.T)) {
+	t.Helper()
+	start := time.Now()
+	op(t)
+	if err := load.WaitAcked(lctx, 100); err != nil {
+		t.Fatalf("%s: writes did not go on: %v", name, err)
+	}
+	fails := load.FailuresSince(start)
+	t.Logf("%s: %s, %d failed commands, longest write pause %s", name, time.Since(start).Round(time.Second), len(fails), load.LongestGapSince(start).Round(time.Millisecond))
+	if switchovers == 0 && len(fails) > 0 {
+		t.Errorf("%s: %d commands failed without a switchover, first %q", name, len(fails), fails[0].Err)
+	}
+	if len(fails) > 0 && fails[len(fails)-1].At.Sub(fails[0].At) > switchoverWindow {
+		t.Errorf("%s: commands failed over %s, longer than one switchover window (%s): first %q at %s, last %q at %s", name,
+			fails[len(fails)-1].At.Sub(fails[0].At), switchoverWindow, fails[0].Err, fails[0].At.Format(time.StampMilli),
+			fails[len(fails)-1].Err, fails[len(fails)-1].At.Format(time.StampMilli))
+	}
 }
