@@ -28,7 +28,7 @@ test-chaos: setup setup-bed ## The fault suite's unit tests and its fixed seeds 
 	$(GO_TEST) -count=1 -timeout 30m $(CHAOS_PKGS)
 
 .PHONY: bench-chaos
-bench-chaos: setup setup-bed ## 30 random fault sequences of 8 steps on the bed (root; hours; ends with a bench: line)
-	go run ./hack/bench/chaos -sequences $(or $(SEEDS),30) -steps $(CHAOS_STEPS)
+bench-chaos: setup setup-bed ## 30 random fault sequences of 8 steps on the bed, or SEED_LIST=a,b,... again (root; about an hour; ends with a bench: line)
+	go run ./hack/bench/chaos -sequences $(or $(SEEDS),30) -steps $(CHAOS_STEPS) $(if $(SEED_LIST),-seeds $(SEED_LIST))
 
 BENCHES += bench-chaos

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,14 +33,25 @@ func main() {
 	sequences := flag.Int("sequences", 30, "random sequences to run")
 	steps := flag.Int("steps", 8, "steps per sequence")
 	seed := flag.Uint64("seed", 0, "run only this seed (0: random seeds)")
+	seedList := flag.String("seeds", "", "run these seeds, comma-separated (to run again the seeds of an earlier run)")
 	planOnly := flag.Bool("plan", false, "print the plans and exit, without a bed")
 	asJSON := flag.Bool("json", false, "with -plan: print each plan as JSON (what CHAOS_PLAN reads)")
 	verbose := flag.Bool("v", false, "print every sequence's progress, not only its report (a stuck step's diagnosis is always printed)")
 	flag.Parse()
 	var seeds []uint64
-	if *seed != 0 {
+	switch {
+	case *seedList != "":
+		for _, f := range strings.Split(*seedList, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil || n == 0 {
+				fmt.Fprintf(os.Stderr, "bench-chaos: -seeds: %q is not a seed (a positive integer)\n", f)
+				os.Exit(2)
+			}
+			seeds = append(seeds, n)
+		}
+	case *seed != 0:
 		seeds = []uint64{*seed}
-	} else {
+	default:
 		seeds = chaos.RandomSeeds(*sequences)
 	}
 	if *planOnly {
