@@ -3,15 +3,25 @@
 COREDNS_VERSION := v1.15.0
 COREDNS_BIN     := $(BIN)/coredns-$(COREDNS_VERSION)
 BED_BIN         := $(BIN)/haredis-bed
+# Valkey from Debian's bookworm-backports, unpacked (not installed) so that
+# nothing conflicts with the system's Redis; the bed maps valkey images to it.
+VALKEY_VERSION  := 8.0.1
+VALKEY_DEB      := 8.0.1+dfsg1-1~bpo12+1
+VALKEY_DIR      := $(BIN)/valkey-$(VALKEY_VERSION)
 BED_PKGS        := ./test/bed/... ./hack/bench/bed/...
 PARTS_PKGS      += $(BED_PKGS)
 # The bed finds CoreDNS here (see test/bed/cluster).
 export HAREDIS_COREDNS := $(COREDNS_BIN)/coredns
+export HAREDIS_VALKEY_DIR := $(VALKEY_DIR)
 
 ##@ Test bed
 
 .PHONY: setup-bed
-setup-bed: $(COREDNS_BIN)/coredns ## Build what the test bed adds to `make setup` (CoreDNS; virtual-kubelet is a Go dependency)
+setup-bed: $(COREDNS_BIN)/coredns $(VALKEY_DIR)/.complete ## Build what the test bed adds to `make setup` (CoreDNS, Valkey; virtual-kubelet is a Go dependency)
+
+$(VALKEY_DIR)/.complete:
+	@echo "unpacking Valkey $(VALKEY_VERSION) from bookworm-backports into $(VALKEY_DIR)"
+	hack/fetch-debs.sh $(VALKEY_DIR) bookworm-backports valkey-server=$(VALKEY_DEB) valkey-sentinel=$(VALKEY_DEB) valkey-tools=$(VALKEY_DEB)
 
 $(COREDNS_BIN)/coredns: hack/coredns/go.mod
 	@echo "building CoreDNS $(COREDNS_VERSION) into $(COREDNS_BIN) (about 4 minutes the first time)"

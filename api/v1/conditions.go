@@ -33,6 +33,11 @@ const (
 	// ConditionPasswordSecretInSync is False while the Secret the password
 	// comes from is missing or differs from the password in force.
 	ConditionPasswordSecretInSync = "PasswordSecretInSync"
+	// ConditionImageAccepted is False while spec.redis.image names a server
+	// haredis does not run, a move the data would not survive (a downgrade,
+	// an RDB format the new server cannot read), or an instance refuses
+	// to start its image's server on its volume.
+	ConditionImageAccepted = "ImageAccepted"
 )
 
 // Reasons of the Ready condition.
@@ -108,6 +113,17 @@ const (
 	ReasonResized               = "Resized"
 	ReasonAuthEnabled           = "AuthEnabled"
 	ReasonAuthDisabled          = "AuthDisabled"
+	// ReasonImageAccepted: every instance runs a supported server, and
+	// the image's server can take over the data.
+	ReasonImageAccepted = "ImageAccepted"
+	// ReasonMoveRefused: the image's server, read from its tag, cannot
+	// replace what the instances run (unsupported version, downgrade, RDB
+	// format); no pod was restarted for it.
+	ReasonMoveRefused = "MoveRefused"
+	// ReasonServerRefused: an instance manager refused to start the
+	// image's server (unsupported version, or data it cannot read); the
+	// data is untouched.
+	ReasonServerRefused = "ServerRefused"
 )
 
 // Switchover results and reasons in status.lastSwitchover.

@@ -95,10 +95,15 @@ type ConfigValue string
 
 // RedisSpec describes the data instances.
 type RedisSpec struct {
-	// Image is the Redis container image. The image stays stock: haredis
-	// copies its instance manager in with an init container.
-	// +kubebuilder:default="redis:7.0"
+	// Image is the server's container image: Valkey (valkey/valkey) or
+	// Redis (redis), Valkey 7.2 and later, Redis 7.0 and later. The image
+	// stays stock: haredis copies its instance manager in with an init
+	// container, and learns the engine and version from the server itself.
+	// Changing it is a rolling update (replicas, a switchover, the old
+	// primary); a move the data would not survive is refused.
+	// +kubebuilder:default="valkey/valkey:8.0"
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(docker[.]io/)?(library/)?redis:[0-6]([.-].*)?$') && !self.matches('^(docker[.]io/)?(valkey/|library/)?valkey:([0-6]|7[.][01])([.-].*)?$')",message="spec.redis.image: haredis runs Redis 7.0 and later, Valkey 7.2 and later; use for example valkey/valkey:8.0 or redis:7.2"
 	// +optional
 	Image string `json:"image,omitempty"`
 
@@ -262,7 +267,9 @@ type SentinelSpec struct {
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
 
-	// Image of the sentinel containers; empty means spec.redis.image.
+	// Image of the sentinel containers; empty means spec.redis.image, so
+	// that sentinels run the same engine as their instances.
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(docker[.]io/)?(library/)?redis:[0-6]([.-].*)?$') && !self.matches('^(docker[.]io/)?(valkey/|library/)?valkey:([0-6]|7[.][01])([.-].*)?$')",message="spec.sentinel.image: haredis runs Redis 7.0 and later, Valkey 7.2 and later; use for example valkey/valkey:8.0 or redis:7.2"
 	// +optional
 	Image string `json:"image,omitempty"`
 
@@ -598,6 +605,10 @@ type InstanceStatus struct {
 	// system reports it.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+	// Server is the engine and version the instance runs, as the server
+	// reports it (for example "valkey 8.0.1", "redis 7.0.15").
+	// +optional
+	Server string `json:"server,omitempty"`
 }
 
 // Endpoints clients connect to.

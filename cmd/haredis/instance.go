@@ -98,7 +98,7 @@ func newInstanceRunCommand() *cobra.Command {
 	f.StringVar(&httpListen, "http-listen", envOr("HAREDIS_HTTP_LISTEN", ":8080"), "address of the HTTP API (env HAREDIS_HTTP_LISTEN)")
 	f.IntVar(&redisPort, "redis-port", envIntOr("HAREDIS_REDIS_PORT", 6379), "port redis-server listens on (env HAREDIS_REDIS_PORT)")
 	f.StringVar(&bind, "bind", envOr("HAREDIS_BIND", "* -::*"), "addresses redis-server binds, space separated (env HAREDIS_BIND)")
-	f.StringVar(&redisServer, "redis-server", envOr("HAREDIS_REDIS_SERVER", "redis-server"), "the redis-server binary (env HAREDIS_REDIS_SERVER)")
+	f.StringVar(&redisServer, "redis-server", envOr("HAREDIS_REDIS_SERVER", ""), "the server binary; valkey-server or redis-server from PATH when empty, Valkey first (env HAREDIS_REDIS_SERVER)")
 	f.DurationVar(&bootWait, "boot-wait", 30*time.Second, "how long a recorded primary waits for unreachable peers before booting")
 	f.DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "how long a clean shutdown of redis-server may take before SIGKILL")
 	f.BoolVar(&subreaper, "subreaper", false, "adopt and reap orphaned descendants even when not PID 1")

@@ -37,7 +37,7 @@ func newSentinelRunCommand() *cobra.Command {
 	f.StringVar(&o.RunDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "writable directory for sentinel.conf (Sentinel rewrites it)")
 	f.StringVar(&o.PodName, "pod-name", envOr("POD_NAME", ""), "this sentinel's pod name; keeps its sentinel id stable")
 	f.StringVar(&o.AnnounceHostname, "announce-hostname", "", "this sentinel's stable DNS name")
-	f.StringVar(&o.Binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", "redis-sentinel"), "redis-sentinel binary")
+	f.StringVar(&o.Binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", ""), "the sentinel binary; valkey-sentinel or redis-sentinel from PATH when empty, Valkey first")
 	f.IntVar(&o.Port, "port", 26379, "sentinel port")
 	f.IntVar(&o.Quorum, "quorum", 0, "sentinels that must agree the primary is down (0: a majority of the sentinels in --config)")
 	f.DurationVar(&o.DownAfter, "down-after", time.Second, "down-after-milliseconds")

@@ -381,3 +381,18 @@ func TestViewOfCountsAllConfiguredSentinels(t *testing.T) {
 		t.Errorf("one answer of three named %q", v.addr)
 	}
 }
+
+func TestRefusedImageReplacesNoPod(t *testing.T) {
+	in := updateInput{
+		members: []memberState{
+			{name: "app-1", hasPod: true, primary: true, current: false, ready: true},
+			{name: "app-2", hasPod: true, current: false, ready: false},
+		},
+		sentinelsHealthy: true,
+		imageRefused:     "spec.redis.image redis:7.0: moving from valkey 8.0.1 to redis 7.0.0 ...",
+	}
+	got := nextUpdate(in)
+	if got.kind != updateWait || !strings.Contains(got.message, "no pod is replaced") {
+		t.Errorf("nextUpdate with a refused image = %+v; want a wait that replaces nothing, even the replica that is not ready", got)
+	}
+}

@@ -135,6 +135,9 @@ type state struct {
 	// the sentinels name (proxyRoutes).
 	proxyMisroutes []string
 	statuses       map[string]*instanceapi.Status
+	// moveRefused says why spec.redis.image cannot replace the servers the
+	// instances run (checkImage), "" when it can or cannot be told.
+	moveRefused string
 	// statusBefore is the status as read, to tell whether it changed.
 	statusBefore *haredisv1.RedisFailoverStatus
 	// members are the instances as the rolling update's plan saw them, in
@@ -180,6 +183,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.tendSentinels,
 		r.readInstances,
 		r.followPrimary,
+		r.checkImage,
 		r.planRollingUpdate,
 		r.reportStatus,
 		r.forcePrimary,

@@ -78,6 +78,9 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 			}
 			is.ConfigGeneration = s.Config.Generation
 			is.PendingRestart = s.Config.RestartRequired
+			if srv := serverOf(s); srv.Known() {
+				is.Server = srv.String()
+			}
 		}
 		why := ""
 		if extra := extraPrimary(rf, n, st.statuses[n]); extra != "" {
@@ -292,6 +295,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(haredisv1.ConditionPasswordSecretInSync, false, st.passwordSync.reason, st.passwordSync.message)
 	}
 	set(storageResized(rf, st))
+	set(imageAccepted(st))
 	if rf.AuthEnabled() {
 		set(haredisv1.ConditionAuthDisabled, false, haredisv1.ReasonAuthEnabled, "clients, replicas and sentinels authenticate")
 	} else {

@@ -28,6 +28,7 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 	in := updateInput{
 		sentinelsHealthy:  r.sentinelsHealthy(rf, st),
 		switchoverBlocked: (rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary) || switchoverFailedRecently(rf),
+		imageRefused:      st.moveRefused,
 	}
 	for _, n := range st.instances {
 		m := memberState{name: n, primary: n == rf.Status.CurrentPrimary, lagBytes: -1}

@@ -43,6 +43,9 @@ type updateInput struct {
 	sentinelsHealthy bool
 	// switchoverBlocked: a switchover is under way or failed moments ago.
 	switchoverBlocked bool
+	// imageRefused says why spec.redis.image cannot replace what runs
+	// (checkImage); then no pod is replaced.
+	imageRefused string
 }
 
 type updateKind int
@@ -80,6 +83,9 @@ func nextUpdate(in updateInput) updateStep {
 		return updateStep{kind: updateNone}
 	}
 	progress := fmt.Sprintf("%d instances and %d sentinels to update", len(outdated), len(outdatedSentinels))
+	if in.imageRefused != "" {
+		return updateStep{kind: updateWait, message: fmt.Sprintf("%s; stopped, no pod is replaced: %s", progress, in.imageRefused)}
+	}
 	for _, m := range in.members {
 		if !m.hasPod || m.deleting {
 			return updateStep{kind: updateWait, message: fmt.Sprintf("%s; waiting for the pod of %s to be replaced", progress, m.name)}

@@ -68,7 +68,9 @@ func writeJSONResponse(w http.ResponseWriter, code int, v interface{}) {
 func (m *Manager) Status() instanceapi.Status {
 	m.mu.Lock()
 	o, g, d, run := m.observed, m.group, m.decision, m.run
-	s := instanceapi.Status{Name: m.opts.Self, PodIP: m.opts.PodIP, MasterName: m.cfg.MasterName, Phase: m.phase, Restarts: m.restarts, LastDecision: d}
+	s := instanceapi.Status{Name: m.opts.Self, PodIP: m.opts.PodIP, MasterName: m.cfg.MasterName, Phase: m.phase, Restarts: m.restarts, LastDecision: d,
+		Refused: m.refused}
+	server := m.server
 	if m.proc != nil && !m.proc.Exited() {
 		s.RedisPID = m.proc.Pid
 	}
@@ -83,6 +85,9 @@ func (m *Manager) Status() instanceapi.Status {
 		s.MasterLinkUp, s.SyncInProgress = o.Repl.LinkUp, o.Repl.SyncInProgress
 		s.LagBytes, s.ConnectedReplicas = o.LagBytes, o.Repl.ConnectedReplicas
 		s.Keys, s.Loading, s.RunID = o.Keys, o.Loading, o.RunID
+		if o.Server.Known() {
+			server = o.Server
+		}
 	} else {
 		s.LagBytes = -1
 		s.RedisError = o.Err
@@ -103,6 +108,9 @@ func (m *Manager) Status() instanceapi.Status {
 	m.dataStatus(&s, o, running)
 	s.Forced = m.forcedPrimary()
 	s.LabelRole = m.labelRole()
+	if server.Known() {
+		s.Engine, s.EngineVersion = string(server.Engine), server.Version.String()
+	}
 	s.Ready, s.ReadyReason = m.readiness(s, o)
 	return s
 }
@@ -111,6 +119,8 @@ func (m *Manager) Status() instanceapi.Status {
 // min-replicas-to-write), or a replica whose link is up and not syncing.
 func (m *Manager) readiness(s instanceapi.Status, o observed) (bool, string) {
 	switch {
+	case s.Refused != "":
+		return false, "not started: " + s.Refused
 	case s.LabelRole == instanceapi.RolePrimary && s.Role == instanceapi.RoleReplica:
 		// The Service NAME-primary selects this pod by its label: while the
 		// label says primary (the operator has not moved it, or is down),

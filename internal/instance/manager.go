@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/secretfile"
 
 	"github.com/haredis/haredis/internal/atomicfile"
@@ -50,7 +51,8 @@ type Options struct {
 	Bind []string
 	// HTTPListen is the address of the HTTP API; ":0" picks a port.
 	HTTPListen string
-	// RedisServer is the redis-server binary ("redis-server" from PATH).
+	// RedisServer is the server binary; when empty, valkey-server or
+	// redis-server, whichever the image has in PATH (Valkey first).
 	RedisServer string
 	// BootWait bounds how long a recorded primary waits for unreachable
 	// peers before booting (never the wait for a failover), and how long a
@@ -70,9 +72,6 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.RedisServer == "" {
-		o.RedisServer = "redis-server"
-	}
 	if o.BootWait == 0 {
 		o.BootWait = 30 * time.Second
 	}
@@ -128,7 +127,12 @@ type Manager struct {
 	dataError   string
 	quarantined string
 	output      *outputTail
-	drift       driftState
+	// binary and server are the server executable and what its --version
+	// says; refused why it is not started (serverRefusal), "" when it is.
+	binary  string
+	server  engine.Server
+	refused string
+	drift   driftState
 }
 
 // runState is reset at every start of redis-server.
@@ -232,6 +236,16 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.loadGroup(ctx); err != nil {
 		return err
 	}
+	bin, server, err := m.detectServer()
+	refused := ""
+	if err != nil {
+		refused = err.Error()
+	} else {
+		refused = m.serverRefusal(server)
+	}
+	m.mu.Lock()
+	m.binary, m.server, m.refused = bin, server, refused
+	m.mu.Unlock()
 	srv, err := m.serveHTTP()
 	if err != nil {
 		return err
@@ -241,6 +255,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
+	if refused != "" {
+		// Serve the reason (status, readiness) and start nothing: the
+		// operator reports it, and a new image restarts the pod.
+		m.setPhase(instanceapi.PhaseRefused)
+		m.log.Error("the server is not started", "server", server.String(), "reason", refused)
+		<-ctx.Done()
+		return nil
+	}
+	m.log.Info("server", "binary", bin, "engine", string(server.Engine), "version", server.Version.String())
 	go m.pollLoop(ctx)
 
 	crashes := 0
@@ -381,7 +404,7 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	if err := atomicfile.Write(path, conf, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(m.opts.RedisServer, path)
+	cmd := exec.Command(m.binary, path)
 	m.output.reset()
 	out, err := m.output.pipe(m.opts.RedisOutput)
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 // holds anything beyond metadata, and the replication id and offset Redis 7
 // stores in its header.
 type rdbSummary struct {
+	// Format is the RDB format version of the header (REDIS0011: 11,
+	// VALKEY080: 80).
+	Format     int
 	HasData    bool
 	ReplID     string
 	ReplOffset int64
@@ -37,10 +40,14 @@ func inspectRDB(path string) (rdbSummary, error) {
 	defer f.Close()
 	r := bufio.NewReader(f)
 	magic := make([]byte, 9)
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic[:5]) != "REDIS" {
+	if _, err := io.ReadFull(r, magic); err != nil {
 		return rdbSummary{}, fmt.Errorf("cannot inspect %s: not an RDB file", path)
 	}
-	var s rdbSummary
+	format, ok := rdbFormat(magic)
+	if !ok {
+		return rdbSummary{}, fmt.Errorf("cannot inspect %s: not an RDB file", path)
+	}
+	s := rdbSummary{Format: format}
 	for {
 		op, err := r.ReadByte()
 		if err != nil {
@@ -142,4 +149,20 @@ func rdbString(r *bufio.Reader) (string, error) {
 	buf := make([]byte, n)
 	_, err = io.ReadFull(r, buf)
 	return string(buf), err
+}
+
+// rdbFormat reads the format version of a 9-byte RDB header: REDIS and
+// four digits, or VALKEY and three.
+func rdbFormat(magic []byte) (int, bool) {
+	digits := ""
+	switch {
+	case len(magic) == 9 && string(magic[:5]) == "REDIS":
+		digits = string(magic[5:])
+	case len(magic) == 9 && string(magic[:6]) == "VALKEY":
+		digits = string(magic[6:])
+	default:
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
 }

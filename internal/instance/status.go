@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/redisinfo"
 )
@@ -28,6 +29,8 @@ type observed struct {
 	MasterAddr string
 	// Durability is what redis-server has (nil when not read).
 	Durability *instanceapi.Durability
+	// Server is the engine and version INFO server reports.
+	Server engine.Server
 }
 
 // redisConn keeps one client to the local redis-server, rebuilt when the
@@ -138,6 +141,7 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 		return o
 	}
 	o.Up, o.Repl, o.Keys, o.Loading = true, repl, info.Keys(), info.Loading()
+	o.Server, _ = engine.FromInfo(info)
 	o.RunID, o.PID = info["run_id"], info.Int("process_id", 0)
 	if v, err := c.ConfigGet(pctx, "min-replicas-*").Result(); err == nil {
 		n, err1 := strconv.Atoi(v["min-replicas-to-write"])

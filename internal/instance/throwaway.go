@@ -67,7 +67,7 @@ func (m *Manager) startThrowaway(ctx context.Context, group map[string]string) (
 		t.close()
 		return nil, fmt.Errorf("cannot validate the parameter group: %w", err)
 	}
-	cmd := exec.Command(m.opts.RedisServer, path)
+	cmd := exec.Command(m.binary, path)
 	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, dir
 	t.proc, err = m.opts.Reaper.Start(cmd)
 	out.Close()

@@ -17,6 +17,10 @@ const (
 	PhaseRunning  = "running"
 	PhaseBackoff  = "backoff"
 	PhaseStopping = "stopping"
+	// PhaseRefused: the server in the image is not supported, or cannot
+	// read the data on the volume; it is not started (Status.Refused says
+	// why).
+	PhaseRefused = "refused"
 )
 
 // Roles (Status.Role).
@@ -77,6 +81,13 @@ type Status struct {
 	// unreadable files were moved to, when they were.
 	DataError   string `json:"dataError,omitempty"`
 	Quarantined string `json:"quarantined,omitempty"`
+	// Engine and EngineVersion are the server's (redis or valkey), from
+	// its own --version before it starts and from INFO server once it runs.
+	Engine        string `json:"engine,omitempty"`
+	EngineVersion string `json:"engineVersion,omitempty"`
+	// Refused says why the server in the image is not started: a version
+	// haredis does not support, or data on the volume it cannot read.
+	Refused string `json:"refused,omitempty"`
 	// LabelRole is the pod's haredis.dev/role label as the pod sees it.
 	LabelRole    string          `json:"labelRole,omitempty"`
 	LastDecision *DecisionRecord `json:"lastDecision,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/haredis/haredis/internal/atomicfile"
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/secretfile"
 )
@@ -28,8 +29,9 @@ type Options struct {
 	RunDir           string
 	PodName          string
 	AnnounceHostname string
-	// Binary is the redis-sentinel executable (a name looked up in PATH,
-	// or a path).
+	// Binary is the sentinel executable (a name looked up in PATH, or a
+	// path); when empty, valkey-sentinel or redis-sentinel, whichever the
+	// image has (Valkey first).
 	Binary          string
 	Port            int
 	Quorum          int
@@ -71,11 +73,19 @@ func Run(ctx context.Context, o Options) error {
 	if err := atomicfile.Write(path, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("cannot write sentinel.conf: %w", err)
 	}
-	bin, err := exec.LookPath(o.Binary)
-	if err != nil {
-		return fmt.Errorf("cannot find %s: %w", o.Binary, err)
+	name := o.Binary
+	if name == "" {
+		e, err := engine.Installed(exec.LookPath)
+		if err != nil {
+			return err
+		}
+		name = engine.BinariesOf(e).Sentinel
 	}
-	o.Log.Info("starting redis-sentinel", "config", path)
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		return fmt.Errorf("cannot find %s: %w", name, err)
+	}
+	o.Log.Info("starting the sentinel", "binary", bin, "config", path)
 	// exec, not a child: redis-sentinel gets the container's signals
 	// directly, and when it exits the kubelet restarts the container,
 	// which renders the file again from the peers' current view.

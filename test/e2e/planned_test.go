@@ -136,7 +136,7 @@ func TestPlannedOperations(t *testing.T) {
 	phase("rolling image and resources update", 1, func(t *testing.T) {
 		before := podUIDs(t, ns, rf)
 		patchRF(t, ns, "app", func(rf *haredisv1.RedisFailover) {
-			rf.Spec.Redis.Image = "redis:7.0.15"
+			rf.Spec.Redis.Image = valkeyImage + ".1"
 			rf.Spec.Redis.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}}
 		})
 		rf = waitFor2(t, ns, "app", 8*time.Minute, "every pod replaced by the rolling update", func(rf *haredisv1.RedisFailover) error {
@@ -160,7 +160,7 @@ func TestPlannedOperations(t *testing.T) {
 			if p.Labels[specs.LabelComponent] == specs.ComponentProxy {
 				continue
 			}
-			if c.Image != "redis:7.0.15" {
+			if c.Image != valkeyImage+".1" {
 				t.Errorf("pod %s runs %s", p.Name, c.Image)
 			}
 			if p.Labels[specs.LabelComponent] == specs.ComponentRedis && c.Resources.Requests.Cpu().String() != "50m" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/redistest"
 
 	"github.com/redis/go-redis/v9"
@@ -29,8 +30,10 @@ import (
 // and connect, SIGKILL of the primary's redis-server, a deleted pod comes
 // back with its volume and leaves no stale address in Sentinel (safety rule
 // 4), an invalid parameter, deletion keeps the volumes.
-func TestRedisFailoverLifecycle(t *testing.T) {
-	ns, rf, pw := newReadyRF(t, "life", nil)
+func TestRedisFailoverLifecycle(t *testing.T) { forEachEngine(t, testLifecycle) }
+
+func testLifecycle(t *testing.T, image string) {
+	ns, rf, pw := newReadyRF(t, "life", withImage(image))
 	ctx := context.Background()
 
 	// One primary, two replicas, three sentinels; both kinds of client work.
@@ -40,6 +43,13 @@ func TestRedisFailoverLifecycle(t *testing.T) {
 	}
 	if roles[haredisv1.RolePrimary] != 1 || roles[haredisv1.RoleReplica] != 2 || rf.Status.ReadyInstances != 3 {
 		t.Fatalf("instances %+v, want one primary and two ready replicas", rf.Status.Instances)
+	}
+	// The servers are the image's engine, as they report it themselves.
+	want, _ := engine.FromImage(image)
+	for _, is := range rf.Status.Instances {
+		if !strings.HasPrefix(is.Server, string(want.Engine)+" ") {
+			t.Errorf("instance %s reports server %q, want %s from image %s", is.Name, is.Server, want.Engine, image)
+		}
 	}
 	var sentinels corev1.PodList
 	if err := kc.List(ctx, &sentinels, client.InNamespace(ns), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil || len(sentinels.Items) != 3 {

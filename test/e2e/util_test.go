@@ -123,3 +123,22 @@ func instanceStatus(ctx context.Context, pod *corev1.Pod) (*instanceapi.Status, 
 }
 
 func podAddr(p *corev1.Pod) string { return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(6379)) }
+
+// The images of the engines the bed runs: Valkey 8.0 (the default of
+// spec.redis.image) and Redis 7.0.
+const (
+	valkeyImage = "valkey/valkey:8.0"
+	redisImage  = "redis:7.0"
+)
+
+// forEachEngine runs test once per engine, as a named subtest.
+func forEachEngine(t *testing.T, test func(t *testing.T, image string)) {
+	for _, e := range []struct{ name, image string }{{"valkey", valkeyImage}, {"redis", redisImage}} {
+		t.Run(e.name, func(t *testing.T) { test(t, e.image) })
+	}
+}
+
+// withImage sets spec.redis.image.
+func withImage(image string) func(*haredisv1.RedisFailover) {
+	return func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Image = image }
+}

@@ -59,6 +59,10 @@ type Options struct {
 	HaredisBinary string
 	// CoreDNSPath is the coredns binary; bin/coredns-VERSION/coredns when empty.
 	CoreDNSPath string
+	// ValkeyDir holds Valkey unpacked from its Debian packages (usr/bin);
+	// $HAREDIS_VALKEY_DIR, else bin/valkey-VERSION when empty. Valkey images
+	// fail like a pull when it is missing.
+	ValkeyDir string
 	// CRDPaths are installed once the API server is up.
 	CRDPaths []string
 	// VolumeSyncPeriod paces the refresh of configMap, secret and projected
@@ -181,6 +185,13 @@ func (o *Options) complete() error {
 			o.CoreDNSPath = filepath.Join(root, "bin", "coredns-"+CoreDNSVersion, "coredns")
 		}
 	}
+	if o.ValkeyDir == "" {
+		if p := os.Getenv("HAREDIS_VALKEY_DIR"); p != "" {
+			o.ValkeyDir = p
+		} else if rootErr == nil {
+			o.ValkeyDir = filepath.Join(root, "bin", "valkey-"+ValkeyVersion)
+		}
+	}
 	if _, err := os.Stat(o.CoreDNSPath); err != nil {
 		return fmt.Errorf("CoreDNS binary %s is missing: run `make setup`: %w", o.CoreDNSPath, err)
 	}
@@ -196,6 +207,9 @@ func (o *Options) complete() error {
 
 // CoreDNSVersion is the CoreDNS `make setup` builds (see mk/bed.mk).
 const CoreDNSVersion = "v1.15.0"
+
+// ValkeyVersion is the Valkey `make setup-bed` unpacks (see mk/bed.mk).
+const ValkeyVersion = "8.0.1"
 
 func (o *Options) id() string {
 	b := make([]byte, 3)

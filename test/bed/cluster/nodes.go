@@ -42,7 +42,7 @@ type Node struct {
 func zoneName(i int) string { return "zone-" + string(rune('a'+(i-1)%26)) }
 
 func (c *Cluster) startNodes(ctx context.Context) error {
-	images, err := node.NewImages(c.opts.ProjectImage, c.opts.HaredisBinary)
+	images, err := node.NewImages(c.opts.ProjectImage, c.opts.HaredisBinary, c.opts.ValkeyDir)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,9 +36,11 @@ type Images struct {
 }
 
 // NewImages knows the host's Redis as redis:* (the tags its version can
-// honour) and haredisBinary as the project's image under projectImage
-// (any tag), with the binary at /usr/local/bin/haredis.
-func NewImages(projectImage, haredisBinary string) (*Images, error) {
+// honour), the Valkey unpacked in valkeyDir (its usr/bin) as valkey/valkey:*
+// and valkey:* (when valkeyDir is set), and haredisBinary as the project's
+// image under projectImage (any tag), with the binary at
+// /usr/local/bin/haredis.
+func NewImages(projectImage, haredisBinary, valkeyDir string) (*Images, error) {
 	im := &Images{byName: map[string]func(string) (Image, error){}}
 	version, err := hostRedisVersion()
 	if err != nil {
@@ -57,6 +60,12 @@ func NewImages(projectImage, haredisBinary string) (*Images, error) {
 	}
 	for _, name := range []string{"redis", "library/redis", "docker.io/library/redis", "docker.io/redis"} {
 		im.byName[name] = redis
+	}
+	if valkeyDir != "" {
+		valkey := valkeyImage(valkeyDir)
+		for _, name := range []string{"valkey/valkey", "docker.io/valkey/valkey", "valkey", "library/valkey", "docker.io/library/valkey"} {
+			im.byName[name] = valkey
+		}
 	}
 	if projectImage != "" {
 		im.byName[projectImage] = func(string) (Image, error) {
@@ -120,6 +129,40 @@ func hostRedisVersion() (string, error) {
 	m := redisVersionRE.FindStringSubmatch(string(out))
 	if m == nil {
 		return "", fmt.Errorf("cannot read the version of redis-server from %q", out)
+	}
+	return m[1], nil
+}
+
+// valkeyImage runs the Valkey unpacked in dir (dir/usr/bin first in PATH,
+// ahead of the host's Redis) as the stock image does: WORKDIR /data,
+// VOLUME /data, CMD valkey-server.
+func valkeyImage(dir string) func(tag string) (Image, error) {
+	bin := filepath.Join(dir, "usr", "bin")
+	return func(tag string) (Image, error) {
+		version, err := valkeyVersion(bin)
+		if err != nil {
+			return Image{}, err
+		}
+		if !tagMatches(tag, version) {
+			return Image{}, fmt.Errorf("image valkey:%s cannot be honoured: the test bed runs Valkey %s (use valkey/valkey:%s, a prefix of it, or latest)", tag, version, version)
+		}
+		return Image{
+			Cmd:        []string{"valkey-server"},
+			Env:        []string{"PATH=" + bin + ":" + runner.DefaultPath, "VALKEY_VERSION=" + version},
+			WorkingDir: "/data",
+			Volumes:    []string{"/data"},
+		}, nil
+	}
+}
+
+func valkeyVersion(bin string) (string, error) {
+	out, err := exec.Command(filepath.Join(bin, "valkey-server"), "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot run the bed's valkey-server (make setup-bed unpacks it into bin/): %w", err)
+	}
+	m := redisVersionRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return "", fmt.Errorf("cannot read the version of valkey-server from %q", out)
 	}
 	return m[1], nil
 }
