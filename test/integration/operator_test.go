@@ -166,7 +166,7 @@ func TestOperatorCreatesEveryObject(t *testing.T) {
 			t.Errorf("pod %s labels %v: want role %s and instance %s", name, pod.Labels, wantRole, name)
 		}
 		if pod.Spec.Hostname != name || pod.Spec.Subdomain != "app-headless" || pod.Spec.InitContainers[0].Image != operatorImage ||
-			pod.Spec.Containers[0].Image != "redis:7.0" || *pod.Spec.TerminationGracePeriodSeconds < 40 {
+			pod.Spec.Containers[0].Image != "valkey/valkey:8.0" || *pod.Spec.TerminationGracePeriodSeconds < 40 {
 			t.Errorf("pod %s: hostname %q subdomain %q init image %q image %q grace %d", name, pod.Spec.Hostname, pod.Spec.Subdomain,
 				pod.Spec.InitContainers[0].Image, pod.Spec.Containers[0].Image, *pod.Spec.TerminationGracePeriodSeconds)
 		}

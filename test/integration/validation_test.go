@@ -50,7 +50,7 @@ func TestDefaultsAreVisibleAfterApply(t *testing.T) {
 	}
 	want := haredisv1.RedisFailoverSpec{
 		Redis: haredisv1.RedisSpec{
-			Image:       "redis:7.0",
+			Image:       "valkey/valkey:8.0",
 			Replicas:    3,
 			Persistence: haredisv1.PersistenceAOF,
 			Storage:     haredisv1.StorageSpec{Size: ptr.To(resource.MustParse("1Gi")), KeepAfterDeletion: ptr.To(true)},
@@ -88,6 +88,9 @@ backup:
   objectStore: {endpoint: "http://s3.local:9000", bucket: backups, credentialsSecret: {name: s3}}
 `,
 		"a single instance":                      `redis: {replicas: 1}`,
+		"redis 7.0 by its full name":             `redis: {image: docker.io/library/redis:7.0.15-bookworm}`,
+		"valkey 7.2":                             `redis: {image: valkey/valkey:7.2.5}`,
+		"an image whose tag tells no version":    `redis: {image: registry.example.com/team/cache:stable}`,
 		"a sentinel pool with any replica count": `sentinel: {replicas: 1, poolRef: {name: shared}}`,
 		"a bootstrap with one source":            `bootstrap: {fromRedis: {host: old-redis.example}}`,
 	}
@@ -110,6 +113,14 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 		// want are substrings of the API server's message: the field and the fix.
 		want []string
 	}{
+		"Redis before 7.0": {
+			spec: `redis: {image: redis:6.2.14}`,
+			want: []string{"spec.redis.image", "Redis 7.0 and later, Valkey 7.2 and later", "valkey/valkey:8.0"},
+		},
+		"Valkey before 7.2 for the sentinels": {
+			spec: `sentinel: {image: "docker.io/valkey/valkey:7.0"}`,
+			want: []string{"spec.sentinel.image", "Redis 7.0 and later, Valkey 7.2 and later"},
+		},
 		"no instance": {
 			spec: `redis: {replicas: 0}`,
 			want: []string{"spec.redis.replicas", "at least 1"},
