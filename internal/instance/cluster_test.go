@@ -36,6 +36,11 @@ type testCluster struct {
 	// tokenFile holds the manager token every member requires.
 	tokenFile string
 	httpPorts map[string]int
+	// server is the server binary the members run (found in PATH when
+	// empty); dataDirs the volumes prepared for members before their
+	// first start.
+	server   string
+	dataDirs map[string]string
 }
 
 type testMember struct {
@@ -78,6 +83,9 @@ func newTestCluster(t *testing.T, names []string, sentinels []string, group map[
 func (c *testCluster) start(name string) *testMember {
 	c.t.Helper()
 	dataDir := filepath.Join(c.t.TempDir(), "data")
+	if d, ok := c.dataDirs[name]; ok {
+		dataDir = d
+	}
 	if old, ok := c.members[name]; ok {
 		dataDir = old.dataDir
 	}
@@ -97,7 +105,7 @@ func (c *testCluster) start(name string) *testMember {
 		Config: c.cfg, Self: name, PasswordFile: c.pwFile, TokenFile: c.tokenFile, DataDir: dataDir,
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
 		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
-		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out,
+		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out, RedisServer: c.server,
 	})
 	if err != nil {
 		c.t.Fatal(err)
