@@ -1,6 +1,6 @@
 // Command kubectl-haredis is the kubectl plugin of haredis (`kubectl haredis
-// ...`). Verbs are added as the operator grows the status they read; the
-// verbs themselves live in internal/plugin.
+// ...`): it wires cobra and kubectl's standard flags; the verbs live in
+// internal/plugin.
 package main
 
 import (
@@ -13,16 +13,39 @@ import (
 )
 
 func main() {
-	root := &cobra.Command{
-		Use:           "kubectl-haredis",
-		Short:         "kubectl haredis: work with haredis RedisFailovers",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	k := bindKubeFlags(root)
-	root.AddCommand(version.Command(), newPromoteCommand(k))
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "kubectl-haredis:", err)
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kubectl-haredis",
+		Short: "Work with haredis RedisFailovers: manifests, connection URLs, status, switchovers",
+		Long: `kubectl haredis works with the RedisFailovers of the haredis operator.
+
+  generate       a RedisFailover manifest (or a Helm template) for a GitOps repository
+  url            REDIS_URL, the one URL for every client
+  sentinel-url   the Sentinel connection in the form of a client library
+  status         a verdict, the primary, every instance, sentinel and proxy, the conditions
+  promote        a planned switchover to a replica`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Annotations: map[string]string{
+			// kubectl's plugin completion shows the plugin as `kubectl haredis`.
+			cobra.CommandDisplayNameAnnotation: "kubectl haredis",
+		},
+	}
+	k := bindKube(root)
+	_ = root.RegisterFlagCompletionFunc("namespace", k.completeNamespace)
+	root.AddCommand(
+		newGenerateCommand(k),
+		newURLCommand(k),
+		newSentinelURLCommand(k),
+		newStatusCommand(k),
+		newPromoteCommand(k),
+		version.Command(),
+	)
+	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -8,7 +9,7 @@ import (
 	"github.com/haredis/haredis/internal/plugin"
 )
 
-func newPromoteCommand(k *kubeFlags) *cobra.Command {
+func newPromoteCommand(k *kube) *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "promote REDISFAILOVER INSTANCE",
@@ -16,6 +17,16 @@ func newPromoteCommand(k *kubeFlags) *cobra.Command {
 		Example: `  kubectl haredis promote app app-2
   kubectl haredis promote app app-3 -n shop --wait 0   # ask and return at once`,
 		Args: cobra.ExactArgs(2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			if len(args) != 1 {
+				return k.completeRF(cmd, args, prefix)
+			}
+			c, ns, err := k.client()
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return plugin.CompleteInstance(context.Background(), c, ns, args[0], prefix, true), cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := k.client()
 			if err != nil {

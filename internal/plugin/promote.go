@@ -17,9 +17,9 @@ import (
 // zero, waits for the outcome and prints it. It fails when the switchover
 // failed (the old primary then keeps serving) or did not end within wait.
 func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, target string, wait time.Duration) error {
-	rf := &haredisv1.RedisFailover{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf); err != nil {
-		return fmt.Errorf("cannot get RedisFailover %s/%s: %w", ns, name, err)
+	rf, err := GetRF(ctx, c, ns, name)
+	if err != nil {
+		return err
 	}
 	var names []string
 	known := false
@@ -34,11 +34,14 @@ func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, targ
 		fmt.Fprintf(out, "%s is already the primary of %s\n", target, name)
 		return nil
 	}
+	if err := NoPrimary(rf); err != nil {
+		return fmt.Errorf("a switchover moves a primary that takes writes: %w", err)
+	}
 	requested := time.Now().Add(-time.Second)
 	patch := client.MergeFrom(rf.DeepCopy())
 	rf.Status.TargetPrimary = target
 	if err := c.Status().Patch(ctx, rf, patch); err != nil {
-		return fmt.Errorf("cannot ask for the switchover (patch status.targetPrimary): %w", err)
+		return explain(err, "patch", "redisfailovers/status", ns, "status.targetPrimary (to ask for the switchover)")
 	}
 	fmt.Fprintf(out, "asked %s to switch over from %s to %s\n", name, rf.Status.CurrentPrimary, target)
 	if wait == 0 {

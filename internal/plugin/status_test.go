@@ -1,0 +1,96 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func TestStatusGolden(t *testing.T) {
+	cases := map[string]struct {
+		rf    func() *haredisv1.RedisFailover
+		state string
+	}{
+		"ready":        {readyRF, StateReady},
+		"failing-over": {failingOverRF, StateFailingOver},
+		"waiting":      {waitingRF, StateNotServing},
+		"noproxy": {func() *haredisv1.RedisFailover {
+			rf := readyRF()
+			f := false
+			rf.Spec.Proxy.Enabled = &f
+			rf.Status.Endpoints.RedisURL = "redis://app.shop.svc.cluster.local:6379"
+			return rf
+		}, StateReady},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := fakeClient(t, cluster(tc.rf())...)
+			r, err := Status(ctx, c, "shop", "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Verdict.State != tc.state {
+				t.Errorf("verdict %+v, want %s", r.Verdict, tc.state)
+			}
+			var text bytes.Buffer
+			PrintStatus(&text, r, false, now)
+			golden(t, "status/"+name+".txt", text.String())
+			if strings.Contains(text.String(), "\x1b[") {
+				t.Error("colour without a terminal")
+			}
+			var js bytes.Buffer
+			if err := PrintData(&js, OutputJSON, r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "status/"+name+".json", js.String())
+			var back StatusReport
+			if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+				t.Fatalf("-o json does not parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestStatusColour(t *testing.T) {
+	c := fakeClient(t, cluster(failingOverRF())...)
+	r, err := Status(ctx, c, "shop", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	PrintStatus(&text, r, true, now)
+	golden(t, "status/failing-over.color.txt", text.String())
+	if !strings.Contains(text.String(), colorRed+colorBold+"FAILING OVER"+colorReset) {
+		t.Errorf("the verdict is not red:\n%q", text.String())
+	}
+}
+
+// Without pods or nodes to read, status still reports what the
+// RedisFailover's status says, and says what it could not read.
+func TestStatusWithoutPodsAndNodes(t *testing.T) {
+	var objs []client.Object
+	for _, o := range cluster(readyRF()) {
+		if _, isRF := o.(*haredisv1.RedisFailover); isRF {
+			objs = append(objs, o)
+		}
+	}
+	r, err := Status(ctx, fakeClient(t, objs...), "shop", "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	PrintStatus(&text, r, false, now)
+	golden(t, "status/no-pods.txt", text.String())
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 12 << 20: "12 MiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
