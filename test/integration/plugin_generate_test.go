@@ -30,7 +30,7 @@ func TestGeneratedManifestsApply(t *testing.T) {
 		"flags": {"--replicas", "2", "--storage-size", "5Gi", "--storage-class", "fast", "--persistence", "RDB", "--proxy=false",
 			"--sentinels", "5", "--engine", "redis", "--set-parameter", "notify-keyspace-events=gxE"},
 		"defaults": {"--defaults", defaults, "--set-parameter", "notify-keyspace-events=gxE", "--storage-size", "3Gi"},
-		"backup": {"--backup-store", "https://minio.example:9000/backups/redis", "--backup-credentials", "s3", "--backup-schedule", "@daily"},
+		"backup":   {"--backup-store", "https://minio.example:9000/backups/redis", "--backup-credentials", "s3", "--backup-schedule", "@daily"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
