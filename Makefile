@@ -26,7 +26,7 @@ KUBE_LDFLAGS := -s -w \
 	-X $(KUBE_LDPKG).buildDate=1970-01-01T00:00:00Z
 KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl
 
-DEB_PACKAGES := redis-server redis-sentinel redis-tools python3-redis iptables iproute2 conntrack
+DEB_PACKAGES := redis-server redis-sentinel redis-tools python3-redis ruby-redis iptables iproute2 conntrack
 
 ##@ Set-up
 

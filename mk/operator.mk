@@ -1,6 +1,6 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
-OPERATOR_PKGS := ./api/... ./internal/plugin/... ./cmd/kubectl-haredis/... ./internal/version/... ./hack/crdref/... \
+OPERATOR_PKGS := ./api/... ./internal/version/... ./hack/crdref/... \
 	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 

@@ -116,6 +116,8 @@ func failingOverRF() *haredisv1.RedisFailover {
 	set(metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonPrimaryUnavailable, Message: "the primary app-2 does not answer. The sentinels may promote app-1 or app-3"})
 	set(metav1.Condition{Type: haredisv1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonWritesNotAccepted, Message: "the primary app-2 does not answer"})
 	set(metav1.Condition{Type: haredisv1.ConditionFailingOver, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonPrimaryDown, Message: "2 of 3 sentinels see app-2 down. A failover starts once they agree"})
+	rf.Status.Conditions = append(rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionConfigInvalid, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonRedisRefusedConfig,
+		Message: "app-1: Invalid argument 'sometimes' for CONFIG SET 'maxmemory-policy'", LastTransitionTime: at(time.Hour)})
 	return rf
 }
 

@@ -299,7 +299,32 @@ func verdict(rf *haredisv1.RedisFailover, r *StatusReport) Verdict {
 	if progressing != nil && progressing.Status == metav1.ConditionTrue {
 		v.Summary += fmt.Sprintf("; %s under way", progressing.Reason)
 	}
+	if attention := needsAttention(rf.Status.Conditions); len(attention) > 0 {
+		v.Summary += "; needs attention: " + strings.Join(attention, ", ")
+	}
 	return v
+}
+
+// needsAttention names the conditions besides Ready, Degraded,
+// FailingOver and Progressing that report a problem a person must solve.
+func needsAttention(cs []metav1.Condition) []string {
+	var out []string
+	for _, c := range sortedConditions(cs) {
+		switch c.Type {
+		case haredisv1.ConditionReady, haredisv1.ConditionDegraded, haredisv1.ConditionFailingOver, haredisv1.ConditionProgressing:
+			continue
+		case haredisv1.ConditionConfigApplied:
+			continue // waits for a restart or an instance: the rolling update's business
+		case haredisv1.ConditionStorageResized:
+			if c.Reason != haredisv1.ReasonResizeRefused {
+				continue
+			}
+		}
+		if !conditionHealthy(c) {
+			out = append(out, fmt.Sprintf("%s=%s (%s)", c.Type, c.Status, c.Reason))
+		}
+	}
+	return out
 }
 
 func countsLine(r *StatusReport) string {
