@@ -64,7 +64,10 @@ func URL(ctx context.Context, c client.Reader, io genericiooptions.IOStreams, ns
 		if err != nil {
 			return err
 		}
-		res.URL, res.PasswordShown = string(data[specs.ConnURL]), true
+		if res.URL = string(data[specs.ConnURL]); res.URL == "" {
+			return fmt.Errorf("the connection Secret %s has no %s key; the operator writes it (kubectl describe rf %s)", conn.Secret, specs.ConnURL, name)
+		}
+		res.PasswordShown = true
 	case conn.Auth:
 		res.URL = maskedURL(conn.RedisURL)
 	}
