@@ -53,7 +53,8 @@ type RedisFailoverReconciler struct {
 	watchers *watcherSet
 	// switchovers runs planned switchovers off the reconcile workers.
 	switchovers *switchoverRunner
-	// tuned records when each sentinel address last got haredis's timings.
+	// tuned records, per sentinel address, when and which process last got
+	// haredis's timings (a tuned value).
 	tuned sync.Map
 	// waits records, per instance, the boot decision wait an event was
 	// recorded for, so that each wait gives one event.

@@ -75,6 +75,9 @@ type Master struct {
 	// Replicas and Peers are how many replicas and other sentinels this
 	// sentinel knows for the master; Quorum is its quorum.
 	Replicas, Peers, Quorum int
+	// RunID is the sentinel process's run_id (INFO server): a new one
+	// means the sentinel restarted, with Sentinel's default timings.
+	RunID string
 }
 
 // Answered tells whether the sentinel answered at all.
@@ -91,6 +94,9 @@ func AskMaster(ctx context.Context, addrs []string, password, masterName string)
 			sc := Dial(a, password)
 			defer sc.Close()
 			out[i] = parseMaster(a, sc.Master(ctx, masterName))
+			if out[i].Answered() {
+				out[i].RunID = runID(ctx, sc)
+			}
 		})
 	}
 	wg.Wait()
@@ -125,4 +131,23 @@ func NamedByMajority(answers []Master, configured int) (string, bool) {
 		}
 	}
 	return quorum.Named(count, configured)
+}
+
+// runID is the sentinel's run_id from INFO server, "" when it cannot be
+// read.
+func runID(ctx context.Context, sc *redis.SentinelClient) string {
+	cmd := redis.NewStringCmd(ctx, "INFO", "server")
+	if err := sc.Process(ctx, cmd); err != nil {
+		return ""
+	}
+	info, err := cmd.Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
 }
