@@ -25,7 +25,8 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// hintWindow is how long after a Sentinel hint (+sdown, +odown) the
+// hintWindow is how long after a Sentinel hint (+sdown, +odown,
+// +role-change, +convert-to-slave) the
 // operator looks again every fastRequeue, so that labels follow the
 // failover that may come even if the watcher cannot confirm it itself.
 const (
