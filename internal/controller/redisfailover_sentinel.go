@@ -26,9 +26,9 @@ import (
 )
 
 // hintWindow is how long after a Sentinel hint (+sdown, +odown,
-// +role-change, +convert-to-slave) the
-// operator looks again every fastRequeue, so that labels follow the
-// failover that may come even if the watcher cannot confirm it itself.
+// +role-change, +convert-to-slave) the operator looks again every
+// fastRequeue, so that labels and status follow the failover that may come
+// even if the watcher cannot confirm it itself.
 const (
 	hintWindow  = 15 * time.Second
 	fastRequeue = 250 * time.Millisecond
