@@ -1,7 +1,7 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
 OPERATOR_PKGS := ./api/... ./internal/plugin/... ./cmd/kubectl-haredis/... ./internal/version/... ./hack/crdref/... \
-	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator
@@ -27,6 +27,12 @@ bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials
 	go run ./hack/bench/failover
 
 BENCHES += bench-failover
+
+.PHONY: bench-scale
+bench-scale: setup setup-bed ## 50 RedisFailovers at once: time to Ready, the operator's RSS, CPU and reconcile latency, status writes, label move during rolling updates (root; ends with a bench: line)
+	go run ./hack/bench/scale
+
+BENCHES += bench-scale
 
 .PHONY: bench-switchover
 bench-switchover: setup setup-bed ## Ten planned switchovers under load and a rolling update per engine: haredis on the bed vs the same engine's plain SENTINEL FAILOVER, Valkey and Redis (root; ends with a bench: line per engine)
