@@ -56,6 +56,10 @@ type sentinelView struct {
 	// tunable are the sentinels that monitor the master, with their
 	// run_id (a restarted sentinel has a new one).
 	tunable map[string]string
+	// downReplicas are replicas some sentinel flags down or disconnected
+	// (a replaced replica until the sentinels reach it again): no
+	// switchover to them yet.
+	downReplicas []string
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -191,6 +195,7 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 			continue
 		}
 		v.tunable[a.Sentinel] = a.RunID
+		v.downReplicas = append(v.downReplicas, a.DownReplicas...)
 		if a.Replicas >= int(rf.Spec.Redis.Replicas)-1 && a.Peers >= int(rf.Spec.Sentinel.Replicas)-1 {
 			v.complete++
 		}

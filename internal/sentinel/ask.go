@@ -78,6 +78,9 @@ type Master struct {
 	// RunID is the sentinel process's run_id (INFO server): a new one
 	// means the sentinel restarted, with Sentinel's default timings.
 	RunID string
+	// DownReplicas are the replicas this sentinel flags down or
+	// disconnected (SENTINEL REPLICAS): it would not promote them now.
+	DownReplicas []string
 }
 
 // Answered tells whether the sentinel answered at all.
@@ -94,8 +97,9 @@ func AskMaster(ctx context.Context, addrs []string, password, masterName string)
 			sc := Dial(a, password)
 			defer sc.Close()
 			out[i] = parseMaster(a, sc.Master(ctx, masterName))
-			if out[i].Answered() {
+			if out[i].Answered() && !out[i].Unknown {
 				out[i].RunID = runID(ctx, sc)
+				out[i].DownReplicas = downReplicas(ctx, sc, masterName)
 			}
 		})
 	}
@@ -150,4 +154,21 @@ func runID(ctx context.Context, sc *redis.SentinelClient) string {
 		}
 	}
 	return ""
+}
+
+// downReplicas are the replicas (host:port) the sentinel flags s_down,
+// o_down or disconnected.
+func downReplicas(ctx context.Context, sc *redis.SentinelClient, masterName string) []string {
+	reps, err := sc.Replicas(ctx, masterName).Result()
+	if err != nil {
+		return nil
+	}
+	var down []string
+	for _, r := range reps {
+		f := r["flags"]
+		if strings.Contains(f, "s_down") || strings.Contains(f, "o_down") || strings.Contains(f, "disconnected") {
+			down = append(down, net.JoinHostPort(r["ip"], r["port"]))
+		}
+	}
+	return down
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -90,4 +91,39 @@ func TestAskMasterReadsOnly(t *testing.T) {
 	if !strings.Contains(strings.ToLower(out), "ping-period:1000") {
 		t.Errorf("asking changed the sentinel's timings (ping-period is not Sentinel's default 1000 ms): %s", out)
 	}
+}
+
+// TestAskMasterNamesDownReplicas: a replica the sentinel flags down is
+// named, so that no switchover goes to it yet.
+func TestAskMasterNamesDownReplicas(t *testing.T) {
+	primary, err := redistest.StartServer(redistest.ServerConfig{Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	replica, err := redistest.StartServer(redistest.ServerConfig{Password: "pw", ReplicaOf: primary.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: "m", MasterAddr: primary.Addr(), Quorum: 1, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	redistest.WaitFor(t, 20*time.Second, "the sentinel knows the replica, up", func(ctx context.Context) error {
+		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		if m.Replicas != 1 || len(m.DownReplicas) != 0 {
+			return fmt.Errorf("replicas %d, down %v", m.Replicas, m.DownReplicas)
+		}
+		return nil
+	})
+	addr := replica.Addr()
+	replica.Close()
+	redistest.WaitFor(t, 20*time.Second, "the stopped replica named down", func(ctx context.Context) error {
+		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		if len(m.DownReplicas) != 1 || m.DownReplicas[0] != addr {
+			return fmt.Errorf("down %v, want [%s]", m.DownReplicas, addr)
+		}
+		return nil
+	})
 }
