@@ -13,11 +13,18 @@ PARTS_PKGS      += $(BED_PKGS)
 # The bed finds CoreDNS here (see test/bed/cluster).
 export HAREDIS_COREDNS := $(COREDNS_BIN)/coredns
 export HAREDIS_VALKEY_DIR := $(VALKEY_DIR)
+# SeaweedFS, the S3-compatible object store of the tests (internal/s3test)
+# and of the bed; its version is in hack/versions.mk.
+SEAWEEDFS_BIN   := $(BIN)/seaweedfs-$(SEAWEEDFS_VERSION)
+export HAREDIS_SEAWEEDFS := $(SEAWEEDFS_BIN)/weed
 
 ##@ Test bed
 
 .PHONY: setup-bed
-setup-bed: $(COREDNS_BIN)/coredns $(VALKEY_DIR)/.complete ## Build what the test bed adds to `make setup` (CoreDNS, Valkey; virtual-kubelet is a Go dependency)
+setup-bed: $(COREDNS_BIN)/coredns $(VALKEY_DIR)/.complete setup-seaweedfs ## Build what the test bed adds to `make setup` (CoreDNS, Valkey, SeaweedFS; virtual-kubelet is a Go dependency)
+
+.PHONY: setup-seaweedfs
+setup-seaweedfs: $(SEAWEEDFS_BIN)/weed ## Build SeaweedFS, the S3-compatible server of the object store's tests, into bin/ (reused when present)
 
 $(VALKEY_DIR)/.complete:
 	@echo "unpacking Valkey $(VALKEY_VERSION) from bookworm-backports into $(VALKEY_DIR)"
@@ -27,6 +34,13 @@ $(COREDNS_BIN)/coredns: hack/coredns/go.mod
 	@echo "building CoreDNS $(COREDNS_VERSION) into $(COREDNS_BIN) (about 4 minutes the first time)"
 	@mkdir -p $(COREDNS_BIN)
 	cd hack/coredns && go build -trimpath -ldflags '-s -w' -o $@ github.com/coredns/coredns
+
+# Built once per version and reused: the folder is keyed by the version, which
+# a test of internal/s3test checks against hack/seaweedfs/go.mod.
+$(SEAWEEDFS_BIN)/weed:
+	@echo "building SeaweedFS $(SEAWEEDFS_VERSION) into $(SEAWEEDFS_BIN) (about 8 minutes of CPU the first time)"
+	@mkdir -p $(SEAWEEDFS_BIN)
+	cd hack/seaweedfs && go build -trimpath -ldflags '-s -w' -o $@ github.com/seaweedfs/seaweedfs/weed
 
 .PHONY: bed-bin
 bed-bin: ## Build bin/haredis-bed and bin/haredis (the project image's binary)

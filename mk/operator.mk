@@ -1,7 +1,7 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
 OPERATOR_PKGS := ./api/... ./internal/version/... ./hack/crdref/... \
-	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./internal/switchover/... ./internal/writeload/...
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator
@@ -23,13 +23,19 @@ test-e2e-operator: setup setup-bed ## End-to-end tests of the operator on the te
 	$(GO_TEST) -count=1 -timeout 30m -v ./test/e2e/
 
 .PHONY: bench-failover
-bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials: haredis on the bed vs plain Redis + Sentinel (root; ends with a bench: line)
+bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials per engine: haredis on the bed vs the same engine's plain server + Sentinel, Valkey and Redis (root; ends with a bench: line per engine)
 	go run ./hack/bench/failover
 
 BENCHES += bench-failover
 
+.PHONY: bench-scale
+bench-scale: setup setup-bed ## 50 RedisFailovers at once: time to Ready, the operator's RSS, CPU and reconcile latency, status writes, label move during rolling updates (root; ends with a bench: line)
+	go run ./hack/bench/scale
+
+BENCHES += bench-scale
+
 .PHONY: bench-switchover
-bench-switchover: setup setup-bed ## Ten planned switchovers under load and a rolling update: haredis on the bed vs plain SENTINEL FAILOVER (root; ends with a bench: line)
+bench-switchover: setup setup-bed ## Ten planned switchovers under load and a rolling update per engine: haredis on the bed vs the same engine's plain SENTINEL FAILOVER, Valkey and Redis (root; ends with a bench: line per engine)
 	go run ./hack/bench/switchover
 
 BENCHES += bench-switchover

@@ -429,6 +429,12 @@ type ObjectStore struct {
 	CredentialsSecret LocalObjectReference `json:"credentialsSecret"`
 }
 
+// Keys of the Secret named by ObjectStore.CredentialsSecret.
+const (
+	CredentialsAccessKeyID     = "accessKeyID"
+	CredentialsSecretAccessKey = "secretAccessKey"
+)
+
 // BackupSpec configures scheduled backups.
 type BackupSpec struct {
 	// ObjectStore receiving the backups.

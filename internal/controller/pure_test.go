@@ -373,7 +373,7 @@ func TestViewOfCountsAllConfiguredSentinels(t *testing.T) {
 	if len(v.lost) != 1 || v.lost[0] != "s3" || len(v.stale) != 1 || v.stale[0] != "s2" {
 		t.Errorf("lost %v, stale %v; want [s3] and [s2]", v.lost, v.stale)
 	}
-	if len(v.tunable) != 2 {
+	if len(v.tunable) != 2 || v.tunable["s1"] != "" {
 		t.Errorf("tunable %v; want the two that monitor the master", v.tunable)
 	}
 	// One of three naming a primary is no majority, whatever the others say.

@@ -32,6 +32,10 @@ import (
 // Sentinel's +switch-master events trigger a reconcile at once.
 const ObservePeriod = 5 * time.Second
 
+// maxConcurrentReconciles is how many RedisFailovers are reconciled at
+// once (one worker per object at most).
+const maxConcurrentReconciles = 12
+
 // RedisFailoverReconciler turns a RedisFailover into its Pods, PVCs,
 // Services, Secrets, ConfigMap, PodDisruptionBudgets and RBAC, and reports
 // what the instances and sentinels say in its status.
@@ -53,7 +57,8 @@ type RedisFailoverReconciler struct {
 	watchers *watcherSet
 	// switchovers runs planned switchovers off the reconcile workers.
 	switchovers *switchoverRunner
-	// tuned records when each sentinel address last got haredis's timings.
+	// tuned records, per sentinel address, when and which process last got
+	// haredis's timings (a tuned value).
 	tuned sync.Map
 	// waits records, per instance, the boot decision wait an event was
 	// recorded for, so that each wait gives one event.
@@ -76,7 +81,10 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = r.Client
 	}
-	triggers := make(chan event.GenericEvent, 64)
+	// Sentinel events and finished switchovers of every RedisFailover; a
+	// full channel drops a trigger, leaving that RedisFailover to its next
+	// periodic look.
+	triggers := make(chan event.GenericEvent, 1024)
 	r.watchers = newWatcherSet(triggers, mgr.GetLogger().WithName("sentinel-watcher"))
 	if err := mgr.Add(r.watchers); err != nil {
 		return fmt.Errorf("cannot register the sentinel watchers: %w", err)
@@ -97,9 +105,13 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		WatchesRawSource(source.Channel(triggers, &handler.EnqueueRequestForObject{})).
-		// Reconciles are short: switchovers run off the workers
-		// (switchoverRunner) and every call to a pod has a short timeout.
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4}).
+		// Reconciles are short but wait on the network (sentinels, instance
+		// managers, proxies: every call with a timeout of a second or two;
+		// switchovers run off the workers, in switchoverRunner), so more
+		// workers than cores keep a failover's labels moving while others
+		// are looked at closely after a hint (measured with make
+		// bench-scale: four workers were all busy at 50 RedisFailovers).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}).
 		Named("redisfailover").
 		Complete(r)
 }

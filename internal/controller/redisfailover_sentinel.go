@@ -25,9 +25,10 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// hintWindow is how long after a Sentinel hint (+sdown, +odown) the
-// operator looks again every fastRequeue, so that labels follow the
-// failover that may come even if the watcher cannot confirm it itself.
+// hintWindow is how long after a Sentinel hint (+sdown, +odown,
+// +role-change, +convert-to-slave) the operator looks again every
+// fastRequeue, so that labels and status follow the failover that may come
+// even if the watcher cannot confirm it itself.
 const (
 	hintWindow  = 15 * time.Second
 	fastRequeue = 250 * time.Millisecond
@@ -52,8 +53,13 @@ type sentinelView struct {
 	stale []string
 	// quorums is the quorum each answering sentinel has, by address.
 	quorums map[string]int
-	// tunable are the sentinels that monitor the master.
-	tunable []string
+	// tunable are the sentinels that monitor the master, with their
+	// run_id (a restarted sentinel has a new one).
+	tunable map[string]string
+	// downReplicas are replicas some sentinel flags down or disconnected
+	// (a replaced replica until the sentinels reach it again): no
+	// switchover to them yet.
+	downReplicas []string
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -174,7 +180,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 // primary), v.primary is left to the caller, who knows which instance
 // listens there.
 func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances int) sentinelView {
-	v := sentinelView{asked: len(answers), quorums: map[string]int{}}
+	v := sentinelView{asked: len(answers), quorums: map[string]int{}, tunable: map[string]string{}}
 	for _, a := range answers {
 		if a.Answered() {
 			v.answered++
@@ -188,7 +194,8 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 		if a.Addr == "" {
 			continue
 		}
-		v.tunable = append(v.tunable, a.Sentinel)
+		v.tunable[a.Sentinel] = a.RunID
+		v.downReplicas = append(v.downReplicas, a.DownReplicas...)
 		if a.Replicas >= int(rf.Spec.Redis.Replicas)-1 && a.Peers >= int(rf.Spec.Sentinel.Replicas)-1 {
 			v.complete++
 		}
@@ -228,19 +235,29 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 	}
 }
 
-// retuneAfter is how often a sentinel's timings are set again: a restarted
-// sentinel starts from Sentinel's defaults (nothing it says without an
-// extra command tells that it restarted), and untuned it risks a needless
-// second failover (sentinel.Tune), so it is not left so for long.
+// retuneAfter is how often a sentinel's timings are set again even when it
+// did not restart (SENTINEL DEBUG is not persisted, and a sentinel whose
+// run_id could not be read may have restarted).
 const retuneAfter = 10 * time.Second
 
+// tuned is when a sentinel got haredis's timings, and which process.
+type tuned struct {
+	at    time.Time
+	runID string
+}
+
 // tuneSentinels sets haredis's Sentinel timings (sentinel.Tune) on every
-// sentinel that monitors the master, once every retuneAfter, not at every
-// reconcile.
+// sentinel that monitors the master: at once when it is a new process (a
+// restarted sentinel runs with Sentinel's defaults, which risk a needless
+// second failover and slow a switchover by up to 10 s), else every
+// retuneAfter.
 func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, password string) {
-	for _, addr := range st.view.tunable {
-		if at, ok := r.tuned.Load(addr); ok && time.Since(at.(time.Time)) < retuneAfter {
-			continue
+	for addr, id := range st.view.tunable {
+		if v, ok := r.tuned.Load(addr); ok {
+			last := v.(tuned)
+			if id != "" && last.runID == id && time.Since(last.at) < retuneAfter {
+				continue
+			}
 		}
 		sc := sentinel.Dial(addr, password)
 		err := sentinel.Tune(ctx, sc)
@@ -249,7 +266,7 @@ func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, 
 			log.FromContext(ctx).V(1).Info("cannot tune a sentinel's timings", "sentinel", addr, "error", err.Error())
 			continue
 		}
-		r.tuned.Store(addr, time.Now())
+		r.tuned.Store(addr, tuned{at: time.Now(), runID: id})
 	}
 }
 

@@ -62,10 +62,14 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 }
 
 // sentinelsHealthy: every dedicated sentinel answers, knows every replica
-// and peer, and a majority names the recorded primary.
+// and peer, sees every replica up and connected (a replaced replica is
+// flagged down until the sentinels reach its new pod, and a switchover to
+// it would wait for them, then fail), and a majority names the recorded
+// primary.
 func (r *RedisFailoverReconciler) sentinelsHealthy(rf *haredisv1.RedisFailover, st *state) bool {
 	v := st.view
-	return v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.complete == v.asked && v.primary == rf.Status.CurrentPrimary
+	return v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.complete == v.asked && v.primary == rf.Status.CurrentPrimary &&
+		len(v.downReplicas) == 0
 }
 
 // rollingUpdate carries out the step planUpdate chose: replace one pod, or

@@ -113,7 +113,7 @@ func nextUpdate(in updateInput) updateStep {
 		}
 	}
 	if !in.sentinelsHealthy {
-		return updateStep{kind: updateWait, message: progress + "; waiting for every sentinel to know every replica and peer"}
+		return updateStep{kind: updateWait, message: progress + "; waiting for every sentinel to know every replica and peer and see every replica up"}
 	}
 	if len(outdatedSentinels) > 0 {
 		return updateStep{kind: updateDeleteSentinel, target: outdatedSentinels[0], message: fmt.Sprintf("%s; replacing sentinel %s", progress, outdatedSentinels[0])}

@@ -233,9 +233,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.data.pos = pos
 	m.mu.Unlock()
-	if err := m.loadGroup(ctx); err != nil {
-		return err
-	}
+	// The server first: the parameter group is checked with it.
 	bin, server, err := m.detectServer()
 	refused := ""
 	if err != nil {
@@ -246,6 +244,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.binary, m.server, m.refused = bin, server, refused
 	m.mu.Unlock()
+	if refused == "" {
+		if err := m.loadGroup(ctx); err != nil {
+			return err
+		}
+	}
 	srv, err := m.serveHTTP()
 	if err != nil {
 		return err

@@ -220,6 +220,21 @@ func TestLiveConfig(t *testing.T) {
 	}
 }
 
+// TestInitialGroupInForceAtFirstBoot: the group of instance.json is checked
+// with the image's server and in force from the first start.
+func TestInitialGroupInForceAtFirstBoot(t *testing.T) {
+	c := newTestCluster(t, []string{"app-1"}, nil, map[string]string{"notify-keyspace-events": "gxE"})
+	tm := c.start("app-1")
+	waitRole(t, tm.m, "primary", 20*time.Second)
+	if s := getStatus(t, tm.m); s.Config.LastError != "" || s.Config.InForce["notify-keyspace-events"] != "gxE" {
+		t.Errorf("group in force %v, error %q; want notify-keyspace-events gxE", s.Config.InForce, s.Config.LastError)
+	}
+	got, err := c.client("app-1").ConfigGet(context.Background(), "notify-keyspace-events").Result()
+	if err != nil || got["notify-keyspace-events"] != "gxE" {
+		t.Errorf("the server runs notify-keyspace-events %q (%v), want gxE", got["notify-keyspace-events"], err)
+	}
+}
+
 func TestInvalidInitialGroupStillBoots(t *testing.T) {
 	c := newTestCluster(t, []string{"app-1"}, nil, map[string]string{"maxmemory-policy": "bogus", "notify-keyspace-events": "gxE"})
 	tm := c.start("app-1")

@@ -192,7 +192,16 @@ func (p *process) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: p.Addr(), Password: p.password})
 }
 
+// newProcess prepares a process of binary, a name looked up in PATH or a
+// path (made absolute: the process runs in its own directory).
 func newProcess(binary, prefix, password string) (*process, error) {
+	if strings.ContainsRune(binary, filepath.Separator) {
+		abs, err := filepath.Abs(binary)
+		if err != nil {
+			return nil, fmt.Errorf("cannot find %s: %w", binary, err)
+		}
+		binary = abs
+	}
 	dir, err := os.MkdirTemp("", "haredis-"+prefix+"-")
 	if err != nil {
 		return nil, fmt.Errorf("cannot create directory for %s: %w", binary, err)

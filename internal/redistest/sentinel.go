@@ -10,6 +10,9 @@ import (
 
 // SentinelConfig configures one redis-sentinel monitoring one master.
 type SentinelConfig struct {
+	// Binary is the sentinel's executable, a name looked up in PATH or a
+	// path (for example a valkey-sentinel); redis-sentinel when empty.
+	Binary     string
 	MasterName string
 	MasterAddr string
 	Quorum     int
@@ -30,8 +33,12 @@ type Sentinel struct {
 	cfg SentinelConfig
 }
 
-// StartSentinel starts redis-sentinel on a free loopback port.
+// StartSentinel starts redis-sentinel (or cfg.Binary) on a free loopback
+// port.
 func StartSentinel(cfg SentinelConfig) (*Sentinel, error) {
+	if cfg.Binary == "" {
+		cfg.Binary = "redis-sentinel"
+	}
 	if cfg.Quorum == 0 {
 		cfg.Quorum = 2
 	}
@@ -41,14 +48,14 @@ func StartSentinel(cfg SentinelConfig) (*Sentinel, error) {
 	if cfg.FailoverTimeout == 0 {
 		cfg.FailoverTimeout = 10 * time.Second
 	}
-	p, err := newProcess("redis-sentinel", "sentinel", cfg.Password)
+	p, err := newProcess(cfg.Binary, "sentinel", cfg.Password)
 	if err != nil {
 		return nil, err
 	}
 	s := &Sentinel{process: p, cfg: cfg}
 	if err := p.start(s.render); err != nil {
 		p.Close()
-		return nil, fmt.Errorf("cannot start redis-sentinel: %w", err)
+		return nil, fmt.Errorf("cannot start %s: %w", cfg.Binary, err)
 	}
 	return s, nil
 }

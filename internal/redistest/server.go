@@ -11,6 +11,9 @@ import (
 
 // ServerConfig configures one redis-server.
 type ServerConfig struct {
+	// Binary is the server's executable, a name looked up in PATH or a
+	// path (for example a valkey-server); redis-server when empty.
+	Binary string
 	// Password sets requirepass and masterauth; empty means no auth.
 	Password string
 	// ReplicaOf is host:port of the primary to replicate, empty for a primary.
@@ -25,17 +28,20 @@ type Server struct {
 	cfg ServerConfig
 }
 
-// StartServer starts redis-server on a free loopback port in a temporary
-// directory and waits until it answers PING.
+// StartServer starts redis-server (or cfg.Binary) on a free loopback port
+// in a temporary directory and waits until it answers PING.
 func StartServer(cfg ServerConfig) (*Server, error) {
-	p, err := newProcess("redis-server", "redis", cfg.Password)
+	if cfg.Binary == "" {
+		cfg.Binary = "redis-server"
+	}
+	p, err := newProcess(cfg.Binary, "redis", cfg.Password)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{process: p, cfg: cfg}
 	if err := p.start(s.render); err != nil {
 		p.Close()
-		return nil, fmt.Errorf("cannot start redis-server: %w", err)
+		return nil, fmt.Errorf("cannot start %s: %w", cfg.Binary, err)
 	}
 	return s, nil
 }

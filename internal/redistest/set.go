@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/quorum"
 )
 
@@ -21,6 +22,10 @@ type SetConfig struct {
 	DownAfter  time.Duration
 	// Extra redis.conf lines for every server.
 	Extra []string
+	// Binaries are the executables of the servers and the sentinels, names
+	// looked up in PATH or paths (engine.BinariesOf names Valkey's);
+	// redis-server and redis-sentinel when empty.
+	Binaries engine.Binaries
 }
 
 // Set is a running primary with replicas and sentinels.
@@ -43,13 +48,13 @@ func StartSet(ctx context.Context, cfg SetConfig) (_ *Set, err error) {
 			s.Close()
 		}
 	}()
-	primary, err := StartServer(ServerConfig{Password: cfg.Password, Extra: cfg.Extra})
+	primary, err := StartServer(ServerConfig{Binary: cfg.Binaries.Server, Password: cfg.Password, Extra: cfg.Extra})
 	if err != nil {
 		return nil, err
 	}
 	s.Servers = append(s.Servers, primary)
 	for range cfg.Replicas {
-		r, err := StartServer(ServerConfig{Password: cfg.Password, ReplicaOf: primary.Addr(), Extra: cfg.Extra})
+		r, err := StartServer(ServerConfig{Binary: cfg.Binaries.Server, Password: cfg.Password, ReplicaOf: primary.Addr(), Extra: cfg.Extra})
 		if err != nil {
 			return nil, err
 		}
@@ -62,6 +67,7 @@ func StartSet(ctx context.Context, cfg SetConfig) (_ *Set, err error) {
 	}
 	for range cfg.Sentinels {
 		sn, err := StartSentinel(SentinelConfig{
+			Binary:     cfg.Binaries.Sentinel,
 			MasterName: cfg.MasterName, MasterAddr: primary.Addr(), Quorum: quorum.Majority(cfg.Sentinels),
 			DownAfter: cfg.DownAfter, Password: cfg.Password,
 		})

@@ -75,6 +75,12 @@ type Master struct {
 	// Replicas and Peers are how many replicas and other sentinels this
 	// sentinel knows for the master; Quorum is its quorum.
 	Replicas, Peers, Quorum int
+	// RunID is the sentinel process's run_id (INFO server): a new one
+	// means the sentinel restarted, with Sentinel's default timings.
+	RunID string
+	// DownReplicas are the replicas this sentinel flags down or
+	// disconnected (SENTINEL REPLICAS): it would not promote them now.
+	DownReplicas []string
 }
 
 // Answered tells whether the sentinel answered at all.
@@ -91,6 +97,10 @@ func AskMaster(ctx context.Context, addrs []string, password, masterName string)
 			sc := Dial(a, password)
 			defer sc.Close()
 			out[i] = parseMaster(a, sc.Master(ctx, masterName))
+			if out[i].Answered() && !out[i].Unknown {
+				out[i].RunID = runID(ctx, sc)
+				out[i].DownReplicas = downReplicas(ctx, sc, masterName)
+			}
 		})
 	}
 	wg.Wait()
@@ -125,4 +135,40 @@ func NamedByMajority(answers []Master, configured int) (string, bool) {
 		}
 	}
 	return quorum.Named(count, configured)
+}
+
+// runID is the sentinel's run_id from INFO server, "" when it cannot be
+// read.
+func runID(ctx context.Context, sc *redis.SentinelClient) string {
+	cmd := redis.NewStringCmd(ctx, "INFO", "server")
+	if err := sc.Process(ctx, cmd); err != nil {
+		return ""
+	}
+	info, err := cmd.Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// downReplicas are the replicas (host:port) the sentinel flags s_down,
+// o_down or disconnected.
+func downReplicas(ctx context.Context, sc *redis.SentinelClient, masterName string) []string {
+	reps, err := sc.Replicas(ctx, masterName).Result()
+	if err != nil {
+		return nil
+	}
+	var down []string
+	for _, r := range reps {
+		f := r["flags"]
+		if strings.Contains(f, "s_down") || strings.Contains(f, "o_down") || strings.Contains(f, "disconnected") {
+			down = append(down, net.JoinHostPort(r["ip"], r["port"]))
+		}
+	}
+	return down
 }

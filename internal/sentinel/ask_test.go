@@ -1,6 +1,15 @@
 package sentinel
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
 
 func TestMostAnswering(t *testing.T) {
 	cases := map[string]struct {
@@ -45,4 +54,76 @@ func TestNamedByMajorityCountsSilentSentinels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAskMasterReadsOnly asks a real sentinel: the answer names the
+// primary and the sentinel's process, and asking changed nothing (the
+// timings a Tune sets are not there).
+func TestAskMasterReadsOnly(t *testing.T) {
+	primary, err := redistest.StartServer(redistest.ServerConfig{Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: "m", MasterAddr: primary.Addr(), Quorum: 1, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	got := AskMaster(ctx, []string{s.Addr(), "127.0.0.1:1"}, "pw", "m")
+	if got[0].Err != nil || got[0].Addr != primary.Addr() || got[0].Quorum != 1 || got[0].RunID == "" {
+		t.Errorf("the running sentinel answered %+v; want the primary %s, quorum 1 and a run_id", got[0], primary.Addr())
+	}
+	if got[1].Answered() {
+		t.Errorf("a closed port answered: %+v", got[1])
+	}
+	if unknown := AskMaster(ctx, []string{s.Addr()}, "pw", "other"); !unknown[0].Unknown || !unknown[0].Answered() {
+		t.Errorf("an unknown master: %+v; want answered and Unknown", unknown[0])
+	}
+	sc := Dial(s.Addr(), "pw")
+	defer sc.Close()
+	cmd := redis.NewCmd(ctx, "SENTINEL", "DEBUG")
+	if err := sc.Process(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprint(cmd.Val())
+	if !strings.Contains(strings.ToLower(out), "ping-period:1000") {
+		t.Errorf("asking changed the sentinel's timings (ping-period is not Sentinel's default 1000 ms): %s", out)
+	}
+}
+
+// TestAskMasterNamesDownReplicas: a replica the sentinel flags down is
+// named, so that no switchover goes to it yet.
+func TestAskMasterNamesDownReplicas(t *testing.T) {
+	primary, err := redistest.StartServer(redistest.ServerConfig{Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	replica, err := redistest.StartServer(redistest.ServerConfig{Password: "pw", ReplicaOf: primary.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: "m", MasterAddr: primary.Addr(), Quorum: 1, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	redistest.WaitFor(t, 20*time.Second, "the sentinel knows the replica, up", func(ctx context.Context) error {
+		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		if m.Replicas != 1 || len(m.DownReplicas) != 0 {
+			return fmt.Errorf("replicas %d, down %v", m.Replicas, m.DownReplicas)
+		}
+		return nil
+	})
+	addr := replica.Addr()
+	replica.Close()
+	redistest.WaitFor(t, 20*time.Second, "the stopped replica named down", func(ctx context.Context) error {
+		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		if len(m.DownReplicas) != 1 || m.DownReplicas[0] != addr {
+			return fmt.Errorf("down %v, want [%s]", m.DownReplicas, addr)
+		}
+		return nil
+	})
 }

@@ -59,6 +59,11 @@ const (
 	EventSdown        EventKind = "sdown"
 	EventSdownCleared EventKind = "sdown-cleared"
 	EventOdown        EventKind = "odown"
+	// EventRoleChange: a sentinel saw an instance of the master change its
+	// role (+role-change) or turned one into a replica (+convert-to-slave):
+	// after a failover, the sign that a sentinel disagrees with it. A hint,
+	// like the ones above; Old is the master as that sentinel knows it.
+	EventRoleChange EventKind = "role-change"
 )
 
 // Event is one change or hint about the primary.
@@ -139,7 +144,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "+odown"}
+var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "+odown", "+role-change", "+convert-to-slave"}
 
 // session follows the master through one sentinel until that fails.
 func (w *Watcher) session(ctx context.Context, addr string) error {
@@ -221,6 +226,13 @@ func (w *Watcher) handle(ctx context.Context, sc *redis.SentinelClient, sentinel
 		kind := map[string]EventKind{"+sdown": EventSdown, "-sdown": EventSdownCleared, "+odown": EventOdown}[channel]
 		w.cfg.Log.Info("sentinel hint about the master", "event", channel, "master", net.JoinHostPort(f[2], f[3]), "sentinel", sentinel)
 		w.onEvent(Event{Kind: kind, Old: net.JoinHostPort(f[2], f[3]), Sentinel: sentinel})
+	case "+role-change", "+convert-to-slave":
+		// slave <name> <ip> <port> @ <master name> <master ip> <master port> ...
+		if len(f) < 8 || f[4] != "@" || f[5] != w.cfg.MasterName {
+			return
+		}
+		w.cfg.Log.Info("sentinel hint about a role", "event", channel, "instance", net.JoinHostPort(f[2], f[3]), "sentinel", sentinel)
+		w.onEvent(Event{Kind: EventRoleChange, Old: net.JoinHostPort(f[6], f[7]), Sentinel: sentinel})
 	}
 }
 

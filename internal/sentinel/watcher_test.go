@@ -173,3 +173,23 @@ func TestWatcherWaitsForSentinelsBehindItsUser(t *testing.T) {
 	case <-time.After(2 * time.Second): // ten polls
 	}
 }
+
+// TestRoleChangesAreHints: +role-change and +convert-to-slave of an
+// instance of the watched master are reported as hints (no new primary);
+// those of another master are not.
+func TestRoleChangesAreHints(t *testing.T) {
+	var got []Event
+	w := NewWatcher(Config{MasterName: "ns.app", Log: testr.New(t)}, func(e Event) { got = append(got, e) })
+	ctx := context.Background()
+	w.handle(ctx, nil, "s1:26379", "+convert-to-slave", "slave 10.0.0.2:6379 10.0.0.2 6379 @ ns.app 10.0.0.1 6379")
+	w.handle(ctx, nil, "s1:26379", "+role-change", "slave 10.0.0.2:6379 10.0.0.2 6379 @ ns.app 10.0.0.1 6379 new reported role is master")
+	w.handle(ctx, nil, "s1:26379", "+convert-to-slave", "slave 10.0.0.9:6379 10.0.0.9 6379 @ other.app 10.0.0.8 6379")
+	if len(got) != 2 {
+		t.Fatalf("events %+v; want two hints", got)
+	}
+	for _, e := range got {
+		if e.Kind != EventRoleChange || e.New != "" || e.Old != "10.0.0.1:6379" || e.Sentinel != "s1:26379" {
+			t.Errorf("event %+v; want a role-change hint about master 10.0.0.1:6379", e)
+		}
+	}
+}

@@ -287,11 +287,11 @@ func (r *runner) diagnose(ctx context.Context) {
 			sc.Close()
 		}
 		for _, c := range p.Spec.Containers {
-			logs, err := r.env.Kubectl(ctx, "logs", "-n", r.ns, p.Name, "-c", c.Name, "--tail=25")
+			logs, err := r.env.Kubectl(ctx, "logs", "-n", r.ns, p.Name, "-c", c.Name, "--tail=60")
 			r.logf("chaos: diagnosis: log of %s/%s (%v):\n%s", p.Name, c.Name, err, logs)
 		}
 	}
-	r.logf("chaos: diagnosis: operator log (last 150 lines):\n%s", r.env.OperatorLog(ctx, 150))
+	r.logf("chaos: diagnosis: operator log (last 400 lines):\n%s", r.env.OperatorLog(ctx, 400))
 	if pods, err := r.env.OperatorPods(ctx); err == nil {
 		for _, p := range pods {
 			st, _ := json.Marshal(p.Status.ContainerStatuses)

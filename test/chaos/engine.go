@@ -381,6 +381,11 @@ func (r *runner) runStep(ctx context.Context, idx int, s Step) bool {
 	r.logf("chaos: step %d settled %.1fs after its start: %s", idx, sr.Recovery.Seconds(), strings.Join(st.done, ", "))
 	r.checkData(ctx, st, &sr)
 	r.checkTopology(ctx, st)
+	if sr.LostPlanned > 0 {
+		// A planned operation lost acknowledged writes: what the operator,
+		// the instances and the sentinels said tells why.
+		r.diagnose(ctx)
+	}
 	return true
 }
 

@@ -383,6 +383,22 @@ func (r *runner) inject(ctx context.Context, st *stepRun, s Step) (*healer, erro
 			return nil, err
 		}
 		p, err := r.pod(ctx, name)
+		if apierrors.IsNotFound(err) {
+			// The fault is in effect already: the step before (the first
+			// of a double) deleted it, and it is not created again yet.
+			st.note("pod %s was already gone, not created again yet since the fault before: nothing to delete", name)
+			st.wait(name+" created again", func(ctx context.Context, _ *haredisv1.RedisFailover) error {
+				p, err := r.pod(ctx, name)
+				if err != nil {
+					return err
+				}
+				if !podReady(p) {
+					return errors.New("not ready" + r.whyNotReady(ctx, p))
+				}
+				return nil
+			})
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +407,7 @@ func (r *runner) inject(ctx context.Context, st *stepRun, s Step) (*healer, erro
 		if s.Mode == ModeForced {
 			opts = append(opts, client.GracePeriodSeconds(0))
 		}
-		if err := r.kc.Delete(ctx, p, opts...); err != nil {
+		if err := r.kc.Delete(ctx, p, opts...); err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("cannot delete pod %s: %w", name, err)
 		}
 		st.fault(time.Now(), isPrimary, fmt.Sprintf("deleted pod %s (%s)", name, s.Mode))

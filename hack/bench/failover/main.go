@@ -1,10 +1,11 @@
 // Command failover-bench measures unplanned failover: trials of SIGKILL of
-// the primary's redis-server under a steady write load through a
-// Sentinel-aware client (go-redis FailoverClient). It reports the time until
-// writes succeed again and the acknowledged writes lost, for a RedisFailover
-// on the test bed and, as the reference measured in the same run, for plain
-// Redis with Sentinel on loopback with the same Sentinel settings. Run it
-// with `make bench-failover` (root: the bed needs it).
+// the primary's server under a steady write load through a Sentinel-aware
+// client (go-redis FailoverClient). It reports the time until writes
+// succeed again and the acknowledged writes lost, for each engine (Valkey
+// and Redis, -engines): a RedisFailover on the test bed running the
+// engine's image and, as the reference measured in the same run, the same
+// engine's plain server and Sentinel on loopback with the same Sentinel
+// settings. Run it with `make bench-failover` (root: the bed needs it).
 package main
 
 import (
@@ -22,12 +23,15 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/hack/bench/internal/benchengine"
+	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/test/operatorbed"
 )
@@ -41,7 +45,7 @@ const (
 // target is one system under test.
 type target interface {
 	client() *redis.Client
-	// kill SIGKILLs the primary's redis-server; c is the client under load.
+	// kill SIGKILLs the primary's server; c is the client under load.
 	kill(ctx context.Context, c *redis.Client) error
 	// settle waits until the system is whole again.
 	settle(ctx context.Context) error
@@ -56,56 +60,84 @@ type trial struct {
 }
 
 func main() {
-	trials := flag.Int("trials", 10, "failovers per system")
+	trials := flag.Int("trials", 10, "failovers per system and engine")
+	engines := flag.String("engines", benchengine.Default, "engines to measure, comma-separated: valkey, redis")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	if err := run(*trials); err != nil {
+	if err := run(*trials, *engines); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-failover:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+// measured is one engine's results: the plain reference's and haredis's.
+type measured struct {
+	engine         benchengine.Engine
+	servers        string
+	plain, haredis []trial
+}
+
+func run(n int, engineList string) error {
+	engines, err := benchengine.Parse(engineList)
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the test bed needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(engines))*40*time.Minute)
 	defer cancel()
 	fmt.Printf("Sentinel settings: down-after-milliseconds %d, failover-timeout %d, quorum 2 of 3, parallel-syncs 1\n",
 		downAfter.Milliseconds(), failoverTimeout.Milliseconds())
 	fmt.Println("Load: one go-redis FailoverClient writing SET without pause; lost = acknowledged keys missing after the trial")
 
-	ref, err := startReference(ctx)
-	if err != nil {
-		return err
-	}
-	refResults, err := runTrials(ctx, "plain Redis + Sentinel (loopback, a fresh set per trial)", ref, n)
-	if err != nil {
-		return err
+	ms := make([]*measured, len(engines))
+	for i, e := range engines {
+		ms[i] = &measured{engine: e}
+		name := fmt.Sprintf("plain %s + Sentinel (%s, %s and %s on loopback, a fresh set per trial)", e.Title(), e.Server, e.Binaries.Server, e.Binaries.Sentinel)
+		if ms[i].plain, err = runTrials(ctx, name, &reference{binaries: e.Binaries}, n); err != nil {
+			return err
+		}
 	}
 
-	if os.Geteuid() != 0 {
-		return errors.New("the test bed needs root")
-	}
 	env, err := operatorbed.Start(ctx, logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
 	defer env.Stop()
-	hr, err := startHaredis(ctx, env)
-	if err != nil {
-		return err
-	}
-	results, err := runTrials(ctx, "haredis RedisFailover (test bed)", hr, n)
-	if err != nil {
-		fmt.Println(env.OperatorLog(ctx, 100))
-		return err
+	for _, m := range ms {
+		hr, err := startHaredis(ctx, env, m.engine)
+		if err != nil {
+			fmt.Println(env.OperatorLog(ctx, 100))
+			return err
+		}
+		m.servers = hr.servers()
+		name := fmt.Sprintf("haredis RedisFailover (test bed, spec.redis.image %s, instances run %s)", m.engine.Image, m.servers)
+		if m.haredis, err = runTrials(ctx, name, hr, n); err != nil {
+			fmt.Println(env.OperatorLog(ctx, 100))
+			return err
+		}
+		if err := hr.delete(ctx); err != nil {
+			fmt.Printf("warning: %v\n", err)
+		}
 	}
 
-	p50, p95, mx, lost := summary(results)
-	r50, r95, rmx, rlost := summary(refResults)
-	fmt.Printf("\n%-36s %8s %8s %8s %10s\n", "system", "p50_s", "p95_s", "max_s", "lost_acked")
-	fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "plain Redis + Sentinel", r50, r95, rmx, rlost)
-	fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "haredis", p50, p95, mx, lost)
-	fmt.Printf("ratio haredis/plain: p50 %.2f, p95 %.2f, max %.2f\n", p50/r50, p95/r95, mx/rmx)
-	fmt.Printf("bench: failover trials=%d p50_s=%.2f p95_s=%.2f max_s=%.2f lost_acked_total=%d\n", n, p50, p95, mx, lost)
+	var lines []string
+	for _, m := range ms {
+		p50, p95, mx, lost := summary(m.haredis)
+		r50, r95, rmx, rlost := summary(m.plain)
+		fmt.Printf("\nengine %s: haredis %s (%s), plain %s\n", m.engine.Name, m.engine.Image, m.servers, m.engine.Server)
+		fmt.Printf("%-36s %8s %8s %8s %10s\n", "system", "p50_s", "p95_s", "max_s", "lost_acked")
+		fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "plain "+m.engine.Title()+" + Sentinel", r50, r95, rmx, rlost)
+		fmt.Printf("%-36s %8.2f %8.2f %8.2f %10d\n", "haredis", p50, p95, mx, lost)
+		fmt.Printf("ratio haredis/plain (%s): p50 %.2f, p95 %.2f, max %.2f\n", m.engine.Name, p50/r50, p95/r95, mx/rmx)
+		lines = append(lines, fmt.Sprintf("bench: failover engine=%s trials=%d p50_s=%.2f p95_s=%.2f max_s=%.2f lost_acked_total=%d",
+			m.engine.Name, n, p50, p95, mx, lost))
+	}
+	fmt.Println()
+	for _, l := range lines {
+		fmt.Println(l)
+	}
 	return nil
 }
 
@@ -197,12 +229,13 @@ func summary(rs []trial) (p50, p95, mx float64, lost int) {
 	return q(0.5), q(0.95), s[len(s)-1], lost
 }
 
-// reference: plain redis-server and redis-sentinel on loopback, a fresh set
-// for every trial: a killed plain Redis comes back as a master, which is
-// what haredis fixes, not something to measure again and again here.
-type reference struct{ set *redistest.Set }
-
-func startReference(context.Context) (*reference, error) { return &reference{}, nil }
+// reference: one engine's plain server and sentinel on loopback, a fresh
+// set for every trial: a killed plain server comes back as a master, which
+// is what haredis fixes, not something to measure again and again here.
+type reference struct {
+	binaries engine.Binaries
+	set      *redistest.Set
+}
 
 func (r *reference) client() *redis.Client {
 	return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "bench", SentinelAddrs: r.set.SentinelAddrs(),
@@ -231,9 +264,10 @@ func (r *reference) kill(ctx context.Context, c *redis.Client) error {
 // name a running primary.
 func (r *reference) settle(ctx context.Context) error {
 	if r.set == nil {
-		set, err := redistest.StartSet(ctx, redistest.SetConfig{MasterName: "bench", Password: password, Replicas: 2, Sentinels: 3, DownAfter: downAfter})
+		set, err := redistest.StartSet(ctx, redistest.SetConfig{MasterName: "bench", Password: password, Replicas: 2, Sentinels: 3, DownAfter: downAfter,
+			Binaries: r.binaries})
 		if err != nil {
-			return fmt.Errorf("cannot start plain Redis with Sentinel: %w", err)
+			return fmt.Errorf("cannot start %s with %s: %w", r.binaries.Server, r.binaries.Sentinel, err)
 		}
 		r.set = set
 		return nil
@@ -261,26 +295,35 @@ func (r *reference) finish() {
 
 // haredis: a RedisFailover on the bed, the operator running as a pod.
 type haredis struct {
-	env *operatorbed.Env
-	ns  string
-	pw  string
-	rf  *haredisv1.RedisFailover
+	env    *operatorbed.Env
+	engine benchengine.Engine
+	ns     string
+	pw     string
+	rf     *haredisv1.RedisFailover
 }
 
-func startHaredis(ctx context.Context, env *operatorbed.Env) (*haredis, error) {
-	ns := "bench-failover"
+// startHaredis creates a RedisFailover running e's image in a namespace of
+// its own and waits until it is Ready.
+func startHaredis(ctx context.Context, env *operatorbed.Env, e benchengine.Engine) (*haredis, error) {
+	ns := "bench-failover-" + string(e.Name)
 	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
-		return nil, fmt.Errorf("cannot create the namespace: %w\n%s", err, out)
+		return nil, fmt.Errorf("cannot create the namespace %s: %w\n%s", ns, err, out)
 	}
 	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	rf.Spec.Redis.Image = e.Image
 	rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: downAfter}
 	rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: failoverTimeout}
 	if err := env.Client.Create(ctx, rf); err != nil {
 		return nil, fmt.Errorf("cannot create the RedisFailover: %w", err)
 	}
-	h := &haredis{env: env, ns: ns}
+	h := &haredis{env: env, engine: e, ns: ns}
 	if err := h.settle(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the %s RedisFailover did not become Ready: %w", e.Name, err)
+	}
+	for _, is := range h.rf.Status.Instances {
+		if !strings.HasPrefix(is.Server, string(e.Name)+" ") {
+			return nil, fmt.Errorf("instance %s of the RedisFailover with image %s runs %q, not %s", is.Name, e.Image, is.Server, e.Name)
+		}
 	}
 	out, err := env.Kubectl(ctx, "-n", ns, "get", "secret", "app-auth", "-o", "jsonpath={.data.password}")
 	if err != nil {
@@ -314,7 +357,7 @@ func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 		}
 		s, err := ic.Status(ctx)
 		if err != nil || s.RedisPID == 0 {
-			return fmt.Errorf("cannot read the primary's redis-server pid: %v", err)
+			return fmt.Errorf("cannot read the primary's server pid: %v", err)
 		}
 		return syscall.Kill(s.RedisPID, syscall.SIGKILL)
 	}
@@ -322,6 +365,44 @@ func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 }
 
 func (h *haredis) finish() {}
+
+// servers is what the instances report they run (status.instances[].server),
+// "valkey 8.0.1" when they agree.
+func (h *haredis) servers() string {
+	seen := map[string]bool{}
+	var out []string
+	for _, is := range h.rf.Status.Instances {
+		if !seen[is.Server] {
+			seen[is.Server] = true
+			out = append(out, is.Server)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// delete deletes the RedisFailover and waits until its pods are gone, so
+// that the next engine's trials share the bed with nothing else.
+func (h *haredis) delete(ctx context.Context) error {
+	if err := h.env.Client.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "app"}}); err != nil {
+		return fmt.Errorf("cannot delete the %s RedisFailover: %w", h.engine.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := redistest.Wait(ctx, 500*time.Millisecond, func() error {
+		var pods corev1.PodList
+		if err := h.env.Client.List(ctx, &pods, client.InNamespace(h.ns)); err != nil {
+			return err
+		}
+		if len(pods.Items) > 0 {
+			return fmt.Errorf("%d pods left", len(pods.Items))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the pods of the deleted %s RedisFailover are not gone: %w", h.engine.Name, err)
+	}
+	return nil
+}
 
 // settle waits for Ready: every instance ready, sentinels agreeing and
 // knowing every replica and peer.

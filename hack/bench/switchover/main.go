@@ -1,10 +1,13 @@
 // Command switchover-bench measures planned switchovers under a steady
 // write load: how long writes pause, how many commands fail and how many
-// acknowledged writes are lost. It runs, in one go, the reference (plain
-// Redis with Sentinel on loopback, `SENTINEL FAILOVER`, a Sentinel-aware
-// client) and a RedisFailover on the test bed (status.targetPrimary, with
-// one client on REDIS_URL through the proxy and one Sentinel-aware client),
-// then a rolling update of the RedisFailover. The Sentinel-aware client of
+// acknowledged writes are lost. It runs, in one go and for each engine
+// (Valkey and Redis, -engines), the reference (the engine's plain server
+// and Sentinel on loopback, `SENTINEL FAILOVER`, a Sentinel-aware client)
+// and a RedisFailover running the engine's image on the test bed
+// (status.targetPrimary, with one client on REDIS_URL through the proxy and
+// one Sentinel-aware client), then a rolling update of the RedisFailover.
+// The bed is started once; each engine's RedisFailover is deleted before
+// the next one is created. The Sentinel-aware client of
 // the RedisFailover does not retry, so that every error reply a switchover
 // causes (NOREPLICAS, READONLY: there should be none) is counted. Run it with
 // `make bench-switchover` (root: the bed needs it).
@@ -31,6 +34,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/hack/bench/internal/benchengine"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/writeload"
 	"github.com/haredis/haredis/test/operatorbed"
@@ -63,51 +67,86 @@ func countReplies(fs []writeload.Failure) int {
 }
 
 func main() {
-	trials := flag.Int("trials", 10, "switchovers per system")
+	trials := flag.Int("trials", 10, "switchovers per system and engine")
+	engines := flag.String("engines", benchengine.Default, "engines to measure, comma-separated: valkey, redis")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	if err := run(*trials); err != nil {
+	if err := run(*trials, *engines); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-switchover:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
-	fmt.Println("Load: one client writing SET without pause (1 ms between writes); pause = longest time between two acknowledged writes in a trial;")
-	fmt.Println("failed = commands that got an error; lost = acknowledged keys missing afterwards. Sentinel: down-after 1 s, quorum 2 of 3.")
-	fmt.Println("The haredis Sentinel-aware client does not retry (MaxRetries -1); error replies = failed commands Redis refused (NOREPLICAS, READONLY, ...).")
+// measured is one engine's results: the plain reference's and haredis's.
+type measured struct {
+	engine    benchengine.Engine
+	plain     []trial
+	plainLost int
+	h         *haredisResult
+}
 
-	ref, refLost, err := reference(ctx, n)
+func run(n int, engineList string) error {
+	engines, err := benchengine.Parse(engineList)
 	if err != nil {
 		return err
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the test bed needs root")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(engines))*40*time.Minute)
+	defer cancel()
+	fmt.Println("Load: one client writing SET without pause (1 ms between writes); pause = longest time between two acknowledged writes in a trial;")
+	fmt.Println("failed = commands that got an error; lost = acknowledged keys missing afterwards. Sentinel: down-after 1 s, quorum 2 of 3.")
+	fmt.Println("The haredis Sentinel-aware client does not retry (MaxRetries -1); error replies = failed commands the server refused (NOREPLICAS, READONLY, ...).")
+
+	ms := make([]*measured, len(engines))
+	for i, e := range engines {
+		ms[i] = &measured{engine: e}
+		if ms[i].plain, ms[i].plainLost, err = reference(ctx, e, n); err != nil {
+			return err
+		}
+	}
 	env, err := operatorbed.Start(ctx, logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
 	defer env.Stop()
-	h, err := runHaredis(ctx, env, n)
-	if err != nil {
-		fmt.Println(env.OperatorLog(ctx, 100))
-		return err
+	for _, m := range ms {
+		if m.h, err = runHaredis(ctx, env, m.engine, n); err != nil {
+			fmt.Println(env.OperatorLog(ctx, 100))
+			return err
+		}
+		if err := deleteRedisFailover(ctx, env, m.engine); err != nil {
+			fmt.Printf("warning: %v\n", err)
+		}
 	}
 
-	fmt.Printf("\n%-44s %12s %12s %8s %6s\n", "system (client)", "pause_p50_ms", "pause_max_ms", "failed", "lost")
+	var lines []string
+	for _, m := range ms {
+		lines = append(lines, report(m, n))
+	}
+	fmt.Println()
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	return nil
+}
+
+// report prints one engine's table and ratios and returns its bench line.
+func report(m *measured, n int) string {
+	h := m.h
+	fmt.Printf("\nengine %s: haredis %s (%s), plain %s\n", m.engine.Name, m.engine.Image, h.servers, m.engine.Server)
+	fmt.Printf("%-44s %12s %12s %8s %6s\n", "system (client)", "pause_p50_ms", "pause_max_ms", "failed", "lost")
 	row := func(name string, ts []trial, lost int) (p50, mx float64, failed int) {
 		p50, mx, failed = summary(ts)
 		fmt.Printf("%-44s %12.0f %12.0f %8d %6d\n", name, p50, mx, failed, lost)
 		return p50, mx, failed
 	}
-	r50, _, _ := row("plain Redis + SENTINEL FAILOVER (Sentinel)", ref, refLost)
+	r50, _, _ := row("plain "+m.engine.Title()+" + SENTINEL FAILOVER (Sentinel)", m.plain, m.plainLost)
 	p50, pmax, pfailed := row("haredis (REDIS_URL through the proxy)", h.proxy, h.proxyLost)
 	s50, _, sfailed := row("haredis (Sentinel-aware client)", h.sentinel, h.sentinelLost)
 	fmt.Printf("writes held on the old primary (status.lastSwitchover): p50 %d ms, max %d ms\n", median(h.held), maxOf(h.held))
-	fmt.Printf("ratio to the reference's pause: proxy %.2f, Sentinel-aware %.2f\n", p50/r50, s50/r50)
+	fmt.Printf("ratio to the reference's pause (%s): proxy %.2f, Sentinel-aware %.2f\n", m.engine.Name, p50/r50, s50/r50)
 	fmt.Printf("rolling update of 3 instances, 3 sentinels: %.1f s; longest pause: proxy %d ms, Sentinel-aware %d ms; failed: proxy %d, Sentinel-aware %d\n",
 		h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), h.rollingPauseSentinel.Milliseconds(), h.rollingFailedProxy, h.rollingFailedSentinel)
 	sreplies := h.rollingRepliesSentinel
@@ -116,19 +155,18 @@ func run(n int) error {
 	}
 	fmt.Printf("error replies to the Sentinel-aware client (switchovers and rolling update): %d (goal 0; its other failures are connections to the old primary closing or timing out)\n", sreplies)
 	fmt.Println("the bench line gives the REDIS_URL client's pause; failed_cmds and lost_acked_total count both haredis clients")
-	fmt.Printf("bench: switchover trials=%d pause_p50_ms=%.0f pause_max_ms=%.0f failed_cmds=%d lost_acked_total=%d rolling_update_s=%.1f rolling_max_pause_ms=%d sentinel_error_replies=%d\n",
-		n, p50, pmax, pfailed+sfailed+h.rollingFailedProxy+h.rollingFailedSentinel, h.proxyLost+h.sentinelLost, h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), sreplies)
-	return nil
+	return fmt.Sprintf("bench: switchover engine=%s trials=%d pause_p50_ms=%.0f pause_max_ms=%.0f failed_cmds=%d lost_acked_total=%d rolling_update_s=%.1f rolling_max_pause_ms=%d sentinel_error_replies=%d",
+		m.engine.Name, n, p50, pmax, pfailed+sfailed+h.rollingFailedProxy+h.rollingFailedSentinel, h.proxyLost+h.sentinelLost, h.rolling.Seconds(), h.rollingPauseProxy.Milliseconds(), sreplies)
 }
 
-// reference switches over plain Redis with Sentinel n times: SENTINEL
+// reference switches over e's plain server with Sentinel n times: SENTINEL
 // FAILOVER, no fence, the client following Sentinel.
-func reference(ctx context.Context, n int) ([]trial, int, error) {
-	fmt.Println("\nplain Redis + Sentinel (loopback), SENTINEL FAILOVER")
+func reference(ctx context.Context, e benchengine.Engine, n int) ([]trial, int, error) {
+	fmt.Printf("\nplain %s + Sentinel (%s, %s and %s on loopback), SENTINEL FAILOVER\n", e.Title(), e.Server, e.Binaries.Server, e.Binaries.Sentinel)
 	set, err := redistest.StartSet(ctx, redistest.SetConfig{MasterName: "bench", Password: password, Replicas: 2, Sentinels: 3, DownAfter: time.Second,
-		Extra: []string{"min-replicas-to-write 1"}})
+		Extra: []string{"min-replicas-to-write 1"}, Binaries: e.Binaries})
 	if err != nil {
-		return nil, 0, fmt.Errorf("cannot start plain Redis with Sentinel: %w", err)
+		return nil, 0, fmt.Errorf("cannot start %s with %s: %w", e.Binaries.Server, e.Binaries.Sentinel, err)
 	}
 	defer set.Close()
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "bench", SentinelAddrs: set.SentinelAddrs(),
@@ -187,6 +225,8 @@ func reference(ctx context.Context, n int) ([]trial, int, error) {
 }
 
 type haredisResult struct {
+	// servers is what the instances report they run, "valkey 8.0.1".
+	servers                                   string
 	proxy, sentinel                           []trial
 	held                                      []int64
 	proxyLost, sentinelLost                   int
@@ -196,19 +236,30 @@ type haredisResult struct {
 	rollingRepliesSentinel                    int
 }
 
-func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResult, error) {
-	fmt.Println("\nharedis RedisFailover (test bed), status.targetPrimary")
-	ns := "bench-switchover"
+// namespace is where e's RedisFailover runs.
+func namespace(e benchengine.Engine) string { return "bench-switchover-" + string(e.Name) }
+
+func runHaredis(ctx context.Context, env *operatorbed.Env, e benchengine.Engine, n int) (*haredisResult, error) {
+	ns := namespace(e)
 	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
-		return nil, fmt.Errorf("cannot create the namespace: %w\n%s", err, out)
+		return nil, fmt.Errorf("cannot create the namespace %s: %w\n%s", ns, err, out)
 	}
-	if err := env.Client.Create(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
-		return nil, fmt.Errorf("cannot create the RedisFailover: %w", err)
+	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	rf.Spec.Redis.Image = e.Image
+	if err := env.Client.Create(ctx, rf); err != nil {
+		return nil, fmt.Errorf("cannot create the %s RedisFailover: %w", e.Name, err)
 	}
 	rf, err := settle(ctx, env, ns, func(*haredisv1.RedisFailover) error { return nil })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the %s RedisFailover did not become Ready: %w", e.Name, err)
 	}
+	res := &haredisResult{servers: servers(rf)}
+	for _, is := range rf.Status.Instances {
+		if !strings.HasPrefix(is.Server, string(e.Name)+" ") {
+			return nil, fmt.Errorf("instance %s of the RedisFailover with image %s runs %q, not %s", is.Name, e.Image, is.Server, e.Name)
+		}
+	}
+	fmt.Printf("\nharedis RedisFailover (test bed, spec.redis.image %s, instances run %s), status.targetPrimary\n", e.Image, res.servers)
 	secret := &corev1.Secret{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, secret); err != nil {
 		return nil, err
@@ -229,7 +280,6 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 	}
 	proxyLoad := writeload.Start(ctx, pc, writeload.Options{Prefix: "proxy", Interval: time.Millisecond})
 	sentinelLoad := writeload.Start(ctx, sc, writeload.Options{Prefix: "sentinel", Interval: time.Millisecond})
-	res := &haredisResult{}
 	for i := 1; i <= n; i++ {
 		for _, l := range []*writeload.Load{proxyLoad, sentinelLoad} {
 			if err := l.WaitAcked(ctx, 300); err != nil {
@@ -312,6 +362,46 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, n int) (*haredisResul
 		*x.lost = len(lost)
 	}
 	return res, nil
+}
+
+// servers is what rf's instances report they run
+// (status.instances[].server), "valkey 8.0.1" when they agree.
+func servers(rf *haredisv1.RedisFailover) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, is := range rf.Status.Instances {
+		if !seen[is.Server] {
+			seen[is.Server] = true
+			out = append(out, is.Server)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// deleteRedisFailover deletes e's RedisFailover and waits until its pods are
+// gone, so that the next engine's switchovers share the bed with nothing
+// else.
+func deleteRedisFailover(ctx context.Context, env *operatorbed.Env, e benchengine.Engine) error {
+	ns := namespace(e)
+	if err := env.Client.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
+		return fmt.Errorf("cannot delete the %s RedisFailover: %w", e.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err := redistest.Wait(ctx, 500*time.Millisecond, func() error {
+		var pods corev1.PodList
+		if err := env.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(pods.Items) > 0 {
+			return fmt.Errorf("%d pods left", len(pods.Items))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("the pods of the deleted %s RedisFailover are not gone: %w", e.Name, err)
+	}
+	return nil
 }
 
 var errGiveUp = errors.New("switchover failed")

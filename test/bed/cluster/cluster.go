@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -186,11 +186,7 @@ func (o *Options) complete() error {
 		}
 	}
 	if o.ValkeyDir == "" {
-		if p := os.Getenv("HAREDIS_VALKEY_DIR"); p != "" {
-			o.ValkeyDir = p
-		} else if rootErr == nil {
-			o.ValkeyDir = filepath.Join(root, "bin", "valkey-"+ValkeyVersion)
-		}
+		o.ValkeyDir, _ = DefaultValkeyDir()
 	}
 	if _, err := os.Stat(o.CoreDNSPath); err != nil {
 		return fmt.Errorf("CoreDNS binary %s is missing: run `make setup`: %w", o.CoreDNSPath, err)
@@ -210,6 +206,20 @@ const CoreDNSVersion = "v1.15.0"
 
 // ValkeyVersion is the Valkey `make setup-bed` unpacks (see mk/bed.mk).
 const ValkeyVersion = "8.0.1"
+
+// DefaultValkeyDir is where the bed finds Valkey when Options.ValkeyDir is
+// empty: $HAREDIS_VALKEY_DIR, else bin/valkey-ValkeyVersion under the
+// repository root. Its binaries are in usr/bin.
+func DefaultValkeyDir() (string, error) {
+	if p := os.Getenv("HAREDIS_VALKEY_DIR"); p != "" {
+		return p, nil
+	}
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the Valkey directory: %w", err)
+	}
+	return filepath.Join(root, "bin", "valkey-"+ValkeyVersion), nil
+}
 
 func (o *Options) id() string {
 	b := make([]byte, 3)
