@@ -133,9 +133,14 @@ func hostRedisVersion() (string, error) {
 	return m[1], nil
 }
 
-// valkeyImage runs the Valkey unpacked in dir (dir/usr/bin first in PATH,
-// ahead of the host's Redis) as the stock image does: WORKDIR /data,
-// VOLUME /data, CMD valkey-server.
+// valkeyBinDir is where a Valkey image's binaries are in its containers,
+// first in PATH (ahead of the host's Redis).
+const valkeyBinDir = "/opt/valkey/bin"
+
+// valkeyImage runs the Valkey unpacked in dir (dir/usr/bin, bound at
+// valkeyBinDir: the repository may lie where containers see another
+// filesystem, such as /tmp) as the stock image does: WORKDIR /data, VOLUME
+// /data, CMD valkey-server.
 func valkeyImage(dir string) func(tag string) (Image, error) {
 	bin := filepath.Join(dir, "usr", "bin")
 	return func(tag string) (Image, error) {
@@ -148,9 +153,10 @@ func valkeyImage(dir string) func(tag string) (Image, error) {
 		}
 		return Image{
 			Cmd:        []string{"valkey-server"},
-			Env:        []string{"PATH=" + bin + ":" + runner.DefaultPath, "VALKEY_VERSION=" + version},
+			Env:        []string{"PATH=" + valkeyBinDir + ":" + runner.DefaultPath, "VALKEY_VERSION=" + version},
 			WorkingDir: "/data",
 			Volumes:    []string{"/data"},
+			Mounts:     []runner.Mount{{Source: bin, Target: valkeyBinDir, ReadOnly: true}},
 		}, nil
 	}
 }
