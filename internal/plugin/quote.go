@@ -9,7 +9,11 @@ import (
 // String literals of the languages the Sentinel formats are written in.
 
 // pyQuote is a Python string literal.
-func pyQuote(s string) string {
+func pyQuote(s string) string { return doubleQuote(s, `\x%02x`) }
+
+// doubleQuote is a double-quoted literal with backslash escapes, control
+// characters written with control (a format of the rune).
+func doubleQuote(s, control string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -18,7 +22,7 @@ func pyQuote(s string) string {
 			b.WriteByte('\\')
 			b.WriteRune(r)
 		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
+			fmt.Fprintf(&b, control, r)
 		default:
 			b.WriteRune(r)
 		}
@@ -40,23 +44,7 @@ func jsQuote(s string) string {
 }
 
 // javaQuote is a Java string literal.
-func javaQuote(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+func javaQuote(s string) string { return doubleQuote(s, `\u%04x`) }
 
 // propertiesValue escapes a value of a Java .properties file.
 func propertiesValue(s string) string {

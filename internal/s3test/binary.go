@@ -1,11 +1,11 @@
 package s3test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/haredis/haredis/test/controlplane"
 )
 
 // BinaryEnv names the variable that gives the SeaweedFS binary; mk/bed.mk
@@ -38,40 +38,22 @@ func Binary() (string, error) {
 // Version returns SEAWEEDFS_VERSION from hack/versions.mk under root.
 func Version(root string) (string, error) {
 	path := filepath.Join(root, "hack", "versions.mk")
-	f, err := os.Open(path)
+	versions, err := controlplane.ReadVersions(path)
 	if err != nil {
 		return "", fmt.Errorf("cannot read the SeaweedFS version: %w", err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		name, value, ok := strings.Cut(s.Text(), ":=")
-		if ok && strings.TrimSpace(name) == "SEAWEEDFS_VERSION" {
-			return strings.TrimSpace(value), nil
-		}
-	}
-	if err := s.Err(); err != nil {
-		return "", fmt.Errorf("cannot read %s: %w", path, err)
+	if v := versions["SEAWEEDFS_VERSION"]; v != "" {
+		return v, nil
 	}
 	return "", fmt.Errorf("%s does not set SEAWEEDFS_VERSION", path)
 }
 
-// repoRoot is the nearest directory upwards from the working directory
-// whose go.mod declares the haredis module.
+// repoRoot is the repository root (controlplane.RepoRoot), with the way
+// out when there is none.
 func repoRoot() (string, error) {
-	dir, err := os.Getwd()
+	root, err := controlplane.RepoRoot()
 	if err != nil {
-		return "", fmt.Errorf("cannot get the working directory: %w", err)
+		return "", fmt.Errorf("%w (set %s to the SeaweedFS binary)", err, BinaryEnv)
 	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(data), "module github.com/haredis/haredis\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("cannot find the haredis repository root above the working directory (set %s to the SeaweedFS binary)", BinaryEnv)
-		}
-		dir = parent
-	}
+	return root, nil
 }

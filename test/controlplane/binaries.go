@@ -20,7 +20,7 @@ func DefaultBinaries() (kubeBinDir, etcdPath string, err error) {
 		if err != nil {
 			return "", "", err
 		}
-		versions, err := readVersions(filepath.Join(root, "hack", "versions.mk"))
+		versions, err := ReadVersions(filepath.Join(root, "hack", "versions.mk"))
 		if err != nil {
 			return "", "", err
 		}
@@ -54,8 +54,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// readVersions reads the NAME := VALUE lines of a make fragment.
-func readVersions(path string) (map[string]string, error) {
+// ReadVersions reads the NAME := VALUE lines of a make fragment (hack/versions.mk).
+func ReadVersions(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read versions: %w", err)
