@@ -150,6 +150,13 @@ func TestSetConditions(t *testing.T) {
 			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonPrimaryNotReady, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
 			readyHas: "app-primary does not reach it yet",
 		},
+		"the primary takes writes, its pod not ready yet, replicas promotable": {
+			st: state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary,
+				"app-2": {Role: "replica", Ready: true, Promotable: true}, "app-3": {Role: "replica", Ready: true, Promotable: true}},
+				pods: map[string]*corev1.Pod{"app-1": {}}},
+			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonPrimaryNotReady, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},
+			readyHas: "app-primary does not reach it yet",
+		},
 		"creating stays creating": {
 			mutate:   func(rf *haredisv1.RedisFailover) { rf.Status.Phase = haredisv1.PhaseCreating },
 			st:       state{view: allAgree, statuses: map[string]*instanceapi.Status{"app-1": primary}},

@@ -24,9 +24,9 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 	ps := st.statuses[primary]
 	pod := st.pods[primary]
 	switch {
-	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready && (pod == nil || podIsReady(pod)):
+	case primaryTakesWrites(ps) && (pod == nil || podIsReady(pod)):
 		return true, "", ""
-	case ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready:
+	case primaryTakesWrites(ps):
 		// The instance takes writes; the Service NAME-primary reaches it once
 		// the kubelet marks the pod ready (a readiness probe away).
 		return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("%s takes writes; its pod is not marked ready yet, so %s does not reach it yet", primary, rf.PrimaryServiceName())
@@ -48,6 +48,12 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 		return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s, the recorded primary, is %s (%s); %s", primary, ps.Role, ps.ReadyReason, nextStep(rf, st))
 	}
 	return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted: %s: %s", primary, ps.ReadyReason)
+}
+
+// primaryTakesWrites says whether the instance reports itself a primary
+// that takes writes (whether or not its pod is marked ready yet).
+func primaryTakesWrites(ps *instanceapi.Status) bool {
+	return ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready
 }
 
 func podIsReady(p *corev1.Pod) bool {

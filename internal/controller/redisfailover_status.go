@@ -232,7 +232,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		// An instance that does not answer tells nothing either way; one
 		// that still replicates has not been promoted yet.
 		set(haredisv1.ConditionFailingOver, true, haredisv1.ReasonPromotionInProgress, fmt.Sprintf("the sentinels elected %s, which still reports itself a replica", primary))
-	case !primaryOK && strings.Contains(nextStep(rf, st), "the sentinels fail over"):
+	case !primaryOK && !primaryTakesWrites(ps) && strings.Contains(nextStep(rf, st), "the sentinels fail over"):
 		set(haredisv1.ConditionFailingOver, true, haredisv1.ReasonPrimaryDown, fmt.Sprintf("the sentinels name %s, which does not accept writes; %s", primary, nextStep(rf, st)))
 	default:
 		set(haredisv1.ConditionFailingOver, false, haredisv1.ReasonStable, fmt.Sprintf("the sentinels agree on %s", primary))

@@ -107,6 +107,15 @@ func (c *testCluster) waitKeys(names []string, want int64, timeout time.Duration
 	}
 }
 
+// save runs SAVE on n, again while a background save (a replica's full
+// synchronisation forks one) is in progress.
+func (c *testCluster) save(n string) {
+	c.t.Helper()
+	redistest.WaitFor(c.t, 30*time.Second, "SAVE on "+n, func(ctx context.Context) error {
+		return c.client(n).Save(ctx).Err()
+	})
+}
+
 // TestFullRestartNewestDataBecomesPrimary: every instance loses power at
 // once with RDB snapshots of different ages (the primary saved after the
 // replicas). The sentinels, started afresh, know the replicas and would
@@ -124,17 +133,12 @@ func TestFullRestartNewestDataBecomesPrimary(t *testing.T) {
 	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
 	c.write("app-1", 0, 100)
 	c.waitKeys(names, 100, 30*time.Second)
-	ctx := context.Background()
 	for _, n := range names {
-		if err := c.client(n).Save(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
+		c.save(n)
 	}
 	c.write("app-1", 100, 200)
 	c.waitKeys(names, 200, 30*time.Second)
-	if err := c.client("app-1").Save(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	c.save("app-1")
 	for _, n := range names {
 		c.crash(n)
 	}
@@ -176,17 +180,12 @@ func TestFullRestartOlderRecordedPrimaryWaits(t *testing.T) {
 	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
 	c.write("app-1", 0, 100)
 	c.waitKeys(names, 100, 30*time.Second)
-	ctx := context.Background()
-	if err := c.client("app-3").Save(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	c.save("app-3")
 	c.crash("app-3")
 	c.write("app-1", 100, 300)
 	c.waitKeys([]string{"app-1", "app-2"}, 300, 30*time.Second)
 	for _, n := range []string{"app-1", "app-2"} {
-		if err := c.client(n).Save(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
+		c.save(n)
 		c.crash(n)
 	}
 	for _, s := range first {

@@ -435,3 +435,40 @@ func TestStoppedNodeTurnsNotReadyAndComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A pod status that someone else overwrote (the node lifecycle controller
+// marks every pod of a node NotReady when its heartbeat is late) is put back
+// by the node, as a kubelet's status manager does, even though nothing
+// changed inside the pod.
+func TestPodMarkedNotReadyByOthersIsReadyAgain(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	createPod(t, redisPod(ns, "steady", nil))
+	waitReady(t, ns, "steady")
+	p := getPod(t, ns, "steady")
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			p.Status.Conditions[i].Status = corev1.ConditionFalse
+			p.Status.Conditions[i].Reason = "NodeNotReady"
+		}
+	}
+	written, err := bed.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if podReady(written) {
+		t.Fatal("the status written as NotReady reads back Ready")
+	}
+	waitFor(t, 30*time.Second, "the pod marked Ready again by its node", func(context.Context) (bool, error) {
+		return podReady(getPod(t, ns, "steady")), nil
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

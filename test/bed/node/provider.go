@@ -291,6 +291,7 @@ func (p *Provider) NotifyPods(ctx context.Context, cb func(*corev1.Pod)) {
 	p.mu.Lock()
 	p.notify = cb
 	p.mu.Unlock()
+	go p.syncStatuses(ctx)
 }
 
 func (p *Provider) get(namespace, name string) *podRun {
