@@ -2,13 +2,13 @@
 
 INSTANCE_PKGS := ./internal/engine/... ./internal/instanceconfig/... ./internal/instanceapi/... ./internal/redisconf/... ./internal/redisinfo/... \
 	./internal/bootrole/... ./internal/quorum/... ./internal/supervise/... ./internal/atomicfile/... ./internal/secretfile/... ./internal/metrics/... \
-	./internal/instance/... ./cmd/haredis/...
+	./internal/instance/... ./internal/rdbstream/... ./cmd/haredis/...
 PARTS_PKGS += $(INSTANCE_PKGS)
 
 ##@ Instance manager
 
 .PHONY: test-instance
-test-instance: setup-packages ## Unit and integration tests of the instance manager (real redis-server and redis-sentinel)
+test-instance: setup-packages setup-seaweedfs ## Unit and integration tests of the instance manager (real redis-server and redis-sentinel, SeaweedFS for backups)
 	$(GO_TEST) -count=1 -timeout 10m $(INSTANCE_PKGS)
 
 .PHONY: vet-instance

@@ -38,6 +38,46 @@ const (
 	// an RDB format the new server cannot read), or an instance refuses
 	// to start its image's server on its volume.
 	ConditionImageAccepted = "ImageAccepted"
+	// ConditionBootstrapped is set when spec.bootstrap is: False while the
+	// source of the seed is resolved or loaded, True once the initial
+	// primary loaded it.
+	ConditionBootstrapped = "Bootstrapped"
+	// ConditionBackupsCurrent is set when spec.backup.schedule is: False
+	// when the last scheduled backup failed, or the newest completed one
+	// is older than twice the schedule's interval.
+	ConditionBackupsCurrent = "BackupsCurrent"
+)
+
+// Reasons of the BackupsCurrent condition.
+const (
+	ReasonBackupsCurrent      = "Current"
+	ReasonBackupsFirstPending = "FirstPending"
+	ReasonBackupsLastFailed   = "LastFailed"
+	ReasonBackupsTooOld       = "TooOld"
+	ReasonBackupsBadSchedule  = "BadSchedule"
+)
+
+// Reasons of the Bootstrapped condition.
+const (
+	// ReasonBootstrapSourceMissing: the RedisBackup, the credentials
+	// Secret or the object named by spec.bootstrap does not exist.
+	ReasonBootstrapSourceMissing = "SourceMissing"
+	// ReasonBootstrapSourceNotReady: the RedisBackup has not completed.
+	ReasonBootstrapSourceNotReady = "SourceNotReady"
+	// ReasonBootstrapStoreRefused: the store refused the credentials or
+	// does not answer.
+	ReasonBootstrapStoreRefused = "StoreRefused"
+	// ReasonBootstrapLoading: the initial primary downloads and checks the
+	// file.
+	ReasonBootstrapLoading = "Loading"
+	// ReasonBootstrapLoaded: the initial primary loaded the file.
+	ReasonBootstrapLoaded = "Loaded"
+	// ReasonBootstrapSkipped: the volumes already held data; the file was
+	// not loaded over it.
+	ReasonBootstrapSkipped = "Skipped"
+	// ReasonBootstrapFailed: the file cannot be loaded (checksum, format,
+	// download); the instance stays stopped.
+	ReasonBootstrapFailed = "Failed"
 )
 
 // Reasons of the Ready condition.
@@ -54,6 +94,10 @@ const (
 	// ReasonPrimaryNotReady: the recorded primary answers but does not take
 	// writes, or its pod is not ready.
 	ReasonPrimaryNotReady = "PrimaryNotReady"
+	// ReasonBootstrapPending: spec.bootstrap names a source haredis cannot
+	// load yet; no pod is created until it can (the Bootstrapped condition
+	// says why).
+	ReasonBootstrapPending = "BootstrapPending"
 	// ReasonPrimaryRestarting: a planned operation restarts the only
 	// instance.
 	ReasonPrimaryRestarting = "PrimaryRestarting"
@@ -161,4 +205,44 @@ const (
 	EventPasswordSecretRestored = "PasswordSecretRestored"
 	EventSentinelReset          = "SentinelReset"
 	EventSentinelRepaired       = "SentinelRepaired"
+)
+
+// The condition of a RedisBackup (status.conditions[].type): True once the
+// backup is in the store; False with a reason while it waits or runs, or
+// once it failed. docs/backup.md tells what each reason means.
+const ConditionBackupCompleted = "Completed"
+
+// Reasons of a RedisBackup's Completed condition.
+const (
+	// ReasonBackupFailoverNotFound: spec.failover names no RedisFailover of
+	// the namespace (yet).
+	ReasonBackupFailoverNotFound = "FailoverNotFound"
+	// ReasonBackupNoObjectStore: neither the RedisBackup's
+	// spec.objectStore nor the RedisFailover's spec.backup.objectStore is
+	// set.
+	ReasonBackupNoObjectStore = "NoObjectStore"
+	// ReasonBackupCredentialsMissing: the credentials Secret is missing or
+	// holds no usable keys.
+	ReasonBackupCredentialsMissing = "CredentialsMissing"
+	// ReasonBackupStoreRefused: the store refused the credentials or has no
+	// such bucket.
+	ReasonBackupStoreRefused = "StoreRefused"
+	// ReasonBackupStoreUnreachable: the store does not answer.
+	ReasonBackupStoreUnreachable = "StoreUnreachable"
+	// ReasonBackupNoReadyInstance: no instance is ready to take the
+	// snapshot from.
+	ReasonBackupNoReadyInstance = "NoReadyInstance"
+	// ReasonBackupInstanceBusy: the chosen instance streams another backup.
+	ReasonBackupInstanceBusy = "InstanceBusy"
+	// ReasonBackupRunning: the instance streams its snapshot.
+	ReasonBackupRunning = "Running"
+	// ReasonBackupCompleted: the object is in the store.
+	ReasonBackupCompleted = "Completed"
+	// ReasonBackupStreamFailed: the snapshot or its upload failed.
+	ReasonBackupStreamFailed = "StreamFailed"
+	// ReasonBackupSourceLost: the instance that streamed the backup
+	// restarted or went away before it ended.
+	ReasonBackupSourceLost = "SourceLost"
+	// ReasonBackupTimedOut: the backup waited longer than it may to start.
+	ReasonBackupTimedOut = "TimedOut"
 )

@@ -18,7 +18,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &RedisFailover{}, &RedisFailoverList{})
+	s.AddKnownTypes(GroupVersion, &RedisFailover{}, &RedisFailoverList{}, &RedisBackup{}, &RedisBackupList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

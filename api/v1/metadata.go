@@ -15,6 +15,12 @@ const (
 	// scale down and kept by the storage policy: it is no longer part of
 	// the RedisFailover and never reused.
 	LabelDetached = "haredis.dev/detached"
+	// LabelFailover on a RedisBackup names its RedisFailover, so that
+	// `kubectl get rb -l haredis.dev/failover=NAME` lists its backups.
+	LabelFailover = "haredis.dev/failover"
+	// LabelScheduled on a RedisBackup marks one created by
+	// spec.backup.schedule: retention deletes those only.
+	LabelScheduled = "haredis.dev/scheduled"
 
 	// AnnotationForcePrimary on a RedisFailover is a human's choice of
 	// primary when haredis cannot tell which instance holds the newest data

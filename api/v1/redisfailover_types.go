@@ -365,28 +365,50 @@ type DurabilitySpec struct {
 // BootstrapSpec seeds a new RedisFailover with data. Exactly one source.
 //
 // +kubebuilder:validation:XValidation:rule="[has(self.fromBackup), has(self.fromRDB), has(self.fromRedis)].filter(x, x).size() == 1",message="spec.bootstrap: set exactly one of fromBackup, fromRDB or fromRedis"
+// +kubebuilder:validation:XValidation:rule="!has(self.fromRedis)",message="spec.bootstrap.fromRedis: live import from a running Redis is not supported by this version of haredis; take an RDB file of the source (redis-cli --rdb) and use spec.bootstrap.fromRDB"
 type BootstrapSpec struct {
-	// FromBackup restores a RedisBackup of this namespace.
+	// FromBackup restores a completed RedisBackup of this namespace. The
+	// RedisBackup records its object's location and credentials Secret, so
+	// the RedisFailover it was taken from may be gone.
 	// +optional
 	FromBackup *LocalObjectReference `json:"fromBackup,omitempty"`
 
-	// FromRDB loads an RDB file from object storage.
+	// FromRDB loads an RDB file from object storage (a backup of another
+	// namespace or cluster, or a dump made elsewhere) or from an HTTPS URL.
 	// +optional
 	FromRDB *RDBSource `json:"fromRDB,omitempty"`
 
 	// FromRedis copies a live Redis by replicating from it, then detaches.
+	// Not supported yet: a RedisFailover that sets it is refused.
 	// +optional
 	FromRedis *RedisSource `json:"fromRedis,omitempty"`
 }
 
-// RDBSource is an RDB file in object storage.
+// RDBSource is an RDB file: an object of an S3-compatible store, or a URL.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.url) != (has(self.objectStore) || has(self.key))",message="spec.bootstrap.fromRDB: set either url, or objectStore with key"
+// +kubebuilder:validation:XValidation:rule="!has(self.objectStore) || has(self.key)",message="spec.bootstrap.fromRDB.key: the key of the RDB file in the bucket is required with objectStore"
 type RDBSource struct {
-	// ObjectStore holding the file.
-	ObjectStore ObjectStore `json:"objectStore"`
-	// Key of the RDB file in the bucket.
+	// ObjectStore holding the file; its prefix is not used (the key is
+	// the object's whole key).
+	// +optional
+	ObjectStore *ObjectStore `json:"objectStore,omitempty"`
+	// Key of the RDB file in the bucket, every prefix included (a
+	// RedisBackup's status.location.key).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
-	Key string `json:"key"`
+	// +optional
+	Key string `json:"key,omitempty"`
+	// URL of the RDB file, https:// (or http:// inside the cluster).
+	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +optional
+	URL string `json:"url,omitempty"`
+	// SHA256 of the file (64 hex digits); the restore refuses a file that
+	// does not match it.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	// +optional
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // RedisSource is a live Redis to import from.
@@ -422,11 +444,33 @@ type ObjectStore struct {
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
 	// Region of the bucket.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Region string `json:"region,omitempty"`
 	// CredentialsSecret names a Secret with the keys accessKeyID and
-	// secretAccessKey.
-	CredentialsSecret LocalObjectReference `json:"credentialsSecret"`
+	// secretAccessKey. Without it (or with a Secret holding neither key),
+	// the pods use the web identity of their environment
+	// (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, as an IAM role for a
+	// service account provides).
+	// +optional
+	CredentialsSecret *LocalObjectReference `json:"credentialsSecret,omitempty"`
+	// Encryption asks the store to encrypt the objects haredis writes.
+	// +optional
+	Encryption *ObjectStoreEncryption `json:"encryption,omitempty"`
+}
+
+// ObjectStoreEncryption is server-side encryption by the store.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.kmsKeyID) || self.mode == 'aws:kms'",message="encryption.kmsKeyID: is used with mode aws:kms only; set mode: aws:kms or remove kmsKeyID"
+type ObjectStoreEncryption struct {
+	// Mode is AES256 (keys the store manages) or aws:kms (a KMS key).
+	// +kubebuilder:validation:Enum=AES256;aws:kms
+	Mode string `json:"mode"`
+	// KMSKeyID is the KMS key of mode aws:kms; the store's default key when
+	// empty.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
 }
 
 // Keys of the Secret named by ObjectStore.CredentialsSecret.
@@ -435,21 +479,47 @@ const (
 	CredentialsSecretAccessKey = "secretAccessKey"
 )
 
-// BackupSpec configures scheduled backups.
+// BackupSpec configures backups: the store every RedisBackup of this
+// RedisFailover uses, and an optional schedule with its retention.
 type BackupSpec struct {
 	// ObjectStore receiving the backups.
 	ObjectStore ObjectStore `json:"objectStore"`
-	// Schedule in cron format (five fields, UTC), for example "0 3 * * *".
-	// Empty means backups are taken only on request.
+	// Schedule in cron format (five fields, UTC), for example "0 3 * * *",
+	// or a shorthand such as @daily or @every 6h. Empty means backups are
+	// taken only when a RedisBackup is created.
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.split(' ').filter(f, f != '').size() == 5 || self.startsWith('@')",message="spec.backup.schedule: must be a cron expression with five fields (minute hour day-of-month month day-of-week), for example \"0 3 * * *\", or a shorthand such as @daily"
 	// +optional
 	Schedule string `json:"schedule,omitempty"`
-	// Keep is how many completed backups to retain; older ones are deleted.
+	// Keep is how many completed scheduled backups to retain; older ones
+	// are deleted with their objects.
 	// +kubebuilder:default=7
 	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.backup.keep: must be at least 1"
 	// +optional
 	Keep int32 `json:"keep,omitempty"`
+	// MaxAge deletes completed scheduled backups older than this (such as
+	// 720h), with their objects; the newest completed one is always kept.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(h|m|s))+$') && duration(self) >= duration('1h')",message="spec.backup.maxAge: must be a duration of at least 1h written like 168h or 720h"
+	// +optional
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+}
+
+// BackupStatus is where the scheduled backups stand.
+type BackupStatus struct {
+	// LastScheduleTime is when the schedule last created a RedisBackup.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// NextScheduleTime is when it creates the next one.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+	// LastSuccessfulBackup names the newest completed RedisBackup of this
+	// RedisFailover (scheduled or not), LastSuccessfulTime when it ended.
+	// +optional
+	LastSuccessfulBackup string `json:"lastSuccessfulBackup,omitempty"`
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
 }
 
 // Phase summarises the state of a RedisFailover for humans.
@@ -530,6 +600,10 @@ type RedisFailoverStatus struct {
 	// Endpoints clients connect to.
 	// +optional
 	Endpoints Endpoints `json:"endpoints,omitempty"`
+
+	// Backup is where the scheduled backups stand (spec.backup.schedule).
+	// +optional
+	Backup *BackupStatus `json:"backup,omitempty"`
 
 	// FailoverCount counts failovers and switchovers observed.
 	// +optional

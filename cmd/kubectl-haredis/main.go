@@ -22,14 +22,16 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kubectl-haredis",
-		Short: "Work with haredis RedisFailovers: manifests, connection URLs, status, switchovers",
+		Short: "Work with haredis RedisFailovers: manifests, connection URLs, status, switchovers, backups",
 		Long: `kubectl haredis works with the RedisFailovers of the haredis operator.
 
   generate       a RedisFailover manifest (or a Helm template) for a GitOps repository
   url            REDIS_URL, the one URL for every client
   sentinel-url   the Sentinel connection in the form of a client library
   status         a verdict, the primary, every instance, sentinel and proxy, the conditions
-  promote        a planned switchover to a replica`,
+  promote        a planned switchover to a replica
+  backup         a RedisBackup to the object store, waited for
+  restore        a new RedisFailover seeded from a RedisBackup`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{
@@ -45,6 +47,8 @@ func newRoot() *cobra.Command {
 		newSentinelURLCommand(k),
 		newStatusCommand(k),
 		newPromoteCommand(k),
+		newBackupCommand(k),
+		newRestoreCommand(k),
 		version.Command(),
 	)
 	return root

@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,10 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -63,6 +66,8 @@ type RedisFailoverReconciler struct {
 	// waits records, per instance, the boot decision wait an event was
 	// recorded for, so that each wait gives one event.
 	waits sync.Map
+	// seeds holds, per RedisFailover UID, the signed URL of its seed.
+	seeds sync.Map
 	// restores records, per pod UID, how many parameter restores of its
 	// instance manager an event was recorded for.
 	restores sync.Map
@@ -105,6 +110,15 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.RoleBinding{}).
 		Owns(&appsv1.Deployment{}).
 		WatchesRawSource(source.Channel(triggers, &handler.EnqueueRequestForObject{})).
+		// A RedisBackup that ends moves its RedisFailover's retention and
+		// status.backup at once.
+		Watches(&haredisv1.RedisBackup{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			rb, ok := o.(*haredisv1.RedisBackup)
+			if !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: rb.Namespace, Name: rb.Spec.Failover.Name}}}
+		})).
 		// Reconciles are short but wait on the network (sentinels, instance
 		// managers, proxies: every call with a timeout of a second or two;
 		// switchovers run off the workers, in switchoverRunner), so more
@@ -157,6 +171,10 @@ type state struct {
 	members []memberState
 	// update is the rolling update's next step (planRollingUpdate).
 	update updateStep
+	// bootstrap and seedURL are the seed a new RedisFailover loads, while
+	// it has not (resolveBootstrap).
+	bootstrap *instanceconfig.Bootstrap
+	seedURL   string
 }
 
 // Reconcile runs the chain of steps, each returning early.
@@ -180,6 +198,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	chain := []step{
 		r.ensureFinalizer,
 		r.recordIdentity,
+		r.resolveBootstrap,
 		r.reconcileSecrets,
 		r.planInstances,
 		r.reconcileConfigMap,
@@ -197,8 +216,10 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.followPrimary,
 		r.checkImage,
 		r.planRollingUpdate,
+		r.scheduleBackups,
 		r.reportStatus,
 		r.forcePrimary,
+		r.deliverSeed,
 		r.applyConfig,
 		r.switchover,
 		r.scaleDown,

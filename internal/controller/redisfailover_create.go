@@ -135,6 +135,7 @@ func (r *RedisFailoverReconciler) reconcileConfigMap(ctx context.Context, rf *ha
 		// An adopted set of volumes without NAME-1: start from the lowest serial.
 		cfg.InitialPrimary = st.instances[0]
 	}
+	cfg.Bootstrap = st.bootstrap
 	want, err := specs.InstanceConfigMap(rf, cfg)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -61,6 +61,7 @@ func (r *RedisFailoverReconciler) planRollingUpdate(_ context.Context, rf *hared
 func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	before := st.statusBefore
 	members := st.members
+	r.followBootstrap(rf, st)
 	rf.Status.Instances = nil
 	var ready, updated int32
 	var notReady []string

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/haredis/haredis/internal/engine"
+	"github.com/haredis/haredis/internal/rdbstream"
 )
 
 // detectServer finds the server binary of the image (RedisServer when set,
@@ -71,7 +72,7 @@ func dataFormats(dataDir string) []dataFormat {
 		magic := make([]byte, 9)
 		n, _ := f.Read(magic)
 		f.Close()
-		if format, ok := rdbFormat(magic[:n]); ok {
+		if format, ok := rdbstream.FormatOf(magic[:n]); ok {
 			out = append(out, dataFormat{path: p, format: format})
 		}
 	}

@@ -82,12 +82,3 @@ func TestRefusesDataItCannotRead(t *testing.T) {
 		t.Errorf("the unreadable dump changed: %q, %v", got, err)
 	}
 }
-
-func TestRDBFormat(t *testing.T) {
-	for magic, want := range map[string]int{"REDIS0010": 10, "REDIS0011": 11, "REDIS0012": 12, "VALKEY080": 80, "REDIS00xx": -1, "VALKEY08": -1, "MYSQL0001": -1} {
-		got, ok := rdbFormat([]byte(magic))
-		if (want < 0) == ok || (ok && got != want) {
-			t.Errorf("rdbFormat(%q) = %d, %v; want %d", magic, got, ok, want)
-		}
-	}
-}

@@ -25,6 +25,9 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("GET /config", m.handleGetConfig)
 	mux.HandleFunc("PUT /config", m.handlePutConfig)
 	mux.HandleFunc("PUT /force", m.handleForce)
+	mux.HandleFunc("PUT /seed", m.handlePutSeed)
+	mux.HandleFunc("POST /backups", m.handleStartBackup)
+	mux.HandleFunc("GET /backups/{id}", m.handleGetBackup)
 	l, err := net.Listen("tcp", m.opts.HTTPListen)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", m.opts.HTTPListen, err)
@@ -71,6 +74,10 @@ func (m *Manager) Status() instanceapi.Status {
 	s := instanceapi.Status{Name: m.opts.Self, PodIP: m.opts.PodIP, MasterName: m.cfg.MasterName, Phase: m.phase, Restarts: m.restarts, LastDecision: d,
 		Refused: m.refused}
 	server := m.server
+	if m.boot != nil {
+		b := *m.boot
+		s.Bootstrap = &b
+	}
 	if m.proc != nil && !m.proc.Exited() {
 		s.RedisPID = m.proc.Pid
 	}
@@ -121,6 +128,10 @@ func (m *Manager) readiness(s instanceapi.Status, o observed) (bool, string) {
 	switch {
 	case s.Refused != "":
 		return false, "not started: " + s.Refused
+	case s.Bootstrap != nil && s.Bootstrap.Phase == instanceapi.BootstrapFailed:
+		return false, "not started: the seed cannot be loaded: " + s.Bootstrap.Error
+	case s.Bootstrap != nil && s.Bootstrap.Phase == instanceapi.BootstrapLoading:
+		return false, "not started yet: loading the seed " + s.Bootstrap.Source
 	case s.LabelRole == instanceapi.RolePrimary && s.Role == instanceapi.RoleReplica:
 		// The Service NAME-primary selects this pod by its label: while the
 		// label says primary (the operator has not moved it, or is down),

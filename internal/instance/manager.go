@@ -132,7 +132,15 @@ type Manager struct {
 	binary  string
 	server  engine.Server
 	refused string
-	drift   driftState
+	// boot is how the seeding of a new RedisFailover went (bootstrap.go);
+	// seedURL the seed's URL the operator handed over, seedReady closed
+	// (and replaced) when it does.
+	boot      *instanceapi.BootstrapStatus
+	seedURL   string
+	seedReady chan struct{}
+	drift     driftState
+	// backups taken by POST /backups (backups.go).
+	backups backupSet
 }
 
 // runState is reset at every start of redis-server.
@@ -173,7 +181,7 @@ func New(opts Options) (*Manager, error) {
 		}
 		*p = abs
 	}
-	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: instanceapi.PhaseDeciding,
+	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: instanceapi.PhaseDeciding, seedReady: make(chan struct{}),
 		durability: instanceapi.Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds},
 		output:     newOutputTail(64)}
 	m.redisClient = newRedisConn(m.localAddr(), m.password)
@@ -249,6 +257,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	m.backups.open(ctx)
+	defer m.backups.wait()
 	srv, err := m.serveHTTP()
 	if err != nil {
 		return err
@@ -268,6 +278,13 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.log.Info("server", "binary", bin, "engine", string(server.Engine), "version", server.Version.String())
 	go m.pollLoop(ctx)
+	if !m.bootstrap(ctx) {
+		// The seed cannot be loaded: start nothing, so that nothing is
+		// served empty in its place; status and readiness say why.
+		m.setPhase(instanceapi.PhaseRefused)
+		<-ctx.Done()
+		return nil
+	}
 
 	crashes := 0
 	for {

@@ -83,6 +83,12 @@ func (c *Client) Force(ctx context.Context, primary string) error {
 	return c.do(ctx, http.MethodPut, "/force", ForceRequest{Primary: primary}, nil)
 }
 
+// PutSeed is PUT /seed: the URL of the file a new RedisFailover's initial
+// primary loads.
+func (c *Client) PutSeed(ctx context.Context, url string) error {
+	return c.do(ctx, http.MethodPut, "/seed", SeedRequest{URL: url}, nil)
+}
+
 // Metrics is GET /metrics (Prometheus text).
 func (c *Client) Metrics(ctx context.Context) (string, error) {
 	var b bytes.Buffer

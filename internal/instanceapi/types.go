@@ -88,6 +88,9 @@ type Status struct {
 	// Refused says why the server in the image is not started: a version
 	// haredis does not support, or data on the volume it cannot read.
 	Refused string `json:"refused,omitempty"`
+	// Bootstrap is how the seeding of a new RedisFailover went on this
+	// instance, when instance.json asks it to load a file.
+	Bootstrap *BootstrapStatus `json:"bootstrap,omitempty"`
 	// LabelRole is the pod's haredis.dev/role label as the pod sees it.
 	LabelRole    string          `json:"labelRole,omitempty"`
 	LastDecision *DecisionRecord `json:"lastDecision,omitempty"`
@@ -98,6 +101,44 @@ type Status struct {
 	DurabilityLive *Durability `json:"durabilityLive,omitempty"`
 	Ready          bool        `json:"ready"`
 	ReadyReason    string      `json:"readyReason"`
+}
+
+// Phases of a bootstrap (BootstrapStatus.Phase).
+const (
+	// BootstrapLoading: the file is being downloaded and checked.
+	BootstrapLoading = "loading"
+	// BootstrapLoaded: the file is on the volume; redis-server loads it.
+	BootstrapLoaded = "loaded"
+	// BootstrapSkipped: the volume, or a peer's, already holds data; the
+	// file is not loaded, so nothing newer is replaced by it.
+	BootstrapSkipped = "skipped"
+	// BootstrapFailed: the file could not be loaded (Error says why);
+	// redis-server stays stopped and nothing is served empty.
+	BootstrapFailed = "failed"
+)
+
+// BootstrapStatus is Status.Bootstrap.
+type BootstrapStatus struct {
+	Phase  string `json:"phase"`
+	Source string `json:"source"`
+	// Bytes downloaded so far; SHA256 of the file once loaded.
+	Bytes  int64  `json:"bytes,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// RDBVersion of the file once checked.
+	RDBVersion int `json:"rdbVersion,omitempty"`
+	// WaitingForURL: the manager waits for the operator to hand over the
+	// file's URL (PUT /seed).
+	WaitingForURL bool      `json:"waitingForURL,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	At            time.Time `json:"at"`
+}
+
+// SeedRequest is the body of PUT /seed: the URL of the RDB file the
+// instance named by instance.json's bootstrap loads. A signed URL of an
+// object store is a credential: it is handed over through the
+// authenticated API, never written to a ConfigMap or a pod's spec.
+type SeedRequest struct {
+	URL string `json:"url"`
 }
 
 // ConfigStatus is the parameter group part of Status.

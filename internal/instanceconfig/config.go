@@ -73,6 +73,21 @@ type Config struct {
 	// InitialPrimary is the primary the operator recorded when it created
 	// the instances; it counts only while the sentinels know nothing.
 	InitialPrimary string `json:"initialPrimary"`
+	// Bootstrap, while set, seeds a new RedisFailover: its instance loads
+	// an RDB file into its empty volume before its first start.
+	Bootstrap *Bootstrap `json:"bootstrap,omitempty"`
+}
+
+// Bootstrap names the instance that loads the seed file and what the file
+// must be; the operator hands the file's URL over through the manager's
+// API (PUT /seed), as it may carry a signature.
+type Bootstrap struct {
+	// Instance loads the file: the initial primary.
+	Instance string `json:"instance"`
+	// Source says where the file comes from, for the status and the logs.
+	Source string `json:"source"`
+	// SHA256 (hex) the file must have; empty when unknown.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
@@ -143,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.SentinelPods) > 0 && len(c.SentinelPods) != len(c.Sentinels) {
 		errs = append(errs, fmt.Errorf("sentinelPods: %d names for %d sentinels", len(c.SentinelPods), len(c.Sentinels)))
+	}
+	if b := c.Bootstrap; b != nil && !seen[b.Instance] {
+		errs = append(errs, fmt.Errorf("bootstrap.instance: %q is not one of the instances", b.Instance))
 	}
 	if c.InitialPrimary != "" && !seen[c.InitialPrimary] {
 		errs = append(errs, fmt.Errorf("initialPrimary: %q is not one of the instances", c.InitialPrimary))

@@ -425,3 +425,18 @@ func readToken(path string) (string, error) {
 	}
 	return token, nil
 }
+
+// PresignGet returns a URL that reads key with a plain HTTP GET, signed
+// with the client's credentials, valid for expiry (at most 7 days). Anyone
+// holding the URL reads the object until then: keep it as a secret.
+func (c *Client) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	full, err := c.fullKey(key)
+	if err != nil {
+		return "", &Error{Op: "sign a read of", Key: c.prefix + key, Bucket: c.bucket, Endpoint: c.endpoint, Reason: err.Error(), Err: err}
+	}
+	u, err := c.mc.PresignedGetObject(ctx, c.bucket, full, expiry, nil)
+	if err != nil {
+		return "", c.fail("sign a read of", full, err)
+	}
+	return u.String(), nil
+}

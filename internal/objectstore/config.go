@@ -168,19 +168,27 @@ func FailoverPrefix(storePrefix, namespace, name string) string {
 }
 
 // FromSpec is the Config of a RedisFailover's ObjectStore, with the data of
-// its credentials Secret (see CredentialsFromSecret).
+// its credentials Secret (see CredentialsFromSecret; nil when the store
+// names no Secret: the web identity of the environment).
 func FromSpec(store v1.ObjectStore, namespace, name string, secretData map[string][]byte) (Config, error) {
 	creds, err := CredentialsFromSecret(secretData, nil)
 	if err != nil {
+		if store.CredentialsSecret == nil {
+			return Config{}, fmt.Errorf("cannot find credentials for the object store (no credentialsSecret): %w", err)
+		}
 		return Config{}, fmt.Errorf("cannot read the credentials of the object store (Secret %s): %w", store.CredentialsSecret.Name, err)
 	}
-	return Config{
+	cfg := Config{
 		Endpoint:    store.Endpoint,
 		Bucket:      store.Bucket,
 		Prefix:      FailoverPrefix(store.Prefix, namespace, name),
 		Region:      store.Region,
 		Credentials: creds,
-	}, nil
+	}
+	if e := store.Encryption; e != nil {
+		cfg.Encryption = Encryption{Mode: e.Mode, KMSKeyID: e.KMSKeyID}
+	}
+	return cfg, nil
 }
 
 // endpoint splits the endpoint URL into minio-go's host[:port] and TLS flag.

@@ -105,7 +105,7 @@ func TestFromSpecPrefixesPerFailover(t *testing.T) {
 	} {
 		cfg, err := FromSpec(v1.ObjectStore{
 			Endpoint: "https://s3.eu-west-1.amazonaws.com", Bucket: "bucket", Prefix: tc.prefix, Region: "eu-west-1",
-			CredentialsSecret: v1.LocalObjectReference{Name: "s3"},
+			CredentialsSecret: &v1.LocalObjectReference{Name: "s3"},
 		}, "prod", "app", secret)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func TestFromSpecPrefixesPerFailover(t *testing.T) {
 			t.Errorf("prefix %q: %v", tc.prefix, err)
 		}
 	}
-	_, err := FromSpec(v1.ObjectStore{CredentialsSecret: v1.LocalObjectReference{Name: "s3"}}, "prod", "app",
+	_, err := FromSpec(v1.ObjectStore{CredentialsSecret: &v1.LocalObjectReference{Name: "s3"}}, "prod", "app",
 		map[string][]byte{v1.CredentialsAccessKeyID: []byte("id")})
 	if err == nil || !strings.Contains(err.Error(), "Secret s3") {
 		t.Errorf("a bad Secret is named: %v", err)

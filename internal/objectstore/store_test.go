@@ -483,3 +483,36 @@ func TestWebIdentity(t *testing.T) {
 	c = client(t, "irsa/", func(c *Config) { c.Credentials = creds })
 	wantError(t, c.Check(ctx), ErrCredentials, "no web identity token: cannot read the token file", tokenFile)
 }
+
+// A presigned URL reads the object with a plain GET, without credentials,
+// and only that object.
+func TestPresignGet(t *testing.T) {
+	ctx := testContext(t)
+	c := client(t, "signed/")
+	body := []byte("an RDB file, say")
+	if _, err := c.Put(ctx, "dump.rdb", bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.PresignGet(ctx, "dump.rdb", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+		t.Errorf("GET of the signed URL: %d %q", resp.StatusCode, got)
+	}
+	other := strings.Replace(u, "dump.rdb", "other.rdb", 1)
+	resp, err = http.Get(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("the signature of one object reads another")
+	}
+}

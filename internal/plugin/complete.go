@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
 )
 
 // CompleteRF lists the RedisFailovers of ns that start with prefix, for
@@ -57,4 +59,20 @@ func withPrefix(names []string, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// CompleteBackup lists the completed RedisBackups of ns that start with
+// prefix (the ones a restore takes).
+func CompleteBackup(ctx context.Context, c client.Reader, ns, prefix string) []string {
+	var list haredisv1.RedisBackupList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	var names []string
+	for _, b := range list.Items {
+		if b.Status.Phase == haredisv1.BackupCompleted {
+			names = append(names, b.Name)
+		}
+	}
+	return withPrefix(names, prefix)
 }

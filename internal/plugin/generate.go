@@ -247,7 +247,7 @@ func setBackup(s *haredisv1.RedisFailoverSpec, o GenerateOptions) error {
 		b.ObjectStore.Region = *o.BackupRegion
 	}
 	if o.BackupCredentials != nil {
-		b.ObjectStore.CredentialsSecret.Name = *o.BackupCredentials
+		b.ObjectStore.CredentialsSecret = &haredisv1.LocalObjectReference{Name: *o.BackupCredentials}
 	}
 	if o.BackupSchedule != nil {
 		sched := *o.BackupSchedule
@@ -265,9 +265,6 @@ func setBackup(s *haredisv1.RedisFailoverSpec, o GenerateOptions) error {
 	var missing []string
 	if b.ObjectStore.Endpoint == "" || b.ObjectStore.Bucket == "" {
 		missing = append(missing, "--backup-store")
-	}
-	if b.ObjectStore.CredentialsSecret.Name == "" {
-		missing = append(missing, "--backup-credentials (a Secret with accessKeyID and secretAccessKey)")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("backups need %s", strings.Join(missing, " and "))

@@ -96,21 +96,21 @@ func TestGenerateRefuses(t *testing.T) {
 		opts GenerateOptions
 		want string
 	}{
-		"name":           {GenerateOptions{Name: "App"}, "no valid RedisFailover name"},
-		"sentinels":      {GenerateOptions{Name: "a", Sentinels: ptr.To[int32](4)}, "an odd number from 3 to 9"},
-		"replicas":       {GenerateOptions{Name: "a", Replicas: ptr.To[int32](40)}, "from 1 (a primary alone) to 32"},
-		"size":           {GenerateOptions{Name: "a", StorageSize: ptr.To("lots")}, "--storage-size \"lots\""},
-		"persistence":    {GenerateOptions{Name: "a", Persistence: ptr.To("sometimes")}, "AOF (an append-only file"},
-		"owned":          {GenerateOptions{Name: "a", Parameters: []string{"appendonly=yes"}}, "haredis sets appendonly itself"},
-		"not a pair":     {GenerateOptions{Name: "a", Parameters: []string{"notify-keyspace-events"}}, "write NAME=VALUE"},
-		"old image":      {GenerateOptions{Name: "a", Image: ptr.To("redis:6.2")}, "Redis 7.0 and later"},
-		"engine":         {GenerateOptions{Name: "a", Engine: ptr.To("memcached")}, "valkey or redis"},
-		"engine clash":   {GenerateOptions{Name: "a", Image: ptr.To("valkey/valkey:8.0"), Engine: ptr.To("redis")}, "does not run redis"},
-		"store":          {GenerateOptions{Name: "a", BackupStore: ptr.To("s3://bucket"), BackupCredentials: ptr.To("c")}, "path style"},
-		"no credentials": {GenerateOptions{Name: "a", BackupStore: ptr.To("https://minio:9000/backups")}, "--backup-credentials"},
-		"schedule":       {GenerateOptions{Name: "a", BackupSchedule: ptr.To("daily")}, "five fields"},
-		"typo":           {GenerateOptions{Name: "a", Defaults: []byte("redis:\n  replica: 3\n"), DefaultsSource: "d.yaml"}, `unknown field "replica"`},
-		"other kind":     {GenerateOptions{Name: "a", Defaults: []byte("apiVersion: v1\nkind: ConfigMap\n"), DefaultsSource: "d.yaml"}, "want a RedisFailover"},
+		"name":                        {GenerateOptions{Name: "App"}, "no valid RedisFailover name"},
+		"sentinels":                   {GenerateOptions{Name: "a", Sentinels: ptr.To[int32](4)}, "an odd number from 3 to 9"},
+		"replicas":                    {GenerateOptions{Name: "a", Replicas: ptr.To[int32](40)}, "from 1 (a primary alone) to 32"},
+		"size":                        {GenerateOptions{Name: "a", StorageSize: ptr.To("lots")}, "--storage-size \"lots\""},
+		"persistence":                 {GenerateOptions{Name: "a", Persistence: ptr.To("sometimes")}, "AOF (an append-only file"},
+		"owned":                       {GenerateOptions{Name: "a", Parameters: []string{"appendonly=yes"}}, "haredis sets appendonly itself"},
+		"not a pair":                  {GenerateOptions{Name: "a", Parameters: []string{"notify-keyspace-events"}}, "write NAME=VALUE"},
+		"old image":                   {GenerateOptions{Name: "a", Image: ptr.To("redis:6.2")}, "Redis 7.0 and later"},
+		"engine":                      {GenerateOptions{Name: "a", Engine: ptr.To("memcached")}, "valkey or redis"},
+		"engine clash":                {GenerateOptions{Name: "a", Image: ptr.To("valkey/valkey:8.0"), Engine: ptr.To("redis")}, "does not run redis"},
+		"store":                       {GenerateOptions{Name: "a", BackupStore: ptr.To("s3://bucket"), BackupCredentials: ptr.To("c")}, "path style"},
+		"credentials without a store": {GenerateOptions{Name: "a", BackupCredentials: ptr.To("s3")}, "--backup-store"},
+		"schedule":                    {GenerateOptions{Name: "a", BackupSchedule: ptr.To("daily")}, "five fields"},
+		"typo":                        {GenerateOptions{Name: "a", Defaults: []byte("redis:\n  replica: 3\n"), DefaultsSource: "d.yaml"}, `unknown field "replica"`},
+		"other kind":                  {GenerateOptions{Name: "a", Defaults: []byte("apiVersion: v1\nkind: ConfigMap\n"), DefaultsSource: "d.yaml"}, "want a RedisFailover"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

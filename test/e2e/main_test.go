@@ -59,6 +59,11 @@ func run(m *testing.M) int {
 	}()
 	kc = env.Client
 	code := m.Run()
+	if store.srv != nil {
+		if err := store.srv.Stop(); err != nil {
+			fmt.Printf("cannot stop the S3 server: %v\n", err)
+		}
+	}
 	if code != 0 {
 		fmt.Printf("operator log (last 200 lines):\n%s\n", env.OperatorLog(context.Background(), 200))
 	}

@@ -217,3 +217,47 @@ func (c *Cluster) Forward(ctx context.Context, localPort int, target string) (st
 	c.mu.Unlock()
 	return l.Addr().String(), nil
 }
+
+// Publish makes a server on the host's loopback (hostAddr, such as the
+// S3-compatible store of the tests) reachable from pods as the Service
+// NAME.NAMESPACE on port, as an external service behind a selector-less
+// Service would be in a real cluster. It returns the Service's DNS name
+// with the port. The namespace must exist; the publication lives until
+// the bed stops.
+func (c *Cluster) Publish(ctx context.Context, namespace, name string, port int32, hostAddr string) (string, error) {
+	l, err := netns.Listen(c.router.Name, "tcp", net.JoinHostPort(RouterAddr.String(), "0"))
+	if err != nil {
+		return "", fmt.Errorf("cannot listen in the router namespace: %w", err)
+	}
+	r := startRelay(l, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", hostAddr)
+	})
+	c.mu.Lock()
+	c.relays = append(c.relays, r)
+	c.mu.Unlock()
+	relayPort := int32(l.Addr().(*net.TCPAddr).Port)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+			{Name: "tcp", Port: port, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(relayPort)},
+		}},
+	}
+	if _, err := c.Client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("cannot create Service %s/%s: %w", namespace, name, err)
+	}
+	ready, tcp, portName := true, corev1.ProtocolTCP, "tcp"
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-bed", Namespace: namespace, Labels: map[string]string{
+			discoveryv1.LabelServiceName: name,
+			discoveryv1.LabelManagedBy:   "haredis-bed",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{RouterAddr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Protocol: &tcp, Port: &relayPort}},
+	}
+	if _, err := c.Client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("cannot create the endpoints of Service %s/%s: %w", namespace, name, err)
+	}
+	return net.JoinHostPort(fmt.Sprintf("%s.%s.svc.%s", name, namespace, ClusterDomain), strconv.Itoa(int(port))), nil
+}
