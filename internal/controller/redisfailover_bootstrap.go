@@ -14,12 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/objectstore"
+	"github.com/haredis/haredis/internal/specs"
 )
 
 const (
@@ -42,6 +44,16 @@ func (r *RedisFailoverReconciler) resolveBootstrap(ctx context.Context, rf *hare
 	if rf.Spec.Bootstrap == nil || bootstrapDone(rf) {
 		return ctrl.Result{}, nil
 	}
+	// Volumes older than this RedisFailover: it was deleted and created
+	// again on its kept volumes (the manifest still has spec.bootstrap).
+	// Their data is newer than any seed, and the seed may be long gone.
+	if old, err := r.volumesBefore(ctx, rf); err != nil {
+		return ctrl.Result{}, err
+	} else if old != "" {
+		setBootstrapped(rf, true, haredisv1.ReasonBootstrapSkipped, fmt.Sprintf("the seed is not loaded: the volume %s is older than this RedisFailover and keeps its data", old))
+		r.event(rf, corev1.EventTypeNormal, haredisv1.ReasonBootstrapSkipped, "Bootstrap", "spec.bootstrap is not used: the volume %s existed before this RedisFailover and keeps its data", old)
+		return ctrl.Result{}, nil
+	}
 	src, err := r.bootstrapSource(ctx, rf)
 	var w *waiting
 	if errors.As(err, &w) {
@@ -61,6 +73,21 @@ func (r *RedisFailoverReconciler) resolveBootstrap(ctx context.Context, rf *hare
 		setBootstrapped(rf, false, haredisv1.ReasonBootstrapLoading, fmt.Sprintf("%s loads %s before its first start", rf.Status.CurrentPrimary, src.describe))
 	}
 	return ctrl.Result{}, nil
+}
+
+// volumesBefore names a volume of rf's instances created before rf, "" when
+// none is.
+func (r *RedisFailoverReconciler) volumesBefore(ctx context.Context, rf *haredisv1.RedisFailover) (string, error) {
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := r.List(ctx, &pvcs, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentRedis))); err != nil {
+		return "", fmt.Errorf("cannot list PVCs: %w", err)
+	}
+	for _, p := range pvcs.Items {
+		if p.CreationTimestamp.Before(&rf.CreationTimestamp) {
+			return p.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // bootstrapDone: the seed was loaded (or found unneeded) once; it is never
