@@ -31,8 +31,11 @@ type labelMove struct {
 	rf, from, to string
 	// label: until the pod labelled primary was the new primary alone;
 	// endpoints: until NAME-primary's ready endpoints were that pod alone;
-	// both: the later of the two.
-	label, endpoints, both time.Duration
+	// both: the later of the two; promoted: until the new primary's
+	// instance manager reported it a primary (Sentinel's part: the
+	// down-after period and the election). both minus promoted is the
+	// operator's part.
+	label, endpoints, both, promoted time.Duration
 	// rollingUnderWay counts the rolling updates not yet done when both
 	// had happened.
 	rollingUnderWay int
@@ -177,10 +180,29 @@ func (b *bench) killPrimary(ctx context.Context, name string) (labelMove, time.T
 			return labelMove{}, time.Time{}, err
 		}
 	}
+	nextPod := &corev1.Pod{}
+	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: next}, nextPod); err != nil {
+		return labelMove{}, time.Time{}, fmt.Errorf("cannot read pod %s: %w", next, err)
+	}
+	nextAPI, err := b.env.InstanceClient(ctx, namespace, rf.Name, nextPod.Status.PodIP)
+	if err != nil {
+		return labelMove{}, time.Time{}, err
+	}
 	killedAt := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return labelMove{}, time.Time{}, fmt.Errorf("cannot kill the server process %d of %s: %w", pid, old, err)
 	}
+	promoted := make(chan time.Duration, 1)
+	go func() {
+		_ = redistest.Wait(wctx, 20*time.Millisecond, func() error {
+			st, err := nextAPI.Status(wctx)
+			if err != nil || st.Role != string(haredisv1.RolePrimary) {
+				return fmt.Errorf("not promoted yet")
+			}
+			promoted <- time.Since(killedAt)
+			return nil
+		})
+	}()
 	b.log.Info("killed the primary's server process", "redisfailover", name, "pod", old, "pid", pid)
 	m := labelMove{rf: name, from: old, to: next}
 	if m.label, err = label.since(killedAt); err != nil {
@@ -190,6 +212,10 @@ func (b *bench) killPrimary(ctx context.Context, name string) (labelMove, time.T
 		return m, killedAt, fmt.Errorf("%s did not select %s: %w", rf.PrimaryServiceName(), next, err)
 	}
 	m.both = max(m.label, m.endpoints)
+	select {
+	case m.promoted = <-promoted:
+	case <-wctx.Done():
+	}
 	return m, killedAt, b.checkPrimary(ctx, rf, next)
 }
 
