@@ -92,7 +92,8 @@ backup:
 		"valkey 7.2":                             `redis: {image: valkey/valkey:7.2.5}`,
 		"an image whose tag tells no version":    `redis: {image: registry.example.com/team/cache:stable}`,
 		"a sentinel pool with any replica count": `sentinel: {replicas: 1, poolRef: {name: shared}}`,
-		"a bootstrap with one source":            `bootstrap: {fromRedis: {host: old-redis.example}}`,
+		"a bootstrap with one source":            `bootstrap: {fromBackup: {name: nightly}}`,
+		"a bootstrap from an rdb url":            `bootstrap: {fromRDB: {url: "https://files.example/dump.rdb", sha256: "3b1f0c0000000000000000000000000000000000000000000000000000000000"}}`,
 	}
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -198,8 +199,32 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			want: []string{"spec.durability.minReplicasToWrite", "greater than or equal to 0"},
 		},
 		"two bootstrap sources": {
-			spec: `bootstrap: {fromRedis: {host: a}, fromBackup: {name: b}}`,
+			spec: `bootstrap: {fromRDB: {url: "https://a/x.rdb"}, fromBackup: {name: b}}`,
 			want: []string{"spec.bootstrap", "exactly one of fromBackup, fromRDB or fromRedis"},
+		},
+		"a live import": {
+			spec: `bootstrap: {fromRedis: {host: old-redis.example}}`,
+			want: []string{"spec.bootstrap.fromRedis", "not supported", "fromRDB"},
+		},
+		"an RDB with both a URL and a store": {
+			spec: `bootstrap: {fromRDB: {url: "https://a/x.rdb", key: k, objectStore: {endpoint: "http://s3:9000", bucket: bkp}}}`,
+			want: []string{"spec.bootstrap.fromRDB", "either url, or objectStore with key"},
+		},
+		"an RDB store without a key": {
+			spec: `bootstrap: {fromRDB: {objectStore: {endpoint: "http://s3:9000", bucket: bkp}}}`,
+			want: []string{"spec.bootstrap.fromRDB.key", "required with objectStore"},
+		},
+		"a checksum that is no SHA-256": {
+			spec: `bootstrap: {fromRDB: {url: "https://a/x.rdb", sha256: "abc"}}`,
+			want: []string{"spec.bootstrap.fromRDB.sha256"},
+		},
+		"a KMS key without KMS": {
+			spec: `backup: {objectStore: {endpoint: "http://s3:9000", bucket: bkp, encryption: {mode: AES256, kmsKeyID: k}}}`,
+			want: []string{"kmsKeyID", "aws:kms"},
+		},
+		"a retention age under an hour": {
+			spec: `backup: {maxAge: 30m, objectStore: {endpoint: "http://s3:9000", bucket: bkp}}`,
+			want: []string{"spec.backup.maxAge", "at least 1h"},
 		},
 		"a cron schedule with three fields": {
 			spec: `backup: {schedule: "0 3 *", objectStore: {endpoint: "http://s3:9000", bucket: bkp, credentialsSecret: {name: s3}}}`,
@@ -257,8 +282,8 @@ func TestTransitionRules(t *testing.T) {
 			want:   []string{"spec.redis.storage.storageClassName", "cannot be changed"},
 		},
 		"bootstrap changes": {
-			create: `bootstrap: {fromRedis: {host: a}}`,
-			update: `bootstrap: {fromRedis: {host: b}}`,
+			create: `bootstrap: {fromBackup: {name: a}}`,
+			update: `bootstrap: {fromBackup: {name: b}}`,
 			want:   []string{"spec.bootstrap", "cannot be changed afterwards"},
 		},
 		"auth turned off": {
