@@ -49,7 +49,13 @@ func (m *Manager) runBackup(ctx context.Context, req instanceapi.BackupRequest) 
 // file. The status learns the snapshot's position, key count and server
 // as soon as they are known.
 func (m *Manager) takeBackup(ctx context.Context, req instanceapi.BackupRequest, log *slog.Logger) (objectstore.PutResult, error) {
-	store, err := backupStore(req.Store)
+	// The parts of the upload, and so the manager's memory, follow the
+	// size of the data set: the snapshot is at most about its memory.
+	partSize := int64(objectstore.DefaultPartSize)
+	if mem := m.usedMemory(ctx); mem > 0 {
+		partSize = objectstore.PartSizeFor(mem)
+	}
+	store, err := backupStore(req.Store, partSize)
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot use the object store (%s): %w", req.Store, err)
 	}
@@ -81,6 +87,19 @@ func (m *Manager) takeBackup(ctx context.Context, req instanceapi.BackupRequest,
 	return res, nil
 }
 
+// usedMemory is the server's used_memory (INFO memory), 0 when unknown.
+func (m *Manager) usedMemory(ctx context.Context) int64 {
+	c, err := m.redisClient.client()
+	if err != nil {
+		return 0
+	}
+	text, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	return redisinfo.ParseInfo(text).Int("used_memory", 0)
+}
+
 // keyCount sums the keys of every database (INFO keyspace).
 func (m *Manager) keyCount(ctx context.Context) (int64, error) {
 	c, err := m.redisClient.client()
@@ -96,7 +115,7 @@ func (m *Manager) keyCount(ctx context.Context) (int64, error) {
 
 // backupStore is the client of the request's store: its static keys, or
 // without them the web identity of the pod's environment.
-func backupStore(s instanceapi.Store) (*objectstore.Client, error) {
+func backupStore(s instanceapi.Store, partSize int64) (*objectstore.Client, error) {
 	creds := objectstore.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey}
 	if s.AccessKeyID == "" && s.SecretAccessKey == "" {
 		var err error
@@ -111,5 +130,6 @@ func backupStore(s instanceapi.Store) (*objectstore.Client, error) {
 		Region:      s.Region,
 		Credentials: creds,
 		Encryption:  objectstore.Encryption{Mode: s.EncryptionMode, KMSKeyID: s.KMSKeyID},
+		PartSize:    partSize,
 	})
 }

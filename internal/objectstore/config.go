@@ -214,3 +214,17 @@ func (c Config) endpoint() (host string, secure bool, err error) {
 	}
 	return u.Host, u.Scheme == "https", nil
 }
+
+// MaxParts is how many parts an upload of unknown size may have.
+const MaxParts = 10000
+
+// PartSizeFor is the part size of an upload of unknown size expected to be
+// about expected bytes: the smallest whole MiB, at least MinPartSize, with
+// which MaxParts parts hold twice that. Memory follows the part size, so a
+// small data set uploads with small parts.
+func PartSizeFor(expected int64) int64 {
+	const mib = 1 << 20
+	need := (2*expected + MaxParts - 1) / MaxParts
+	need = (need + mib - 1) / mib * mib
+	return max(need, MinPartSize)
+}

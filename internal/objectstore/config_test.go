@@ -170,3 +170,21 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestPartSizeFor(t *testing.T) {
+	for _, tc := range []struct{ expected, want int64 }{
+		{0, MinPartSize},
+		{1 << 30, MinPartSize},
+		{20 << 30, MinPartSize},
+		{25 << 30, 6 << 20},
+		{100 << 30, 21 << 20},
+	} {
+		got := PartSizeFor(tc.expected)
+		if got != tc.want {
+			t.Errorf("PartSizeFor(%d) = %d, want %d", tc.expected, got, tc.want)
+		}
+		if got*MaxParts < 2*tc.expected {
+			t.Errorf("PartSizeFor(%d) = %d parts cannot hold twice the size", tc.expected, got)
+		}
+	}
+}
