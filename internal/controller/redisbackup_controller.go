@@ -291,18 +291,9 @@ func (r *RedisBackupReconciler) storeConfig(ctx context.Context, rb *haredisv1.R
 		return objectstore.Config{}, wait(haredisv1.ReasonBackupNoObjectStore,
 			"no object store: set spec.objectStore of this RedisBackup, or spec.backup.objectStore of RedisFailover %s", rf.Name)
 	}
-	var data map[string][]byte
-	if ref := store.CredentialsSecret; ref != nil {
-		sec := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rb.Namespace, Name: ref.Name}, sec); err != nil {
-			if apierrors.IsNotFound(err) {
-				return objectstore.Config{}, wait(haredisv1.ReasonBackupCredentialsMissing,
-					"the credentials Secret %s of the object store does not exist in namespace %s: create it with the keys %s and %s",
-					ref.Name, rb.Namespace, haredisv1.CredentialsAccessKeyID, haredisv1.CredentialsSecretAccessKey)
-			}
-			return objectstore.Config{}, fmt.Errorf("cannot get the credentials Secret %s: %w", ref.Name, err)
-		}
-		data = sec.Data
+	data, err := storeSecretData(ctx, r.APIReader, rb.Namespace, store.CredentialsSecret, haredisv1.ReasonBackupCredentialsMissing)
+	if err != nil {
+		return objectstore.Config{}, err
 	}
 	cfg, err := objectstore.FromSpec(*store, rf.Namespace, rf.Name, data)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -163,13 +162,9 @@ func (r *RedisFailoverReconciler) deleteBackupObject(ctx context.Context, b *har
 	if loc == nil || b.Status.Phase != haredisv1.BackupCompleted {
 		return nil
 	}
-	var data map[string][]byte
-	if ref := loc.CredentialsSecret; ref != nil {
-		sec := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, sec); err != nil {
-			return fmt.Errorf("cannot get the credentials Secret %s: %w", ref.Name, err)
-		}
-		data = sec.Data
+	data, err := storeSecretData(ctx, r.APIReader, b.Namespace, loc.CredentialsSecret, haredisv1.ReasonBackupCredentialsMissing)
+	if err != nil {
+		return err
 	}
 	creds, err := objectstore.CredentialsFromSecret(data, nil)
 	if err != nil {

@@ -153,17 +153,9 @@ func (r *RedisFailoverReconciler) signedURL(ctx context.Context, rf *haredisv1.R
 			return u, nil
 		}
 	}
-	var data map[string][]byte
-	if ref := store.CredentialsSecret; ref != nil {
-		sec := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: ref.Name}, sec); err != nil {
-			if apierrors.IsNotFound(err) {
-				return "", wait(haredisv1.ReasonBootstrapSourceMissing, "the credentials Secret %s of the object store does not exist in namespace %s: create it with the keys %s and %s",
-					ref.Name, rf.Namespace, haredisv1.CredentialsAccessKeyID, haredisv1.CredentialsSecretAccessKey)
-			}
-			return "", fmt.Errorf("cannot get the credentials Secret %s: %w", ref.Name, err)
-		}
-		data = sec.Data
+	data, err := storeSecretData(ctx, r.APIReader, rf.Namespace, store.CredentialsSecret, haredisv1.ReasonBootstrapSourceMissing)
+	if err != nil {
+		return "", err
 	}
 	creds, err := objectstore.CredentialsFromSecret(data, nil)
 	if err != nil {

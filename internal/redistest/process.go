@@ -219,6 +219,17 @@ func confLine(b *strings.Builder, format string, args ...any) {
 // of some outgoing connection or of another test's server.
 func StablePort(t testing.TB) int {
 	t.Helper()
+	port, err := PickStablePort(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// PickStablePort is StablePort for programs: a free loopback port below
+// the kernel's ephemeral range that is not in taken (nil: none), which
+// it adds there.
+func PickStablePort(taken map[int]bool) (int, error) {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -229,17 +240,22 @@ func StablePort(t testing.TB) int {
 	}
 	const base = 10000
 	if low <= base+1000 {
-		t.Fatalf("the ephemeral port range starts at %d: no room for stable ports", low)
+		return 0, fmt.Errorf("the ephemeral port range starts at %d: no room for stable ports", low)
 	}
-	for range 100 {
+	for range 200 {
 		port := base + rand.IntN(low-base)
+		if taken[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		l.Close()
-		return port
+		if taken != nil {
+			taken[port] = true
+		}
+		return port, nil
 	}
-	t.Fatal("cannot find a free port below the ephemeral range")
-	return 0
+	return 0, fmt.Errorf("cannot find a free port below the ephemeral range")
 }

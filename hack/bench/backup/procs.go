@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/supervise"
 )
 
@@ -233,32 +232,7 @@ func (p *portSet) take() (int, error) {
 	if p.taken == nil {
 		p.taken = map[int]bool{}
 	}
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const base = 10000
-	if low <= base+1000 {
-		return 0, fmt.Errorf("the ephemeral port range starts at %d: no room for stable ports", low)
-	}
-	for range 200 {
-		port := base + rand.IntN(low-base)
-		if p.taken[port] {
-			continue
-		}
-		l, err := net.Listen("tcp", addr(port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		p.taken[port] = true
-		return port, nil
-	}
-	return 0, errors.New("cannot find a free loopback port")
+	return redistest.PickStablePort(p.taken)
 }
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -49,7 +49,7 @@ func printResults(cfg config, r *results) {
 		"reconcile_p99_ms=" + num(p99),
 		fmt.Sprintf("status_writes_per_min=%.1f", r.loadWrites.perMinute()),
 		fmt.Sprintf("label_move_under_load_ms=%d", m.both.Milliseconds()),
-		fmt.Sprintf("label_move_after_promotion_ms=%d", (m.both-m.promoted).Milliseconds()),
+		fmt.Sprintf("label_move_after_promotion_ms=%d", (m.both - m.promoted).Milliseconds()),
 		"reconcile_p50_ms=" + num(p50),
 		fmt.Sprintf("status_writes_per_min_rest=%.1f", r.restWrites.perMinute()),
 		fmt.Sprintf("operator_cpu_s=%.1f", r.usage.cpu.Seconds()),
