@@ -1,9 +1,10 @@
 # Backups to S3-compatible object storage: the object store client
 # (internal/objectstore), the SeaweedFS its tests run against
 # (internal/s3test; built by setup-seaweedfs in mk/bed.mk) and the backup
-# benchmark (hack/bench/backup).
+# benchmark (hack/bench/backup); and the online import of an RDB file
+# (internal/rdbimport).
 
-BACKUP_PKGS := ./internal/objectstore/... ./internal/s3test/... ./hack/bench/backup/...
+BACKUP_PKGS := ./internal/objectstore/... ./internal/rdbimport/... ./internal/s3test/... ./hack/bench/backup/...
 PARTS_PKGS  += $(BACKUP_PKGS)
 
 ##@ Backups

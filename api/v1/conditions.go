@@ -107,6 +107,13 @@ const (
 	// ReasonPasswordLost: the Secrets holding the password in force are gone
 	// while pods run with it.
 	ReasonPasswordLost = "PasswordLost"
+	// ReasonHibernating: spec.hibernate is true and pods are stopping;
+	// ReasonHibernated: none runs, the volumes are kept.
+	ReasonHibernating = "Hibernating"
+	ReasonHibernated  = "Hibernated"
+	// ReasonWaking: spec.hibernate went back to false; the pods are
+	// created again.
+	ReasonWaking = "Waking"
 	// ReasonSentinelPoolNotSupported: spec.sentinel.poolRef is set.
 	ReasonSentinelPoolNotSupported = "SentinelPoolNotSupported"
 )
@@ -205,6 +212,9 @@ const (
 	EventPasswordSecretRestored = "PasswordSecretRestored"
 	EventSentinelReset          = "SentinelReset"
 	EventSentinelRepaired       = "SentinelRepaired"
+	EventHibernating            = "Hibernating"
+	EventHibernated             = "Hibernated"
+	EventWaking                 = "Waking"
 )
 
 // The condition of a RedisBackup (status.conditions[].type): True once the

@@ -71,6 +71,15 @@ type RedisFailoverSpec struct {
 	// Backup configures scheduled backups to object storage.
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Hibernate, when true, removes every pod of the RedisFailover (the
+	// proxies first, then the sentinels, then the instances, each stopped
+	// gracefully so that it writes its data set to its volume) and keeps
+	// its volumes, Services and Secrets; nothing runs and nothing is
+	// served. Set it back to false to wake it: the pods come back on their
+	// volumes, with their data. `kubectl haredis hibernate on|off` sets it.
+	// +optional
+	Hibernate bool `json:"hibernate,omitempty"`
 }
 
 // PersistenceMode says how an instance keeps its data set on its volume.
@@ -533,6 +542,10 @@ const (
 	PhaseFailingOver Phase = "FailingOver"
 	PhaseUpdating    Phase = "Updating"
 	PhaseFailed      Phase = "Failed"
+	// PhaseHibernating: spec.hibernate is true and pods are stopping;
+	// PhaseHibernated: none runs, the volumes are kept.
+	PhaseHibernating Phase = "Hibernating"
+	PhaseHibernated  Phase = "Hibernated"
 )
 
 // Role of an instance.

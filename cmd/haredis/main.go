@@ -1,5 +1,5 @@
 // Command haredis is the one binary of haredis; its subcommands play each role
-// (operator, instance manager, proxy, backup).
+// (operator, instance manager, sentinel, proxy, import).
 package main
 
 import (
@@ -20,7 +20,7 @@ func main() {
 	}
 	root.AddCommand(version.Command())
 	root.AddCommand(newInstanceCommand(), newSentinelCommand(), newOperatorCommand())
-	root.AddCommand(newProxyCommand())
+	root.AddCommand(newProxyCommand(), newImportCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "haredis:", err)
 		os.Exit(1)

@@ -10,7 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
@@ -29,13 +31,22 @@ func bindKube(cmd *cobra.Command) *kube {
 	return k
 }
 
-// client returns a client of the cluster and the namespace to use.
-func (k *kube) client() (client.Client, string, error) {
+// config is the REST configuration of the kubeconfig flags.
+func (k *kube) config() (*rest.Config, error) {
 	cfg, err := k.flags.ToRESTConfig()
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot load the kubeconfig: %w", err)
+		return nil, fmt.Errorf("cannot load the kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "kubectl-haredis/" + version.Version
+	return cfg, nil
+}
+
+// client returns a client of the cluster and the namespace to use.
+func (k *kube) client() (client.Client, string, error) {
+	cfg, err := k.config()
+	if err != nil {
+		return nil, "", err
+	}
 	ns, err := k.namespace()
 	if err != nil {
 		return nil, "", err
@@ -52,6 +63,24 @@ func (k *kube) client() (client.Client, string, error) {
 		return nil, "", fmt.Errorf("cannot create a client of %s: %w", cfg.Host, err)
 	}
 	return c, ns, nil
+}
+
+// clients is client() with the REST configuration and a client-go
+// clientset beside it, for the verbs that stream (logs, exec).
+func (k *kube) clients() (client.Client, *rest.Config, kubernetes.Interface, string, error) {
+	c, ns, err := k.client()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	cfg, err := k.config()
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("cannot create a client of %s: %w", cfg.Host, err)
+	}
+	return c, cfg, cs, ns, nil
 }
 
 // namespace is -n, else the context's namespace, else default.
@@ -88,6 +117,21 @@ func (k *kube) completeRF(_ *cobra.Command, args []string, prefix string) ([]str
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return plugin.CompleteRF(context.Background(), c, ns, prefix), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeRFInstance completes a RedisFailover, then one of its instances
+// (only its replicas when replicasOnly).
+func (k *kube) completeRFInstance(replicasOnly bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) != 1 {
+			return k.completeRF(cmd, args, prefix)
+		}
+		c, ns, err := k.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return plugin.CompleteInstance(context.Background(), c, ns, args[0], prefix, replicasOnly), cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // completeNamespace completes -n.

@@ -22,7 +22,7 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kubectl-haredis",
-		Short: "Work with haredis RedisFailovers: manifests, connection URLs, status, switchovers, backups",
+		Short: "Work with haredis RedisFailovers: manifests, connection URLs, status, switchovers, backups, redis-cli, logs",
 		Long: `kubectl haredis works with the RedisFailovers of the haredis operator.
 
   generate       a RedisFailover manifest (or a Helm template) for a GitOps repository
@@ -30,6 +30,12 @@ func newRoot() *cobra.Command {
   sentinel-url   the Sentinel connection in the form of a client library
   status         a verdict, the primary, every instance, sentinel and proxy, the conditions
   promote        a planned switchover to a replica
+  cli            an authenticated redis-cli on the primary, an instance or the proxy
+  logs           the logs of every pod, prefixed, -f to follow
+  report         a support bundle: objects, events, statuses, logs, secrets redacted
+  import         replay the keys of a local RDB file into a running RedisFailover, online
+  hibernate      on: remove every pod and keep the volumes; off: wake it with its data
+  convert        turn Spotahome RedisFailover manifests into haredis ones
   backup         a RedisBackup to the object store, waited for
   restore        a new RedisFailover seeded from a RedisBackup`,
 		SilenceUsage:  true,
@@ -47,6 +53,12 @@ func newRoot() *cobra.Command {
 		newSentinelURLCommand(k),
 		newStatusCommand(k),
 		newPromoteCommand(k),
+		newCLICommand(k),
+		newLogsCommand(k),
+		newReportCommand(k),
+		newImportCommand(k),
+		newConvertCommand(k),
+		newHibernateCommand(k),
 		newBackupCommand(k),
 		newRestoreCommand(k),
 		version.Command(),

@@ -10,7 +10,7 @@ import (
 // whose output is data prints it with -o json|yaml.
 func TestCommandTree(t *testing.T) {
 	root := newRoot()
-	data := map[string]bool{"generate": true, "url": true, "sentinel-url": true, "status": true}
+	data := map[string]bool{"generate": true, "url": true, "sentinel-url": true, "status": true, "import": true, "convert": true}
 	for _, cmd := range root.Commands() {
 		name := cmd.Name()
 		if name == "help" || name == "completion" || name == "version" {

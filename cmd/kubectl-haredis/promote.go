@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,17 +15,8 @@ func newPromoteCommand(k *kube) *cobra.Command {
 		Short: "Switch over: make INSTANCE (a ready replica) the primary without losing an acknowledged write",
 		Example: `  kubectl haredis promote app app-2
   kubectl haredis promote app app-3 -n shop --wait 0   # ask and return at once`,
-		Args: cobra.ExactArgs(2),
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-			if len(args) != 1 {
-				return k.completeRF(cmd, args, prefix)
-			}
-			c, ns, err := k.client()
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return plugin.CompleteInstance(context.Background(), c, ns, args[0], prefix, true), cobra.ShellCompDirectiveNoFileComp
-		},
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: k.completeRFInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := k.client()
 			if err != nil {

@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -401,5 +402,45 @@ func TestRefusedImageReplacesNoPod(t *testing.T) {
 	got := nextUpdate(in)
 	if got.kind != updateWait || !strings.Contains(got.message, "no pod is replaced") {
 		t.Errorf("nextUpdate with a refused image = %+v; want a wait that replaces nothing, even the replica that is not ready", got)
+	}
+}
+
+// TestSwitchMasterOutranksOnlyOlderViews: a +switch-master moves the role
+// labels before the majority of sentinels names its primary, but only while
+// the majority's configuration is older and for switchTrust; an older
+// announcement never replaces a newer one.
+func TestSwitchMasterOutranksOnlyOlderViews(t *testing.T) {
+	r := &RedisFailoverReconciler{}
+	rf := testRF()
+	rf.UID = "uid-1"
+	stale := sentinelView{primary: "app-1", epoch: 3}
+	if got := r.electedPrimary(rf, stale); got != "app-1" {
+		t.Fatalf("without an announcement: %q, want the majority's app-1", got)
+	}
+	if !r.recordSwitch(rf, switchSeen{primary: "app-2", epoch: 4, at: time.Now()}) {
+		t.Fatal("a first announcement was not kept")
+	}
+	if got := r.electedPrimary(rf, stale); got != "app-2" {
+		t.Errorf("majority at epoch 3, announcement at 4: %q, want app-2", got)
+	}
+	if got := r.electedPrimary(rf, sentinelView{}); got != "app-2" {
+		t.Errorf("no majority, announcement at 4: %q, want app-2", got)
+	}
+	if got := r.electedPrimary(rf, sentinelView{primary: "app-3", epoch: 4}); got != "app-3" {
+		t.Errorf("majority caught up at epoch 4: %q, want the majority's app-3", got)
+	}
+	if r.recordSwitch(rf, switchSeen{primary: "app-1", epoch: 3, at: time.Now()}) {
+		t.Error("an older announcement replaced a newer one")
+	}
+	if got := r.newerSwitch(rf, 3); got != "app-2" {
+		t.Errorf("after an older announcement: %q, want app-2", got)
+	}
+	r.recordSwitch(rf, switchSeen{primary: "app-3", epoch: 9, at: time.Now().Add(-switchTrust - time.Second)})
+	if got := r.electedPrimary(rf, stale); got != "app-1" {
+		t.Errorf("announcement older than switchTrust: %q, want the majority's app-1", got)
+	}
+	r.forgetLabels(rf.UID)
+	if got := r.newerSwitch(rf, 0); got != "" {
+		t.Errorf("after forgetLabels: %q", got)
 	}
 }

@@ -71,6 +71,12 @@ type RedisFailoverReconciler struct {
 	// restores records, per pod UID, how many parameter restores of its
 	// instance manager an event was recorded for.
 	restores sync.Map
+	// switches holds, per RedisFailover UID, the last primary a sentinel
+	// announced with +switch-master (a switchSeen), and labelLocks a
+	// mutex per RedisFailover UID that orders the moves of its role
+	// labels (followSwitch and the reconcile).
+	switches   sync.Map
+	labelLocks sync.Map
 }
 
 // SetupWithManager registers the controller: it owns every object it
@@ -90,7 +96,7 @@ func (r *RedisFailoverReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// full channel drops a trigger, leaving that RedisFailover to its next
 	// periodic look.
 	triggers := make(chan event.GenericEvent, 1024)
-	r.watchers = newWatcherSet(triggers, mgr.GetLogger().WithName("sentinel-watcher"))
+	r.watchers = newWatcherSet(triggers, r.followSwitch, mgr.GetLogger().WithName("sentinel-watcher"))
 	if err := mgr.Add(r.watchers); err != nil {
 		return fmt.Errorf("cannot register the sentinel watchers: %w", err)
 	}
@@ -206,6 +212,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcileRBAC,
 		r.reconcilePDBs,
 		r.reconcilePVCs,
+		r.hibernate,
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
 		r.reconcileProxy,

@@ -46,5 +46,6 @@ func (r *RedisFailoverReconciler) finalize(ctx context.Context, rf *haredisv1.Re
 	if err := r.Update(ctx, rf); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot remove the finalizer: %w", err)
 	}
+	r.forgetLabels(rf.UID)
 	return ctrl.Result{}, nil
 }

@@ -44,6 +44,9 @@ type sentinelView struct {
 	lost []string
 	// addr is the primary's address as the majority gave it.
 	addr string
+	// epoch is the configuration epoch of that answer (the highest among
+	// the sentinels that gave it); 0 without a majority.
+	epoch int64
 	// complete counts sentinels that know every replica and every other
 	// sentinel: only then can they elect a new primary at once.
 	complete int
@@ -205,6 +208,7 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 	}
 	if addr, ok := sentinel.NamedByMajority(answers, int(rf.Spec.Sentinel.Replicas)); ok {
 		v.addr = addr
+		v.epoch = sentinel.EpochOf(answers, addr)
 	}
 	return v
 }
@@ -274,6 +278,9 @@ func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, 
 // reports becomes a reconcile of that RedisFailover.
 type watcherSet struct {
 	triggers chan<- event.GenericEvent
+	// onSwitch is called, on a goroutine of its own, with every primary a
+	// watcher confirmed after a +switch-master.
+	onSwitch func(rf types.NamespacedName, e sentinel.Event, cfg sentinel.Config)
 	log      logr.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -288,9 +295,9 @@ type runningWatcher struct {
 	lastHint time.Time
 }
 
-func newWatcherSet(triggers chan<- event.GenericEvent, log logr.Logger) *watcherSet {
+func newWatcherSet(triggers chan<- event.GenericEvent, onSwitch func(types.NamespacedName, sentinel.Event, sentinel.Config), log logr.Logger) *watcherSet {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &watcherSet{triggers: triggers, log: log, ctx: ctx, cancel: cancel, watchers: map[types.NamespacedName]*runningWatcher{}}
+	return &watcherSet{triggers: triggers, onSwitch: onSwitch, log: log, ctx: ctx, cancel: cancel, watchers: map[types.NamespacedName]*runningWatcher{}}
 }
 
 // Start implements manager.Runnable: it stops every watcher when the
@@ -324,6 +331,9 @@ func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
 			s.mu.Lock()
 			rw.lastHint = time.Now()
 			s.mu.Unlock()
+		}
+		if e.Kind == sentinel.EventSwitchMaster && s.onSwitch != nil {
+			go s.onSwitch(rf, e, cfg)
 		}
 		obj := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: rf.Namespace, Name: rf.Name}}
 		select {

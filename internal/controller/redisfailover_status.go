@@ -36,7 +36,7 @@ func (r *RedisFailoverReconciler) readInstances(ctx context.Context, rf *haredis
 // labels, so that NAME-primary selects it.
 func (r *RedisFailoverReconciler) followPrimary(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	old := rf.Status.CurrentPrimary
-	if p := st.view.primary; p != "" && p != old {
+	if p := r.electedPrimary(rf, st.view); p != "" && p != old {
 		rf.Status.CurrentPrimary, rf.Status.TargetPrimary = p, p
 		rf.Status.FailoverCount++
 		now := metav1.Now()
@@ -157,31 +157,6 @@ func lagClass(lag int64) int64 {
 		class++
 	}
 	return class
-}
-
-// reconcileRoleLabels moves haredis.dev/role so that NAME-primary selects
-// the primary the sentinels elected and NAME-replicas the others.
-func (r *RedisFailoverReconciler) reconcileRoleLabels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
-	for _, n := range st.instances {
-		p := st.pods[n]
-		if p == nil || p.UID == "" || p.DeletionTimestamp != nil {
-			continue
-		}
-		want := string(haredisv1.RoleReplica)
-		if n == rf.Status.CurrentPrimary {
-			want = string(haredisv1.RolePrimary)
-		}
-		if p.Labels[haredisv1.LabelRole] == want {
-			continue
-		}
-		patch := client.MergeFrom(p.DeepCopy())
-		p.Labels[haredisv1.LabelRole] = want
-		if err := r.Patch(ctx, p, patch); err != nil {
-			return fmt.Errorf("cannot set role label of %s: %w", n, err)
-		}
-		log.FromContext(ctx).Info("moved role label", "pod", n, "role", want)
-	}
-	return nil
 }
 
 // instanceStatuses asks every instance manager for GET /status at once.

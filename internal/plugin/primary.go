@@ -17,6 +17,9 @@ var primaryReasons = map[string]bool{
 	haredisv1.ReasonPrimaryNotReady:    true,
 	haredisv1.ReasonPrimaryRestarting:  true,
 	haredisv1.ReasonPasswordLost:       true,
+	haredisv1.ReasonHibernating:        true,
+	haredisv1.ReasonHibernated:         true,
+	haredisv1.ReasonWaking:             true,
 }
 
 // NoPrimary says why rf has no primary that takes writes, quoting the
@@ -40,4 +43,11 @@ func NoPrimary(rf *haredisv1.RedisFailover) error {
 // quoteCondition renders a condition as the status shows it.
 func quoteCondition(c *metav1.Condition) string {
 	return fmt.Sprintf("%s=%s (%s): %s", c.Type, c.Status, c.Reason, c.Message)
+}
+
+// Hibernated tells whether rf is hibernated or on its way there: its pods
+// are gone or going.
+func Hibernated(rf *haredisv1.RedisFailover) bool {
+	ready := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
+	return ready != nil && (ready.Reason == haredisv1.ReasonHibernated || ready.Reason == haredisv1.ReasonHibernating)
 }

@@ -25,6 +25,7 @@ const (
 	StateNotReady    = "NotReady"
 	StateFailingOver = "FailingOver"
 	StateNotServing  = "NotServing"
+	StateHibernated  = "Hibernated"
 	StateUnknown     = "Unknown"
 )
 
@@ -285,6 +286,8 @@ func verdict(rf *haredisv1.RedisFailover, r *StatusReport) Verdict {
 	counts := countsLine(r)
 	var v Verdict
 	switch {
+	case ready.Reason == haredisv1.ReasonHibernated || ready.Reason == haredisv1.ReasonHibernating:
+		return Verdict{StateHibernated, firstSentence(ready.Message)}
 	case ready.Status == metav1.ConditionTrue && (degraded == nil || degraded.Status != metav1.ConditionTrue):
 		v = Verdict{StateReady, fmt.Sprintf("primary %s takes writes; %s", r.Primary, counts)}
 	case ready.Status == metav1.ConditionTrue:

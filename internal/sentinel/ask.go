@@ -81,6 +81,15 @@ type Master struct {
 	// DownReplicas are the replicas this sentinel flags down or
 	// disconnected (SENTINEL REPLICAS): it would not promote them now.
 	DownReplicas []string
+	// ConfigEpoch is the epoch of the configuration that named Addr: each
+	// failover's leader takes a new, higher one, and the other sentinels
+	// adopt its configuration with it. Of two answers the one with the
+	// higher epoch is the newer.
+	ConfigEpoch int64
+	// InFailover: this sentinel is failing the master over
+	// (failover_in_progress). Its ConfigEpoch may then already be the
+	// new configuration's while Addr is still the old primary's.
+	InFailover bool
 }
 
 // Answered tells whether the sentinel answered at all.
@@ -120,8 +129,18 @@ func parseMaster(addr string, cmd *redis.MapStringStringCmd) Master {
 		m.Replicas, _ = strconv.Atoi(res["num-slaves"])
 		m.Peers, _ = strconv.Atoi(res["num-other-sentinels"])
 		m.Quorum, _ = strconv.Atoi(res["quorum"])
+		m.ConfigEpoch, _ = strconv.ParseInt(res["config-epoch"], 10, 64)
+		m.InFailover = strings.Contains(res["flags"], "failover_in_progress")
 	}
 	return m
+}
+
+// AskOne asks one sentinel for SENTINEL MASTER: the address it names and
+// the epoch of that configuration. It only reads.
+func AskOne(ctx context.Context, addr, password, masterName string) Master {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	return parseMaster(addr, sc.Master(ctx, masterName))
 }
 
 // NamedByMajority returns the address a majority of all configured
@@ -135,6 +154,20 @@ func NamedByMajority(answers []Master, configured int) (string, bool) {
 		}
 	}
 	return quorum.Named(count, configured)
+}
+
+// EpochOf is the highest configuration epoch among the answers that name
+// addr: the epoch of that configuration as the sentinels know it. A
+// sentinel in the middle of a failover is left out: it already has the
+// epoch of the configuration it is making, but still the old address.
+func EpochOf(answers []Master, addr string) int64 {
+	var e int64
+	for _, a := range answers {
+		if a.Addr == addr && !a.InFailover {
+			e = max(e, a.ConfigEpoch)
+		}
+	}
+	return e
 }
 
 // runID is the sentinel's run_id from INFO server, "" when it cannot be

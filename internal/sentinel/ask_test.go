@@ -34,6 +34,28 @@ func TestMostAnswering(t *testing.T) {
 	}
 }
 
+// TestEpochOfLeavesOutFailingOverSentinels: the leader of a failover
+// already has the new configuration's epoch while it still gives the old
+// address; counted, it would make the old address look as new as the
+// +switch-master that follows.
+func TestEpochOfLeavesOutFailingOverSentinels(t *testing.T) {
+	answers := []Master{
+		{Addr: "old:1", ConfigEpoch: 4, InFailover: true},
+		{Addr: "old:1", ConfigEpoch: 3},
+		{Addr: "old:1", ConfigEpoch: 2},
+		{Addr: "new:1", ConfigEpoch: 5},
+	}
+	if got := EpochOf(answers, "old:1"); got != 3 {
+		t.Errorf("EpochOf(old) = %d, want 3", got)
+	}
+	if got := EpochOf(answers, "new:1"); got != 5 {
+		t.Errorf("EpochOf(new) = %d, want 5", got)
+	}
+	if got := EpochOf(answers, "none:1"); got != 0 {
+		t.Errorf("EpochOf(none) = %d, want 0", got)
+	}
+}
+
 func TestNamedByMajorityCountsSilentSentinels(t *testing.T) {
 	cases := map[string]struct {
 		answers    []Master

@@ -65,6 +65,10 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 		}
 		return nil
 	})
+	before := AskOne(context.Background(), set.SentinelAddrs()[1], set.Cfg.Password, set.Cfg.MasterName)
+	if before.Addr != old {
+		t.Fatalf("sentinel names %q before the failover, want %q (%+v)", before.Addr, old, before)
+	}
 	// The watcher talks to the first sentinel; take it away.
 	set.Sentinels[0].Kill()
 	set.Servers[0].Kill()
@@ -86,6 +90,21 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 			}
 			if addr, _ := w.Primary(); addr != e.New {
 				t.Fatalf("Primary() = %q after event for %q", addr, e.New)
+			}
+			// The operator trusts a +switch-master over an older majority
+			// by the epoch of its configuration: the announcing sentinel
+			// must give a newer one than before the failover.
+			// The watcher may announce from +failover-end, a timer tick
+			// before the sentinel's SENTINEL MASTER names the new primary.
+			var after Master
+			redistest.WaitFor(t, 2*time.Second, "the announcing sentinel to switch its configuration", func(ctx context.Context) error {
+				if after = AskOne(ctx, e.Sentinel, set.Cfg.Password, set.Cfg.MasterName); after.Addr != e.New || after.InFailover {
+					return fmt.Errorf("%+v", after)
+				}
+				return nil
+			})
+			if after.ConfigEpoch <= before.ConfigEpoch {
+				t.Fatalf("announcing sentinel says %s at epoch %d, want %s at an epoch above %d", after.Addr, after.ConfigEpoch, e.New, before.ConfigEpoch)
 			}
 			return
 		case <-deadline:
