@@ -114,6 +114,14 @@ const (
 	// ReasonWaking: spec.hibernate went back to false; the pods are
 	// created again.
 	ReasonWaking = "Waking"
+	// ReasonFenced: spec.fenced is true: every write is refused on
+	// purpose, reads are served. ReasonFencing: spec.fenced is true and
+	// the primary does not run with the fence yet (writes may pass);
+	// ReasonUnfencing: spec.fenced is false and the primary still runs
+	// with it (writes are refused).
+	ReasonFenced    = "Fenced"
+	ReasonFencing   = "Fencing"
+	ReasonUnfencing = "Unfencing"
 	// ReasonSentinelPoolNotSupported: spec.sentinel.poolRef is set.
 	ReasonSentinelPoolNotSupported = "SentinelPoolNotSupported"
 )
@@ -215,6 +223,8 @@ const (
 	EventHibernating            = "Hibernating"
 	EventHibernated             = "Hibernated"
 	EventWaking                 = "Waking"
+	EventFenced                 = "Fenced"
+	EventUnfenced               = "Unfenced"
 )
 
 // The condition of a RedisBackup (status.conditions[].type): True once the

@@ -64,6 +64,12 @@ func (rf *RedisFailover) KeepVolumes() bool {
 	return rf.Spec.Redis.Storage.KeepAfterDeletion == nil || *rf.Spec.Redis.Storage.KeepAfterDeletion
 }
 
+// FencedMinReplicasToWrite is min-replicas-to-write while spec.fenced is
+// true: more replicas than a RedisFailover can have (at most 32 instances),
+// so every write is refused. The instance manager's contract names the same
+// value (instanceapi.FenceMinReplicasToWrite).
+const FencedMinReplicasToWrite = 32
+
 // DefaultMaxLag is min-replicas-max-lag when spec.durability.maxLag is unset.
 const DefaultMaxLag = 10 * time.Second
 
@@ -75,6 +81,9 @@ func (rf *RedisFailover) EffectiveDurability() (minReplicas int32, maxLag time.D
 	maxLag = DefaultMaxLag
 	if l := rf.Spec.Durability.MaxLag; l != nil {
 		maxLag = l.Duration
+	}
+	if rf.Spec.Fenced {
+		return FencedMinReplicasToWrite, maxLag
 	}
 	if m := rf.Spec.Durability.MinReplicasToWrite; m != nil {
 		return *m, maxLag

@@ -80,6 +80,16 @@ type RedisFailoverSpec struct {
 	// volumes, with their data. `kubectl haredis hibernate on|off` sets it.
 	// +optional
 	Hibernate bool `json:"hibernate,omitempty"`
+
+	// Fenced, when true, makes every instance refuse writes (clients get
+	// NOREPLICAS: min-replicas-to-write is set above any count of
+	// replicas) while reads, replication and Sentinel go on: for forensics,
+	// or to stop the writers of a controlled migration. The primary stays
+	// in its Service for reads, a failover keeps the fence, and planned
+	// switchovers wait (a switchover lowers min-replicas-to-write for a
+	// moment). `kubectl haredis fence|unfence` sets it.
+	// +optional
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // PersistenceMode says how an instance keeps its data set on its volume.
@@ -546,6 +556,8 @@ const (
 	// PhaseHibernated: none runs, the volumes are kept.
 	PhaseHibernating Phase = "Hibernating"
 	PhaseHibernated  Phase = "Hibernated"
+	// PhaseFenced: spec.fenced is true and every instance refuses writes.
+	PhaseFenced Phase = "Fenced"
 )
 
 // Role of an instance.

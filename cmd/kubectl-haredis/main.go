@@ -35,6 +35,7 @@ func newRoot() *cobra.Command {
   report         a support bundle: objects, events, statuses, logs, secrets redacted
   import         replay the keys of a local RDB file into a running RedisFailover, online
   hibernate      on: remove every pod and keep the volumes; off: wake it with its data
+  fence/unfence  refuse every write on purpose (reads go on), and lift it
   convert        turn Spotahome RedisFailover manifests into haredis ones
   backup         a RedisBackup to the object store, waited for
   restore        a new RedisFailover seeded from a RedisBackup`,
@@ -63,5 +64,6 @@ func newRoot() *cobra.Command {
 		newRestoreCommand(k),
 		version.Command(),
 	)
+	root.AddCommand(newFenceCommands(k)...)
 	return root
 }

@@ -444,3 +444,37 @@ func TestSwitchMasterOutranksOnlyOlderViews(t *testing.T) {
 		t.Errorf("after forgetLabels: %q", got)
 	}
 }
+
+// TestFenceState: the API's fence value is the one the instance managers
+// know, and Ready says whether the fence is asked for, in force, or still
+// in force while lifted.
+func TestFenceState(t *testing.T) {
+	if haredisv1.FencedMinReplicasToWrite != instanceapi.FenceMinReplicasToWrite {
+		t.Fatalf("the API fences with %d, the instance manager knows %d", haredisv1.FencedMinReplicasToWrite, instanceapi.FenceMinReplicasToWrite)
+	}
+	rf := testRF()
+	fenced := &instanceapi.Status{DurabilityLive: &instanceapi.Durability{MinReplicasToWrite: instanceapi.FenceMinReplicasToWrite, MaxLagSeconds: 10}}
+	open := &instanceapi.Status{DurabilityLive: &instanceapi.Durability{MinReplicasToWrite: 1, MaxLagSeconds: 10}}
+	cases := []struct {
+		spec bool
+		ps   *instanceapi.Status
+		want string
+	}{
+		{false, open, ""},
+		{false, nil, ""},
+		{true, open, haredisv1.ReasonFencing},
+		{true, nil, haredisv1.ReasonFencing},
+		{true, fenced, haredisv1.ReasonFenced},
+		{false, fenced, haredisv1.ReasonUnfencing},
+	}
+	for _, c := range cases {
+		rf.Spec.Fenced = c.spec
+		if got, _ := fenceState(rf, c.ps); got != c.want {
+			t.Errorf("spec.fenced %v, live %+v: %q, want %q", c.spec, c.ps, got, c.want)
+		}
+	}
+	rf.Spec.Fenced = true
+	if m, _ := rf.EffectiveDurability(); m != haredisv1.FencedMinReplicasToWrite {
+		t.Errorf("fenced durability %d", m)
+	}
+}

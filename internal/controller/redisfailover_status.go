@@ -109,6 +109,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	rf.Status.Endpoints = specs.Endpoints(rf)
 	rf.Status.MasterName = rf.MasterName()
 	r.setConditions(rf, st, notReady)
+	r.recordFence(rf, before)
 	r.recordWaits(rf, st)
 	r.recordRestores(rf, st)
 	rf.Status.ObservedGeneration = rf.Generation
@@ -238,6 +239,9 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	default:
 		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do%s", v.answered, rf.Spec.Sentinel.Replicas, v.complete, sentinelTrouble))
 	}
+	if reason, msg := fenceState(rf, ps); reason != "" && primaryOK {
+		set(haredisv1.ConditionReady, false, reason, msg)
+	}
 	switch {
 	case !primaryOK:
 		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonWritesNotAccepted, blockedMsg)
@@ -288,6 +292,8 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		}
 	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionFailingOver):
 		rf.Status.Phase = haredisv1.PhaseFailingOver
+	case readyReason(rf) == haredisv1.ReasonFenced || readyReason(rf) == haredisv1.ReasonFencing || readyReason(rf) == haredisv1.ReasonUnfencing:
+		rf.Status.Phase = haredisv1.PhaseFenced
 	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionProgressing):
 		rf.Status.Phase = haredisv1.PhaseUpdating
 	case meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady):
@@ -424,4 +430,41 @@ func extraPrimary(rf *haredisv1.RedisFailover, n string, s *instanceapi.Status) 
 		return ""
 	}
 	return fmt.Sprintf("runs as a primary beside %s, the sentinels' primary; Sentinel turns it into a replica of %s", primary, primary)
+}
+
+// fenceState is the reason and message of Ready while writes are fenced
+// on purpose, while the fence is being applied, or while it is being lifted
+// (the primary runs with the fence until its instance manager applies the
+// new durability); "" otherwise.
+func fenceState(rf *haredisv1.RedisFailover, ps *instanceapi.Status) (string, string) {
+	live := ps != nil && ps.DurabilityLive != nil && ps.DurabilityLive.Fenced()
+	switch {
+	case rf.Spec.Fenced && live:
+		return haredisv1.ReasonFenced, fmt.Sprintf("spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and %s serves reads; set spec.fenced to false (kubectl haredis unfence %s) to take writes again", rf.Status.CurrentPrimary, rf.Name)
+	case rf.Spec.Fenced:
+		return haredisv1.ReasonFencing, fmt.Sprintf("spec.fenced is true: the fence is being applied to %s; writes may still pass until it is", rf.Status.CurrentPrimary)
+	case live:
+		return haredisv1.ReasonUnfencing, fmt.Sprintf("spec.fenced is false: the fence is being lifted from %s; writes are refused until it is", rf.Status.CurrentPrimary)
+	}
+	return "", ""
+}
+
+func readyReason(rf *haredisv1.RedisFailover) string {
+	if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+// recordFence records an event when the fence comes into force or is
+// lifted.
+func (r *RedisFailoverReconciler) recordFence(rf *haredisv1.RedisFailover, before *haredisv1.RedisFailoverStatus) {
+	was := before != nil && before.Phase == haredisv1.PhaseFenced
+	is := rf.Status.Phase == haredisv1.PhaseFenced
+	switch {
+	case is && !was:
+		r.event(rf, corev1.EventTypeNormal, haredisv1.EventFenced, "Fence", "writes are refused on purpose (spec.fenced); reads are served")
+	case was && !is:
+		r.event(rf, corev1.EventTypeNormal, haredisv1.EventUnfenced, "Unfence", "the fence is lifted: writes are taken again")
+	}
 }

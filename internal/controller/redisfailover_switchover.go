@@ -46,6 +46,9 @@ func (r *RedisFailoverReconciler) switchover(ctx context.Context, rf *haredisv1.
 	if ls := rf.Status.LastSwitchover; ls != nil && ls.To == to && ls.Result == haredisv1.SwitchoverInProgress {
 		reason = ls.Reason
 	}
+	if rf.Spec.Fenced {
+		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, fmt.Sprintf("spec.fenced is true: a switchover lowers min-replicas-to-write for a moment, which would let writes through the fence; unfence first (kubectl haredis unfence %s); %s stays primary", rf.Name, from), 0)
+	}
 	if msg := r.switchoverTargetProblem(rf, st, to); msg != "" {
 		return r.endSwitchover(ctx, rf, reason, haredisv1.SwitchoverFailed, msg+"; "+from+" stays primary", 0)
 	}

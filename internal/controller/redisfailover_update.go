@@ -119,6 +119,12 @@ func (r *RedisFailoverReconciler) rollingUpdate(ctx context.Context, rf *haredis
 		r.event(rf, corev1.EventTypeNormal, haredisv1.EventRollingUpdate, "Update", "replacing sentinel pod %s", u.target)
 		return ctrl.Result{RequeueAfter: updateWaitPeriod}, nil
 	case updateSwitchover:
+		if rf.Spec.Fenced {
+			// The switchover would lift the fence for a moment; the
+			// primary's pod is replaced once it is unfenced.
+			logger.Info("rolling update: the primary's pod waits until spec.fenced is false", "primary", rf.Status.CurrentPrimary)
+			return ctrl.Result{RequeueAfter: waitForUser}, nil
+		}
 		now := metav1.Now()
 		rf.Status.TargetPrimary = u.target
 		rf.Status.LastSwitchover = &haredisv1.SwitchoverStatus{From: rf.Status.CurrentPrimary, To: u.target, Reason: haredisv1.SwitchoverRollingUpdate,

@@ -142,6 +142,11 @@ func (m *Manager) readiness(s instanceapi.Status, o observed) (bool, string) {
 	case o.Loading:
 		return false, "redis-server is loading its data set"
 	case s.Role == "primary":
+		if m.Durability().Fenced() {
+			// Refusing writes is what was asked for: the primary stays in
+			// its Service for reads.
+			return true, "primary fenced on purpose (spec.fenced): refuses writes, serves reads"
+		}
 		if n := m.Durability().MinReplicasToWrite; n > 0 && o.Repl.GoodReplicas < n {
 			return false, fmt.Sprintf("primary refuses writes: %d good replicas, min-replicas-to-write is %d", max(o.Repl.GoodReplicas, 0), n)
 		}
@@ -208,9 +213,9 @@ func (m *Manager) handlePutConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d := req.Durability; d != nil {
-		if d.MinReplicasToWrite < 0 || d.MaxLagSeconds < 0 || d.MinReplicasToWrite > instanceapi.MaxMinReplicasToWrite || d.MaxLagSeconds > 3600 {
+		if d.MinReplicasToWrite < 0 || d.MaxLagSeconds < 0 || d.MinReplicasToWrite > instanceapi.FenceMinReplicasToWrite || d.MaxLagSeconds > 3600 {
 			writeJSONResponse(w, http.StatusBadRequest, instanceapi.ErrorBody{Error: fmt.Sprintf(
-				"durability: minReplicasToWrite must be from 0 to %d and maxLagSeconds from 0 to 3600", instanceapi.MaxMinReplicasToWrite)})
+				"durability: minReplicasToWrite must be from 0 to %d (%d fences writes) and maxLagSeconds from 0 to 3600", instanceapi.FenceMinReplicasToWrite, instanceapi.FenceMinReplicasToWrite)})
 			return
 		}
 		if err := m.SetDurability(r.Context(), *d); err != nil {

@@ -178,6 +178,16 @@ type Durability struct {
 // RedisFailover has at most 32 instances.
 const MaxMinReplicasToWrite = 31
 
+// FenceMinReplicasToWrite is the min-replicas-to-write of a fenced
+// RedisFailover (spec.fenced): more replicas than a RedisFailover can
+// have, so every write is refused (NOREPLICAS) while reads, replication and
+// Sentinel go on. An instance whose durability asks for it is fenced on
+// purpose: its readiness does not depend on its replicas.
+const FenceMinReplicasToWrite = MaxMinReplicasToWrite + 1
+
+// Fenced tells whether d fences writes on purpose.
+func (d Durability) Fenced() bool { return d.MinReplicasToWrite >= FenceMinReplicasToWrite }
+
 // GroupState is the parameter group (GET /config): what the operator asked
 // for, what the next start of redis-server renders, and what the running one
 // has.

@@ -20,6 +20,9 @@ var primaryReasons = map[string]bool{
 	haredisv1.ReasonHibernating:        true,
 	haredisv1.ReasonHibernated:         true,
 	haredisv1.ReasonWaking:             true,
+	haredisv1.ReasonFenced:             true,
+	haredisv1.ReasonFencing:            true,
+	haredisv1.ReasonUnfencing:          true,
 }
 
 // NoPrimary says why rf has no primary that takes writes, quoting the

@@ -26,6 +26,7 @@ const (
 	StateFailingOver = "FailingOver"
 	StateNotServing  = "NotServing"
 	StateHibernated  = "Hibernated"
+	StateFenced      = "Fenced"
 	StateUnknown     = "Unknown"
 )
 
@@ -288,6 +289,8 @@ func verdict(rf *haredisv1.RedisFailover, r *StatusReport) Verdict {
 	switch {
 	case ready.Reason == haredisv1.ReasonHibernated || ready.Reason == haredisv1.ReasonHibernating:
 		return Verdict{StateHibernated, firstSentence(ready.Message)}
+	case ready.Reason == haredisv1.ReasonFenced || ready.Reason == haredisv1.ReasonFencing || ready.Reason == haredisv1.ReasonUnfencing:
+		v = Verdict{StateFenced, fmt.Sprintf("%s: %s; %s", ready.Reason, firstSentence(ready.Message), counts)}
 	case ready.Status == metav1.ConditionTrue && (degraded == nil || degraded.Status != metav1.ConditionTrue):
 		v = Verdict{StateReady, fmt.Sprintf("primary %s takes writes; %s", r.Primary, counts)}
 	case ready.Status == metav1.ConditionTrue:

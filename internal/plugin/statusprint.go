@@ -16,7 +16,7 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 	p := painter(color)
 	stateColor := map[string]string{
 		StateReady: colorGreen, StateDegraded: colorYellow, StateNotReady: colorYellow,
-		StateFailingOver: colorRed, StateNotServing: colorRed, StateUnknown: colorYellow, StateHibernated: colorYellow,
+		StateFailingOver: colorRed, StateNotServing: colorRed, StateUnknown: colorYellow, StateHibernated: colorYellow, StateFenced: colorYellow,
 	}[r.Verdict.State]
 	fmt.Fprintf(w, "%s %s: %s\n\n", p.paint(colorBold, r.Name+" ("+r.Namespace+")"), p.paint(stateColor+colorBold, verdictWord(r.Verdict.State)), r.Verdict.Summary)
 
@@ -129,6 +129,8 @@ func verdictWord(state string) string {
 		return "NOT SERVING"
 	case StateHibernated:
 		return "HIBERNATED"
+	case StateFenced:
+		return "FENCED"
 	}
 	return "UNKNOWN"
 }

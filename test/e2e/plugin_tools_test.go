@@ -31,8 +31,8 @@ import (
 // against one RedisFailover: redis-cli on the primary, a replica and the
 // proxy; an RDB file of another Redis imported online; the logs of every
 // pod, followed across a re-created sentinel pod; a support report that
-// holds what it says and no secret; and a hibernation and a wake that keep
-// the data.
+// holds what it says and no secret; a fence that refuses writes and keeps
+// reads; and a hibernation and a wake that keep the data.
 func TestPluginTools(t *testing.T) {
 	ns, rf, pw := newReadyRF(t, "tools", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -280,6 +280,60 @@ func TestPluginTools(t *testing.T) {
 		}
 		if _, err := run("report", "app", "-f", file); err == nil || !strings.Contains(err.Error(), "file exists") {
 			t.Errorf("a second report to the same file: %v", err)
+		}
+	})
+
+	t.Run("fence", func(t *testing.T) {
+		haredis := must(t)
+		if out := haredis("fence", "app"); !strings.Contains(out, "app is fenced") {
+			t.Errorf("fence said:\n%s", out)
+		}
+		refused := func(args ...string) {
+			t.Helper()
+			out, err := run(args...)
+			if !strings.Contains(out+fmt.Sprint(err), "NOREPLICAS") {
+				t.Errorf("%v while fenced: %q %v", args, out, err)
+			}
+		}
+		refused("cli", "app", "--", "SET", "fenced-write", "1")
+		refused("cli", "app", "--proxy", "--", "SET", "fenced-write", "1")
+		if v := strings.TrimSpace(haredis("cli", "app", "--", "GET", "tools-key")); v != "v1" {
+			t.Errorf("a read while fenced: %q", v)
+		}
+		if st := haredis("status", "app"); !strings.Contains(st, "FENCED") {
+			t.Errorf("status while fenced:\n%s", st)
+		}
+		if _, err := run("promote", "app", replica, "--wait", "1m"); err == nil || !strings.Contains(err.Error(), "Fenced") {
+			t.Errorf("promote while fenced: %v", err)
+		}
+		// Asked for behind the plugin's back, the operator refuses it.
+		cur, err := getRF(ctx, ns, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(cur.DeepCopy())
+		cur.Status.TargetPrimary = replica
+		if err := kc.Status().Patch(ctx, cur, patch); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, time.Minute, "the switchover refused while fenced", func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			if ls := rf.Status.LastSwitchover; ls == nil || ls.Result != haredisv1.SwitchoverFailed || !strings.Contains(ls.Message, "spec.fenced") {
+				return fmt.Errorf("last switchover %+v", ls)
+			}
+			if rf.Status.CurrentPrimary != cur.Status.CurrentPrimary || rf.Status.TargetPrimary != rf.Status.CurrentPrimary {
+				return fmt.Errorf("primary %s, target %s", rf.Status.CurrentPrimary, rf.Status.TargetPrimary)
+			}
+			return nil
+		})
+		if out := haredis("unfence", "app"); !strings.Contains(out, "unfenced and Ready") {
+			t.Errorf("unfence said:\n%s", out)
+		}
+		if out := strings.TrimSpace(haredis("cli", "app", "--", "SET", "after-fence", "1")); out != "OK" {
+			t.Errorf("a write after unfence: %q", out)
 		}
 	})
 
