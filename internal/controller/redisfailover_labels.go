@@ -46,6 +46,7 @@ type switchSeen struct {
 // the reconcile that the same event triggers records the failover in the
 // status.
 func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e sentinel.Event, cfg sentinel.Config) {
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	logger := ctrl.Log.WithName("role-labels").WithValues("redisfailover", key.String())
@@ -65,6 +66,7 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 		return
 	}
 	m, ok := announced(ctx, e, cfg)
+	askedAt := time.Now()
 	if !ok {
 		// The sentinel moved on (or cannot be asked): the reconcile reads
 		// what the majority says.
@@ -89,7 +91,11 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 		logger.Info("cannot move the role labels after +switch-master; the reconcile tries again", "error", err.Error())
 		return
 	}
-	logger.V(1).Info("role labels follow +switch-master", "primary", name, "configEpoch", m.ConfigEpoch, "sentinel", e.Sentinel)
+	// Where the time went, from the watcher hearing of the primary: its
+	// ROLE confirmation, the sentinel's configuration, the API server.
+	logger.Info("role labels follow the sentinels' new primary", "primary", name, "configEpoch", m.ConfigEpoch, "sentinel", e.Sentinel,
+		"confirmMs", started.Sub(e.Heard).Milliseconds(), "askMs", askedAt.Sub(started).Milliseconds(),
+		"moveMs", time.Since(askedAt).Milliseconds(), "totalMs", time.Since(e.Heard).Milliseconds())
 }
 
 // announced asks the sentinel that announced e.New for the configuration

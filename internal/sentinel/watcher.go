@@ -75,6 +75,9 @@ type Event struct {
 	New string
 	// Sentinel is the address of the sentinel that told us.
 	Sentinel string
+	// Heard is when the watcher heard of it (the message or the answer
+	// that named the primary, before the confirmation with ROLE).
+	Heard time.Time
 }
 
 // Watcher follows one master through a set of sentinels.
@@ -240,6 +243,7 @@ func (w *Watcher) handle(ctx context.Context, sc *redis.SentinelClient, sentinel
 // primary may take a moment to answer, so it tries for a few timeouts; if it
 // still cannot confirm, the next poll tries again.
 func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind, sentinel string) {
+	heard := time.Now()
 	w.mu.Lock()
 	old := w.primary
 	w.mu.Unlock()
@@ -279,7 +283,7 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 			w.primary = candidate
 			w.mu.Unlock()
 			w.cfg.Log.Info("primary confirmed", "event", string(kind), "old", old, "new", candidate, "sentinel", sentinel)
-			w.onEvent(Event{Kind: kind, Old: old, New: candidate, Sentinel: sentinel})
+			w.onEvent(Event{Kind: kind, Old: old, New: candidate, Sentinel: sentinel, Heard: heard})
 			return
 		}
 		if err == nil {

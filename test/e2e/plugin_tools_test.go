@@ -25,14 +25,16 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/test/controlplane"
 )
 
 // TestPluginTools runs the operator's tools of a platform user
 // against one RedisFailover: redis-cli on the primary, a replica and the
 // proxy; an RDB file of another Redis imported online; the logs of every
 // pod, followed across a re-created sentinel pod; a support report that
-// holds what it says and no secret; a fence that refuses writes and keeps
-// reads; and a hibernation and a wake that keep the data.
+// holds what it says and no secret; Spotahome manifests converted and
+// taken by the API server; a fence that refuses writes and keeps reads;
+// and a hibernation and a wake that keep the data.
 func TestPluginTools(t *testing.T) {
 	ns, rf, pw := newReadyRF(t, "tools", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -280,6 +282,33 @@ func TestPluginTools(t *testing.T) {
 		}
 		if _, err := run("report", "app", "-f", file); err == nil || !strings.Contains(err.Error(), "file exists") {
 			t.Errorf("a second report to the same file: %v", err)
+		}
+	})
+
+	t.Run("convert", func(t *testing.T) {
+		haredis := must(t)
+		root, err := controlplane.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := haredis("convert", "-n", ns, filepath.Join(root, "internal/plugin/testdata/convert/persistence.input.yaml"))
+		created := 0
+		for _, doc := range strings.Split(out, "\n---\n") {
+			if !strings.Contains(doc, "kind: RedisFailover") {
+				continue
+			}
+			conv := &haredisv1.RedisFailover{}
+			if err := yaml.UnmarshalStrict([]byte(doc), conv); err != nil {
+				t.Fatalf("converted manifest: %v\n%s", err, doc)
+			}
+			// The API server (schema, defaults, CEL rules) takes it.
+			if err := kc.Create(ctx, conv, client.DryRunAll); err != nil {
+				t.Errorf("the API server refuses the converted %s: %v", conv.Name, err)
+			}
+			created++
+		}
+		if created != 3 {
+			t.Errorf("%d RedisFailovers in the output, want 3 (orders, scratch, ledger):\n%s", created, out)
 		}
 	})
 

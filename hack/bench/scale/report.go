@@ -40,6 +40,8 @@ func printResults(cfg config, r *results) {
 		m.rf, m.from, m.to, m.label.Milliseconds(), m.rf, m.endpoints.Milliseconds(), m.both.Milliseconds()))
 	row("", fmt.Sprintf("the replica reported itself primary %d ms after the kill (Sentinel: down-after and election); the operator's part, from then to both moved: %d ms",
 		m.promoted.Milliseconds(), (m.both-m.promoted).Milliseconds()))
+	row("", fmt.Sprintf("the first sentinel announced it (+switch-master) %d ms after the kill; the role label moved %d ms after that announcement, the endpoints %d ms after the label",
+		m.switched.Milliseconds(), (m.label-m.switched).Milliseconds(), (m.endpoints-m.label).Milliseconds()))
 	row("", fmt.Sprintf("(%d of %d rolling updates still under way then; Ready again %.1f s after the kill)", m.rollingUnderWay, cfg.rolling, r.recovered.Seconds()))
 
 	fields := []string{
@@ -50,6 +52,7 @@ func printResults(cfg config, r *results) {
 		fmt.Sprintf("status_writes_per_min=%.1f", r.loadWrites.perMinute()),
 		fmt.Sprintf("label_move_under_load_ms=%d", m.both.Milliseconds()),
 		fmt.Sprintf("label_move_after_promotion_ms=%d", (m.both - m.promoted).Milliseconds()),
+		fmt.Sprintf("label_after_switch_master_ms=%d", (m.label - m.switched).Milliseconds()),
 		"reconcile_p50_ms=" + num(p50),
 		fmt.Sprintf("status_writes_per_min_rest=%.1f", r.restWrites.perMinute()),
 		fmt.Sprintf("operator_cpu_s=%.1f", r.usage.cpu.Seconds()),

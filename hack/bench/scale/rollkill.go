@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -34,8 +37,11 @@ type labelMove struct {
 	// both: the later of the two; promoted: until the new primary's
 	// instance manager reported it a primary (Sentinel's part: the
 	// down-after period and the election). both minus promoted is the
-	// operator's part.
-	label, endpoints, both, promoted time.Duration
+	// operator's part. switched: until the first sentinel announced the
+	// new primary (+switch-master): label minus switched is the operator's
+	// own part of the label move (it follows that announcement), endpoints
+	// minus label the EndpointSlice controller's.
+	label, endpoints, both, promoted, switched time.Duration
 	// rollingUnderWay counts the rolling updates not yet done when both
 	// had happened.
 	rollingUnderWay int
@@ -188,6 +194,10 @@ func (b *bench) killPrimary(ctx context.Context, name string) (labelMove, time.T
 	if err != nil {
 		return labelMove{}, time.Time{}, err
 	}
+	switched, err := b.watchSwitchMaster(wctx, rf)
+	if err != nil {
+		return labelMove{}, time.Time{}, err
+	}
 	killedAt := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return labelMove{}, time.Time{}, fmt.Errorf("cannot kill the server process %d of %s: %w", pid, old, err)
@@ -216,7 +226,43 @@ func (b *bench) killPrimary(ctx context.Context, name string) (labelMove, time.T
 	case m.promoted = <-promoted:
 	case <-wctx.Done():
 	}
+	select {
+	case at := <-switched:
+		m.switched = at.Sub(killedAt)
+	case <-wctx.Done():
+	}
 	return m, killedAt, b.checkPrimary(ctx, rf, next)
+}
+
+// watchSwitchMaster subscribes to +switch-master on every sentinel of rf
+// and sends the time the first one announces a new primary.
+func (b *bench) watchSwitchMaster(ctx context.Context, rf *haredisv1.RedisFailover) (<-chan time.Time, error) {
+	var pods corev1.PodList
+	if err := b.env.Client.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {
+		return nil, fmt.Errorf("cannot list the sentinels of %s: %w", rf.Name, err)
+	}
+	secret := &corev1.Secret{}
+	if err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: rf.AuthSecretName()}, secret); err != nil {
+		return nil, fmt.Errorf("cannot read the password of %s: %w", rf.Name, err)
+	}
+	out := make(chan time.Time, len(pods.Items))
+	for _, p := range pods.Items {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, strconv.Itoa(specs.SentinelPort)),
+			Password: string(secret.Data[specs.PasswordKey]), Dialer: b.env.Dial})
+		ps := sc.Subscribe(ctx, "+switch-master")
+		if _, err := ps.Receive(ctx); err != nil {
+			sc.Close()
+			return nil, fmt.Errorf("cannot subscribe to sentinel %s: %w", p.Name, err)
+		}
+		go func() {
+			defer sc.Close()
+			defer ps.Close()
+			if _, err := ps.ReceiveMessage(ctx); err == nil {
+				out <- time.Now()
+			}
+		}()
+	}
+	return out, nil
 }
 
 // primaryAndOther returns the recorded primary, another instance and the
