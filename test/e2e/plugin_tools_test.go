@@ -366,6 +366,37 @@ func TestPluginTools(t *testing.T) {
 		}
 	})
 
+	t.Run("promote", func(t *testing.T) {
+		haredis := must(t)
+		cur, err := getRF(ctx, ns, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := ""
+		for _, is := range cur.Status.Instances {
+			if is.Name != cur.Status.CurrentPrimary && is.Ready {
+				to = is.Name
+			}
+		}
+		redistest.WaitFor(t, time.Minute, "Ready before the switchover", func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil || !conditionTrue(rf, haredisv1.ConditionReady) {
+				return fmt.Errorf("not Ready (%v)", err)
+			}
+			return nil
+		})
+		out := haredis("promote", "app", to, "--wait", "2m")
+		if !strings.Contains(out, "switched over from "+cur.Status.CurrentPrimary+" to "+to) {
+			t.Errorf("promote said:\n%s", out)
+		}
+		if v := strings.TrimSpace(haredis("cli", "app", "--", "GET", "after-fence")); v != "1" {
+			t.Errorf("a key after the switchover: %q", v)
+		}
+		if role := haredis("cli", "app", to, "--", "ROLE"); !strings.HasPrefix(role, "master\n") {
+			t.Errorf("%s after the switchover: %q", to, role)
+		}
+	})
+
 	t.Run("hibernate", func(t *testing.T) {
 		haredis := must(t)
 		if out := strings.TrimSpace(haredis("cli", "app", "--", "SET", "before-hibernation", "kept")); out != "OK" {
