@@ -47,7 +47,11 @@ type StatusReport struct {
 	FailoverCount    int32                       `json:"failoverCount"`
 	LastFailoverTime *metav1.Time                `json:"lastFailoverTime,omitempty"`
 	LastSwitchover   *haredisv1.SwitchoverStatus `json:"lastSwitchover,omitempty"`
-	Conditions       []metav1.Condition          `json:"conditions"`
+	// Backups is where the backups stand (the last completed one, the
+	// next scheduled one); nil when there is neither a schedule nor a
+	// completed backup.
+	Backups    *haredisv1.BackupStatus `json:"backups,omitempty"`
+	Conditions []metav1.Condition      `json:"conditions"`
 	// Warnings say what could not be read (a permission, a missing pod).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -110,6 +114,7 @@ func Status(ctx context.Context, c client.Reader, ns, name string) (*StatusRepor
 		MasterName: rf.Status.MasterName, Endpoints: rf.Status.Endpoints,
 		FailoverCount: rf.Status.FailoverCount, LastFailoverTime: rf.Status.LastFailoverTime, LastSwitchover: rf.Status.LastSwitchover,
 		Conditions: sortedConditions(rf.Status.Conditions), Instances: []InstanceReport{},
+		Backups: rf.Status.Backup,
 	}
 	pods := map[string][]corev1.Pod{}
 	var list corev1.PodList

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func TestStatusGolden(t *testing.T) {
@@ -25,6 +29,26 @@ func TestStatusGolden(t *testing.T) {
 			rf.Status.Endpoints.RedisURL = "redis://app.shop.svc.cluster.local:6379"
 			return rf
 		}, StateReady},
+		"backups": {func() *haredisv1.RedisFailover {
+			rf := readyRF()
+			last, next := metav1.NewTime(now.Add(-3*time.Hour)), metav1.NewTime(now.Add(21*time.Hour))
+			rf.Status.Backup = &haredisv1.BackupStatus{LastSuccessfulBackup: "app-20261202-0100", LastSuccessfulTime: &last, NextScheduleTime: &next}
+			return rf
+		}, StateReady},
+		"fenced": {func() *haredisv1.RedisFailover {
+			rf := readyRF()
+			meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonFenced, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute)),
+				Message: "spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and app-2 serves reads; set spec.fenced to false (kubectl haredis unfence app) to take writes again"})
+			rf.Status.Phase = haredisv1.PhaseFenced
+			return rf
+		}, StateFenced},
+		"hibernated": {func() *haredisv1.RedisFailover {
+			rf := readyRF()
+			meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonHibernated, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute)),
+				Message: "hibernated: no pod runs; the 3 volumes, the Services and the Secrets are kept. Set spec.hibernate to false (kubectl haredis hibernate off app) to wake it with its data"})
+			rf.Status.Phase = haredisv1.PhaseHibernated
+			return rf
+		}, StateHibernated},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	haredisv1 "github.com/haredis/haredis/api/v1"
 )
 
@@ -43,6 +45,9 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 	facts = append(facts, [2]string{"Failovers", failovers(r, now)})
 	if ls := r.LastSwitchover; ls != nil {
 		facts = append(facts, [2]string{"Last switchover", switchover(ls, now)})
+	}
+	if b := r.Backups; b != nil {
+		facts = append(facts, [2]string{"Backups", backups(b, now)})
 	}
 	labelled(w, p, facts)
 
@@ -237,4 +242,24 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[exp])
 	}
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
+}
+
+func backups(b *haredisv1.BackupStatus, now time.Time) string {
+	s := "none completed yet"
+	if b.LastSuccessfulBackup != "" {
+		s = fmt.Sprintf("last %s, %s ago", b.LastSuccessfulBackup, ago(now, b.LastSuccessfulTime))
+	}
+	if t := b.NextScheduleTime; t != nil {
+		s += fmt.Sprintf("; next in %s (%s)", until(now, t), t.UTC().Format(time.RFC3339))
+	}
+	return s
+}
+
+// until is how long until t, as ago says how long since.
+func until(now time.Time, t *metav1.Time) string {
+	if t.Time.Before(now) {
+		return "0s"
+	}
+	back := metav1.NewTime(now.Add(-t.Time.Sub(now)))
+	return ago(now, &back)
 }
