@@ -40,6 +40,10 @@ func TestWatcherReportsConfirmedPrimary(t *testing.T) {
 	w, events := watch(t, set, append([]string{fmt.Sprintf("127.0.0.1:%d", dead)}, set.SentinelAddrs()...))
 	select {
 	case e := <-events:
+		if e.Heard.IsZero() || time.Since(e.Heard) > 15*time.Second {
+			t.Errorf("event heard at %v", e.Heard)
+		}
+		e.Heard = time.Time{}
 		want := Event{Kind: EventPrimary, New: set.Servers[0].Addr(), Sentinel: set.Sentinels[0].Addr()}
 		if e != want {
 			t.Fatalf("event %+v, want %+v", e, want)
