@@ -29,21 +29,15 @@ arguments after -- go to redis-cli unchanged.`,
   kubectl haredis cli app --proxy -- PING
   kubectl haredis cli app -- --rdb /tmp/x.rdb   # (runs in the pod: the file stays there)`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			pos := args
-			if at := cmd.ArgsLenAtDash(); at >= 0 {
-				pos = args[:at]
-			}
-			if len(pos) == 0 || len(pos) > 2 {
+			if pos, _ := splitAtDash(cmd, args); len(pos) == 0 || len(pos) > 2 {
 				return fmt.Errorf("give the RedisFailover and at most one instance before --, e.g. kubectl haredis cli app app-2 -- PING")
 			}
 			return nil
 		},
 		ValidArgsFunction: k.completeRFInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pos := args
-			if at := cmd.ArgsLenAtDash(); at >= 0 {
-				pos, o.Args = args[:at], args[at:]
-			}
+			pos, rest := splitAtDash(cmd, args)
+			o.Args = rest
 			if len(pos) == 2 {
 				o.Instance = pos[1]
 			}
@@ -74,4 +68,13 @@ arguments after -- go to redis-cli unchanged.`,
 	}
 	cmd.Flags().BoolVar(&o.Proxy, "proxy", false, "connect to the proxies' Service (REDIS_URL) instead of the primary")
 	return cmd
+}
+
+// splitAtDash splits the arguments into those before -- (the RedisFailover
+// and the instance) and those after it (redis-cli's).
+func splitAtDash(cmd *cobra.Command, args []string) (pos, rest []string) {
+	if at := cmd.ArgsLenAtDash(); at >= 0 {
+		return args[:at], args[at:]
+	}
+	return args, nil
 }

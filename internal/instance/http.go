@@ -142,12 +142,13 @@ func (m *Manager) readiness(s instanceapi.Status, o observed) (bool, string) {
 	case o.Loading:
 		return false, "redis-server is loading its data set"
 	case s.Role == "primary":
-		if m.Durability().Fenced() {
+		d := m.Durability()
+		if d.Fenced() {
 			// Refusing writes is what was asked for: the primary stays in
 			// its Service for reads.
 			return true, "primary fenced on purpose (spec.fenced): refuses writes, serves reads"
 		}
-		if n := m.Durability().MinReplicasToWrite; n > 0 && o.Repl.GoodReplicas < n {
+		if n := d.MinReplicasToWrite; n > 0 && o.Repl.GoodReplicas < n {
 			return false, fmt.Sprintf("primary refuses writes: %d good replicas, min-replicas-to-write is %d", max(o.Repl.GoodReplicas, 0), n)
 		}
 		return true, "primary accepting writes"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,14 +20,8 @@ func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, targ
 	if err != nil {
 		return err
 	}
-	var names []string
-	known := false
-	for _, is := range rf.Status.Instances {
-		names = append(names, is.Name)
-		known = known || is.Name == target
-	}
-	if !known {
-		return fmt.Errorf("%s is not an instance of %s; its instances are %s", target, name, strings.Join(names, ", "))
+	if !isInstance(rf.Status.Instances, target) {
+		return fmt.Errorf("%s is not an instance of %s; its instances are %s", target, name, instanceNames(rf.Status.Instances))
 	}
 	if rf.Status.CurrentPrimary == target {
 		fmt.Fprintf(out, "%s is already the primary of %s\n", target, name)
