@@ -202,14 +202,16 @@ const (
 // Reasons of the events the operator records on a RedisFailover and its
 // pods.
 const (
-	EventFailover               = "Failover"
-	EventSwitchoverStarted      = "SwitchoverStarted"
-	EventSwitchover             = "Switchover"
-	EventSwitchoverFailed       = "SwitchoverFailed"
-	EventDurabilityNotRestored  = "DurabilityNotRestored"
-	EventRollingUpdate          = "RollingUpdate"
-	EventScaledDown             = "ScaledDown"
-	EventGrowingVolume          = "GrowingVolume"
+	EventFailover              = "Failover"
+	EventSwitchoverStarted     = "SwitchoverStarted"
+	EventSwitchover            = "Switchover"
+	EventSwitchoverFailed      = "SwitchoverFailed"
+	EventDurabilityNotRestored = "DurabilityNotRestored"
+	EventRollingUpdate         = "RollingUpdate"
+	EventScaledDown            = "ScaledDown"
+	EventGrowingVolume         = "GrowingVolume"
+	// EventVolumeNearlyFull: an instance's volume passed VolumeNearlyFullPercent.
+	EventVolumeNearlyFull       = "VolumeNearlyFull"
 	EventConfigInvalid          = "ConfigInvalid"
 	EventConfigRestored         = "ConfigRestored"
 	EventBootWaiting            = "BootWaiting"

@@ -64,6 +64,11 @@ func (rf *RedisFailover) KeepVolumes() bool {
 	return rf.Spec.Redis.Storage.KeepAfterDeletion == nil || *rf.Spec.Redis.Storage.KeepAfterDeletion
 }
 
+// VolumeNearlyFullPercent is the use of an instance's volume above which
+// the operator warns (event VolumeNearlyFull) and the plugin's status
+// flags it: an AOF rewrite or a snapshot needs room for a second copy.
+const VolumeNearlyFullPercent = 80
+
 // FencedMinReplicasToWrite is min-replicas-to-write while spec.fenced is
 // true: more replicas than a RedisFailover can have (at most 32 instances),
 // so every write is refused. The instance manager's contract names the same

@@ -710,6 +710,12 @@ type InstanceStatus struct {
 	// system reports it.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+	// StorageUsedPercent is how full the instance's volume is: the use of
+	// its filesystem where the volume is a filesystem of its own, else the
+	// size of the files under the data directory against the capacity (a
+	// volume carved from a shared disk). Unset while it cannot be read.
+	// +optional
+	StorageUsedPercent *int32 `json:"storageUsedPercent,omitempty"`
 	// Server is the engine and version the instance runs, as the server
 	// reports it (for example "valkey 8.0.1", "redis 7.0.15").
 	// +optional

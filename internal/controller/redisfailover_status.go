@@ -90,6 +90,9 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 		if pvc := st.pvcs[n]; pvc != nil {
 			if c, ok := pvc.Status.Capacity[corev1.ResourceStorage]; ok {
 				is.Storage = c.String()
+				if s := st.statuses[n]; s != nil {
+					is.StorageUsedPercent = volumeUsedPercent(c.Value(), s.Volume)
+				}
 			}
 		}
 		if is.Ready {
@@ -112,6 +115,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	r.recordFence(rf, before)
 	r.recordWaits(rf, st)
 	r.recordRestores(rf, st)
+	r.recordVolumes(rf, before)
 	rf.Status.ObservedGeneration = rf.Generation
 
 	if statusChanged(before, &rf.Status) {

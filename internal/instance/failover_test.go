@@ -167,10 +167,15 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 	if wantRestarts := map[bool]int{false: 1, true: 0}[podRestart]; s.Restarts != wantRestarts {
 		t.Errorf("restarts = %d, want %d", s.Restarts, wantRestarts)
 	}
+	// The new primary's manager observes its role on a poll: it may still
+	// say replica a moment after its promotion.
 	newPrimary := c.members[d.Master].m
-	if ns := newPrimary.Status(); ns.Role != "primary" {
-		t.Errorf("%s role = %s, want primary", d.Master, ns.Role)
-	}
+	redistest.WaitFor(t, 30*time.Second, d.Master+"'s manager reports it primary", func(context.Context) error {
+		if ns := newPrimary.Status(); ns.Role != "primary" {
+			return fmt.Errorf("role %s", ns.Role)
+		}
+		return nil
+	})
 	nc := c.client(d.Master)
 	if n, err := nc.DBSize(ctx).Result(); err != nil || n != 100 {
 		t.Errorf("new primary holds %d keys (%v), want the 100 written before the kill", n, err)

@@ -115,6 +115,7 @@ func (m *Manager) Status() instanceapi.Status {
 	m.dataStatus(&s, o, running)
 	s.Forced = m.forcedPrimary()
 	s.LabelRole = m.labelRole()
+	s.Volume = m.volume()
 	if server.Known() {
 		s.Engine, s.EngineVersion = string(server.Engine), server.Version.String()
 	}

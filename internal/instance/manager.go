@@ -103,6 +103,8 @@ type Manager struct {
 	// cfgMu serializes changes of the parameter group.
 	cfgMu sync.Mutex
 
+	vol volumeMeasure
+
 	mu          sync.Mutex
 	cfg         *instanceconfig.Config
 	phase       string

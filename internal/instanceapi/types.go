@@ -91,6 +91,9 @@ type Status struct {
 	// Bootstrap is how the seeding of a new RedisFailover went on this
 	// instance, when instance.json asks it to load a file.
 	Bootstrap *BootstrapStatus `json:"bootstrap,omitempty"`
+	// Volume is how much of the data volume is used (nil when it cannot
+	// be read).
+	Volume *Volume `json:"volume,omitempty"`
 	// LabelRole is the pod's haredis.dev/role label as the pod sees it.
 	LabelRole    string          `json:"labelRole,omitempty"`
 	LastDecision *DecisionRecord `json:"lastDecision,omitempty"`
@@ -101,6 +104,19 @@ type Status struct {
 	DurabilityLive *Durability `json:"durabilityLive,omitempty"`
 	Ready          bool        `json:"ready"`
 	ReadyReason    string      `json:"readyReason"`
+}
+
+// Volume is Status.Volume: the files under the data directory, and the
+// filesystem that holds them.
+type Volume struct {
+	// DataBytes is the size of the files under the data directory (data
+	// set, append-only files, quarantined files, haredis's own state).
+	DataBytes int64 `json:"dataBytes"`
+	// FilesystemBytes and FilesystemFreeBytes are the size of the
+	// filesystem the data directory is on and what is free on it for
+	// redis-server (statfs).
+	FilesystemBytes     int64 `json:"filesystemBytes"`
+	FilesystemFreeBytes int64 `json:"filesystemFreeBytes"`
 }
 
 // Phases of a bootstrap (BootstrapStatus.Phase).

@@ -82,9 +82,9 @@ func readyRF() *haredisv1.RedisFailover {
 			WritesHeldMilliseconds: 260,
 		},
 		Instances: []haredisv1.InstanceStatus{
-			{Name: "app-1", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: 1048576, LagBytes: 0, Storage: "1Gi", Server: "valkey 8.0.1"},
-			{Name: "app-2", Role: haredisv1.RolePrimary, Ready: true, ReplicationOffset: 1048576, Storage: "1Gi", Server: "valkey 8.0.1"},
-			{Name: "app-3", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: 1046528, LagBytes: 2048, Storage: "1Gi", Server: "valkey 8.0.1"},
+			{Name: "app-1", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: 1048576, LagBytes: 0, Storage: "1Gi", StorageUsedPercent: ptr.To[int32](23), Server: "valkey 8.0.1"},
+			{Name: "app-2", Role: haredisv1.RolePrimary, Ready: true, ReplicationOffset: 1048576, Storage: "1Gi", StorageUsedPercent: ptr.To[int32](24), Server: "valkey 8.0.1"},
+			{Name: "app-3", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: 1046528, LagBytes: 2048, Storage: "1Gi", StorageUsedPercent: ptr.To[int32](86), Server: "valkey 8.0.1"},
 		},
 		Conditions: []metav1.Condition{
 			{Type: haredisv1.ConditionAuthDisabled, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonAuthEnabled, Message: "clients authenticate with the password of Secret app-auth", LastTransitionTime: at(50 * time.Hour)},

@@ -74,11 +74,13 @@ type InstanceReport struct {
 	LagBytes int64  `json:"lagBytes"`
 	Restarts int32  `json:"restarts"`
 	// Volume is the capacity of its volume; VolumeWanted the size asked
-	// for when it differs (the volume grows).
-	Volume         string   `json:"volume,omitempty"`
-	VolumeWanted   string   `json:"volumeWanted,omitempty"`
-	UpdatePending  bool     `json:"updatePending,omitempty"`
-	PendingRestart []string `json:"pendingRestart,omitempty"`
+	// for when it differs (the volume grows); VolumeUsedPercent how full
+	// it is, when the instance could tell.
+	Volume            string   `json:"volume,omitempty"`
+	VolumeWanted      string   `json:"volumeWanted,omitempty"`
+	VolumeUsedPercent *int32   `json:"volumeUsedPercent,omitempty"`
+	UpdatePending     bool     `json:"updatePending,omitempty"`
+	PendingRestart    []string `json:"pendingRestart,omitempty"`
 	// Pod is the phase of its pod; empty when it has none.
 	Pod string `json:"pod,omitempty"`
 }
@@ -134,7 +136,7 @@ func Status(ctx context.Context, c client.Reader, ns, name string) (*StatusRepor
 	}
 	for _, is := range rf.Status.Instances {
 		ir := InstanceReport{Name: is.Name, Role: string(is.Role), Ready: is.Ready, Server: is.Server,
-			Offset: is.ReplicationOffset, LagBytes: is.LagBytes, Volume: is.Storage,
+			Offset: is.ReplicationOffset, LagBytes: is.LagBytes, Volume: is.Storage, VolumeUsedPercent: is.StorageUsedPercent,
 			UpdatePending: is.UpdatePending, PendingRestart: is.PendingRestart}
 		if size := rf.Spec.Redis.Storage.Size; size != nil && is.Storage != "" && size.String() != is.Storage {
 			ir.VolumeWanted = size.String()

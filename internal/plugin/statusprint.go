@@ -63,10 +63,16 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 			lag = humanBytes(i.LagBytes)
 		}
 		volume := dash(i.Volume)
+		if u := i.VolumeUsedPercent; u != nil {
+			volume += fmt.Sprintf(" %d%% used", *u)
+		}
 		if i.VolumeWanted != "" {
 			volume += " (growing to " + i.VolumeWanted + ")"
 		}
 		notes := []string{}
+		if u := i.VolumeUsedPercent; u != nil && *u >= haredisv1.VolumeNearlyFullPercent {
+			notes = append(notes, "volume nearly full")
+		}
 		if i.UpdatePending {
 			notes = append(notes, "update pending")
 		}

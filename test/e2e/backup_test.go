@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -137,8 +139,27 @@ func TestBackupUnderLoadHoldsTheDataSet(t *testing.T) {
 	ackedBefore := load.Stop().Acked
 	load = writeload.Start(lctx, pc, writeload.Options{Prefix: "later", Interval: time.Millisecond, MaxDuration: 5 * time.Minute})
 
-	createBackup(t, ns, "first", "app", nil)
-	rb := waitBackup(t, ns, "first", haredisv1.ReasonBackupCompleted, 3*time.Minute)
+	// Taken as a user takes one: kubectl haredis backup, which waits for it
+	// and prints what it holds.
+	bin := buildPlugin(t)
+	haredis := func(args ...string) string {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(cctx, bin, append([]string{"--kubeconfig=" + env.Bed.KubeconfigPath, "-n", ns}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("kubectl haredis %v: %v\n%s%s", args, err, out, stderrOf(err))
+		}
+		return string(out)
+	}
+	printed := haredis("backup", "app", "--name", "first", "--wait", "3m")
+	rb := waitBackup(t, ns, "first", haredisv1.ReasonBackupCompleted, time.Second)
+	flat := strings.Join(strings.Fields(printed), " ")
+	for _, want := range []string{"created RedisBackup first of app", "phase Completed", "sha256 " + rb.Status.SHA256, "source " + rb.Status.Source + " (replica)"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("kubectl haredis backup printed no %q:\n%s", want, printed)
+		}
+	}
 	rep := load.Stop()
 	if len(rep.Failures) > 0 {
 		t.Errorf("writes failed during the backup: %s", rep.Summary())
@@ -217,14 +238,20 @@ func TestBackupUnderLoadHoldsTheDataSet(t *testing.T) {
 		t.Errorf("%d of %d writes acknowledged before the backup was asked for are not in it", missing, len(ackedBefore))
 	}
 
-	// Restored into a new RedisFailover: Ready only with the data set
-	// loaded, on the primary and on every replica.
-	restored := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restored"},
-		Spec: haredisv1.RedisFailoverSpec{Bootstrap: &haredisv1.BootstrapSpec{FromBackup: &haredisv1.LocalObjectReference{Name: "first"}}}}
-	if err := kc.Create(ctx, restored); err != nil {
+	// Restored into a new RedisFailover with kubectl haredis restore (its
+	// manifest first, then --apply): Ready only with the data set loaded,
+	// on the primary and on every replica.
+	var manifest haredisv1.RedisFailover
+	if err := json.Unmarshal([]byte(haredis("restore", "first", "restored", "-o", "json")), &manifest); err != nil {
 		t.Fatal(err)
 	}
-	restored = waitRFReady(t, ns, "restored", 5*time.Minute)
+	if b := manifest.Spec.Bootstrap; b == nil || b.FromBackup == nil || b.FromBackup.Name != "first" || manifest.Name != "restored" {
+		t.Errorf("restore manifest: %s, bootstrap %+v", manifest.Name, b)
+	}
+	if out := haredis("restore", "first", "restored", "--apply"); !strings.Contains(out, "created RedisFailover restored from RedisBackup first") {
+		t.Errorf("kubectl haredis restore --apply printed %q", out)
+	}
+	restored := waitRFReady(t, ns, "restored", 5*time.Minute)
 	c := meta.FindStatusCondition(restored.Status.Conditions, haredisv1.ConditionBootstrapped)
 	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != haredisv1.ReasonBootstrapLoaded {
 		t.Errorf("Bootstrapped %+v", c)

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/plugin"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/test/controlplane"
 )
@@ -98,6 +99,34 @@ func TestPluginTools(t *testing.T) {
 		}
 		if _, err := run("cli", "nope"); err == nil || !strings.Contains(err.Error(), `RedisFailover "nope" not found`) {
 			t.Errorf("unknown RedisFailover: %v", err)
+		}
+	})
+
+	t.Run("status shows the volumes' use", func(t *testing.T) {
+		// Each instance measures its volume; the status reports it as a
+		// share of the PVC's capacity (on the bed a directory on a shared
+		// disk: the files under the data directory).
+		redistest.WaitFor(t, time.Minute, "every instance's volume use in the status", func(context.Context) error {
+			out, err := run("status", "app", "-o", "json")
+			if err != nil {
+				return err
+			}
+			var r plugin.StatusReport
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				return err
+			}
+			for _, i := range r.Instances {
+				if i.Volume == "" || i.VolumeUsedPercent == nil {
+					return fmt.Errorf("%s: volume %q, used %v", i.Name, i.Volume, i.VolumeUsedPercent)
+				}
+				if u := *i.VolumeUsedPercent; u < 1 || u > 100 {
+					return fmt.Errorf("%s: %d%% used, want 1 to 100 (the data directory is never empty)", i.Name, u)
+				}
+			}
+			return nil
+		})
+		if out := must(t)("status", "app"); !strings.Contains(out, "% used") {
+			t.Errorf("the status does not show the volumes' use:\n%s", out)
 		}
 	})
 
