@@ -274,8 +274,10 @@ func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, 
 	}
 }
 
-// watcherSet runs one Sentinel watcher per RedisFailover; every event it
-// reports becomes a reconcile of that RedisFailover.
+// watcherSet runs one Sentinel watcher per RedisFailover, and a listener
+// of +switch-master on each of its sentinels; every event they report
+// becomes a reconcile of that RedisFailover, and each new primary a move
+// of the role labels (onSwitch).
 type watcherSet struct {
 	triggers chan<- event.GenericEvent
 	// onSwitch is called, on a goroutine of its own, with every primary a
@@ -293,6 +295,10 @@ type runningWatcher struct {
 	key      string
 	cancel   context.CancelFunc
 	lastHint time.Time
+	// lastSwitch is the last switch handed to onSwitch ("OLD NEW"), and
+	// when: every sentinel announces a switch, and the watcher too.
+	lastSwitch   string
+	lastSwitchAt time.Time
 }
 
 func newWatcherSet(triggers chan<- event.GenericEvent, onSwitch func(types.NamespacedName, sentinel.Event, sentinel.Config), log logr.Logger) *watcherSet {
@@ -326,13 +332,17 @@ func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
 	rw := &runningWatcher{key: key, cancel: cancel}
 	s.watchers[rf] = rw
 	cfg.Log = s.log.WithValues("redisfailover", rf.String())
-	w := sentinel.NewWatcher(cfg, func(e sentinel.Event) {
+	handle := func(e sentinel.Event) {
+		s.mu.Lock()
 		if e.New == "" {
-			s.mu.Lock()
 			rw.lastHint = time.Now()
-			s.mu.Unlock()
 		}
-		if e.Kind == sentinel.EventSwitchMaster && s.onSwitch != nil {
+		fresh := e.Kind == sentinel.EventSwitchMaster && (e.Old+" "+e.New != rw.lastSwitch || time.Since(rw.lastSwitchAt) > hintWindow)
+		if fresh {
+			rw.lastSwitch, rw.lastSwitchAt = e.Old+" "+e.New, time.Now()
+		}
+		s.mu.Unlock()
+		if fresh && s.onSwitch != nil {
 			go s.onSwitch(rf, e, cfg)
 		}
 		obj := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: rf.Namespace, Name: rf.Name}}
@@ -341,8 +351,12 @@ func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
 		default:
 			// The queue is full of triggers already; the next one will do.
 		}
-	})
+	}
+	w := sentinel.NewWatcher(cfg, handle)
 	go func() { _ = w.Run(ctx) }()
+	// The watcher follows one sentinel; a switch is heard first from the
+	// sentinel that led it, whichever that is.
+	sentinel.ListenSwitches(ctx, cfg, handle)
 	s.log.Info("started the sentinel watcher", "redisfailover", rf.String(), "sentinels", len(addrs))
 }
 

@@ -79,9 +79,24 @@ func TestChaos(t *testing.T) {
 	if custom != nil {
 		seeds, steps = []uint64{custom.Seed}, len(custom.Steps)
 	}
+	restore, err := RestoreFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
 	env := bed(t)
+	var store *RestoreStore
+	if restore != "none" {
+		var stop func()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		store, stop, err = StartRestoreStore(ctx, env)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+	}
 	var total Totals
-	for _, seed := range seeds {
+	for i, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), SequenceTimeout(steps))
 			defer cancel()
@@ -90,7 +105,11 @@ func TestChaos(t *testing.T) {
 				plan = *custom
 			}
 			start := time.Now()
-			res := Run(ctx, env, plan, Options{Logf: t.Logf})
+			o := Options{Logf: t.Logf}
+			if restore == "all" || (restore == "first" && i == 0) {
+				o.Restore = store
+			}
+			res := Run(ctx, env, plan, o)
 			total.Add(res)
 			t.Logf("sequence took %s\n%s", time.Since(start).Round(time.Second), res.Report())
 			if res.Failed() {

@@ -12,6 +12,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haredis/haredis/internal/s3test"
+	"github.com/haredis/haredis/test/operatorbed"
 )
 
 // DefaultSeeds and DefaultSteps are what `go test ./test/chaos/` runs: the
@@ -98,7 +103,7 @@ func RandomSeeds(n int) []uint64 {
 // SequenceTimeout bounds a whole sequence of steps: creation and every
 // step at the largest bound, with room for the checks.
 func SequenceTimeout(steps int) time.Duration {
-	return BoundCreate + time.Duration(steps)*(BoundRolling+3*time.Minute) + 5*time.Minute
+	return BoundCreate + time.Duration(steps)*(BoundRolling+3*time.Minute) + 5*time.Minute + restoreTimeout
 }
 
 // Totals adds up sequences for the summary line.
@@ -142,3 +147,42 @@ func QuietRedisLog() { redis.SetLogger(quietLog{}) }
 type quietLog struct{}
 
 func (quietLog) Printf(context.Context, string, ...any) {}
+
+// RestoreFromEnv reads CHAOS_RESTORE: which sequences end with the
+// "restore and compare" step. "all", "none", or "first" (the default: the
+// first sequence of a run, so that make test runs the step once).
+func RestoreFromEnv() (string, error) {
+	switch v := strings.TrimSpace(os.Getenv("CHAOS_RESTORE")); v {
+	case "":
+		return "first", nil
+	case "all", "none", "first":
+		return v, nil
+	default:
+		return "", fmt.Errorf("CHAOS_RESTORE=%q: want all, first or none", v)
+	}
+}
+
+// StartRestoreStore starts the S3-compatible store of the "restore and
+// compare" step on the host and publishes it to the bed's pods; stop
+// stops it.
+func StartRestoreStore(ctx context.Context, env *operatorbed.Env) (_ *RestoreStore, stop func(), err error) {
+	srv, err := s3test.Start(ctx, s3test.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot start the S3-compatible store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = srv.Stop()
+		}
+	}()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "chaos-s3-"}}
+	if err := env.Client.Create(ctx, ns); err != nil {
+		return nil, nil, fmt.Errorf("cannot create the store's namespace: %w", err)
+	}
+	addr, err := env.Bed.Publish(ctx, ns.Name, "s3", 9000, strings.TrimPrefix(srv.Endpoint, "http://"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot publish the store to the pods: %w", err)
+	}
+	return &RestoreStore{Endpoint: "http://" + addr, Bucket: srv.Bucket, AccessKeyID: srv.AccessKeyID, SecretAccess: srv.SecretAccessKey},
+		func() { _ = srv.Stop() }, nil
+}

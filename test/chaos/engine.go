@@ -68,6 +68,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Name of the RedisFailover; app when empty.
 	Name string
+	// Restore, when set, ends the sequence with a backup to this store
+	// taken under load, restored into a new RedisFailover and compared
+	// with the acknowledged writes (the "restore and compare" step).
+	Restore *RestoreStore
 }
 
 // StepResult is what one step did and what was checked after it.
@@ -100,6 +104,8 @@ type Result struct {
 	// is any.
 	Violations []string
 	Writes     int
+	// Restore says how the "restore and compare" step went, when it ran.
+	Restore string
 }
 
 // Failed tells whether an invariant broke.
@@ -129,6 +135,9 @@ func (r *Result) Report() string {
 	}
 	fmt.Fprintf(&b, "  writes acknowledged %d, lost planned %d, lost unplanned %d, max recovery %.1fs, stuck %d, wrong status %d\n",
 		r.Writes, r.LostPlanned, r.LostUnplanned, r.MaxRecovery.Seconds(), r.Stuck, r.WrongStatus)
+	if r.Restore != "" {
+		fmt.Fprintf(&b, "  restore and compare: %s\n", r.Restore)
+	}
 	for _, v := range r.Violations {
 		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
 	}
@@ -238,6 +247,9 @@ func Run(ctx context.Context, env *operatorbed.Env, plan Plan, o Options) *Resul
 			break
 		}
 	}
+	if o.Restore != nil && len(r.res.Violations) == 0 && ctx.Err() == nil {
+		r.restoreAndCompare(ctx, o.Restore)
+	}
 	r.finish(ctx)
 	return r.res
 }
@@ -333,7 +345,11 @@ func (r *runner) rfKey() *haredisv1.RedisFailover {
 }
 
 func (r *runner) plainClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: r.pw, Dialer: r.env.Dial,
+	return r.plainClientWith(addr, r.pw)
+}
+
+func (r *runner) plainClientWith(addr, password string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: password, Dialer: r.env.Dial,
 		DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: -1})
 }
 

@@ -102,6 +102,21 @@ func TestPluginTools(t *testing.T) {
 		}
 	})
 
+	t.Run("completion", func(t *testing.T) {
+		// What the shell asks the binary for (cobra's __complete): the
+		// RedisFailovers of the namespace, then the instances of one.
+		haredis := must(t)
+		if out := haredis("__complete", "status", ""); !strings.Contains(out, "app\n") {
+			t.Errorf("completion of a RedisFailover name: %q", out)
+		}
+		out := haredis("__complete", "cli", "app", "")
+		for _, is := range rf.Status.Instances {
+			if !strings.Contains(out, is.Name+"\n") {
+				t.Errorf("completion of an instance of app: %q, want %s", out, is.Name)
+			}
+		}
+	})
+
 	t.Run("status shows the volumes' use", func(t *testing.T) {
 		// Each instance measures its volume; the status reports it as a
 		// share of the PVC's capacity (on the bed a directory on a shared

@@ -36,6 +36,7 @@ func main() {
 	seedList := flag.String("seeds", "", "run these seeds, comma-separated (to run again the seeds of an earlier run)")
 	planOnly := flag.Bool("plan", false, "print the plans and exit, without a bed")
 	asJSON := flag.Bool("json", false, "with -plan: print each plan as JSON (what CHAOS_PLAN reads)")
+	restore := flag.Bool("restore", false, "end every sequence with the restore-and-compare step (a backup under load restored into a new RedisFailover)")
 	verbose := flag.Bool("v", false, "print every sequence's progress, not only its report (a stuck step's diagnosis is always printed)")
 	flag.Parse()
 	var seeds []uint64
@@ -68,13 +69,13 @@ func main() {
 	}
 	ctrllog.SetLogger(logr.Discard())
 	chaos.QuietRedisLog()
-	if err := run(seeds, *steps, *verbose); err != nil {
+	if err := run(seeds, *steps, *verbose, *restore); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-chaos:", err)
 		os.Exit(1)
 	}
 }
 
-func run(seeds []uint64, steps int, verbose bool) error {
+func run(seeds []uint64, steps int, verbose, restore bool) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the test bed needs root")
 	}
@@ -86,6 +87,17 @@ func run(seeds []uint64, steps int, verbose bool) error {
 		return err
 	}
 	defer env.Stop()
+	var store *chaos.RestoreStore
+	if restore {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		s, stop, err := chaos.StartRestoreStore(sctx, env)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		store = s
+	}
 	fmt.Printf("%d sequences of %d steps, seeds %v\n", len(seeds), steps, seeds)
 	var total chaos.Totals
 	type kindStat struct {
@@ -106,7 +118,7 @@ func run(seeds []uint64, steps int, verbose bool) error {
 		sctx, cancel := context.WithTimeout(ctx, chaos.SequenceTimeout(steps))
 		start := time.Now()
 		fmt.Printf("\n[%d/%d] seed %d\n", i+1, len(seeds), seed)
-		res := chaos.Run(sctx, env, chaos.NewPlan(seed, steps), chaos.Options{Logf: logf})
+		res := chaos.Run(sctx, env, chaos.NewPlan(seed, steps), chaos.Options{Logf: logf, Restore: store})
 		cancel()
 		total.Add(res)
 		fmt.Printf("took %s\n%s", time.Since(start).Round(time.Second), res.Report())

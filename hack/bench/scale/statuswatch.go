@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"log/slog"
 	"sync"
 	"time"
@@ -114,7 +115,12 @@ func (w *statusWatch) apply(t watch.EventType, rf *haredisv1.RedisFailover) {
 		delete(w.current, rf.Name)
 	case watch.Modified:
 		if prev != nil && !equality.Semantic.DeepEqual(prev.Status, rf.Status) {
-			w.changes = append(w.changes, statusChange{at: now, offsetsOnly: offsetsOnly(prev.Status, rf.Status), fields: changedFields(prev.Status, rf.Status)})
+			fields := changedFields(prev.Status, rf.Status)
+			// Which way Ready went, so that a flapping condition says why.
+			if a, b := readyReason(prev.Status), readyReason(rf.Status); a != b {
+				fields = append(fields, "Ready "+a+"→"+b)
+			}
+			w.changes = append(w.changes, statusChange{at: now, offsetsOnly: offsetsOnly(prev.Status, rf.Status), fields: fields})
 		}
 		w.current[rf.Name] = rf
 	default:
@@ -183,4 +189,12 @@ func (w *statusWatch) writesBetween(from, to time.Time) statusWrites {
 		}
 	}
 	return s
+}
+
+// readyReason is the reason of the Ready condition, "none" without one.
+func readyReason(s haredisv1.RedisFailoverStatus) string {
+	if c := meta.FindStatusCondition(s.Conditions, haredisv1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return "none"
 }
