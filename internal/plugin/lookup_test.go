@@ -1,8 +1,16 @@
 package plugin
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -52,5 +60,28 @@ func TestNoPrimary(t *testing.T) {
 	}
 	if err := NoPrimary(readyRF()); err != nil {
 		t.Errorf("ready: %v", err)
+	}
+}
+
+// A cluster without the CRD, and a refused permission, say so (the bed's
+// end-to-end test checks the refusal against a real API server).
+func TestClusterErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		err  error
+		want string
+	}{
+		"no CRD": {&meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "haredis.dev", Kind: "RedisFailover"}},
+			"this cluster has no RedisFailover resource"},
+		"forbidden": {apierrors.NewForbidden(schema.GroupResource{Group: "haredis.dev", Resource: "redisfailovers"}, "app", errors.New("RBAC")),
+			"permission denied: you may not get redisfailovers in namespace shop (check with `kubectl auth can-i get redisfailovers -n shop`"},
+	} {
+		c := interceptor.NewClient(fakeClient(t, readyRF()).(client.WithWatch), interceptor.Funcs{
+			Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+				return tc.err
+			},
+		})
+		if _, err := GetRF(ctx, c, "shop", "app"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
@@ -30,7 +31,12 @@ func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, targ
 	if err := NoPrimary(rf); err != nil {
 		return fmt.Errorf("a switchover moves a primary that takes writes: %w", err)
 	}
+	// The outcome is a lastSwitchover that ended after the request (a
+	// second of slack: the operator's clock, times kept to the second) and
+	// is not the one already there, which may be a refusal of the same
+	// target a moment ago.
 	requested := time.Now().Add(-time.Second)
+	before := rf.Status.LastSwitchover.DeepCopy()
 	patch := client.MergeFrom(rf.DeepCopy())
 	rf.Status.TargetPrimary = target
 	if err := c.Status().Patch(ctx, rf, patch); err != nil {
@@ -45,7 +51,7 @@ func Promote(ctx context.Context, c client.Client, out io.Writer, ns, name, targ
 	for {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rf); err == nil {
 			ls := rf.Status.LastSwitchover
-			if ls != nil && ls.To == target && ls.EndTime != nil && !ls.EndTime.Time.Before(requested) {
+			if ls != nil && ls.To == target && ls.EndTime != nil && !ls.EndTime.Time.Before(requested) && !equality.Semantic.DeepEqual(ls, before) {
 				fmt.Fprintln(out, ls.Message)
 				if ls.Result != haredisv1.SwitchoverSucceeded {
 					return fmt.Errorf("the switchover failed; %s is still the primary", rf.Status.CurrentPrimary)

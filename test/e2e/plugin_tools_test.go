@@ -45,7 +45,7 @@ func TestPluginTools(t *testing.T) {
 		cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig=" + env.Bed.KubeconfigPath, "-n", ns}, args...)...)
 		out, err := cmd.Output()
 		if err != nil {
-			return string(out), fmt.Errorf("kubectl haredis %v: %w\n%s", args, err, stderrOf(err))
+			return string(out), fmt.Errorf("kubectl haredis %v: %w\n%s%s", args, err, out, stderrOf(err))
 		}
 		return string(out), nil
 	}
@@ -99,6 +99,20 @@ func TestPluginTools(t *testing.T) {
 		}
 		if _, err := run("cli", "nope"); err == nil || !strings.Contains(err.Error(), `RedisFailover "nope" not found`) {
 			t.Errorf("unknown RedisFailover: %v", err)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		// A name that does not exist: the error lists those that do.
+		if _, err := run("status", "ap"); err == nil || !strings.Contains(err.Error(), `RedisFailover "ap" not found in namespace `+ns+"; it has app") {
+			t.Errorf("unknown RedisFailover: %v", err)
+		}
+		// A user without the permission (impersonated, as kubectl's --as
+		// does): the refused verb and resource, and how to check.
+		_, err := run("--as", "system:serviceaccount:"+ns+":nobody", "status", "app")
+		if err == nil || !strings.Contains(err.Error(), "permission denied: you may not get redisfailovers in namespace "+ns) ||
+			!strings.Contains(err.Error(), "kubectl auth can-i get redisfailovers -n "+ns) {
+			t.Errorf("forbidden: %v", err)
 		}
 	})
 

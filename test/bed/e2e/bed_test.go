@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/haredis/haredis/test/bed/cluster"
 	"github.com/haredis/haredis/test/bed/fault"
 )
 
@@ -417,10 +419,19 @@ func TestCutOffPodIsUnreachableUntilRestored(t *testing.T) {
 	if err := restore(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "reachable again", func(context.Context) (bool, error) {
+	// Each attempt is an exec of redis-cli with a 3 s timeout; on a
+	// machine shared with other test packages one can take several
+	// seconds, so the deadline leaves room for a few of them.
+	var last string
+	attempts := 0
+	if err := cluster.WaitFor(ctx, 60*time.Second, func(context.Context) (bool, error) {
+		attempts++
 		out, err := redisCLI(t, ns, "client", "-h", ip, "PING")
+		last = fmt.Sprintf("%q %v", out, err)
 		return err == nil && out == "PONG", nil
-	})
+	}); err != nil {
+		t.Fatalf("not reachable again after %d attempts (last: %s): %v; the server pod: %+v", attempts, last, err, getPod(t, ns, "server").Status)
+	}
 }
 
 func TestStoppedNodeTurnsNotReadyAndComesBack(t *testing.T) {
