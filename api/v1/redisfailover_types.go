@@ -602,6 +602,12 @@ type RedisFailoverStatus struct {
 	// +optional
 	LastSwitchover *SwitchoverStatus `json:"lastSwitchover,omitempty"`
 
+	// SentinelViews is what each sentinel said of the master when the
+	// operator last asked: the primary it names, with the epoch of that
+	// configuration, or why it gave none.
+	// +optional
+	SentinelViews []SentinelView `json:"sentinelViews,omitempty"`
+
 	// MasterName is the name the sentinels know this RedisFailover by,
 	// unique in the cluster.
 	// +optional
@@ -672,6 +678,24 @@ type SwitchoverStatus struct {
 	// primary before the new one took them.
 	// +optional
 	WritesHeldMilliseconds int64 `json:"writesHeldMilliseconds,omitempty"`
+}
+
+// SentinelView is one sentinel's answer about the master.
+type SentinelView struct {
+	// Name of the sentinel's pod.
+	Name string `json:"name"`
+	// Primary is the instance the sentinel names as primary; empty when it
+	// named none (Problem says why).
+	// +optional
+	Primary string `json:"primary,omitempty"`
+	// ConfigEpoch of the configuration that named Primary: each failover
+	// takes a higher one.
+	// +optional
+	ConfigEpoch int64 `json:"configEpoch,omitempty"`
+	// Problem: the sentinel did not answer, does not monitor the master,
+	// or names an address that is none of the instances.
+	// +optional
+	Problem string `json:"problem,omitempty"`
 }
 
 // InstanceStatus reports one Redis instance.

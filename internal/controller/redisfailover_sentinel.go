@@ -63,6 +63,8 @@ type sentinelView struct {
 	// (a replaced replica until the sentinels reach it again): no
 	// switchover to them yet.
 	downReplicas []string
+	// answers are the sentinels' answers, one per address asked.
+	answers []sentinel.Master
 }
 
 // followSentinels keeps one watcher per RedisFailover running and asks every
@@ -166,7 +168,9 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 // askSentinels asks every sentinel for the master; instances is how many
 // Redis instances the RedisFailover has now. It only reads.
 func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string, instances int) sentinelView {
-	v := viewOf(rf, sentinel.AskMaster(ctx, addrs, password, rf.MasterName()), instances)
+	answers := sentinel.AskMaster(ctx, addrs, password, rf.MasterName())
+	v := viewOf(rf, answers, instances)
+	v.answers = answers
 	if v.addr != "" {
 		host, portStr, _ := net.SplitHostPort(v.addr)
 		port, _ := strconv.Atoi(portStr)
@@ -382,4 +386,42 @@ func (s *watcherSet) stop(rf types.NamespacedName) {
 func hashSecret(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:6])
+}
+
+// sentinelViews is what each sentinel pod said of the master in this
+// reconcile (st.view), sorted by pod name, in words that change only when
+// the answer does (no addresses or timings of errors).
+func (r *RedisFailoverReconciler) sentinelViews(rf *haredisv1.RedisFailover, st *state) []haredisv1.SentinelView {
+	byAddr := map[string]sentinel.Master{}
+	for _, a := range st.view.answers {
+		byAddr[a.Sentinel] = a
+	}
+	var out []haredisv1.SentinelView
+	for _, p := range st.sentinels {
+		addrs := r.Reach.SentinelAddrs(rf, []corev1.Pod{p})
+		if len(addrs) != 1 {
+			continue
+		}
+		a, asked := byAddr[addrs[0]]
+		if !asked {
+			continue
+		}
+		v := haredisv1.SentinelView{Name: p.Name}
+		switch {
+		case a.Unknown:
+			v.Problem = "does not monitor the master"
+		case !a.Answered() || a.Addr == "":
+			v.Problem = "did not answer"
+		default:
+			host, portStr, _ := net.SplitHostPort(a.Addr)
+			port, _ := strconv.Atoi(portStr)
+			if v.Primary = r.Reach.InstanceAt(rf, host, port); v.Primary == "" {
+				v.Problem = "names " + a.Addr + ", none of the instances"
+			}
+			v.ConfigEpoch = a.ConfigEpoch
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

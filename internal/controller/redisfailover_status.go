@@ -111,6 +111,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	rf.Status.UpdateRevision = specs.InstanceRevision(rf, r.Options)
 	rf.Status.Endpoints = specs.Endpoints(rf)
 	rf.Status.MasterName = rf.MasterName()
+	rf.Status.SentinelViews = r.sentinelViews(rf, st)
 	r.setConditions(rf, st, notReady)
 	r.recordFence(rf, before)
 	r.recordWaits(rf, st)

@@ -81,6 +81,11 @@ func readyRF() *haredisv1.RedisFailover {
 			Message: "switched over from app-1 to app-2 in 1.4s", StartTime: ptr.To(at(3*time.Hour + 2*time.Second)), EndTime: ptr.To(at(3 * time.Hour)),
 			WritesHeldMilliseconds: 260,
 		},
+		SentinelViews: []haredisv1.SentinelView{
+			{Name: "app-sentinel-1", Primary: "app-2", ConfigEpoch: 2},
+			{Name: "app-sentinel-2", Primary: "app-2", ConfigEpoch: 2},
+			{Name: "app-sentinel-3", Primary: "app-2", ConfigEpoch: 2},
+		},
 		Instances: []haredisv1.InstanceStatus{
 			{Name: "app-1", Role: haredisv1.RoleReplica, Ready: true, ReplicationOffset: 1048576, LagBytes: 0, Storage: "1Gi", StorageUsedPercent: ptr.To[int32](23), Server: "valkey 8.0.1"},
 			{Name: "app-2", Role: haredisv1.RolePrimary, Ready: true, ReplicationOffset: 1048576, Storage: "1Gi", StorageUsedPercent: ptr.To[int32](24), Server: "valkey 8.0.1"},
@@ -116,6 +121,8 @@ func failingOverRF() *haredisv1.RedisFailover {
 	set(metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonPrimaryUnavailable, Message: "the primary app-2 does not answer. The sentinels may promote app-1 or app-3"})
 	set(metav1.Condition{Type: haredisv1.ConditionDegraded, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonWritesNotAccepted, Message: "the primary app-2 does not answer"})
 	set(metav1.Condition{Type: haredisv1.ConditionFailingOver, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonPrimaryDown, Message: "2 of 3 sentinels see app-2 down. A failover starts once they agree"})
+	rf.Status.SentinelViews[0].ConfigEpoch = 3
+	rf.Status.SentinelViews[2] = haredisv1.SentinelView{Name: "app-sentinel-3", Problem: "did not answer"}
 	rf.Status.Conditions = append(rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionConfigInvalid, Status: metav1.ConditionTrue, Reason: haredisv1.ReasonRedisRefusedConfig,
 		Message: "app-1: Invalid argument 'sometimes' for CONFIG SET 'maxmemory-policy'", LastTransitionTime: at(time.Hour)})
 	return rf

@@ -102,6 +102,9 @@ type PodReport struct {
 	Node     string `json:"node,omitempty"`
 	Zone     string `json:"zone,omitempty"`
 	Restarts int32  `json:"restarts"`
+	// View is a sentinel's answer about the master, as the operator last
+	// read it (status.sentinelViews); nil for proxies and before the first.
+	View *haredisv1.SentinelView `json:"view,omitempty"`
 }
 
 // Status gathers the report of RedisFailover ns/name from its status and
@@ -150,6 +153,13 @@ func Status(ctx context.Context, c client.Reader, ns, name string) (*StatusRepor
 	sort.Slice(r.Instances, func(i, j int) bool { return serialLess(r.Instances[i].Name, r.Instances[j].Name) })
 	r.Sentinels = podGroup(ctx, pods[specs.ComponentSentinel], rf.Spec.Sentinel.Replicas, zones)
 	r.Sentinels.Quorum = quorum.Majority(int(rf.Spec.Sentinel.Replicas))
+	for i := range r.Sentinels.Pods {
+		for _, v := range rf.Status.SentinelViews {
+			if v.Name == r.Sentinels.Pods[i].Name {
+				r.Sentinels.Pods[i].View = &v
+			}
+		}
+	}
 	if rf.ProxyEnabled() {
 		g := podGroup(ctx, pods[specs.ComponentProxy], rf.Spec.Proxy.Replicas, zones)
 		if !podsKnown {

@@ -158,12 +158,20 @@ func labelled(w io.Writer, p painter, facts [][2]string) {
 
 func podTable(w io.Writer, p painter, kind, plural string, g PodGroup) {
 	rows := make([][]cell, 0, len(g.Pods))
+	views := false
+	for _, pod := range g.Pods {
+		views = views || pod.View != nil
+	}
 	for _, pod := range g.Pods {
 		phase := pod.Phase
 		if pod.Ready {
 			phase = ""
 		}
-		rows = append(rows, []cell{{pod.Name, colorNone}, yesNo(pod.Ready), {dash(pod.Node), colorNone}, {dash(pod.Zone), colorNone}, restartCell(pod.Restarts), {phase, colorYellow}})
+		row := []cell{{pod.Name, colorNone}, yesNo(pod.Ready), {dash(pod.Node), colorNone}, {dash(pod.Zone), colorNone}, restartCell(pod.Restarts)}
+		if views {
+			row = append(row, viewCell(pod.View))
+		}
+		rows = append(rows, append(row, cell{phase, colorYellow}))
 	}
 	color := colorGreen
 	if g.Ready < g.Desired {
@@ -171,7 +179,24 @@ func podTable(w io.Writer, p painter, kind, plural string, g PodGroup) {
 	}
 	fmt.Fprintf(w, "%s\n", p.paint(color, fmt.Sprintf("%d of %d %s ready", g.Ready, g.Desired, plural)))
 	if len(rows) > 0 {
-		table(w, p, []string{kind, "READY", "NODE", "ZONE", "RESTARTS", ""}, rows)
+		header := []string{kind, "READY", "NODE", "ZONE", "RESTARTS"}
+		if views {
+			header = append(header, "NAMES PRIMARY")
+		}
+		table(w, p, append(header, ""), rows)
+	}
+}
+
+// viewCell is what a sentinel names: the primary and its configuration
+// epoch, or why it names none.
+func viewCell(v *haredisv1.SentinelView) cell {
+	switch {
+	case v == nil:
+		return cell{"-", colorNone}
+	case v.Problem != "":
+		return cell{v.Problem, colorYellow}
+	default:
+		return cell{fmt.Sprintf("%s (epoch %d)", v.Primary, v.ConfigEpoch), colorNone}
 	}
 }
 

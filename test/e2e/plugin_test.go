@@ -135,6 +135,23 @@ func TestPluginSentinelFormatsAcrossFailover(t *testing.T) {
 	if r.FailoverCount < 1 || r.Primary == oldName || len(r.Instances) != 3 || r.Instances[0].Node == "" || r.Instances[0].Zone == "" {
 		t.Errorf("status after the failover: %+v", r)
 	}
+	// Each sentinel's view: all name the new primary, at an epoch above 0
+	// (the failover took a new one).
+	redistest.WaitFor(t, time.Minute, "every sentinel's view naming the new primary in kubectl haredis status", func(context.Context) error {
+		var r plugin.StatusReport
+		if err := json.Unmarshal([]byte(haredis("status", "app", "-o", "json")), &r); err != nil {
+			return err
+		}
+		if len(r.Sentinels.Pods) == 0 {
+			return fmt.Errorf("no sentinel in the report")
+		}
+		for _, p := range r.Sentinels.Pods {
+			if v := p.View; v == nil || v.Primary != r.Primary || v.ConfigEpoch < 1 || v.Problem != "" {
+				return fmt.Errorf("%s names %+v, the primary is %s", p.Name, v, r.Primary)
+			}
+		}
+		return nil
+	})
 	t.Logf("kubectl haredis status:\n%s", haredis("status", "app"))
 }
 
