@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/haredis/haredis/internal/version"
 )
 
 // Every verb that takes a RedisFailover completes its name, and every verb
@@ -73,4 +75,15 @@ func execute(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String(), err
+}
+
+// version prints the version linked into the binary, and needs no cluster.
+func TestVersion(t *testing.T) {
+	old := version.Version
+	version.Version = "v1.2.3-4-gabcdef0"
+	defer func() { version.Version = old }()
+	out, err := execute(t, "version", "--kubeconfig", "/nonexistent")
+	if err != nil || out != "v1.2.3-4-gabcdef0\n" {
+		t.Errorf("version printed %q (%v)", out, err)
+	}
 }
