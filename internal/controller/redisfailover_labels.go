@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -55,12 +53,7 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 	if err := r.Get(ctx, key, rf); err != nil || !rf.DeletionTimestamp.IsZero() {
 		return
 	}
-	host, portStr, err := net.SplitHostPort(e.New)
-	if err != nil {
-		return
-	}
-	port, _ := strconv.Atoi(portStr)
-	name := r.Reach.InstanceAt(rf, host, port)
+	name := r.instanceAtAddr(rf, e.New)
 	if name == "" {
 		logger.Info("a sentinel announced an address that is none of the instances; ignored", "address", e.New, "sentinel", e.Sentinel)
 		return

@@ -172,9 +172,7 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 	v := viewOf(rf, answers, instances)
 	v.answers = answers
 	if v.addr != "" {
-		host, portStr, _ := net.SplitHostPort(v.addr)
-		port, _ := strconv.Atoi(portStr)
-		if v.primary = r.Reach.InstanceAt(rf, host, port); v.primary == "" {
+		if v.primary = r.instanceAtAddr(rf, v.addr); v.primary == "" {
 			log.FromContext(ctx).Info("sentinel majority names an address that is none of the instances; ignored", "address", v.addr)
 			v.addr = ""
 		}
@@ -413,9 +411,7 @@ func (r *RedisFailoverReconciler) sentinelViews(rf *haredisv1.RedisFailover, st 
 		case !a.Answered() || a.Addr == "":
 			v.Problem = "did not answer"
 		default:
-			host, portStr, _ := net.SplitHostPort(a.Addr)
-			port, _ := strconv.Atoi(portStr)
-			if v.Primary = r.Reach.InstanceAt(rf, host, port); v.Primary == "" {
+			if v.Primary = r.instanceAtAddr(rf, a.Addr); v.Primary == "" {
 				v.Problem = "names " + a.Addr + ", none of the instances"
 			}
 			v.ConfigEpoch = a.ConfigEpoch
@@ -424,4 +420,15 @@ func (r *RedisFailoverReconciler) sentinelViews(rf *haredisv1.RedisFailover, st 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// instanceAtAddr is the instance a sentinel's host:port answer names; ""
+// when it is none of rf's instances (or no host:port at all).
+func (r *RedisFailoverReconciler) instanceAtAddr(rf *haredisv1.RedisFailover, addr string) string {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	port, _ := strconv.Atoi(portStr)
+	return r.Reach.InstanceAt(rf, host, port)
 }

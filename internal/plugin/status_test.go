@@ -14,6 +14,18 @@ import (
 	haredisv1 "github.com/haredis/haredis/api/v1"
 )
 
+// notReady is readyRF with Ready=False for reason since a minute, and
+// phase.
+func notReady(reason string, phase haredisv1.Phase, message string) func() *haredisv1.RedisFailover {
+	return func() *haredisv1.RedisFailover {
+		rf := readyRF()
+		meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason,
+			LastTransitionTime: metav1.NewTime(now.Add(-time.Minute)), Message: message})
+		rf.Status.Phase = phase
+		return rf
+	}
+}
+
 func TestStatusGolden(t *testing.T) {
 	cases := map[string]struct {
 		rf    func() *haredisv1.RedisFailover
@@ -35,20 +47,10 @@ func TestStatusGolden(t *testing.T) {
 			rf.Status.Backup = &haredisv1.BackupStatus{LastSuccessfulBackup: "app-20261202-0100", LastSuccessfulTime: &last, NextScheduleTime: &next}
 			return rf
 		}, StateReady},
-		"fenced": {func() *haredisv1.RedisFailover {
-			rf := readyRF()
-			meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonFenced, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute)),
-				Message: "spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and app-2 serves reads; set spec.fenced to false (kubectl haredis unfence app) to take writes again"})
-			rf.Status.Phase = haredisv1.PhaseFenced
-			return rf
-		}, StateFenced},
-		"hibernated": {func() *haredisv1.RedisFailover {
-			rf := readyRF()
-			meta.SetStatusCondition(&rf.Status.Conditions, metav1.Condition{Type: haredisv1.ConditionReady, Status: metav1.ConditionFalse, Reason: haredisv1.ReasonHibernated, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute)),
-				Message: "hibernated: no pod runs; the 3 volumes, the Services and the Secrets are kept. Set spec.hibernate to false (kubectl haredis hibernate off app) to wake it with its data"})
-			rf.Status.Phase = haredisv1.PhaseHibernated
-			return rf
-		}, StateHibernated},
+		"fenced": {notReady(haredisv1.ReasonFenced, haredisv1.PhaseFenced,
+			"spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and app-2 serves reads; set spec.fenced to false (kubectl haredis unfence app) to take writes again"), StateFenced},
+		"hibernated": {notReady(haredisv1.ReasonHibernated, haredisv1.PhaseHibernated,
+			"hibernated: no pod runs; the 3 volumes, the Services and the Secrets are kept. Set spec.hibernate to false (kubectl haredis hibernate off app) to wake it with its data"), StateHibernated},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

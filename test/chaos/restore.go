@@ -13,6 +13,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/test/bed/cluster"
 )
 
 // RestoreStore is the S3-compatible store the "restore and compare" step
@@ -59,7 +60,7 @@ func (r *runner) restoreCompare(ctx context.Context, store *RestoreStore) error 
 	if err := r.kc.Create(ctx, rb); err != nil {
 		return fmt.Errorf("cannot create the RedisBackup: %w", err)
 	}
-	if err := waitUntil(ctx, func(ctx context.Context) (bool, error) {
+	if err := cluster.WaitFor(ctx, restoreTimeout, func(ctx context.Context) (bool, error) {
 		if err := r.kc.Get(ctx, client.ObjectKeyFromObject(rb), rb); err != nil {
 			return false, nil
 		}
@@ -83,7 +84,7 @@ func (r *runner) restoreCompare(ctx context.Context, store *RestoreStore) error 
 		defer cancel()
 		_ = r.kc.Delete(dctx, restored)
 	}()
-	if err := waitUntil(ctx, func(ctx context.Context) (bool, error) {
+	if err := cluster.WaitFor(ctx, restoreTimeout, func(ctx context.Context) (bool, error) {
 		if err := r.kc.Get(ctx, client.ObjectKeyFromObject(restored), restored); err != nil {
 			return false, nil
 		}
@@ -118,21 +119,4 @@ func (r *runner) restoreCompare(ctx context.Context, store *RestoreStore) error 
 		return fmt.Errorf("the restored copy misses %d of the %d writes acknowledged before the backup was asked for", missing, total)
 	}
 	return nil
-}
-
-// waitUntil polls done every half second until it says true, fails, or
-// ctx ends.
-func waitUntil(ctx context.Context, done func(context.Context) (bool, error)) error {
-	for {
-		ok, err := done(ctx)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
-	}
 }
