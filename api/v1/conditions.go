@@ -78,6 +78,12 @@ const (
 	// ReasonBootstrapFailed: the file cannot be loaded (checksum, format,
 	// download); the instance stays stopped.
 	ReasonBootstrapFailed = "Failed"
+	// ReasonBootstrapImporting: the initial primary replicates from the
+	// source of spec.bootstrap.fromRedis; a cutover ends it.
+	ReasonBootstrapImporting = "Importing"
+	// ReasonBootstrapImported: the cutover made haredis's primary the
+	// writer.
+	ReasonBootstrapImported = "Imported"
 )
 
 // Reasons of the Ready condition.
@@ -98,6 +104,9 @@ const (
 	// load yet; no pod is created until it can (the Bootstrapped condition
 	// says why).
 	ReasonBootstrapPending = "BootstrapPending"
+	// ReasonImporting: a live import runs; REDIS_URL reaches the source
+	// through the proxy until the cutover.
+	ReasonImporting = "Importing"
 	// ReasonPrimaryRestarting: a planned operation restarts the only
 	// instance.
 	ReasonPrimaryRestarting = "PrimaryRestarting"
@@ -227,6 +236,10 @@ const (
 	EventWaking                 = "Waking"
 	EventFenced                 = "Fenced"
 	EventUnfenced               = "Unfenced"
+	// EventCutover: a live import's cutover made haredis's primary the
+	// writer; EventCutoverFailed: an attempt did not, the import goes on.
+	EventCutover       = "Cutover"
+	EventCutoverFailed = "CutoverFailed"
 )
 
 // The condition of a RedisBackup (status.conditions[].type): True once the

@@ -27,6 +27,11 @@ const (
 	// (the boot decisions say so in the status); the operator removes it
 	// once that instance is primary.
 	AnnotationForcePrimary = "haredis.dev/force-primary"
+	// AnnotationCutover on a RedisFailover that imports live from a
+	// running Redis (spec.bootstrap.fromRedis) asks for the cutover; the
+	// operator removes it once it has tried, and reports the outcome in
+	// status.liveImport.
+	AnnotationCutover = "haredis.dev/cutover"
 	// AnnotationLastSerial on the RedisFailover records the highest instance
 	// serial ever used, so a number is never reused even after status is lost.
 	AnnotationLastSerial = "haredis.dev/last-serial"

@@ -39,6 +39,7 @@ type RedisFailoverList struct {
 // RedisFailoverSpec is what the user asks for.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.durability) || !has(self.durability.minReplicasToWrite) || !has(self.redis) || !has(self.redis.replicas) || self.durability.minReplicasToWrite < self.redis.replicas",message="spec.durability.minReplicasToWrite: must be lower than spec.redis.replicas (N instances have N-1 replicas); at or above it the primary would refuse every write. Lower it, or raise spec.redis.replicas first"
+// +kubebuilder:validation:XValidation:rule="!has(self.bootstrap) || !has(self.bootstrap.fromRedis) || (has(self.auth) && (has(self.auth.passwordSecret) || (has(self.auth.enabled) && !self.auth.enabled)))",message="spec.bootstrap.fromRedis: the source must accept the RedisFailover's password (the proxy passes the clients' AUTH on to it until the cutover): set spec.auth.passwordSecret to the Secret that holds the source's password, or spec.auth.enabled: false for a source without one"
 type RedisFailoverSpec struct {
 	// Redis describes the data instances: one primary and its replicas.
 	// +kubebuilder:default={}
@@ -384,7 +385,6 @@ type DurabilitySpec struct {
 // BootstrapSpec seeds a new RedisFailover with data. Exactly one source.
 //
 // +kubebuilder:validation:XValidation:rule="[has(self.fromBackup), has(self.fromRDB), has(self.fromRedis)].filter(x, x).size() == 1",message="spec.bootstrap: set exactly one of fromBackup, fromRDB or fromRedis"
-// +kubebuilder:validation:XValidation:rule="!has(self.fromRedis)",message="spec.bootstrap.fromRedis: live import from a running Redis is not supported by this version of haredis; take an RDB file of the source (redis-cli --rdb) and use spec.bootstrap.fromRDB"
 type BootstrapSpec struct {
 	// FromBackup restores a completed RedisBackup of this namespace. The
 	// RedisBackup records its object's location and credentials Secret, so
@@ -397,8 +397,10 @@ type BootstrapSpec struct {
 	// +optional
 	FromRDB *RDBSource `json:"fromRDB,omitempty"`
 
-	// FromRedis copies a live Redis by replicating from it, then detaches.
-	// Not supported yet: a RedisFailover that sets it is refused.
+	// FromRedis copies a live Redis by replicating from it until a
+	// cutover makes haredis's primary the writer. Until then only the
+	// initial primary runs (a replica of the source), no sentinel watches
+	// it, and the proxy sends REDIS_URL's commands to the source.
 	// +optional
 	FromRedis *RedisSource `json:"fromRedis,omitempty"`
 }
@@ -430,7 +432,9 @@ type RDBSource struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// RedisSource is a live Redis to import from.
+// RedisSource is a live Redis to import from. It takes the RedisFailover's
+// password: spec.auth.passwordSecret names the Secret that holds the
+// source's (or spec.auth.enabled is false for a source without one).
 type RedisSource struct {
 	// Host of the source Redis.
 	// +kubebuilder:validation:MinLength=1
@@ -442,10 +446,22 @@ type RedisSource struct {
 	// +kubebuilder:validation:Maximum=65535
 	// +optional
 	Port int32 `json:"port,omitempty"`
-	// PasswordSecret holds the source's password, if it has one.
+	// Cutover is Manual (the default: the annotation haredis.dev/cutover,
+	// or kubectl haredis cutover, starts it) or Automatic (as soon as the
+	// initial primary is in sync with the source).
+	// +kubebuilder:validation:Enum=Manual;Automatic
+	// +kubebuilder:default=Manual
 	// +optional
-	PasswordSecret *SecretKeySelector `json:"passwordSecret,omitempty"`
+	Cutover CutoverMode `json:"cutover,omitempty"`
 }
+
+// CutoverMode says when a live import ends.
+type CutoverMode string
+
+const (
+	CutoverManual    CutoverMode = "Manual"
+	CutoverAutomatic CutoverMode = "Automatic"
+)
 
 // ObjectStore is an S3-compatible bucket.
 type ObjectStore struct {
@@ -556,6 +572,9 @@ const (
 	// PhaseHibernated: none runs, the volumes are kept.
 	PhaseHibernating Phase = "Hibernating"
 	PhaseHibernated  Phase = "Hibernated"
+	// PhaseImporting: the initial primary replicates from the source of
+	// spec.bootstrap.fromRedis; the cutover has not happened yet.
+	PhaseImporting Phase = "Importing"
 	// PhaseFenced: spec.fenced is true and every instance refuses writes.
 	PhaseFenced Phase = "Fenced"
 )
@@ -636,6 +655,11 @@ type RedisFailoverStatus struct {
 	// +optional
 	Backup *BackupStatus `json:"backup,omitempty"`
 
+	// LiveImport is where the live import of spec.bootstrap.fromRedis
+	// stands, until and after its cutover.
+	// +optional
+	LiveImport *LiveImportStatus `json:"liveImport,omitempty"`
+
 	// FailoverCount counts failovers and switchovers observed.
 	// +optional
 	FailoverCount int32 `json:"failoverCount,omitempty"`
@@ -653,6 +677,31 @@ type RedisFailoverStatus struct {
 	// needs no restart for its parameter group.
 	// +optional
 	UpdatedInstances int32 `json:"updatedInstances,omitempty"`
+}
+
+// LiveImportStatus reports the live import from a running Redis.
+type LiveImportStatus struct {
+	// Source is host:port of the source Redis.
+	Source string `json:"source"`
+	// LinkUp: the initial primary is connected to the source and has
+	// finished its first synchronisation.
+	// +optional
+	LinkUp bool `json:"linkUp,omitempty"`
+	// LagBytes is how far the initial primary is behind the source, in
+	// bytes of the replication stream (-1 while it is not known).
+	// +optional
+	LagBytes int64 `json:"lagBytes,omitempty"`
+	// Problem says why the import does not progress, in the words of the
+	// initial primary or of the source.
+	// +optional
+	Problem string `json:"problem,omitempty"`
+	// CutoverTime is when haredis's primary became the writer.
+	// +optional
+	CutoverTime *metav1.Time `json:"cutoverTime,omitempty"`
+	// LastCutoverError is why the last cutover attempt did not happen; the
+	// import goes on.
+	// +optional
+	LastCutoverError string `json:"lastCutoverError,omitempty"`
 }
 
 // SwitchoverStatus reports one planned switchover.

@@ -38,7 +38,8 @@ func newRoot() *cobra.Command {
   fence/unfence  refuse every write on purpose (reads go on), and lift it
   convert        turn Spotahome RedisFailover manifests into haredis ones
   backup         a RedisBackup to the object store, waited for
-  restore        a new RedisFailover seeded from a RedisBackup`,
+  restore        a new RedisFailover seeded from a RedisBackup
+  cutover        end a live import: haredis's primary becomes the writer`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations: map[string]string{
@@ -62,6 +63,7 @@ func newRoot() *cobra.Command {
 		newHibernateCommand(k),
 		newBackupCommand(k),
 		newRestoreCommand(k),
+		newCutoverCommand(k),
 		version.Command(),
 	)
 	root.AddCommand(newFenceCommands(k)...)

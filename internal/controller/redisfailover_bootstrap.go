@@ -69,8 +69,13 @@ func (r *RedisFailoverReconciler) resolveBootstrap(ctx context.Context, rf *hare
 	}
 	st.bootstrap = &instanceconfig.Bootstrap{Instance: rf.Status.CurrentPrimary, Source: src.describe, SHA256: src.sha256}
 	st.seedURL = src.url
-	if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionBootstrapped); c == nil || c.Reason != haredisv1.ReasonBootstrapLoading {
-		setBootstrapped(rf, false, haredisv1.ReasonBootstrapLoading, fmt.Sprintf("%s loads %s before its first start", rf.Status.CurrentPrimary, src.describe))
+	reason, msg := haredisv1.ReasonBootstrapLoading, fmt.Sprintf("%s loads %s before its first start", rf.Status.CurrentPrimary, src.describe)
+	if rf.Spec.Bootstrap.FromRedis != nil {
+		st.bootstrap.FromRedis = &instanceconfig.LiveSource{Addr: importSource(rf)}
+		reason, msg = haredisv1.ReasonBootstrapImporting, fmt.Sprintf("%s replicates from %s until the cutover (status.liveImport)", rf.Status.CurrentPrimary, src.describe)
+	}
+	if c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionBootstrapped); c == nil || c.Reason != reason {
+		setBootstrapped(rf, false, reason, msg)
 	}
 	return ctrl.Result{}, nil
 }
@@ -140,8 +145,10 @@ func (r *RedisFailoverReconciler) bootstrapSource(ctx context.Context, rf *hared
 			return seed{}, err
 		}
 		return seed{url: u, sha256: b.FromRDB.SHA256, describe: "s3://" + b.FromRDB.ObjectStore.Bucket + "/" + b.FromRDB.Key}, nil
+	case b.FromRedis != nil:
+		return seed{describe: "redis://" + importSource(rf)}, nil
 	}
-	return seed{}, wait(haredisv1.ReasonBootstrapSourceMissing, "no source haredis can load: set fromBackup or fromRDB")
+	return seed{}, wait(haredisv1.ReasonBootstrapSourceMissing, "no source haredis can load: set fromBackup, fromRDB or fromRedis")
 }
 
 // signedURL is a URL that reads key of store for a day. The URL signed

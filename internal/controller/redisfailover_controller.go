@@ -216,6 +216,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
 		r.reconcileProxy,
+		r.liveImport,
 		r.awaitSwitchover,
 		r.followSentinels,
 		r.tendSentinels,

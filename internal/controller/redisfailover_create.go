@@ -245,6 +245,9 @@ func (r *RedisFailoverReconciler) reconcileInstancePods(ctx context.Context, rf 
 		if _, ok := st.pods[n]; ok {
 			continue
 		}
+		if importing(rf) && n != rf.Status.CurrentPrimary {
+			continue // the others sync from it after the cutover
+		}
 		role := haredisv1.RoleReplica
 		if n == rf.Status.CurrentPrimary {
 			role = haredisv1.RolePrimary
@@ -263,6 +266,12 @@ func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf 
 	if rf.Spec.Sentinel.PoolRef != nil {
 		return r.blocked(ctx, rf, haredisv1.ReasonSentinelPoolNotSupported,
 			"spec.sentinel.poolRef: shared SentinelPools are not supported yet; remove spec.sentinel.poolRef to get dedicated sentinels")
+	}
+	if importing(rf) {
+		// A sentinel would count a monitored primary that runs as a replica
+		// of the source down, and fail over to an empty replica.
+		st.sentinels = st.sentinels[:0]
+		return ctrl.Result{}, nil
 	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {

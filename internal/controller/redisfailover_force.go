@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
@@ -76,10 +75,8 @@ func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.
 }
 
 func (r *RedisFailoverReconciler) endForce(ctx context.Context, rf *haredisv1.RedisFailover, eventType, reason, msg string) (ctrl.Result, error) {
-	patch := client.MergeFrom(rf.DeepCopy())
-	delete(rf.Annotations, haredisv1.AnnotationForcePrimary)
-	if err := r.Patch(ctx, rf, patch); err != nil {
-		return ctrl.Result{}, fmt.Errorf("cannot remove annotation %s: %w", haredisv1.AnnotationForcePrimary, err)
+	if err := r.removeAnnotation(ctx, rf, haredisv1.AnnotationForcePrimary); err != nil {
+		return ctrl.Result{}, err
 	}
 	log.FromContext(ctx).Info("ended a forced choice of primary", "reason", reason, "message", msg)
 	r.event(rf, eventType, reason, "ForcePrimary", "%s", msg)

@@ -41,8 +41,8 @@ var errPermanent = errors.New("permanent")
 // loaded: the manager must then start nothing.
 func (m *Manager) bootstrap(ctx context.Context) bool {
 	b := m.config().Bootstrap
-	if b == nil || b.Instance != m.opts.Self {
-		return true
+	if b == nil || b.Instance != m.opts.Self || b.FromRedis != nil {
+		return true // a live import replicates instead (liveimport.go)
 	}
 	marker := filepath.Join(stateDir(m.opts.DataDir), bootstrapMarker)
 	if _, err := os.Stat(marker); err == nil {

@@ -140,6 +140,10 @@ type Manager struct {
 	boot      *instanceapi.BootstrapStatus
 	seedURL   string
 	seedReady chan struct{}
+	// imported is set once a live import's cutover is recorded
+	// (liveimport.go); cutoverMu runs one cutover at a time.
+	imported  bool
+	cutoverMu sync.Mutex
 	drift     driftState
 	// backups taken by POST /backups (backups.go).
 	backups backupSet
@@ -290,7 +294,14 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	crashes := 0
 	for {
-		d, facts, err := m.decide(ctx)
+		var d bootrole.Decision
+		var facts bootrole.Facts
+		var err error
+		if src := m.liveSource(); src != nil {
+			d = m.importDecision(src)
+		} else {
+			d, facts, err = m.decide(ctx)
+		}
 		if err != nil {
 			return nil // cancelled while deciding: nothing runs
 		}
@@ -407,8 +418,10 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 			return nil, err
 		}
 		in.ReplicaOfHost, in.ReplicaOfPort = host, port
-		promotable, why = bootrole.Promotable(facts)
-		if !promotable {
+		if src := m.liveSource(); src != nil && d.MasterAddr == src.Addr {
+			// No sentinel watches it during the import; 0 all the same.
+			promotable, why, priority = false, "imports from a Redis outside the RedisFailover", 0
+		} else if promotable, why = bootrole.Promotable(facts); !promotable {
 			priority = 0
 		}
 	}

@@ -27,6 +27,9 @@ type observed struct {
 	PID        int64
 	LagBytes   int64 // -1 when unknown
 	MasterAddr string
+	// MasterErr is why the primary this replica follows could not be asked
+	// for its offset.
+	MasterErr string
 	// Durability is what redis-server has (nil when not read).
 	Durability *instanceapi.Durability
 	// Server is the engine and version INFO server reports.
@@ -110,9 +113,15 @@ func (m *Manager) pollLoop(ctx context.Context) {
 		}
 		o := m.pollOnce(ctx, masters)
 		m.observe(o)
+		src := m.liveSource()
+		if src != nil {
+			m.observeImport(src, o)
+		}
 		if o.Up {
 			m.dataObserved(o)
-			m.managePriority(ctx, o)
+			if src == nil {
+				m.managePriority(ctx, o)
+			}
 			if !o.Loading {
 				m.checkDrift(ctx)
 			}
@@ -161,10 +170,14 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 		mc = newClient(o.MasterAddr, pw)
 		masters[o.MasterAddr] = mc
 	}
-	if mt, err := mc.Info(pctx, "replication").Result(); err == nil {
-		if mr, err := redisinfo.ParseInfo(mt).Replication(); err == nil && mr.Role == "master" {
-			o.LagBytes = max(mr.Offset-repl.Offset, 0)
-		}
+	if mt, err := mc.Info(pctx, "replication").Result(); err != nil {
+		o.MasterErr = err.Error()
+	} else if mr, err := redisinfo.ParseInfo(mt).Replication(); err != nil {
+		o.MasterErr = err.Error()
+	} else if mr.Role != "master" {
+		o.MasterErr = "it runs as " + mr.Role
+	} else {
+		o.LagBytes = max(mr.Offset-repl.Offset, 0)
 	}
 	return o
 }

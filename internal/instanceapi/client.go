@@ -89,6 +89,33 @@ func (c *Client) PutSeed(ctx context.Context, url string) error {
 	return c.do(ctx, http.MethodPut, "/seed", SeedRequest{URL: url}, nil)
 }
 
+// CutoverTimeout bounds POST /cutover: the source's writes are held for
+// at most CutoverHold while the server catches up, then it is promoted.
+const (
+	CutoverHold    = 10 * time.Second
+	CutoverTimeout = CutoverHold + 5*time.Second
+)
+
+// Cutover is POST /cutover: the importing instance holds the source's
+// writes, waits until it has all of them, and becomes a primary. An error
+// leaves it a replica of the source.
+func (c *Client) Cutover(ctx context.Context) (*CutoverResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, CutoverTimeout)
+	defer cancel()
+	cl := *c
+	cl.HTTP = &http.Client{Timeout: CutoverTimeout}
+	if c.HTTP != nil {
+		h := *c.HTTP
+		h.Timeout = CutoverTimeout
+		cl.HTTP = &h
+	}
+	var res CutoverResult
+	if err := cl.do(ctx, http.MethodPost, "/cutover", nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 // Metrics is GET /metrics (Prometheus text).
 func (c *Client) Metrics(ctx context.Context) (string, error) {
 	var b bytes.Buffer

@@ -131,6 +131,11 @@ const (
 	// BootstrapFailed: the file could not be loaded (Error says why);
 	// redis-server stays stopped and nothing is served empty.
 	BootstrapFailed = "failed"
+	// BootstrapImporting: a live import runs: the server replicates from
+	// the source Redis (Import says how far it is).
+	BootstrapImporting = "importing"
+	// BootstrapImported: the cutover happened; the server is a primary.
+	BootstrapImported = "imported"
 )
 
 // BootstrapStatus is Status.Bootstrap.
@@ -144,9 +149,11 @@ type BootstrapStatus struct {
 	RDBVersion int `json:"rdbVersion,omitempty"`
 	// WaitingForURL: the manager waits for the operator to hand over the
 	// file's URL (PUT /seed).
-	WaitingForURL bool      `json:"waitingForURL,omitempty"`
-	Error         string    `json:"error,omitempty"`
-	At            time.Time `json:"at"`
+	WaitingForURL bool `json:"waitingForURL,omitempty"`
+	// Import is where a live import stands.
+	Import *ImportStatus `json:"import,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	At     time.Time     `json:"at"`
 }
 
 // SeedRequest is the body of PUT /seed: the URL of the RDB file the
@@ -155,6 +162,37 @@ type BootstrapStatus struct {
 // authenticated API, never written to a ConfigMap or a pod's spec.
 type SeedRequest struct {
 	URL string `json:"url"`
+}
+
+// ImportStatus is BootstrapStatus.Import: a live import as the importing
+// instance sees it.
+type ImportStatus struct {
+	// Source is host:port of the source Redis.
+	Source string `json:"source"`
+	// LinkUp: the server is connected to the source and finished its first
+	// synchronisation (master_link_status:up).
+	LinkUp bool `json:"linkUp"`
+	// Offset is the server's replication offset; SourceOffset the source's
+	// (0 when the source cannot be asked); LagBytes their difference, -1
+	// while either is unknown.
+	Offset       int64 `json:"offset"`
+	SourceOffset int64 `json:"sourceOffset"`
+	LagBytes     int64 `json:"lagBytes"`
+	// Problem says why the import does not progress (the source's error,
+	// a synchronisation that failed).
+	Problem string `json:"problem,omitempty"`
+	// CutoverAt is when the server became a primary.
+	CutoverAt time.Time `json:"cutoverAt,omitzero"`
+}
+
+// CutoverResult is the answer to POST /cutover: the source's writes were
+// held, the server caught up with them and became a primary.
+type CutoverResult struct {
+	// Offset the server had reached, equal to the source's when its writes
+	// were held.
+	Offset int64 `json:"offset"`
+	// WritesHeldMilliseconds is how long the source's writes were held.
+	WritesHeldMilliseconds int64 `json:"writesHeldMilliseconds"`
 }
 
 // ConfigStatus is the parameter group part of Status.

@@ -88,6 +88,16 @@ type Bootstrap struct {
 	Source string `json:"source"`
 	// SHA256 (hex) the file must have; empty when unknown.
 	SHA256 string `json:"sha256,omitempty"`
+	// FromRedis, instead of a file, is a running Redis that Instance
+	// replicates from until the cutover (a live import).
+	FromRedis *LiveSource `json:"fromRedis,omitempty"`
+}
+
+// LiveSource is the Redis a live import replicates from. It takes the
+// RedisFailover's password (or none when auth is off), like the instances.
+type LiveSource struct {
+	// Addr is host:port.
+	Addr string `json:"addr"`
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
@@ -161,6 +171,11 @@ func (c *Config) Validate() error {
 	}
 	if b := c.Bootstrap; b != nil && !seen[b.Instance] {
 		errs = append(errs, fmt.Errorf("bootstrap.instance: %q is not one of the instances", b.Instance))
+	}
+	if b := c.Bootstrap; b != nil && b.FromRedis != nil {
+		if _, _, err := splitHostPort(b.FromRedis.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("bootstrap.fromRedis.addr: %w", err))
+		}
 	}
 	if c.InitialPrimary != "" && !seen[c.InitialPrimary] {
 		errs = append(errs, fmt.Errorf("initialPrimary: %q is not one of the instances", c.InitialPrimary))

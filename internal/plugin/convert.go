@@ -1359,7 +1359,8 @@ func (c *rfConverter) bootstrapNode(path string, v any) {
 	c.drop(path, fmt.Sprintf("haredis has no bootstrap node. With it Spotahome kept every instance a replica of the Redis at %s:%s for as long as it was set (with sentinels only if allowSentinels); "+
 		"a haredis RedisFailover always runs its own primary. To start it with that Redis's data, copy the data once: take an RDB file of it (redis-cli -h %s -p %s --rdb dump.rdb), "+
 		"then either seed the new RedisFailover with it (spec.bootstrap.fromRDB: the file in object storage or behind an HTTPS URL; spec.bootstrap.fromBackup for a RedisBackup) "+
-		"or replay it into the running RedisFailover with kubectl haredis import %s dump.rdb. "+
-		"Live replication from a running Redis (spec.bootstrap.fromRedis) is not supported by this version of haredis: writes the source takes after the RDB file is made are not copied",
-		host, port, host, port, c.name))
+		"or replay it into the running RedisFailover with kubectl haredis import %s dump.rdb (writes the source takes after the file is made are not copied). "+
+		"To keep its writes until the move, import it live instead: spec.bootstrap.fromRedis {host: %s, port: %s} replicates from it until a cutover you start, "+
+		"with spec.auth.passwordSecret naming the Secret of its password",
+		host, port, host, port, c.name, host, port))
 }

@@ -27,7 +27,9 @@ const (
 	StateNotServing  = "NotServing"
 	StateHibernated  = "Hibernated"
 	StateFenced      = "Fenced"
-	StateUnknown     = "Unknown"
+	// StateImporting: a live import runs; the source takes the writes.
+	StateImporting = "Importing"
+	StateUnknown   = "Unknown"
 )
 
 // StatusReport is everything `status` shows, and what -o json prints.
@@ -50,8 +52,11 @@ type StatusReport struct {
 	// Backups is where the backups stand (the last completed one, the
 	// next scheduled one); nil when there is neither a schedule nor a
 	// completed backup.
-	Backups    *haredisv1.BackupStatus `json:"backups,omitempty"`
-	Conditions []metav1.Condition      `json:"conditions"`
+	Backups *haredisv1.BackupStatus `json:"backups,omitempty"`
+	// LiveImport is the live import from a running Redis, when the
+	// RedisFailover was created with one.
+	LiveImport *haredisv1.LiveImportStatus `json:"liveImport,omitempty"`
+	Conditions []metav1.Condition          `json:"conditions"`
 	// Warnings say what could not be read (a permission, a missing pod).
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -119,7 +124,7 @@ func Status(ctx context.Context, c client.Reader, ns, name string) (*StatusRepor
 		MasterName: rf.Status.MasterName, Endpoints: rf.Status.Endpoints,
 		FailoverCount: rf.Status.FailoverCount, LastFailoverTime: rf.Status.LastFailoverTime, LastSwitchover: rf.Status.LastSwitchover,
 		Conditions: sortedConditions(rf.Status.Conditions), Instances: []InstanceReport{},
-		Backups: rf.Status.Backup,
+		Backups: rf.Status.Backup, LiveImport: rf.Status.LiveImport,
 	}
 	pods := map[string][]corev1.Pod{}
 	var list corev1.PodList
@@ -306,6 +311,8 @@ func verdict(rf *haredisv1.RedisFailover, r *StatusReport) Verdict {
 	switch {
 	case ready.Reason == haredisv1.ReasonHibernated || ready.Reason == haredisv1.ReasonHibernating:
 		return Verdict{StateHibernated, firstSentence(ready.Message)}
+	case ready.Reason == haredisv1.ReasonImporting:
+		return Verdict{StateImporting, ready.Message}
 	case ready.Reason == haredisv1.ReasonFenced || ready.Reason == haredisv1.ReasonFencing || ready.Reason == haredisv1.ReasonUnfencing:
 		v = Verdict{StateFenced, fmt.Sprintf("%s: %s; %s", ready.Reason, firstSentence(ready.Message), counts)}
 	case ready.Status == metav1.ConditionTrue && (degraded == nil || degraded.Status != metav1.ConditionTrue):

@@ -49,6 +49,12 @@ func TestStatusGolden(t *testing.T) {
 		}, StateReady},
 		"fenced": {notReady(haredisv1.ReasonFenced, haredisv1.PhaseFenced,
 			"spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and app-2 serves reads; set spec.fenced to false (kubectl haredis unfence app) to take writes again"), StateFenced},
+		"importing": {func() *haredisv1.RedisFailover {
+			rf := notReady(haredisv1.ReasonImporting, haredisv1.PhaseImporting,
+				"live import: app-1 replicates from 10.0.0.9:6379; REDIS_URL reaches the source through the proxy until the cutover; in sync: start the cutover with kubectl annotate redisfailover app haredis.dev/cutover=now")()
+			rf.Status.LiveImport = &haredisv1.LiveImportStatus{Source: "10.0.0.9:6379", LinkUp: true, LagBytes: 2048}
+			return rf
+		}, StateImporting},
 		"hibernated": {notReady(haredisv1.ReasonHibernated, haredisv1.PhaseHibernated,
 			"hibernated: no pod runs; the 3 volumes, the Services and the Secrets are kept. Set spec.hibernate to false (kubectl haredis hibernate off app) to wake it with its data"), StateHibernated},
 	}

@@ -19,6 +19,7 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 	stateColor := map[string]string{
 		StateReady: colorGreen, StateDegraded: colorYellow, StateNotReady: colorYellow,
 		StateFailingOver: colorRed, StateNotServing: colorRed, StateUnknown: colorYellow, StateHibernated: colorYellow, StateFenced: colorYellow,
+		StateImporting: colorYellow,
 	}[r.Verdict.State]
 	fmt.Fprintf(w, "%s %s: %s\n\n", p.paint(colorBold, r.Name+" ("+r.Namespace+")"), p.paint(stateColor+colorBold, verdictWord(r.Verdict.State)), r.Verdict.Summary)
 
@@ -48,6 +49,9 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 	}
 	if b := r.Backups; b != nil {
 		facts = append(facts, [2]string{"Backups", backups(b, now)})
+	}
+	if li := r.LiveImport; li != nil {
+		facts = append(facts, [2]string{"Live import", liveImport(li, now)})
 	}
 	labelled(w, p, facts)
 
@@ -142,6 +146,8 @@ func verdictWord(state string) string {
 		return "HIBERNATED"
 	case StateFenced:
 		return "FENCED"
+	case StateImporting:
+		return "IMPORTING"
 	}
 	return "UNKNOWN"
 }
@@ -282,6 +288,26 @@ func backups(b *haredisv1.BackupStatus, now time.Time) string {
 	}
 	if t := b.NextScheduleTime; t != nil {
 		s += fmt.Sprintf("; next in %s (%s)", until(now, t), t.UTC().Format(time.RFC3339))
+	}
+	return s
+}
+
+// liveImport says where a live import stands.
+func liveImport(li *haredisv1.LiveImportStatus, now time.Time) string {
+	s := "from " + li.Source
+	switch {
+	case li.CutoverTime != nil:
+		s += fmt.Sprintf(", cut over %s ago", ago(now, li.CutoverTime))
+	case li.LinkUp:
+		s += ", in sync, " + humanBytes(li.LagBytes) + " behind"
+	default:
+		s += ", not in sync"
+	}
+	if li.Problem != "" {
+		s += ": " + li.Problem
+	}
+	if li.LastCutoverError != "" && li.CutoverTime == nil {
+		s += "; last cutover refused: " + li.LastCutoverError
 	}
 	return s
 }

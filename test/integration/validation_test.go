@@ -87,13 +87,15 @@ backup:
   keep: 3
   objectStore: {endpoint: "http://s3.local:9000", bucket: backups, credentialsSecret: {name: s3}}
 `,
-		"a single instance":                      `redis: {replicas: 1}`,
-		"redis 7.0 by its full name":             `redis: {image: docker.io/library/redis:7.0.15-bookworm}`,
-		"valkey 7.2":                             `redis: {image: valkey/valkey:7.2.5}`,
-		"an image whose tag tells no version":    `redis: {image: registry.example.com/team/cache:stable}`,
-		"a sentinel pool with any replica count": `sentinel: {replicas: 1, poolRef: {name: shared}}`,
-		"a bootstrap with one source":            `bootstrap: {fromBackup: {name: nightly}}`,
-		"a bootstrap from an rdb url":            `bootstrap: {fromRDB: {url: "https://files.example/dump.rdb", sha256: "3b1f0c0000000000000000000000000000000000000000000000000000000000"}}`,
+		"a single instance":                        `redis: {replicas: 1}`,
+		"redis 7.0 by its full name":               `redis: {image: docker.io/library/redis:7.0.15-bookworm}`,
+		"valkey 7.2":                               `redis: {image: valkey/valkey:7.2.5}`,
+		"an image whose tag tells no version":      `redis: {image: registry.example.com/team/cache:stable}`,
+		"a sentinel pool with any replica count":   `sentinel: {replicas: 1, poolRef: {name: shared}}`,
+		"a bootstrap with one source":              `bootstrap: {fromBackup: {name: nightly}}`,
+		"a bootstrap from an rdb url":              `bootstrap: {fromRDB: {url: "https://files.example/dump.rdb", sha256: "3b1f0c0000000000000000000000000000000000000000000000000000000000"}}`,
+		"a live import taking the source password": `{auth: {passwordSecret: {name: src, key: password}}, bootstrap: {fromRedis: {host: old-redis.example, cutover: Automatic}}}`,
+		"a live import from a source without auth": `{auth: {enabled: false}, bootstrap: {fromRedis: {host: old-redis.example, port: 6380}}}`,
 	}
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -202,9 +204,13 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			spec: `bootstrap: {fromRDB: {url: "https://a/x.rdb"}, fromBackup: {name: b}}`,
 			want: []string{"spec.bootstrap", "exactly one of fromBackup, fromRDB or fromRedis"},
 		},
-		"a live import": {
+		"a live import with a generated password": {
 			spec: `bootstrap: {fromRedis: {host: old-redis.example}}`,
-			want: []string{"spec.bootstrap.fromRedis", "not supported", "fromRDB"},
+			want: []string{"spec.bootstrap.fromRedis", "the source must accept the RedisFailover's password", "spec.auth.passwordSecret"},
+		},
+		"a live import with an unknown cutover": {
+			spec: `{auth: {passwordSecret: {name: s, key: k}}, bootstrap: {fromRedis: {host: old-redis.example, cutover: Now}}}`,
+			want: []string{"spec.bootstrap.fromRedis.cutover", "Manual", "Automatic"},
 		},
 		"an RDB with both a URL and a store": {
 			spec: `bootstrap: {fromRDB: {url: "https://a/x.rdb", key: k, objectStore: {endpoint: "http://s3:9000", bucket: bkp}}}`,
