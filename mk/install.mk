@@ -1,0 +1,15 @@
+# Installing haredis on a cluster: the operator's image (hack/image, its
+# own Go module so that go-containerregistry stays out of go.mod).
+
+##@ Install
+
+.PHONY: image
+image: ## The operator's OCI image, built without a container engine, as bin/haredis-image.tar (VERSION=vX.Y.Z; docker load, kind load image-archive, crane push, skopeo copy)
+	cd hack/image && go run . -repo $(CURDIR) -o $(BIN)/haredis-image.tar -name haredis/haredis -version $(VERSION) \
+		-revision $$(git rev-parse HEAD) -created $$(git log -1 --format=%ct)
+
+.PHONY: test-image
+test-image: ## The image is reproducible (two builds of a commit, one digest), non-root, labelled, and its binary runs
+	cd hack/image && $(GO_TEST) -count=1 ./...
+
+test: test-image
