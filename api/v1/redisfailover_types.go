@@ -39,6 +39,7 @@ type RedisFailoverList struct {
 // RedisFailoverSpec is what the user asks for.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.durability) || !has(self.durability.minReplicasToWrite) || !has(self.redis) || !has(self.redis.replicas) || self.durability.minReplicasToWrite < self.redis.replicas",message="spec.durability.minReplicasToWrite: must be lower than spec.redis.replicas (N instances have N-1 replicas); at or above it the primary would refuse every write. Lower it, or raise spec.redis.replicas first"
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="spec.bootstrap: cannot be added or removed after the RedisFailover is created (it is read only then); create a new RedisFailover to import other data"
 // +kubebuilder:validation:XValidation:rule="!has(self.bootstrap) || !has(self.bootstrap.fromRedis) || (has(self.auth) && (has(self.auth.passwordSecret) || (has(self.auth.enabled) && !self.auth.enabled)))",message="spec.bootstrap.fromRedis: the source must accept the RedisFailover's password (the proxy passes the clients' AUTH on to it until the cutover): set spec.auth.passwordSecret to the Secret that holds the source's password, or spec.auth.enabled: false for a source without one"
 type RedisFailoverSpec struct {
 	// Redis describes the data instances: one primary and its replicas.

@@ -24,7 +24,7 @@ const proxyPauseWait = time.Second
 // left: its clients' writes wait on the fenced primary and fail when it is
 // demoted, which loses nothing acknowledged.
 func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
-	r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
+	_ = r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
 		return c.Pause(ctx, proxyPauseWait)
 	}, "pause")
 	return nil
@@ -34,7 +34,7 @@ func (r *RedisFailoverReconciler) pauseProxies(ctx context.Context, rf *haredisv
 // sentinels name it) when given, else to whatever the proxy's own Sentinel
 // watcher knows.
 func (r *RedisFailoverReconciler) resumeProxies(ctx context.Context, rf *haredisv1.RedisFailover, st *state, primary string) {
-	r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
+	_ = r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
 		err := c.Resume(ctx, primary)
 		if err != nil && primary != "" {
 			// The proxy could not confirm the new primary itself yet: let it
@@ -45,8 +45,12 @@ func (r *RedisFailoverReconciler) resumeProxies(ctx context.Context, rf *haredis
 	}, "resume")
 }
 
-func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state, call func(c proxyapi.Client) error, what string) {
+// eachProxy calls call on every running proxy at once; the errors, each
+// logged, are returned together.
+func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.RedisFailover, st *state, call func(c proxyapi.Client) error, what string) error {
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
 	for i := range st.proxies {
 		p := &st.proxies[i]
 		base := r.Reach.ProxyAdminURL(rf, p)
@@ -56,10 +60,14 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 		wg.Go(func() {
 			if err := call(r.proxyClient(base, st)); err != nil {
 				log.FromContext(ctx).Info("cannot "+what+" a proxy", "proxy", p.Name, "error", err.Error())
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("proxy %s: %w", p.Name, err))
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // proxyClient is the admin client of the proxy at base, with the Redis

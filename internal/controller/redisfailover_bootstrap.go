@@ -46,13 +46,19 @@ func (r *RedisFailoverReconciler) resolveBootstrap(ctx context.Context, rf *hare
 	}
 	// Volumes older than this RedisFailover: it was deleted and created
 	// again on its kept volumes (the manifest still has spec.bootstrap).
-	// Their data is newer than any seed, and the seed may be long gone.
-	if old, err := r.volumesBefore(ctx, rf); err != nil {
-		return ctrl.Result{}, err
-	} else if old != "" {
-		setBootstrapped(rf, true, haredisv1.ReasonBootstrapSkipped, fmt.Sprintf("the seed is not loaded: the volume %s is older than this RedisFailover and keeps its data", old))
-		r.event(rf, corev1.EventTypeNormal, haredisv1.ReasonBootstrapSkipped, "Bootstrap", "spec.bootstrap is not used: the volume %s existed before this RedisFailover and keeps its data", old)
-		return ctrl.Result{}, nil
+	// Their data is newer than any seed, and the seed may be long gone. A
+	// live import instead goes on from what the volume holds: its manager
+	// knows whether its cutover happened (the record on the volume).
+	if rf.Spec.Bootstrap.FromRedis == nil {
+		old, err := r.volumesBefore(ctx, rf)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if old != "" {
+			setBootstrapped(rf, true, haredisv1.ReasonBootstrapSkipped, fmt.Sprintf("the seed is not loaded: the volume %s is older than this RedisFailover and keeps its data", old))
+			r.event(rf, corev1.EventTypeNormal, haredisv1.ReasonBootstrapSkipped, "Bootstrap", "spec.bootstrap is not used: the volume %s existed before this RedisFailover and keeps its data", old)
+			return ctrl.Result{}, nil
+		}
 	}
 	src, err := r.bootstrapSource(ctx, rf)
 	var w *waiting

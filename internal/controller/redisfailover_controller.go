@@ -63,6 +63,9 @@ type RedisFailoverReconciler struct {
 	// tuned records, per sentinel address, when and which process last got
 	// haredis's timings (a tuned value).
 	tuned sync.Map
+	// cutoverFailed records, per RedisFailover, when its last live import
+	// cutover failed (cutover: Automatic waits a while before the next).
+	cutoverFailed sync.Map
 	// waits records, per instance, the boot decision wait an event was
 	// recorded for, so that each wait gives one event.
 	waits sync.Map

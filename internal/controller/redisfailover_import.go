@@ -84,11 +84,11 @@ func (r *RedisFailoverReconciler) liveImport(ctx context.Context, rf *haredisv1.
 		if im.LinkUp {
 			// Only while the manager says it imports: the proxies go to
 			// the source, never after the cutover.
-			r.routeProxiesTo(ctx, rf, st, src)
+			_ = r.routeProxiesTo(ctx, rf, st, src)
 		}
 	}
 	_, asked := rf.Annotations[haredisv1.AnnotationCutover]
-	if (asked || rf.Spec.Bootstrap.FromRedis.Cutover == haredisv1.CutoverAutomatic) && li.LinkUp {
+	if asked && li.LinkUp || r.automaticCutoverDue(rf, li) {
 		res, err := r.cutover(ctx, rf, st, pod)
 		if asked {
 			if rerr := r.removeAnnotation(ctx, rf, haredisv1.AnnotationCutover); rerr != nil {
@@ -101,6 +101,7 @@ func (r *RedisFailoverReconciler) liveImport(ctx context.Context, rf *haredisv1.
 			return r.importDone(ctx, rf, st, pod, nil)
 		}
 		li.LastCutoverError = err.Error()
+		r.cutoverFailed.Store(client.ObjectKeyFromObject(rf), time.Now())
 		r.event(rf, corev1.EventTypeWarning, haredisv1.EventCutoverFailed, "Cutover", "the cutover did not happen, the import goes on: %v", err)
 	}
 	rf.Status.LiveImport = li
@@ -126,30 +127,79 @@ func (r *RedisFailoverReconciler) liveImport(ctx context.Context, rf *haredisv1.
 	return ctrl.Result{RequeueAfter: importPoll}, nil
 }
 
+// automaticCutoverLag and automaticCutoverRetry pace cutover: Automatic:
+// it starts once the initial primary is less than a MiB behind, and not
+// again within a minute of a failed attempt (each holds the source's
+// writes for seconds).
+const (
+	automaticCutoverLag   = 1 << 20
+	automaticCutoverRetry = time.Minute
+)
+
+// automaticCutoverDue: cutover: Automatic, in sync and close behind, and
+// no failed attempt in the last minute.
+func (r *RedisFailoverReconciler) automaticCutoverDue(rf *haredisv1.RedisFailover, li *haredisv1.LiveImportStatus) bool {
+	if rf.Spec.Bootstrap.FromRedis.Cutover != haredisv1.CutoverAutomatic || !li.LinkUp || li.LagBytes < 0 || li.LagBytes > automaticCutoverLag {
+		return false
+	}
+	if at, ok := r.cutoverFailed.Load(client.ObjectKeyFromObject(rf)); ok && time.Since(at.(time.Time)) < automaticCutoverRetry {
+		return false
+	}
+	return true
+}
+
 // cutover holds the proxies' commands, has the initial primary's manager
 // take over from the source (POST /cutover) and sends the proxies to it.
-// On failure the proxies resume on the source.
+// It does not start unless every running proxy is held. When the manager
+// refuses, the proxies resume on the source; when its answer is lost, they
+// stay held (the source holds their writes too) until the next reconcile
+// reads the outcome from the manager.
 func (r *RedisFailoverReconciler) cutover(ctx context.Context, rf *haredisv1.RedisFailover, st *state, pod *corev1.Pod) (*instanceapi.CutoverResult, error) {
-	if err := r.pauseProxies(ctx, rf, st); err != nil {
-		return nil, err
+	mc := r.instanceClient(rf, pod, st)
+	if err := r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error { return c.Pause(ctx, proxyPauseWait) }, "pause"); err != nil {
+		_ = r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error { return c.Resume(ctx, "") }, "resume")
+		return nil, fmt.Errorf("not every proxy could be held, so the cutover did not start: %w", err)
 	}
-	res, err := r.instanceClient(rf, pod, st).Cutover(ctx)
+	res, err := mc.Cutover(ctx)
 	if err != nil {
-		r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error { return c.Resume(ctx, "") }, "resume")
-		return nil, err
+		s, serr := mc.Status(ctx)
+		switch {
+		case serr == nil && s.Bootstrap != nil && s.Bootstrap.Phase == instanceapi.BootstrapImported && s.Bootstrap.Import != nil:
+			res = &instanceapi.CutoverResult{Offset: s.Bootstrap.Import.Offset}
+		case serr == nil && s.Bootstrap != nil && s.Bootstrap.Phase == instanceapi.BootstrapImporting:
+			_ = r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error { return c.Resume(ctx, "") }, "resume")
+			return nil, err
+		default:
+			return nil, fmt.Errorf("the outcome is not known yet (%w); the proxies stay held until the manager tells", err)
+		}
 	}
-	r.routeProxiesTo(ctx, rf, st, r.newPrimaryAddrs(rf, pod)...)
 	return res, nil
+}
+
+// finishCutover sends every proxy to the new primary and, once all of
+// them are there, has the manager lift its hold on the source's writes
+// (else the hold ends by itself after instanceapi.CutoverMaxHold).
+func (r *RedisFailoverReconciler) finishCutover(ctx context.Context, rf *haredisv1.RedisFailover, st *state, pod *corev1.Pod) {
+	if pod == nil {
+		return
+	}
+	if err := r.routeProxiesTo(ctx, rf, st, r.newPrimaryAddrs(rf, pod)...); err != nil {
+		log.FromContext(ctx).Info("the source's writes stay held: a proxy may still send to it", "error", err.Error())
+		return
+	}
+	if err := r.instanceClient(rf, pod, st).ReleaseCutover(ctx); err != nil {
+		log.FromContext(ctx).Info("cannot lift the hold on the source's writes; it ends by itself", "error", err.Error())
+	}
 }
 
 // routeProxiesTo sends every proxy that routes elsewhere to the first of
 // addrs it accepts (it checks ROLE there), also one that is paused (Resume
 // releases it there).
-func (r *RedisFailoverReconciler) routeProxiesTo(ctx context.Context, rf *haredisv1.RedisFailover, st *state, addrs ...string) {
+func (r *RedisFailoverReconciler) routeProxiesTo(ctx context.Context, rf *haredisv1.RedisFailover, st *state, addrs ...string) error {
 	if !rf.ProxyEnabled() {
-		return
+		return nil
 	}
-	r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
+	return r.eachProxy(ctx, rf, st, func(c proxyapi.Client) error {
 		s, serr := c.Status(ctx)
 		var errs []error
 		for _, a := range addrs {
@@ -181,9 +231,7 @@ func (r *RedisFailoverReconciler) newPrimaryAddrs(rf *haredisv1.RedisFailover, p
 // resume must not go on with the source). The next reconcile creates the
 // sentinels and the other instances.
 func (r *RedisFailoverReconciler) importDone(ctx context.Context, rf *haredisv1.RedisFailover, st *state, pod *corev1.Pod, im *instanceapi.ImportStatus) (ctrl.Result, error) {
-	if pod != nil {
-		r.routeProxiesTo(ctx, rf, st, r.newPrimaryAddrs(rf, pod)...)
-	}
+	r.finishCutover(ctx, rf, st, pod)
 	li := rf.Status.LiveImport
 	if li == nil {
 		li = &haredisv1.LiveImportStatus{Source: importSource(rf)}

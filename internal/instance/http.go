@@ -27,6 +27,7 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("PUT /force", m.handleForce)
 	mux.HandleFunc("PUT /seed", m.handlePutSeed)
 	mux.HandleFunc("POST /cutover", m.handleCutover)
+	mux.HandleFunc("POST /cutover/release", m.handleCutoverRelease)
 	mux.HandleFunc("POST /backups", m.handleStartBackup)
 	mux.HandleFunc("GET /backups/{id}", m.handleGetBackup)
 	l, err := net.Listen("tcp", m.opts.HTTPListen)

@@ -2,12 +2,13 @@ package instance
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,6 +77,7 @@ func (m *Manager) observeImport(src *instanceconfig.LiveSource, o observed) {
 		im.Problem = fmt.Sprintf("redis-server runs as %s, not as a replica of the source", o.Repl.Role)
 	case o.MasterErr != "":
 		im.Problem = "cannot ask the source: " + o.MasterErr
+		onSource = false // its offset, and so the lag, is not known
 	case o.Repl.SyncInProgress || o.Loading:
 		im.Problem = "the first synchronisation with the source runs"
 	case !o.Repl.LinkUp:
@@ -99,15 +101,20 @@ func (m *Manager) observeImport(src *instanceconfig.LiveSource, o observed) {
 }
 
 // handleCutover makes the importing server the writer, or says why not
-// (409): it then stays a replica of the source.
+// (409): it then stays a replica of the source. Asked again after the
+// cutover, it answers with the recorded outcome.
 func (m *Manager) handleCutover(w http.ResponseWriter, r *http.Request) {
-	src := m.liveSource()
-	if src == nil {
-		writeJSONResponse(w, http.StatusConflict, instanceapi.ErrorBody{Error: "this instance runs no live import (or its cutover is over)"})
-		return
-	}
 	m.cutoverMu.Lock()
 	defer m.cutoverMu.Unlock()
+	src := m.liveSource()
+	if src == nil {
+		if b := m.bootStatus(); b != nil && b.Phase == instanceapi.BootstrapImported && b.Import != nil {
+			writeJSONResponse(w, http.StatusOK, instanceapi.CutoverResult{Offset: b.Import.Offset})
+			return
+		}
+		writeJSONResponse(w, http.StatusConflict, instanceapi.ErrorBody{Error: "this instance runs no live import"})
+		return
+	}
 	res, err := m.cutover(r.Context(), src)
 	if err != nil {
 		m.log.Warn("the cutover did not happen; the import goes on", "source", src.Addr, "err", err)
@@ -117,72 +124,157 @@ func (m *Manager) handleCutover(w http.ResponseWriter, r *http.Request) {
 	writeJSONResponse(w, http.StatusOK, res)
 }
 
-// cutover holds the source's writes (CLIENT PAUSE WRITE for CutoverHold),
-// waits until the local server has the source's offset, records the end
-// of the import and promotes the server.
-func (m *Manager) cutover(ctx context.Context, src *instanceconfig.LiveSource) (*instanceapi.CutoverResult, error) {
-	if m.liveSource() == nil {
-		return nil, errors.New("the cutover is over already")
-	}
+// handleCutoverRelease lifts the hold on the source's writes once the
+// operator has moved every proxy to the new primary.
+func (m *Manager) handleCutoverRelease(w http.ResponseWriter, _ *http.Request) {
+	m.releaseHold()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// releaseHold lifts the hold on the source's writes, if one is kept.
+func (m *Manager) releaseHold() {
 	m.mu.Lock()
-	o := m.observed
+	h := m.hold
+	m.hold = nil
 	m.mu.Unlock()
-	if !o.Up || o.Repl.Role != "slave" || o.MasterAddr != src.Addr || !o.Repl.LinkUp || o.Repl.SyncInProgress || o.Loading {
-		return nil, fmt.Errorf("not in sync with the source %s yet: wait until status.liveImport.linkUp is true", src.Addr)
+	if h != nil {
+		h.release()
 	}
+}
+
+func (m *Manager) bootStatus() *instanceapi.BootstrapStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.boot
+}
+
+// sourceHold keeps the source's writes held (CLIENT PAUSE WRITE, renewed)
+// until released, or for instanceapi.CutoverMaxHold at most.
+type sourceHold struct {
+	c    *redis.Client
+	log  interface{ Warn(string, ...any) }
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func (m *Manager) holdSource(ctx context.Context, src, password string) (*sourceHold, error) {
+	h := &sourceHold{c: redis.NewClient(&redis.Options{Addr: src, Password: password,
+		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true}), log: m.log, done: make(chan struct{})}
+	pause := func(ctx context.Context) error {
+		return h.c.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(instanceapi.CutoverHold.Milliseconds(), 10), "WRITE").Err()
+	}
+	if err := pause(ctx); err != nil {
+		h.c.Close()
+		return nil, fmt.Errorf("cannot hold the source's writes with CLIENT PAUSE WRITE (the source must be Redis 6.2 or later, or Valkey): %w", err)
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		tick := time.NewTicker(instanceapi.CutoverHold / 3)
+		defer tick.Stop()
+		end := time.After(instanceapi.CutoverMaxHold - instanceapi.CutoverHold)
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-end:
+				return // the last pause runs out by itself
+			case <-tick.C:
+				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				if err := pause(pctx); err != nil {
+					h.log.Warn("cannot renew the hold on the source's writes", "source", src, "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+	return h, nil
+}
+
+// release lifts the hold at once.
+func (h *sourceHold) release() {
+	h.once.Do(func() {
+		close(h.done)
+		h.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := h.c.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+			h.log.Warn("cannot lift the hold on the source's writes; it ends by itself", "after", instanceapi.CutoverHold.String(), "err", err)
+		}
+		h.c.Close()
+	})
+}
+
+// replicationOf reads INFO replication of c.
+func replicationOf(ctx context.Context, c *redis.Client) (redisinfo.Replication, error) {
+	text, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return redisinfo.Replication{}, err
+	}
+	return redisinfo.ParseInfo(text).Replication()
+}
+
+// inSyncWith: r is a replica of src whose link is up and not resyncing.
+func inSyncWith(r redisinfo.Replication, src string) bool {
+	return r.Role == "slave" && net.JoinHostPort(r.MasterHost, strconv.Itoa(r.MasterPort)) == src && r.LinkUp && !r.SyncInProgress
+}
+
+// cutover holds the source's writes until the operator releases them
+// (POST /cutover/release, after it moved the proxies; CutoverMaxHold at
+// most), waits until the local server has the source's offset in the
+// source's history, records the end of the import and promotes the server.
+func (m *Manager) cutover(ctx context.Context, src *instanceconfig.LiveSource) (*instanceapi.CutoverResult, error) {
 	local, err := m.redisClient.client()
 	if err != nil {
 		return nil, err
+	}
+	if r, err := replicationOf(ctx, local); err != nil || !inSyncWith(r, src.Addr) {
+		return nil, fmt.Errorf("not in sync with the source %s yet (%v): wait until status.liveImport.linkUp is true", src.Addr, err)
 	}
 	pw, err := m.password()
 	if err != nil {
 		return nil, err
 	}
-	sc := redis.NewClient(&redis.Options{Addr: src.Addr, Password: pw,
-		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-		MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
-	defer sc.Close()
 	held := time.Now()
-	if err := sc.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(instanceapi.CutoverHold.Milliseconds(), 10), "WRITE").Err(); err != nil {
-		return nil, fmt.Errorf("cannot hold the source's writes with CLIENT PAUSE WRITE (the source must be Redis 6.2 or later, or Valkey): %w", err)
+	h, err := m.holdSource(ctx, src.Addr, pw)
+	if err != nil {
+		return nil, err
 	}
-	// On failure the hold is lifted at once; after the cutover it runs its
-	// course, so that writers which did not move hold on while the proxies
-	// move to the new primary (what reaches the source later is not copied).
 	ok := false
 	defer func() {
-		if ok {
-			return
-		}
-		uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := sc.Do(uctx, "CLIENT", "UNPAUSE").Err(); err != nil {
-			m.log.Warn("cannot lift the hold on the source's writes; it ends by itself", "source", src.Addr, "after", instanceapi.CutoverHold.String(), "err", err)
+		if !ok {
+			h.release()
 		}
 	}()
-	text, err := sc.Info(ctx, "replication").Result()
+	sr, err := replicationOf(ctx, h.c)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the source's replication offset: %w", err)
 	}
-	sr, err := redisinfo.ParseInfo(text).Replication()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the source's replication offset: %w", err)
+	if sr.Role != "master" {
+		return nil, fmt.Errorf("the source %s runs as %s, not as a primary", src.Addr, sr.Role)
 	}
-	target := sr.Offset
-	deadline := held.Add(instanceapi.CutoverHold - 2*time.Second)
+	deadline := held.Add(instanceapi.CutoverCatchUp)
 	var own int64
 	for {
-		text, err := local.Info(ctx, "replication").Result()
+		r, err := replicationOf(ctx, local)
 		if err == nil {
-			if r, err := redisinfo.ParseInfo(text).Replication(); err == nil {
-				own = r.Offset
-				if r.Role == "slave" && r.Offset >= target {
-					break
-				}
+			own = r.Offset
+			if !inSyncWith(r, src.Addr) {
+				return nil, fmt.Errorf("lost the link to the source while catching up (at offset %d of %d)", own, sr.Offset)
+			}
+			// The same history: a source that restarted or failed over has
+			// another replication ID, and its offsets say nothing of ours.
+			if r.ReplID != sr.ReplID {
+				return nil, fmt.Errorf("the source's replication history %s is not the one this server follows (%s); wait until it has synchronised again", sr.ReplID, r.ReplID)
+			}
+			if r.Offset >= sr.Offset {
+				break
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("did not catch up with the source within %s: at offset %d of %d", time.Since(held).Round(time.Millisecond), own, target)
+			return nil, fmt.Errorf("did not catch up with the source within %s: at offset %d of %d", instanceapi.CutoverCatchUp, own, sr.Offset)
 		}
 		select {
 		case <-time.After(5 * time.Millisecond):
@@ -190,30 +282,73 @@ func (m *Manager) cutover(ctx context.Context, src *instanceconfig.LiveSource) (
 			return nil, ctx.Err()
 		}
 	}
+	// From the record on, a caller that goes away does not stop the
+	// promotion half-way.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	marker := filepath.Join(stateDir(m.opts.DataDir), bootstrapMarker)
 	if err := atomicfile.Write(marker, fmt.Appendf(nil, "imported from %s at offset %d\n", src.Addr, own), 0o600); err != nil {
 		return nil, fmt.Errorf("cannot record the end of the import: %w", err)
 	}
-	if err := local.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
-		if role, rerr := local.Do(ctx, "ROLE").Slice(); rerr == nil && len(role) > 0 && role[0] == "master" {
+	if err := local.Do(pctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		r, rerr := replicationOf(pctx, local)
+		switch {
+		case rerr == nil && r.Role == "master":
 			m.log.Warn("the answer to REPLICAOF NO ONE was lost, but the server is a primary", "err", err)
-		} else {
+		case rerr == nil && inSyncWith(r, src.Addr):
 			// Still a replica of the source: it took no write, the import
-			// may go on.
+			// goes on.
 			if rmErr := os.Remove(marker); rmErr != nil {
 				m.log.Error("cannot remove the record of the import's end", "err", rmErr)
 			}
 			return nil, fmt.Errorf("cannot make the server a primary: %w", err)
+		default:
+			// Not known: the record stays, so the server never follows the
+			// source again; it boots as the recorded primary.
+			ok = true
+			m.mu.Lock()
+			m.imported = true
+			m.mu.Unlock()
+			return nil, fmt.Errorf("cannot tell whether the server became a primary (%v, then %v); it is restarted as one", err, rerr)
 		}
 	}
 	ok = true
+	now := time.Now()
 	m.mu.Lock()
-	m.imported = true
-	b := instanceapi.BootstrapStatus{Phase: instanceapi.BootstrapImported, Source: src.Addr, At: time.Now(),
-		Import: &instanceapi.ImportStatus{Source: src.Addr, LinkUp: false, Offset: own, SourceOffset: target, LagBytes: 0, CutoverAt: time.Now()}}
-	m.boot = &b
+	m.imported, m.hold = true, h
+	m.boot = &instanceapi.BootstrapStatus{Phase: instanceapi.BootstrapImported, Source: src.Addr, At: now,
+		Import: &instanceapi.ImportStatus{Source: src.Addr, Offset: own, SourceOffset: sr.Offset, CutoverAt: now}}
+	m.run.promotable, m.run.why = true, "primary"
 	m.mu.Unlock()
 	res := &instanceapi.CutoverResult{Offset: own, WritesHeldMilliseconds: time.Since(held).Milliseconds()}
-	m.log.Info("cutover: the import is over, this instance is the primary", "source", src.Addr, "offset", own, "writesHeldMs", res.WritesHeldMilliseconds)
+	m.log.Info("cutover: the import is over, this instance is the primary", "source", src.Addr, "offset", own, "catchUpMs", res.WritesHeldMilliseconds)
 	return res, nil
+}
+
+// restoreImportStatus, at start, reports a live import whose cutover a
+// previous run recorded, so the operator learns of it after a restart.
+func (m *Manager) restoreImportStatus() {
+	b := m.config().Bootstrap
+	if b == nil || b.FromRedis == nil || b.Instance != m.opts.Self {
+		return
+	}
+	path := filepath.Join(stateDir(m.opts.DataDir), bootstrapMarker)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var addr string
+	var offset int64
+	if _, err := fmt.Sscanf(string(data), "imported from %s at offset %d", &addr, &offset); err != nil {
+		return
+	}
+	at := time.Now()
+	if st, err := os.Stat(path); err == nil {
+		at = st.ModTime()
+	}
+	m.mu.Lock()
+	m.imported = true
+	m.boot = &instanceapi.BootstrapStatus{Phase: instanceapi.BootstrapImported, Source: addr, At: at,
+		Import: &instanceapi.ImportStatus{Source: addr, Offset: offset, SourceOffset: offset, CutoverAt: at}}
+	m.mu.Unlock()
 }

@@ -141,9 +141,11 @@ type Manager struct {
 	seedURL   string
 	seedReady chan struct{}
 	// imported is set once a live import's cutover is recorded
-	// (liveimport.go); cutoverMu runs one cutover at a time.
+	// (liveimport.go); cutoverMu runs one cutover at a time; hold keeps the
+	// source's writes held after it until the operator releases them.
 	imported  bool
 	cutoverMu sync.Mutex
+	hold      *sourceHold
 	drift     driftState
 	// backups taken by POST /backups (backups.go).
 	backups backupSet
@@ -241,6 +243,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	m.loadState()
+	m.restoreImportStatus()
+	defer m.releaseHold()
 	// What the volume holds: an RDB's own header is more exact than the
 	// last position sampled before a stop.
 	pos := m.ownFacts().Position

@@ -89,11 +89,16 @@ func (c *Client) PutSeed(ctx context.Context, url string) error {
 	return c.do(ctx, http.MethodPut, "/seed", SeedRequest{URL: url}, nil)
 }
 
-// CutoverTimeout bounds POST /cutover: the source's writes are held for
-// at most CutoverHold while the server catches up, then it is promoted.
+// A cutover holds the source's writes (CLIENT PAUSE WRITE, renewed every
+// third of CutoverHold) from its start until the operator releases them
+// (POST /cutover/release, once every proxy sends to the new primary), or
+// for CutoverMaxHold at most; it gives up when the server has not caught
+// up within CutoverCatchUp. CutoverTimeout bounds POST /cutover.
 const (
 	CutoverHold    = 10 * time.Second
-	CutoverTimeout = CutoverHold + 5*time.Second
+	CutoverMaxHold = time.Minute
+	CutoverCatchUp = 8 * time.Second
+	CutoverTimeout = CutoverCatchUp + 7*time.Second
 )
 
 // Cutover is POST /cutover: the importing instance holds the source's
@@ -114,6 +119,12 @@ func (c *Client) Cutover(ctx context.Context) (*CutoverResult, error) {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// ReleaseCutover is POST /cutover/release: the source's writes are no
+// longer held (idempotent).
+func (c *Client) ReleaseCutover(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/cutover/release", nil, nil)
 }
 
 // Metrics is GET /metrics (Prometheus text).

@@ -185,14 +185,15 @@ type ImportStatus struct {
 	CutoverAt time.Time `json:"cutoverAt,omitzero"`
 }
 
-// CutoverResult is the answer to POST /cutover: the source's writes were
+// CutoverResult is the answer to POST /cutover: the source's writes are
 // held, the server caught up with them and became a primary.
 type CutoverResult struct {
 	// Offset the server had reached, equal to the source's when its writes
 	// were held.
 	Offset int64 `json:"offset"`
-	// WritesHeldMilliseconds is how long the source's writes were held.
-	WritesHeldMilliseconds int64 `json:"writesHeldMilliseconds"`
+	// WritesHeldMilliseconds is how long the source's writes had been held
+	// when the server became a primary (they stay held until released).
+	WritesHeldMilliseconds int64 `json:"writesHeldMilliseconds,omitempty"`
 }
 
 // ConfigStatus is the parameter group part of Status.

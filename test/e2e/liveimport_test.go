@@ -210,6 +210,13 @@ func TestLiveImportThenCutover(t *testing.T) {
 	if err := sc.Get(ctx, "after-cutover").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("a write through REDIS_URL after the cutover reached the source: %v", err)
 	}
+	// Once every proxy is on the new primary, the source's writes are no
+	// longer held (long before the hold's own one-minute end).
+	redistest.WaitFor(t, 20*time.Second, "the source takes writes again", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return sc.Set(ctx, "released", "1", 0).Err()
+	})
 }
 
 // TestLiveImportBadInputSaysWhy: a source that refuses the password, and

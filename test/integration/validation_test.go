@@ -292,6 +292,16 @@ func TestTransitionRules(t *testing.T) {
 			update: `bootstrap: {fromBackup: {name: b}}`,
 			want:   []string{"spec.bootstrap", "cannot be changed afterwards"},
 		},
+		"bootstrap removed during a live import": {
+			create: `{auth: {passwordSecret: {name: s, key: k}}, bootstrap: {fromRedis: {host: old-redis.example}}}`,
+			update: `{auth: {passwordSecret: {name: s, key: k}}}`,
+			want:   []string{"spec.bootstrap", "cannot be added or removed"},
+		},
+		"bootstrap added": {
+			create: `{}`,
+			update: `bootstrap: {fromBackup: {name: a}}`,
+			want:   []string{"spec.bootstrap", "cannot be added or removed"},
+		},
 		"auth turned off": {
 			create: `auth: {enabled: true}`,
 			update: `auth: {enabled: false}`,
