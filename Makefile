@@ -51,11 +51,14 @@ $(ETCD_BIN)/etcd: hack/etcd/go.mod hack/versions.mk
 ##@ Development
 
 .PHONY: generate
-generate: ## Generate CRDs, deepcopy and RBAC from the kubebuilder markers
+generate: ## Generate CRDs, deepcopy and RBAC from the kubebuilder markers, and the Helm chart's copies of them and its README
 	$(TOOLS) controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(TOOLS) controller-gen crd:generateEmbeddedObjectMeta=false rbac:roleName=haredis-operator paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/crdref config/crd/bases/*.yaml > docs/reference.md
+	rm -f charts/haredis/crds/*.yaml && cp config/crd/bases/*.yaml charts/haredis/crds/
+	cp config/rbac/role.yaml charts/haredis/files/role.yaml
+	go run ./hack/chartdoc charts/haredis > charts/haredis/README.md
 
 .PHONY: build
 build: ## Build haredis and kubectl-haredis into bin/

@@ -1,6 +1,9 @@
 # Installing haredis on a cluster: the operator's image (hack/image, its
 # own Go module so that go-containerregistry stays out of go.mod).
 
+INSTALL_PKGS := ./test/chart/... ./hack/chartdoc/...
+PARTS_PKGS += $(INSTALL_PKGS)
+
 ##@ Install
 
 .PHONY: image
@@ -13,3 +16,7 @@ test-image: ## The image is reproducible (two builds of a commit, one digest), n
 	cd hack/image && $(GO_TEST) -count=1 ./...
 
 test: test-image
+
+.PHONY: test-chart
+test-chart: ## The Helm chart: helm lint, and what helm template renders (the end-to-end install is TestHelmChartInstalls in test/e2e)
+	$(GO_TEST) -count=1 $(INSTALL_PKGS)

@@ -1,5 +1,6 @@
 // Package generated checks that the files `make generate` writes from the
-// kubebuilder markers are current: CRDs, RBAC and deepcopy functions.
+// kubebuilder markers are current: CRDs, RBAC and deepcopy functions, and
+// the Helm chart's copies of them and its README.
 package generated
 
 import (
@@ -49,6 +50,25 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	compareFile(t, filepath.Join(out, "reference.md"), filepath.Join(root, "docs", "reference.md"))
 	compareDirs(t, filepath.Join(out, "rbac"), filepath.Join(root, "config", "rbac"))
 	compareFile(t, filepath.Join(out, "api", "zz_generated.deepcopy.go"), filepath.Join(root, "api", "v1", "zz_generated.deepcopy.go"))
+
+	// The Helm chart carries copies of the CRDs and of the role, and a
+	// README generated from its values.
+	chart := filepath.Join(root, "charts", "haredis")
+	compareDirs(t, filepath.Join(out, "crd"), filepath.Join(chart, "crds"))
+	if extra, _ := filepath.Glob(filepath.Join(chart, "crds", "*.yaml")); len(extra) != len(crds) {
+		t.Errorf("charts/haredis/crds holds %d files, config/crd/bases %d: run `make generate`", len(extra), len(crds))
+	}
+	compareFile(t, filepath.Join(out, "rbac", "role.yaml"), filepath.Join(chart, "files", "role.yaml"))
+	doc := exec.Command("go", "run", "./hack/chartdoc", chart)
+	doc.Dir = root
+	docOut, err := doc.Output()
+	if err != nil {
+		t.Fatalf("hack/chartdoc: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "chart-README.md"), docOut, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compareFile(t, filepath.Join(out, "chart-README.md"), filepath.Join(chart, "README.md"))
 }
 
 func compareDirs(t *testing.T, fresh, committed string) {
