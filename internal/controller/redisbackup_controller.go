@@ -241,6 +241,8 @@ func (r *RedisBackupReconciler) complete(ctx context.Context, rb *haredisv1.Redi
 	msg := fmt.Sprintf("%d keys, %d bytes at offset %d of %s, streamed from %s in %s", st.Keys, st.Size, st.Offset, rb.Status.Source, rb.Status.SourceRole, took)
 	setBackupCondition(rb, true, haredisv1.ReasonBackupCompleted, msg)
 	r.Recorder.Eventf(rb, nil, corev1.EventTypeNormal, "Completed", "Backup", "%s", msg)
+	backupsTotal.WithLabelValues(rb.Namespace, string(haredisv1.BackupCompleted)).Inc()
+	backupSeconds.Observe(took.Seconds())
 	log.FromContext(ctx).Info("backup completed", "source", rb.Status.Source, "keys", st.Keys, "bytes", st.Size, "offset", st.Offset, "took", took.String())
 	return r.writeStatus(ctx, rb)
 }
@@ -252,6 +254,7 @@ func (r *RedisBackupReconciler) fail(rb *haredisv1.RedisBackup, reason, msg stri
 	setBackupCondition(rb, false, reason, msg)
 	r.answered.Delete(rb.UID)
 	r.Recorder.Eventf(rb, nil, corev1.EventTypeWarning, "Failed", "Backup", "%s", msg)
+	backupsTotal.WithLabelValues(rb.Namespace, string(haredisv1.BackupFailed)).Inc()
 }
 
 func (r *RedisBackupReconciler) writeStatus(ctx context.Context, rb *haredisv1.RedisBackup) error {

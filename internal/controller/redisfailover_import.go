@@ -96,12 +96,14 @@ func (r *RedisFailoverReconciler) liveImport(ctx context.Context, rf *haredisv1.
 			}
 		}
 		if err == nil {
+			cutoversTotal.WithLabelValues(rf.Namespace, rf.Name, "Succeeded").Inc()
 			r.event(rf, corev1.EventTypeNormal, haredisv1.EventCutover, "Cutover", "%s is the writer: it had the source %s's every write at offset %d; the source's writes were held %d ms",
 				name, src, res.Offset, res.WritesHeldMilliseconds)
 			return r.importDone(ctx, rf, st, pod, nil)
 		}
 		li.LastCutoverError = err.Error()
 		r.cutoverFailed.Store(client.ObjectKeyFromObject(rf), time.Now())
+		cutoversTotal.WithLabelValues(rf.Namespace, rf.Name, "Failed").Inc()
 		r.event(rf, corev1.EventTypeWarning, haredisv1.EventCutoverFailed, "Cutover", "the cutover did not happen, the import goes on: %v", err)
 	}
 	rf.Status.LiveImport = li

@@ -43,6 +43,7 @@ func (r *RedisFailoverReconciler) followPrimary(ctx context.Context, rf *haredis
 		rf.Status.LastFailoverTime = &now
 		log.FromContext(ctx).Info("primary changed by Sentinel", "old", old, "new", p)
 		r.eventOn(rf, st.pods[p], corev1.EventTypeWarning, haredisv1.EventFailover, "Failover", "Sentinel failed over from %s to %s", old, p)
+		failoversTotal.WithLabelValues(rf.Namespace, rf.Name).Inc()
 	}
 	return ctrl.Result{}, r.reconcileRoleLabels(ctx, rf, st)
 }

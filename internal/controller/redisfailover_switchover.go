@@ -262,6 +262,15 @@ func (r *RedisFailoverReconciler) endSwitchover(ctx context.Context, rf *haredis
 	}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot record the end of the switchover: %w", err)
 	}
+	started := time.Time{}
+	if ls.StartTime != nil {
+		started = ls.StartTime.Time
+	}
+	held := heldMS
+	if result != haredisv1.SwitchoverSucceeded {
+		held = 0
+	}
+	observeSwitchover(rf.Namespace, rf.Name, ls.Reason, result, started, held)
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 

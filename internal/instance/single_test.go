@@ -88,10 +88,18 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 	}
 	for name, want := range map[string]float64{"haredis_instance_redis_up": 1, "haredis_instance_ready": 1, "haredis_instance_waiting": 0,
 		"haredis_instance_redis_restarts_total": 1, "haredis_instance_keys": 1, "haredis_instance_connected_replicas": 0,
-		"haredis_instance_config_error": 0, "haredis_instance_config_restart_required": 0} {
+		"haredis_instance_config_error": 0, "haredis_instance_config_restart_required": 0,
+		"haredis_instance_boot_wait_seconds": 0, "haredis_instance_replication_lag_seconds": -1,
+		"haredis_instance_rdb_last_bgsave_ok": 1, "haredis_instance_aof_last_write_ok": 1} {
 		if got, err := fams.Value(name); err != nil || got != want {
 			t.Errorf("%s = %v, %v; want %v", name, got, err, want)
 		}
+	}
+	if v, err := fams.Value("haredis_instance_memory_used_bytes"); err != nil || v < 100<<10 {
+		t.Errorf("haredis_instance_memory_used_bytes = %v, %v; want the server's memory", v, err)
+	}
+	if v, err := fams.Value("haredis_instance_connected_clients"); err != nil || v < 1 {
+		t.Errorf("haredis_instance_connected_clients = %v, %v; want at least the manager's own", v, err)
 	}
 	if s.LastDecision.Facts.Own.HasData != true {
 		t.Errorf("the second boot decision did not see the data on the volume: %+v", s.LastDecision.Facts.Own)
@@ -255,15 +263,28 @@ func TestInvalidInitialGroupStillBoots(t *testing.T) {
 
 // instanceMetricTypes are the metrics of GET /metrics and their types.
 var instanceMetricTypes = map[string]dto.MetricType{
-	"haredis_instance_role":                     dto.MetricType_GAUGE,
-	"haredis_instance_redis_up":                 dto.MetricType_GAUGE,
-	"haredis_instance_ready":                    dto.MetricType_GAUGE,
-	"haredis_instance_waiting":                  dto.MetricType_GAUGE,
-	"haredis_instance_replication_offset_bytes": dto.MetricType_GAUGE,
-	"haredis_instance_replication_lag_bytes":    dto.MetricType_GAUGE,
-	"haredis_instance_connected_replicas":       dto.MetricType_GAUGE,
-	"haredis_instance_keys":                     dto.MetricType_GAUGE,
-	"haredis_instance_redis_restarts_total":     dto.MetricType_COUNTER,
-	"haredis_instance_config_error":             dto.MetricType_GAUGE,
-	"haredis_instance_config_restart_required":  dto.MetricType_GAUGE,
+	"haredis_instance_role":                            dto.MetricType_GAUGE,
+	"haredis_instance_redis_up":                        dto.MetricType_GAUGE,
+	"haredis_instance_ready":                           dto.MetricType_GAUGE,
+	"haredis_instance_waiting":                         dto.MetricType_GAUGE,
+	"haredis_instance_replication_offset_bytes":        dto.MetricType_GAUGE,
+	"haredis_instance_replication_lag_bytes":           dto.MetricType_GAUGE,
+	"haredis_instance_connected_replicas":              dto.MetricType_GAUGE,
+	"haredis_instance_keys":                            dto.MetricType_GAUGE,
+	"haredis_instance_redis_restarts_total":            dto.MetricType_COUNTER,
+	"haredis_instance_config_error":                    dto.MetricType_GAUGE,
+	"haredis_instance_config_restart_required":         dto.MetricType_GAUGE,
+	"haredis_instance_boot_wait_seconds":               dto.MetricType_GAUGE,
+	"haredis_instance_replication_lag_seconds":         dto.MetricType_GAUGE,
+	"haredis_instance_connected_clients":               dto.MetricType_GAUGE,
+	"haredis_instance_memory_used_bytes":               dto.MetricType_GAUGE,
+	"haredis_instance_memory_rss_bytes":                dto.MetricType_GAUGE,
+	"haredis_instance_memory_fragmentation_ratio":      dto.MetricType_GAUGE,
+	"haredis_instance_evicted_keys_total":              dto.MetricType_COUNTER,
+	"haredis_instance_expired_keys_total":              dto.MetricType_COUNTER,
+	"haredis_instance_keyspace_hits_total":             dto.MetricType_COUNTER,
+	"haredis_instance_keyspace_misses_total":           dto.MetricType_COUNTER,
+	"haredis_instance_rdb_last_save_timestamp_seconds": dto.MetricType_GAUGE,
+	"haredis_instance_rdb_last_bgsave_ok":              dto.MetricType_GAUGE,
+	"haredis_instance_aof_last_write_ok":               dto.MetricType_GAUGE,
 }

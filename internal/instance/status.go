@@ -34,6 +34,8 @@ type observed struct {
 	Durability *instanceapi.Durability
 	// Server is the engine and version INFO server reports.
 	Server engine.Server
+	// Stats are INFO's figures for the metrics.
+	Stats redisinfo.Stats
 }
 
 // redisConn keeps one client to the local redis-server, rebuilt when the
@@ -149,7 +151,7 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 		o.Err = err.Error()
 		return o
 	}
-	o.Up, o.Repl, o.Keys, o.Loading = true, repl, info.Keys(), info.Loading()
+	o.Up, o.Repl, o.Keys, o.Loading, o.Stats = true, repl, info.Keys(), info.Loading(), info.Stats()
 	o.Server, _ = engine.FromInfo(info)
 	o.RunID, o.PID = info["run_id"], info.Int("process_id", 0)
 	if v, err := c.ConfigGet(pctx, "min-replicas-*").Result(); err == nil {

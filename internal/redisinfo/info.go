@@ -37,6 +37,54 @@ func (i Info) Int(name string, def int64) int64 {
 	return n
 }
 
+// Float returns a decimal field, or def when it is absent or not a number.
+func (i Info) Float(name string, def float64) float64 {
+	f, err := strconv.ParseFloat(i[name], 64)
+	if err != nil {
+		return def
+	}
+	return f
+}
+
+// Stats are the figures of INFO that metrics show: clients, memory,
+// keyspace traffic and persistence.
+type Stats struct {
+	ConnectedClients int64
+	// UsedMemory and UsedMemoryRSS in bytes; Fragmentation is
+	// mem_fragmentation_ratio.
+	UsedMemory, UsedMemoryRSS int64
+	Fragmentation             float64
+	EvictedKeys, ExpiredKeys  int64
+	KeyspaceHits              int64
+	KeyspaceMisses            int64
+	// RDBLastSave is rdb_last_save_time (Unix seconds); RDBLastBgsaveOK and
+	// AOFLastWriteOK say whether the last background save and the last
+	// append-only write succeeded.
+	RDBLastSave     int64
+	RDBLastBgsaveOK bool
+	AOFEnabled      bool
+	AOFLastWriteOK  bool
+	// MasterLastIOSecondsAgo is a replica's seconds since its primary last
+	// sent anything (-1 on a primary or when unknown).
+	MasterLastIOSecondsAgo int64
+}
+
+// Stats reads the figures metrics show.
+func (i Info) Stats() Stats {
+	return Stats{
+		ConnectedClients: i.Int("connected_clients", 0),
+		UsedMemory:       i.Int("used_memory", 0), UsedMemoryRSS: i.Int("used_memory_rss", 0),
+		Fragmentation: i.Float("mem_fragmentation_ratio", 0),
+		EvictedKeys:   i.Int("evicted_keys", 0), ExpiredKeys: i.Int("expired_keys", 0),
+		KeyspaceHits: i.Int("keyspace_hits", 0), KeyspaceMisses: i.Int("keyspace_misses", 0),
+		RDBLastSave:            i.Int("rdb_last_save_time", 0),
+		RDBLastBgsaveOK:        i["rdb_last_bgsave_status"] != "err",
+		AOFEnabled:             i["aof_enabled"] == "1",
+		AOFLastWriteOK:         i["aof_last_write_status"] != "err",
+		MasterLastIOSecondsAgo: i.Int("master_last_io_seconds_ago", -1),
+	}
+}
+
 // ReplicaLink is one replica as its primary sees it (INFO slaveN).
 type ReplicaLink struct {
 	IP     string `json:"ip"`

@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haredis/haredis/internal/metrics"
+	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/test/controlplane"
+)
+
+// TestMetricsAreDocumented scrapes every metrics endpoint of a running
+// RedisFailover and of the operator on the bed: every haredis_ metric is
+// listed in docs/metrics.md, and the main ones are there.
+func TestMetricsAreDocumented(t *testing.T) {
+	ns, rf, _ := newReadyRF(t, "metrics", nil)
+	ctx := context.Background()
+	root, err := controlplane.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: dial}}
+	scrape := func(what, addr, token string) metrics.Families {
+		t.Helper()
+		var fams metrics.Families
+		redistest.WaitFor(t, 30*time.Second, "a scrape of "+what, func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+			if err != nil {
+				return err
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			fams, err = metrics.Parse(resp.Body)
+			return err
+		})
+		for name := range fams {
+			if strings.HasPrefix(name, "haredis_") && !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("%s serves %s, which docs/metrics.md does not list", what, name)
+			}
+		}
+		return fams
+	}
+	want := func(what string, fams metrics.Families, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			if _, ok := fams[n]; !ok {
+				t.Errorf("%s serves no %s", what, n)
+			}
+		}
+	}
+	primary, err := getPod(ctx, ns, rf.Status.CurrentPrimary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := env.InstanceClient(ctx, ns, "app", primary.Status.PodIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("the primary's manager", scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, "8080"), ic.Token),
+		"haredis_instance_role", "haredis_instance_ready", "haredis_instance_replication_offset_bytes", "haredis_instance_connected_replicas",
+		"haredis_instance_memory_used_bytes", "haredis_instance_keyspace_hits_total", "haredis_instance_rdb_last_bgsave_ok")
+	var proxies corev1.PodList
+	if err := kc.List(ctx, &proxies, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "proxy"}); err != nil || len(proxies.Items) == 0 {
+		t.Fatalf("proxy pods: %v, %d", err, len(proxies.Items))
+	}
+	want("a proxy", scrape("a proxy", net.JoinHostPort(proxies.Items[0].Status.PodIP, "9090"), ""),
+		"haredis_proxy_connections_active", "haredis_proxy_commands_total", "haredis_proxy_primary_known")
+	ops, err := env.OperatorPods(ctx)
+	if err != nil || len(ops) == 0 {
+		t.Fatalf("operator pods: %v, %d", err, len(ops))
+	}
+	want("the operator", scrape("the operator", net.JoinHostPort(ops[0].Status.PodIP, "8080"), ""),
+		"controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total")
+}
