@@ -59,6 +59,8 @@ generate: ## Generate CRDs, deepcopy and RBAC from the kubebuilder markers, and 
 	rm -f charts/haredis/crds/*.yaml && cp config/crd/bases/*.yaml charts/haredis/crds/
 	cp config/rbac/role.yaml charts/haredis/files/role.yaml
 	go run ./hack/chartdoc charts/haredis > charts/haredis/README.md
+	cp charts/haredis/files/grafana-dashboard.json docs/grafana-dashboard.json
+	cp charts/haredis/files/alerts.yaml docs/alerts.yaml
 
 .PHONY: build
 build: ## Build haredis and kubectl-haredis into bin/

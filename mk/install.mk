@@ -15,7 +15,11 @@ image: ## The operator's OCI image, built without a container engine, as bin/har
 test-image: ## The image is reproducible (two builds of a commit, one digest), non-root, labelled, and its binary runs
 	cd hack/image && $(GO_TEST) -count=1 ./...
 
-test: test-image
+.PHONY: test-monitoring
+test-monitoring: ## The chart's alert rules and Grafana dashboard: every expression parsed by Prometheus's parser, every metric documented (hack/monitoring)
+	cd hack/monitoring && $(GO_TEST) -count=1 ./...
+
+test: test-image test-monitoring
 
 .PHONY: test-chart
 test-chart: ## The Helm chart: helm lint, and what helm template renders (the end-to-end install is TestHelmChartInstalls in test/e2e)

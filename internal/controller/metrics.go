@@ -4,7 +4,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/metrics"
 )
 
 // The operator's own metrics, served with controller-runtime's
@@ -42,11 +46,74 @@ var (
 		Name: "haredis_operator_cutovers_total",
 		Help: "Cutovers of live imports, by result (Succeeded, Failed).",
 	}, []string{"namespace", "redisfailover", "result"})
+
+	// What the status says, for alerts: written by every reportStatus.
+	conditionGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_redisfailover_condition",
+		Help: "1 when the condition of the RedisFailover's status is True, 0 when False (Ready, Degraded, FailingOver, BackupsCurrent, ...).",
+	}, []string{"namespace", "redisfailover", "condition"})
+	sentinelsDesired = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_sentinels_desired",
+		Help: "Sentinels the RedisFailover asks for (spec.sentinel.replicas).",
+	}, []string{"namespace", "redisfailover"})
+	sentinelsAgreeing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_sentinels_agreeing",
+		Help: "Sentinels that name the primary in status.currentPrimary; below a majority of the desired ones, no failover can happen.",
+	}, []string{"namespace", "redisfailover"})
+	volumeUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_volume_used_ratio",
+		Help: "Share of each instance's volume in use (status.instances[].storageUsedPercent / 100).",
+	}, []string{"namespace", "redisfailover", "instance"})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(failoversTotal, switchoversTotal, switchoverSeconds, switchoverWritesHeld,
-		backupsTotal, backupSeconds, cutoversTotal)
+		backupsTotal, backupSeconds, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, volumeUsed)
+}
+
+// exportStatus sets the gauges that mirror rf's status, and starts rf's
+// counters at zero so that alerts on their increase see the first one.
+func exportStatus(rf *haredisv1.RedisFailover) {
+	ns, name := rf.Namespace, rf.Name
+	forgetMetrics(ns, name, conditionGauge, volumeUsed)
+	for _, c := range rf.Status.Conditions {
+		conditionGauge.WithLabelValues(ns, name, c.Type).Set(metrics.Bool(c.Status == metav1.ConditionTrue))
+	}
+	sentinelsDesired.WithLabelValues(ns, name).Set(float64(rf.Spec.Sentinel.Replicas))
+	agreeing := 0
+	for _, v := range rf.Status.SentinelViews {
+		if v.Primary != "" && v.Primary == rf.Status.CurrentPrimary {
+			agreeing++
+		}
+	}
+	sentinelsAgreeing.WithLabelValues(ns, name).Set(float64(agreeing))
+	for _, i := range rf.Status.Instances {
+		if i.StorageUsedPercent != nil {
+			volumeUsed.WithLabelValues(ns, name, i.Name).Set(float64(*i.StorageUsedPercent) / 100)
+		}
+	}
+	failoversTotal.WithLabelValues(ns, name)
+	for _, reason := range []string{haredisv1.SwitchoverRequested, haredisv1.SwitchoverRollingUpdate} {
+		for _, result := range []string{haredisv1.SwitchoverSucceeded, haredisv1.SwitchoverFailed} {
+			switchoversTotal.WithLabelValues(ns, name, reason, result)
+		}
+	}
+	for _, result := range []haredisv1.BackupPhase{haredisv1.BackupCompleted, haredisv1.BackupFailed} {
+		backupsTotal.WithLabelValues(ns, string(result))
+	}
+}
+
+// forgetMetrics removes the series of RedisFailover ns/name from vecs (all
+// of them when none is given): a deleted RedisFailover leaves none behind.
+func forgetMetrics(ns, name string, vecs ...interface {
+	DeletePartialMatch(prometheus.Labels) int
+}) {
+	if len(vecs) == 0 {
+		vecs = append(vecs, failoversTotal, switchoversTotal, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, volumeUsed)
+	}
+	for _, v := range vecs {
+		v.DeletePartialMatch(prometheus.Labels{"namespace": ns, "redisfailover": name})
+	}
 }
 
 // observeSwitchover counts a switchover that ended.

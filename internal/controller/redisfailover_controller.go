@@ -194,6 +194,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		if apierrors.IsNotFound(err) {
 			r.watchers.stop(req.NamespacedName)
 			r.switchovers.stop(req.NamespacedName)
+			forgetMetrics(req.Namespace, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("cannot get RedisFailover: %w", err)

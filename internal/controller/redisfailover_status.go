@@ -119,6 +119,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	r.recordRestores(rf, st)
 	r.recordVolumes(rf, before)
 	rf.Status.ObservedGeneration = rf.Generation
+	exportStatus(rf)
 
 	if statusChanged(before, &rf.Status) {
 		if err := r.Status().Update(ctx, rf); err != nil {

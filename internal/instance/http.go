@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/instanceapi"
@@ -21,7 +22,7 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("GET /healthz", m.handleHealthz)
 	mux.HandleFunc("GET /readyz", m.handleReadyz)
 	mux.HandleFunc("GET /status", m.handleStatus)
-	mux.Handle("GET /metrics", metrics.Handler(statusCollector{m}))
+	mux.Handle("GET /metrics", metrics.HandlerWithLabels(prometheus.Labels{"redisfailover": m.config().ClusterName}, statusCollector{m}))
 	mux.HandleFunc("GET /config", m.handleGetConfig)
 	mux.HandleFunc("PUT /config", m.handlePutConfig)
 	mux.HandleFunc("PUT /force", m.handleForce)

@@ -82,7 +82,7 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 		t.Errorf("metrics and their types (-want +got):\n%s", diff)
 	}
 	for _, r := range []string{instanceapi.RolePrimary, instanceapi.RoleReplica, instanceapi.RoleUnknown} {
-		if got, err := fams.Value("haredis_instance_role", "role", r); err != nil || got != metrics.Bool(r == instanceapi.RolePrimary) {
+		if got, err := fams.Value("haredis_instance_role", "role", r, "redisfailover", "app"); err != nil || got != metrics.Bool(r == instanceapi.RolePrimary) {
 			t.Errorf("haredis_instance_role{role=%q} = %v, %v; want 1 for primary only", r, got, err)
 		}
 	}
@@ -91,14 +91,14 @@ func TestRestartsKilledRedisServer(t *testing.T) {
 		"haredis_instance_config_error": 0, "haredis_instance_config_restart_required": 0,
 		"haredis_instance_boot_wait_seconds": 0, "haredis_instance_replication_lag_seconds": -1,
 		"haredis_instance_rdb_last_bgsave_ok": 1, "haredis_instance_aof_last_write_ok": 1} {
-		if got, err := fams.Value(name); err != nil || got != want {
+		if got, err := fams.Value(name, "redisfailover", "app"); err != nil || got != want {
 			t.Errorf("%s = %v, %v; want %v", name, got, err, want)
 		}
 	}
-	if v, err := fams.Value("haredis_instance_memory_used_bytes"); err != nil || v < 100<<10 {
+	if v, err := fams.Value("haredis_instance_memory_used_bytes", "redisfailover", "app"); err != nil || v < 100<<10 {
 		t.Errorf("haredis_instance_memory_used_bytes = %v, %v; want the server's memory", v, err)
 	}
-	if v, err := fams.Value("haredis_instance_connected_clients"); err != nil || v < 1 {
+	if v, err := fams.Value("haredis_instance_connected_clients", "redisfailover", "app"); err != nil || v < 1 {
 		t.Errorf("haredis_instance_connected_clients = %v, %v; want at least the manager's own", v, err)
 	}
 	if s.LastDecision.Facts.Own.HasData != true {

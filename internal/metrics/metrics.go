@@ -26,8 +26,14 @@ import (
 // name registered twice, an invalid descriptor) is a programming error and
 // panics when the handler is built.
 func Handler(collectors ...prometheus.Collector) http.Handler {
+	return HandlerWithLabels(nil, collectors...)
+}
+
+// HandlerWithLabels is Handler with labels added to every metric (which
+// RedisFailover an instance belongs to, for alerts that group by it).
+func HandlerWithLabels(labels prometheus.Labels, collectors ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors...)
+	prometheus.WrapRegistererWith(labels, reg).MustRegister(collectors...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -165,3 +165,42 @@ func TestChartLimitedToNamespaces(t *testing.T) {
 		t.Errorf("no ServiceMonitor; rendered %v", objs.keys())
 	}
 }
+
+func TestChartMonitoring(t *testing.T) {
+	objs := render(t, "--set", "prometheusRule.enabled=true", "--set", "grafanaDashboard.enabled=true")
+	var rule struct {
+		Spec struct {
+			Groups []struct {
+				Rules []struct{ Alert, Expr string }
+			}
+		}
+	}
+	objs.get(t, "PrometheusRule/haredis-system/op-haredis", &rule)
+	if len(rule.Spec.Groups) == 0 || len(rule.Spec.Groups[0].Rules) < 8 {
+		t.Fatalf("PrometheusRule groups %+v", rule.Spec.Groups)
+	}
+	for _, r := range rule.Spec.Groups[0].Rules {
+		if r.Alert == "HaredisNoPrimary" && !strings.Contains(r.Expr, `haredis_instance_role{role="primary"}`) {
+			t.Errorf("HaredisNoPrimary renders as %q", r.Expr)
+		}
+	}
+	var cm struct {
+		Metadata struct{ Labels map[string]string }
+		Data     map[string]string
+	}
+	objs.get(t, "ConfigMap/haredis-system/op-haredis-dashboard", &cm)
+	if cm.Metadata.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard labels %v: Grafana's sidecar looks for grafana_dashboard", cm.Metadata.Labels)
+	}
+	root, _ := controlplane.RepoRoot()
+	want, err := os.ReadFile(filepath.Join(root, "charts", "haredis", "files", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(cm.Data["haredis.json"]) != strings.TrimSpace(string(want)) {
+		t.Error("the dashboard ConfigMap does not hold files/grafana-dashboard.json as it is")
+	}
+	if _, ok := render(t)["PrometheusRule/haredis-system/op-haredis"]; ok {
+		t.Error("a PrometheusRule by default: clusters without the Prometheus Operator would refuse the chart")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,19 +80,42 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want("the primary's manager", scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, "8080"), ic.Token),
+	instFams := scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, "8080"), ic.Token)
+	want("the primary's manager", instFams,
 		"haredis_instance_role", "haredis_instance_ready", "haredis_instance_replication_offset_bytes", "haredis_instance_connected_replicas",
 		"haredis_instance_memory_used_bytes", "haredis_instance_keyspace_hits_total", "haredis_instance_rdb_last_bgsave_ok")
 	var proxies corev1.PodList
 	if err := kc.List(ctx, &proxies, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "proxy"}); err != nil || len(proxies.Items) == 0 {
 		t.Fatalf("proxy pods: %v, %d", err, len(proxies.Items))
 	}
-	want("a proxy", scrape("a proxy", net.JoinHostPort(proxies.Items[0].Status.PodIP, "9090"), ""),
+	proxyFams := scrape("a proxy", net.JoinHostPort(proxies.Items[0].Status.PodIP, "9090"), "")
+	want("a proxy", proxyFams,
 		"haredis_proxy_connections_active", "haredis_proxy_commands_total", "haredis_proxy_primary_known")
 	ops, err := env.OperatorPods(ctx)
 	if err != nil || len(ops) == 0 {
 		t.Fatalf("operator pods: %v, %d", err, len(ops))
 	}
-	want("the operator", scrape("the operator", net.JoinHostPort(ops[0].Status.PodIP, "8080"), ""),
-		"controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total")
+	opFams := scrape("the operator", net.JoinHostPort(ops[0].Status.PodIP, "8080"), "")
+	want("the operator", opFams, "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total")
+
+	// Every metric the alerts and the dashboard read is served.
+	served := map[string]bool{}
+	for _, fams := range []metrics.Families{instFams, proxyFams, opFams} {
+		for n := range fams {
+			served[n] = true
+		}
+	}
+	for _, f := range []string{"alerts.yaml", "grafana-dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join(root, "charts", "haredis", "files", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range metricName.FindAllString(string(b), -1) {
+			if !served[n] {
+				t.Errorf("%s reads %s, which no scrape of the bed has", f, n)
+			}
+		}
+	}
 }
+
+var metricName = regexp.MustCompile(`haredis_[a-z_]+[a-z]`)

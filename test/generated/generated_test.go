@@ -69,6 +69,8 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareFile(t, filepath.Join(out, "chart-README.md"), filepath.Join(chart, "README.md"))
+	compareFile(t, filepath.Join(chart, "files", "grafana-dashboard.json"), filepath.Join(root, "docs", "grafana-dashboard.json"))
+	compareFile(t, filepath.Join(chart, "files", "alerts.yaml"), filepath.Join(root, "docs", "alerts.yaml"))
 }
 
 func compareDirs(t *testing.T, fresh, committed string) {
