@@ -60,6 +60,14 @@ var (
 		Name: "haredis_operator_sentinels_agreeing",
 		Help: "Sentinels that name the primary in status.currentPrimary; below a majority of the desired ones, no failover can happen.",
 	}, []string{"namespace", "redisfailover"})
+	sentinelNamesPrimary = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_sentinel_names_primary",
+		Help: "Each sentinel's view: 1 when it names the recorded primary, 0 when it names another or none (status.sentinelViews).",
+	}, []string{"namespace", "redisfailover", "sentinel"})
+	sentinelEpoch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "haredis_operator_sentinel_config_epoch",
+		Help: "Each sentinel's configuration epoch for the master (each failover takes a higher one); absent while it names none.",
+	}, []string{"namespace", "redisfailover", "sentinel"})
 	volumeUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "haredis_operator_volume_used_ratio",
 		Help: "Share of each instance's volume in use (status.instances[].storageUsedPercent / 100).",
@@ -68,22 +76,27 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(failoversTotal, switchoversTotal, switchoverSeconds, switchoverWritesHeld,
-		backupsTotal, backupSeconds, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, volumeUsed)
+		backupsTotal, backupSeconds, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, sentinelNamesPrimary, sentinelEpoch, volumeUsed)
 }
 
 // exportStatus sets the gauges that mirror rf's status, and starts rf's
 // counters at zero so that alerts on their increase see the first one.
 func exportStatus(rf *haredisv1.RedisFailover) {
 	ns, name := rf.Namespace, rf.Name
-	forgetMetrics(ns, name, conditionGauge, volumeUsed)
+	forgetMetrics(ns, name, conditionGauge, volumeUsed, sentinelNamesPrimary, sentinelEpoch)
 	for _, c := range rf.Status.Conditions {
 		conditionGauge.WithLabelValues(ns, name, c.Type).Set(metrics.Bool(c.Status == metav1.ConditionTrue))
 	}
 	sentinelsDesired.WithLabelValues(ns, name).Set(float64(rf.Spec.Sentinel.Replicas))
 	agreeing := 0
 	for _, v := range rf.Status.SentinelViews {
-		if v.Primary != "" && v.Primary == rf.Status.CurrentPrimary {
+		names := v.Primary != "" && v.Primary == rf.Status.CurrentPrimary
+		if names {
 			agreeing++
+		}
+		sentinelNamesPrimary.WithLabelValues(ns, name, v.Name).Set(metrics.Bool(names))
+		if v.Primary != "" {
+			sentinelEpoch.WithLabelValues(ns, name, v.Name).Set(float64(v.ConfigEpoch))
 		}
 	}
 	sentinelsAgreeing.WithLabelValues(ns, name).Set(float64(agreeing))
@@ -109,7 +122,7 @@ func forgetMetrics(ns, name string, vecs ...interface {
 	DeletePartialMatch(prometheus.Labels) int
 }) {
 	if len(vecs) == 0 {
-		vecs = append(vecs, failoversTotal, switchoversTotal, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, volumeUsed)
+		vecs = append(vecs, failoversTotal, switchoversTotal, cutoversTotal, conditionGauge, sentinelsDesired, sentinelsAgreeing, sentinelNamesPrimary, sentinelEpoch, volumeUsed)
 	}
 	for _, v := range vecs {
 		v.DeletePartialMatch(prometheus.Labels{"namespace": ns, "redisfailover": name})

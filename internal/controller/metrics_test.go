@@ -18,7 +18,7 @@ func TestExportStatusMirrorsTheStatus(t *testing.T) {
 		{Type: haredisv1.ConditionReady, Status: metav1.ConditionTrue},
 		{Type: haredisv1.ConditionBackupsCurrent, Status: metav1.ConditionFalse},
 	}
-	rf.Status.SentinelViews = []haredisv1.SentinelView{{Name: "s1", Primary: "metrics-cache-2"}, {Name: "s2", Primary: "metrics-cache-1"}, {Name: "s3", Problem: "did not answer"}}
+	rf.Status.SentinelViews = []haredisv1.SentinelView{{Name: "s1", Primary: "metrics-cache-2", ConfigEpoch: 4}, {Name: "s2", Primary: "metrics-cache-1", ConfigEpoch: 3}, {Name: "s3", Problem: "did not answer"}}
 	rf.Status.Instances = []haredisv1.InstanceStatus{{Name: "metrics-cache-1", StorageUsedPercent: ptr.To[int32](85)}, {Name: "metrics-cache-2"}}
 	exportStatus(rf)
 	for what, got := range map[string]float64{
@@ -28,11 +28,18 @@ func TestExportStatusMirrorsTheStatus(t *testing.T) {
 		"agreeing":       testutil.ToFloat64(sentinelsAgreeing.WithLabelValues("shop", "metrics-cache")),
 		"volume":         testutil.ToFloat64(volumeUsed.WithLabelValues("shop", "metrics-cache", "metrics-cache-1")),
 		"failovers":      testutil.ToFloat64(failoversTotal.WithLabelValues("shop", "metrics-cache")),
+		"s1 names":       testutil.ToFloat64(sentinelNamesPrimary.WithLabelValues("shop", "metrics-cache", "s1")),
+		"s2 names":       testutil.ToFloat64(sentinelNamesPrimary.WithLabelValues("shop", "metrics-cache", "s2")),
+		"s1 epoch":       testutil.ToFloat64(sentinelEpoch.WithLabelValues("shop", "metrics-cache", "s1")),
 	} {
-		want := map[string]float64{"Ready": 1, "BackupsCurrent": 0, "desired": 3, "agreeing": 1, "volume": 0.85, "failovers": 0}[what]
+		want := map[string]float64{"Ready": 1, "BackupsCurrent": 0, "desired": 3, "agreeing": 1, "volume": 0.85, "failovers": 0,
+			"s1 names": 1, "s2 names": 0, "s1 epoch": 4}[what]
 		if got != want {
 			t.Errorf("%s = %v, want %v", what, got, want)
 		}
+	}
+	if n := testutil.CollectAndCount(sentinelEpoch, "haredis_operator_sentinel_config_epoch"); n != 2 {
+		t.Errorf("%d epoch series, want 2 (a sentinel that names none has none)", n)
 	}
 	if n := testutil.CollectAndCount(volumeUsed, "haredis_operator_volume_used_ratio"); n != 1 {
 		t.Errorf("%d volume series, want 1 (an instance without a measure has none)", n)
