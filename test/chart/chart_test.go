@@ -141,7 +141,7 @@ func TestChartRendersTheOperator(t *testing.T) {
 }
 
 func TestChartLimitedToNamespaces(t *testing.T) {
-	objs := render(t, "--set", "watchNamespaces={shop,billing}", "--set", "metrics.serviceMonitor.enabled=true",
+	objs := render(t, "--set", "watchNamespaces={shop,billing}", "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.proxyPodMonitor.enabled=true",
 		"--set", "image.repository=registry.example/haredis", "--set", "image.tag=v1.2.3")
 	if _, ok := objs["ClusterRoleBinding//op-haredis"]; ok {
 		t.Error("a ClusterRoleBinding with watchNamespaces: the operator would act in every namespace")
@@ -163,6 +163,21 @@ func TestChartLimitedToNamespaces(t *testing.T) {
 	}
 	if _, ok := objs["ServiceMonitor/haredis-system/op-haredis"]; !ok {
 		t.Errorf("no ServiceMonitor; rendered %v", objs.keys())
+	}
+	var pm struct {
+		Spec struct {
+			Selector          struct{ MatchLabels map[string]string }
+			NamespaceSelector struct {
+				Any        bool
+				MatchNames []string
+			}
+			PodMetricsEndpoints []struct{ Port, Path string }
+		}
+	}
+	objs.get(t, "PodMonitor/haredis-system/op-haredis-proxies", &pm)
+	if pm.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "proxy" || pm.Spec.NamespaceSelector.Any ||
+		strings.Join(pm.Spec.NamespaceSelector.MatchNames, ",") != "shop,billing" || pm.Spec.PodMetricsEndpoints[0].Port != "admin" {
+		t.Errorf("proxy PodMonitor %+v", pm.Spec)
 	}
 }
 
