@@ -200,7 +200,7 @@ const (
 	SwitchoverSucceeded  = "Succeeded"
 	SwitchoverFailed     = "Failed"
 
-	// SwitchoverRequested: a user set spec.switchover (kubectl haredis
+	// SwitchoverRequested: a user set status.targetPrimary (kubectl haredis
 	// promote does).
 	SwitchoverRequested = "Requested"
 	// SwitchoverRollingUpdate: the rolling update moves the primary off the

@@ -45,10 +45,10 @@ func envIntOr(name string, def int) int {
 
 func newInstanceRunCommand() *cobra.Command {
 	var (
-		configPath, passwordFile, tokenFile, podInfoDir, dataDir, runDir, httpListen, bind, redisServer string
-		redisPort                                                                                       int
-		bootWait, stopTimeout                                                                           time.Duration
-		subreaper                                                                                       bool
+		configPath, passwordFile, tokenFile, podInfoDir, dataDir, runDir, httpListen, metricsListen, bind, redisServer string
+		redisPort                                                                                                      int
+		bootWait, stopTimeout                                                                                          time.Duration
+		subreaper                                                                                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -74,7 +74,7 @@ func newInstanceRunCommand() *cobra.Command {
 			m, err := instance.New(instance.Options{
 				Config: cfg, ConfigPath: configPath, Self: self, PodIP: os.Getenv("POD_IP"),
 				PasswordFile: passwordFile, TokenFile: tokenFile, PodInfoDir: podInfoDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
-				Bind: strings.Fields(bind), HTTPListen: httpListen, RedisServer: redisServer,
+				Bind: strings.Fields(bind), HTTPListen: httpListen, MetricsListen: metricsListen, RedisServer: redisServer,
 				BootWait: bootWait, StopTimeout: stopTimeout,
 				Reaper: supervise.NewReaper(reapAll, log), Log: log,
 			})
@@ -96,6 +96,7 @@ func newInstanceRunCommand() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", envOr("HAREDIS_DATA_DIR", "/data"), "the instance's volume: Redis's dir and the manager's state (env HAREDIS_DATA_DIR)")
 	f.StringVar(&runDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "where the rendered redis.conf goes (env HAREDIS_RUN_DIR)")
 	f.StringVar(&httpListen, "http-listen", envOr("HAREDIS_HTTP_LISTEN", ":8080"), "address of the HTTP API (env HAREDIS_HTTP_LISTEN)")
+	f.StringVar(&metricsListen, "metrics-listen", envOr("HAREDIS_METRICS_LISTEN", ":9121"), "address serving GET /metrics without the manager token; empty for none (env HAREDIS_METRICS_LISTEN)")
 	f.IntVar(&redisPort, "redis-port", envIntOr("HAREDIS_REDIS_PORT", 6379), "port redis-server listens on (env HAREDIS_REDIS_PORT)")
 	f.StringVar(&bind, "bind", envOr("HAREDIS_BIND", "* -::*"), "addresses redis-server binds, space separated (env HAREDIS_BIND)")
 	f.StringVar(&redisServer, "redis-server", envOr("HAREDIS_REDIS_SERVER", ""), "the server binary; valkey-server or redis-server from PATH when empty, Valkey first (env HAREDIS_REDIS_SERVER)")

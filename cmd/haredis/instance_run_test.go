@@ -49,7 +49,7 @@ func TestInstanceRunBinary(t *testing.T) {
 	cmd := exec.Command(bin, "instance", "run", "--subreaper", "--config", filepath.Join(dir, "instance.json"),
 		"--password-file", filepath.Join(dir, "password"), "--token-file", filepath.Join(dir, "token"), "--data-dir", filepath.Join(dir, "data"),
 		"--run-dir", filepath.Join(dir, "run"), "--bind", "127.0.0.1",
-		"--http-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--redis-port", fmt.Sprint(redisPort))
+		"--http-listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--metrics-listen", "127.0.0.1:0", "--redis-port", fmt.Sprint(redisPort))
 	cmd.Env = append(os.Environ(), "POD_NAME=app-1", "POD_NAMESPACE=ns")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := supervise.StartTied(cmd); err != nil {

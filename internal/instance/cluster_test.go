@@ -104,7 +104,7 @@ func (c *testCluster) start(name string) *testMember {
 	m, err := New(Options{
 		Config: c.cfg, Self: name, PasswordFile: c.pwFile, TokenFile: c.tokenFile, DataDir: dataDir,
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
-		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
+		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), MetricsListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out, RedisServer: c.server,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,13 +17,14 @@ import (
 	"github.com/haredis/haredis/internal/redisconf"
 )
 
-// serveHTTP starts the HTTP API on HTTPListen.
-func (m *Manager) serveHTTP() (*http.Server, error) {
+// serveHTTP starts the HTTP API on HTTPListen and, when MetricsListen is
+// set, the metrics on their own listener.
+func (m *Manager) serveHTTP() ([]*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", m.handleHealthz)
 	mux.HandleFunc("GET /readyz", m.handleReadyz)
 	mux.HandleFunc("GET /status", m.handleStatus)
-	mux.Handle("GET /metrics", metrics.HandlerWithLabels(prometheus.Labels{"redisfailover": m.config().ClusterName}, statusCollector{m}))
+	mux.Handle("GET /metrics", m.metricsHandler())
 	mux.HandleFunc("GET /config", m.handleGetConfig)
 	mux.HandleFunc("PUT /config", m.handlePutConfig)
 	mux.HandleFunc("PUT /force", m.handleForce)
@@ -31,21 +33,58 @@ func (m *Manager) serveHTTP() (*http.Server, error) {
 	mux.HandleFunc("POST /cutover/release", m.handleCutoverRelease)
 	mux.HandleFunc("POST /backups", m.handleStartBackup)
 	mux.HandleFunc("GET /backups/{id}", m.handleGetBackup)
-	l, err := net.Listen("tcp", m.opts.HTTPListen)
+	api, addr, err := m.serve("API", m.opts.HTTPListen, m.authorize(mux))
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", m.opts.HTTPListen, err)
+		return nil, err
 	}
 	m.mu.Lock()
-	m.httpAddr = l.Addr().String()
+	m.httpAddr = addr
 	m.mu.Unlock()
-	srv := &http.Server{Handler: m.authorize(mux), ReadHeaderTimeout: 5 * time.Second}
+	if m.opts.MetricsListen == "" {
+		return []*http.Server{api}, nil
+	}
+	// Metrics alone, without the token, for Prometheus: a view of the
+	// status that changes nothing.
+	mm := http.NewServeMux()
+	mm.Handle("GET /metrics", m.metricsHandler())
+	ms, addr, err := m.serve("metrics", m.opts.MetricsListen, mm)
+	if err != nil {
+		shutdown([]*http.Server{api})
+		return nil, err
+	}
+	m.mu.Lock()
+	m.metricsAddr = addr
+	m.mu.Unlock()
+	return []*http.Server{api, ms}, nil
+}
+
+func (m *Manager) metricsHandler() http.Handler {
+	return metrics.HandlerWithLabels(prometheus.Labels{"redisfailover": m.config().ClusterName}, statusCollector{m})
+}
+
+// serve listens on addr and serves h there until shut down.
+func (m *Manager) serve(what, addr string, h http.Handler) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot listen for the %s on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("HTTP server stopped", "err", err)
+			m.log.Error("HTTP server stopped", "serving", what, "err", err)
 		}
 	}()
-	m.log.Info("serving HTTP", "addr", l.Addr().String())
-	return srv, nil
+	m.log.Info("serving HTTP", "serving", what, "addr", l.Addr().String())
+	return srv, l.Addr().String(), nil
+}
+
+// shutdown stops the servers, giving requests in flight 5 s.
+func shutdown(servers []*http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(ctx)
+	}
 }
 
 // authorize lets the kubelet's probes through and requires the manager

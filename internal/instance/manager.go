@@ -51,6 +51,9 @@ type Options struct {
 	Bind []string
 	// HTTPListen is the address of the HTTP API; ":0" picks a port.
 	HTTPListen string
+	// MetricsListen, when set, serves GET /metrics alone there, without
+	// the token the API requires.
+	MetricsListen string
 	// RedisServer is the server binary; when empty, valkey-server or
 	// redis-server, whichever the image has in PATH (Valkey first).
 	RedisServer string
@@ -114,6 +117,7 @@ type Manager struct {
 	observed    observed
 	group       instanceapi.GroupState
 	httpAddr    string
+	metricsAddr string
 	redisClient *redisConn
 	// durability in force: instance.json's, until PUT /config changes it.
 	durability instanceapi.Durability
@@ -211,6 +215,14 @@ func (m *Manager) HTTPAddr() string {
 	return m.httpAddr
 }
 
+// MetricsAddr is the address of the metrics listener, once Run has
+// started it; empty without MetricsListen.
+func (m *Manager) MetricsAddr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.metricsAddr
+}
+
 func (m *Manager) localAddr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.opts.RedisPort))
 }
@@ -269,15 +281,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.backups.open(ctx)
 	defer m.backups.wait()
-	srv, err := m.serveHTTP()
+	servers, err := m.serveHTTP()
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
+	defer shutdown(servers)
 	if refused != "" {
 		// Serve the reason (status, readiness) and start nothing: the
 		// operator reports it, and a new image restarts the pod.

@@ -448,7 +448,13 @@ func corruptAOF(t *testing.T, dataDir string) {
 
 func probe(t *testing.T, m *Manager, path string) int {
 	t.Helper()
-	resp, err := http.Get("http://" + m.HTTPAddr() + path)
+	return get(t, m.HTTPAddr(), path)
+}
+
+// get is a GET of path at addr without a token; it returns the status.
+func get(t *testing.T, addr, path string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +463,8 @@ func probe(t *testing.T, m *Manager, path string) int {
 }
 
 // TestAPIRequiresTheToken: everything but the kubelet's probes needs the
-// manager token; the probes answer without it.
+// manager token; the probes answer without it, and so do the metrics on
+// their own listener, which serves nothing else.
 func TestAPIRequiresTheToken(t *testing.T) {
 	c := newTestCluster(t, []string{"app-1"}, nil, nil)
 	m := c.start("app-1").m
@@ -470,6 +477,15 @@ func TestAPIRequiresTheToken(t *testing.T) {
 	for _, p := range []string{"/status", "/metrics", "/config"} {
 		if code := probe(t, m, p); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a token = %d, want 401", p, code)
+		}
+	}
+	// The metrics listener serves the metrics alone, without a token.
+	if code := get(t, m.MetricsAddr(), "/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics of the metrics listener without a token = %d, want 200", code)
+	}
+	for _, p := range []string{"/status", "/config"} {
+		if code := get(t, m.MetricsAddr(), p); code != http.StatusNotFound {
+			t.Errorf("GET %s of the metrics listener = %d, want 404", p, code)
 		}
 	}
 	wrong := &instanceapi.Client{BaseURL: "http://" + m.HTTPAddr(), Token: "not-the-token"}

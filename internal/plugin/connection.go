@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/specs"
 )
 
 // Hidden stands for the password wherever it is not shown.
@@ -79,25 +79,7 @@ func readSecret(ctx context.Context, c client.Reader, conn *Connection) (map[str
 	}
 }
 
-// urlWithPassword puts password into the userinfo of raw (user default,
-// written as an empty user name as redis-cli and most clients expect).
-func urlWithPassword(raw, password string) string {
-	if password == "" {
-		return raw
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.User = url.UserPassword("", password)
-	return u.String()
-}
-
-// maskedURL is raw with the password shown as Hidden.
+// maskedURL is the Redis URL raw with the password shown as Hidden.
 func maskedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Scheme + "://:" + Hidden + "@" + u.Host + u.Path
+	return unmask(specs.URLWithPassword(raw, specs.DefaultUser, placeholder))
 }

@@ -343,8 +343,8 @@ func envVars(f *facts) [][2]string {
 	pw := f.password()
 	h, p := HostPort(hostOfURL(f.conn.RedisURL))
 	vars := [][2]string{
-		{specs.ConnURL, urlWithPassword(f.conn.RedisURL, authOnly(f.conn.Auth, pw))},
-		{specs.ConnSentinelURL, urlWithPassword(sentinelURL(f.conn), authOnly(f.conn.Auth, pw))},
+		{specs.ConnURL, specs.URLWithPassword(f.conn.RedisURL, specs.DefaultUser, authOnly(f.conn.Auth, pw))},
+		{specs.ConnSentinelURL, specs.URLWithPassword(sentinelURL(f.conn), "", authOnly(f.conn.Auth, pw))},
 		{specs.ConnHost, h},
 		{specs.ConnPort, fmt.Sprint(p)},
 	}

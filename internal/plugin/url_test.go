@@ -50,7 +50,7 @@ func TestURLJSONParses(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.URL != "redis://:"+testPassword+"@app.shop.svc.cluster.local:6379" || !res.PasswordShown {
+	if res.URL != "redis://default:"+testPassword+"@app.shop.svc.cluster.local:6379" || !res.PasswordShown {
 		t.Errorf("parsed %+v", res)
 	}
 }

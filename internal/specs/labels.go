@@ -27,6 +27,9 @@ const (
 	RedisPort    = 6379
 	SentinelPort = 26379
 	StatusPort   = 8080
+	// InstanceMetricsPort serves the instance manager's metrics alone,
+	// without the manager token.
+	InstanceMetricsPort = 9121
 	// ProxyAdminPort serves the proxy's admin endpoint (pause, resume,
 	// readiness, metrics).
 	ProxyAdminPort = 9090

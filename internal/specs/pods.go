@@ -64,6 +64,7 @@ func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, 
 				Ports: []corev1.ContainerPort{
 					{Name: "redis", ContainerPort: RedisPort, Protocol: corev1.ProtocolTCP},
 					{Name: "http", ContainerPort: StatusPort, Protocol: corev1.ProtocolTCP},
+					{Name: "metrics", ContainerPort: InstanceMetricsPort, Protocol: corev1.ProtocolTCP},
 				},
 				LivenessProbe:  httpProbe("/healthz", 10, 6),
 				ReadinessProbe: httpProbe("/readyz", 2, 1),

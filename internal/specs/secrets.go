@@ -64,8 +64,8 @@ func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secr
 	host := ServiceHost(rf, rf.ServiceName())
 	ep := Endpoints(rf)
 	data := map[string][]byte{
-		ConnURL:         []byte(withPassword(ep.RedisURL, password)),
-		ConnSentinelURL: []byte(withPassword(ep.SentinelURL, password)),
+		ConnURL:         []byte(URLWithPassword(ep.RedisURL, DefaultUser, password)),
+		ConnSentinelURL: []byte(URLWithPassword(ep.SentinelURL, "", password)),
 		ConnHost:        []byte(host),
 		ConnPort:        []byte(strconv.Itoa(RedisPort)),
 		ConnMasterName:  []byte(rf.MasterName()),
@@ -96,7 +96,14 @@ func Endpoints(rf *haredisv1.RedisFailover) haredisv1.Endpoints {
 	}
 }
 
-func withPassword(raw, password string) string {
+// DefaultUser is the user every password of a RedisFailover belongs to.
+const DefaultUser = "default"
+
+// URLWithPassword puts user and password into the userinfo of raw; raw
+// itself when password is empty. A Redis URL names the user default: an
+// empty user name is read as no user by most clients but sent as the user
+// "" by some (redis-cli 7.0), which Redis refuses.
+func URLWithPassword(raw, user, password string) string {
 	if password == "" {
 		return raw
 	}
@@ -104,6 +111,6 @@ func withPassword(raw, password string) string {
 	if err != nil {
 		return raw
 	}
-	u.User = url.UserPassword("", password)
+	u.User = url.UserPassword(user, password)
 	return u.String()
 }

@@ -231,7 +231,7 @@ func TestConnectionSecret(t *testing.T) {
 		got[k] = string(v)
 	}
 	want := map[string]string{
-		ConnURL:         "redis://:pa%2Fss@app.shop.svc.cluster.local:6379",
+		ConnURL:         "redis://default:pa%2Fss@app.shop.svc.cluster.local:6379",
 		ConnSentinelURL: "redis+sentinel://:pa%2Fss@app-sentinel.shop.svc.cluster.local:26379/shop.app.3f2a9c1d0000",
 		ConnHost:        "app.shop.svc.cluster.local",
 		ConnPort:        "6379",

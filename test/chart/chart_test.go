@@ -142,7 +142,7 @@ func TestChartRendersTheOperator(t *testing.T) {
 
 func TestChartLimitedToNamespaces(t *testing.T) {
 	objs := render(t, "--set", "watchNamespaces={shop,billing}", "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.proxyPodMonitor.enabled=true",
-		"--set", "image.repository=registry.example/haredis", "--set", "image.tag=v1.2.3")
+		"--set", "metrics.instancePodMonitor.enabled=true", "--set", "image.repository=registry.example/haredis", "--set", "image.tag=v1.2.3")
 	if _, ok := objs["ClusterRoleBinding//op-haredis"]; ok {
 		t.Error("a ClusterRoleBinding with watchNamespaces: the operator would act in every namespace")
 	}
@@ -174,10 +174,12 @@ func TestChartLimitedToNamespaces(t *testing.T) {
 			PodMetricsEndpoints []struct{ Port, Path string }
 		}
 	}
-	objs.get(t, "PodMonitor/haredis-system/op-haredis-proxies", &pm)
-	if pm.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "proxy" || pm.Spec.NamespaceSelector.Any ||
-		strings.Join(pm.Spec.NamespaceSelector.MatchNames, ",") != "shop,billing" || pm.Spec.PodMetricsEndpoints[0].Port != "admin" {
-		t.Errorf("proxy PodMonitor %+v", pm.Spec)
+	for name, want := range map[string]struct{ component, port string }{"proxies": {"proxy", "admin"}, "instances": {"redis", "metrics"}} {
+		objs.get(t, "PodMonitor/haredis-system/op-haredis-"+name, &pm)
+		if pm.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != want.component || pm.Spec.NamespaceSelector.Any ||
+			strings.Join(pm.Spec.NamespaceSelector.MatchNames, ",") != "shop,billing" || pm.Spec.PodMetricsEndpoints[0].Port != want.port {
+			t.Errorf("PodMonitor of the %s %+v", name, pm.Spec)
+		}
 	}
 }
 

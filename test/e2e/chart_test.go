@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,9 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/test/controlplane"
-	"github.com/haredis/haredis/test/operatorbed"
 )
 
 // TestHelmChartInstalls installs the operator with the Helm chart, the
@@ -40,29 +37,7 @@ func TestHelmChartInstalls(t *testing.T) {
 		}
 		return string(out)
 	}
-	scaleConfigOperator := func(n int) {
-		t.Helper()
-		if out, err := env.Kubectl(ctx, "-n", operatorbed.OperatorNamespace, "scale", "deployment/"+operatorbed.OperatorDeployment, fmt.Sprintf("--replicas=%d", n)); err != nil {
-			t.Fatalf("scale the operator of config/: %v\n%s", err, out)
-		}
-		redistest.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d operator pods of config/", n), func(ctx context.Context) error {
-			pods, err := env.OperatorPods(ctx)
-			if err != nil {
-				return err
-			}
-			if len(pods) != n {
-				return fmt.Errorf("%d pods", len(pods))
-			}
-			for _, p := range pods {
-				if !podReady(&p) {
-					return fmt.Errorf("%s not ready", p.Name)
-				}
-			}
-			return nil
-		})
-	}
-	scaleConfigOperator(0)
-	t.Cleanup(func() { scaleConfigOperator(1) })
+	withoutConfigOperator(t)
 
 	ns := newNamespace(t, "chart")
 	out := helm("install", "haredis", "charts/haredis", "--namespace", "haredis-chart", "--create-namespace",

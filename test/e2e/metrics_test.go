@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/haredis/haredis/internal/metrics"
 	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/specs"
 	"github.com/haredis/haredis/test/controlplane"
 )
 
@@ -76,11 +78,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic, err := env.InstanceClient(ctx, ns, "app", primary.Status.PodIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	instFams := scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, "8080"), ic.Token)
+	instFams := scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, strconv.Itoa(specs.InstanceMetricsPort)), "")
 	want("the primary's manager", instFams,
 		"haredis_instance_role", "haredis_instance_ready", "haredis_instance_replication_offset_bytes", "haredis_instance_connected_replicas",
 		"haredis_instance_memory_used_bytes", "haredis_instance_keyspace_hits_total", "haredis_instance_rdb_last_bgsave_ok")

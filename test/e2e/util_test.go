@@ -19,6 +19,7 @@ import (
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/test/operatorbed"
 )
 
 func newNamespace(t *testing.T, prefix string) string {
@@ -141,4 +142,35 @@ func forEachEngine(t *testing.T, test func(t *testing.T, image string)) {
 // withImage sets spec.redis.image.
 func withImage(image string) func(*haredisv1.RedisFailover) {
 	return func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Image = image }
+}
+
+// withoutConfigOperator scales the operator installed from config/ to zero
+// until the test ends, for tests that install their own; they must not run
+// in parallel with others.
+func withoutConfigOperator(t *testing.T) {
+	t.Helper()
+	scale := func(n int) {
+		t.Helper()
+		ctx := context.Background()
+		if out, err := env.Kubectl(ctx, "-n", operatorbed.OperatorNamespace, "scale", "deployment/"+operatorbed.OperatorDeployment, fmt.Sprintf("--replicas=%d", n)); err != nil {
+			t.Fatalf("scale the operator of config/: %v\n%s", err, out)
+		}
+		redistest.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d operator pods of config/", n), func(ctx context.Context) error {
+			pods, err := env.OperatorPods(ctx)
+			if err != nil {
+				return err
+			}
+			if len(pods) != n {
+				return fmt.Errorf("%d pods", len(pods))
+			}
+			for _, p := range pods {
+				if !podReady(&p) {
+					return fmt.Errorf("%s not ready", p.Name)
+				}
+			}
+			return nil
+		})
+	}
+	scale(0)
+	t.Cleanup(func() { scale(1) })
 }

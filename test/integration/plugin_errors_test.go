@@ -57,7 +57,7 @@ func TestPluginErrors(t *testing.T) {
 	for {
 		stdout, stderr, err := kubectlHaredis(t, reader, "url", "app", "-n", ns)
 		if err == nil {
-			if !strings.Contains(stdout, "redis://:********@app.") {
+			if !strings.Contains(stdout, "redis://default:********@app.") {
 				t.Errorf("url as reader: %s", stdout)
 			}
 			break

@@ -136,7 +136,7 @@ func TestPluginReadsRealObjects(t *testing.T) {
 	if err := plugin.URL(ctx, k8sClient, io, ns, "app", plugin.URLOptions{ShowPassword: true}); err != nil {
 		t.Fatal(err)
 	}
-	want := "redis://:pw-through%2Fthe%3Aapi+server@app." + ns + ".svc.cluster.local:6379\n"
+	want := "redis://default:pw-through%2Fthe%3Aapi+server@app." + ns + ".svc.cluster.local:6379\n"
 	if out.String() != want {
 		t.Errorf("url --show-password printed %q, want %q", out.String(), want)
 	}
@@ -146,7 +146,7 @@ func TestPluginReadsRealObjects(t *testing.T) {
 		t.Fatalf("url -o json: %v\n%s", err, stderr)
 	}
 	var u plugin.URLResult
-	if err := json.Unmarshal([]byte(stdout), &u); err != nil || u.URL != "redis://:"+plugin.Hidden+"@app."+ns+".svc.cluster.local:6379" || u.PasswordShown {
+	if err := json.Unmarshal([]byte(stdout), &u); err != nil || u.URL != "redis://default:"+plugin.Hidden+"@app."+ns+".svc.cluster.local:6379" || u.PasswordShown {
 		t.Errorf("url -o json: %+v, %v\n%s", u, err, stdout)
 	}
 

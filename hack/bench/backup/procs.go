@@ -108,7 +108,7 @@ func (c *cluster) start(name string) (*manager, error) {
 		"--config", c.cfgPath, "--password-file", c.pwFile, "--token-file", c.tokenFile,
 		"--pod-info-dir", filepath.Join(c.dir, "podinfo"),
 		"--data-dir", base + "/data", "--run-dir", base + "/run",
-		"--http-listen", addr(c.httpPorts[name]), "--bind", "127.0.0.1", "--redis-port", strconv.Itoa(c.redisPorts[name]),
+		"--http-listen", addr(c.httpPorts[name]), "--metrics-listen", "", "--bind", "127.0.0.1", "--redis-port", strconv.Itoa(c.redisPorts[name]),
 		"--boot-wait", "5s", "--stop-timeout", "30s",
 	}
 	if c.server != "" {

@@ -52,7 +52,7 @@ func PrintUsage(out io.Writer, info *Info) {
 The bed is running in the background (pid %d), with the haredis operator in
 namespace haredis-system and the RedisFailover %q (config/samples) in default.
 
-  REDIS_URL=redis://:%s@%s      (forwarded to %s, the proxy)
+  REDIS_URL=redis://default:%s@%s      (forwarded to %s, the proxy)
   In the cluster: redis://%s   (password: Secret %s-auth, key password)
   Primary:        %s
   Sentinel:       %s
