@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/haredis/haredis/internal/proxy"
 )
@@ -28,6 +29,7 @@ func newProxyCommand() *cobra.Command {
 		o                              proxy.RunOptions
 		sentinels                      string
 		passwordFile, sentinelPassFile string
+		queryBufferLimit               string
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy",
@@ -40,7 +42,17 @@ func newProxyCommand() *cobra.Command {
 					o.Sentinels = append(o.Sentinels, a)
 				}
 			}
-			var err error
+			q, err := resource.ParseQuantity(queryBufferLimit)
+			if err != nil || q.Sign() <= 0 || q.Value() > 2<<30 {
+				return fmt.Errorf("--query-buffer-limit %q: want a size such as 64Mi, at most 2Gi", queryBufferLimit)
+			}
+			o.Proxy.QueryBufferLimit = int(q.Value())
+			if o.Proxy.MaxClients <= 0 {
+				return fmt.Errorf("--max-clients %d: want at least 1", o.Proxy.MaxClients)
+			}
+			if o.Proxy.AuthTimeout <= 0 {
+				return fmt.Errorf("--auth-timeout %v: want a positive duration", o.Proxy.AuthTimeout)
+			}
 			if o.Proxy.Password, err = readSecret(passwordFile); err != nil {
 				return err
 			}
@@ -65,6 +77,9 @@ func newProxyCommand() *cobra.Command {
 	f.StringVar(&o.StaticPrimary, "static-primary", env("HAREDIS_STATIC_PRIMARY", ""), "forward to this host:port without Sentinel (tests, benchmarks)")
 	f.DurationVar(&o.Proxy.MaxPause, "max-pause", 10*time.Second, "longest a pause holds commands before resuming by itself")
 	f.DurationVar(&o.Proxy.PrimaryWait, "primary-wait", 3*time.Second, "how long a command waits for a reachable primary during a failover")
+	f.IntVar(&o.Proxy.MaxClients, "max-clients", proxy.DefaultMaxClients, "client connections served at once; one more gets \"-ERR max number of clients reached\" (Redis's maxclients)")
+	f.StringVar(&queryBufferLimit, "query-buffer-limit", "64Mi", "longest command a client may send, framing included; a longer one gets an error and the connection is closed")
+	f.DurationVar(&o.Proxy.AuthTimeout, "auth-timeout", proxy.DefaultAuthTimeout, "how long a client may stay connected without authenticating (when a password is set)")
 	return cmd
 }
 

@@ -98,6 +98,8 @@ func TestAdminEndpoint(t *testing.T) {
 var proxyMetricTypes = map[string]dto.MetricType{
 	"haredis_proxy_connections_accepted_total":        dto.MetricType_COUNTER,
 	"haredis_proxy_connections_active":                dto.MetricType_GAUGE,
+	"haredis_proxy_connections_rejected_total":        dto.MetricType_COUNTER,
+	"haredis_proxy_connections_limit_closed_total":    dto.MetricType_COUNTER,
 	"haredis_proxy_connections_held":                  dto.MetricType_GAUGE,
 	"haredis_proxy_commands_total":                    dto.MetricType_COUNTER,
 	"haredis_proxy_primary_changes_total":             dto.MetricType_COUNTER,

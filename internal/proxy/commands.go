@@ -154,7 +154,7 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 		c.inMulti, c.watching = false, false
 		c.expect(stateChange{seq: seq, kind: stReset})
 		// RESET authenticates as the default user, which has the password.
-		c.authed = c.srv.cfg.Password == ""
+		c.setAuthed(c.srv.cfg.Password == "")
 	case cmdBlocking:
 		c.blockSeq = seq
 	case cmdXread:
@@ -195,7 +195,7 @@ func (c *conn) inspectAuth(args [][]byte) (action, string) {
 	if !ok {
 		return actLocal, replyWrongPass
 	}
-	c.authed = true
+	c.setAuthed(true)
 	return actForward, ""
 }
 
@@ -226,7 +226,7 @@ func (c *conn) inspectHello(args [][]byte, seq int64) (action, string) {
 		return actLocal, replyHelloAuth
 	}
 	if authOK {
-		c.authed = true
+		c.setAuthed(true)
 	}
 	c.expect(ch)
 	return actForward, ""

@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"errors"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -45,11 +45,13 @@ type conn struct {
 
 	// Client input: cbuf[cr:cw] is read and not yet parsed. The parsed
 	// run cbuf[runFrom:runTo] of runCount commands is not yet counted in
-	// sent; cbuf[fwdFrom:fwdTo] is counted and not yet written.
+	// sent; cbuf[fwdFrom:fwdTo] is counted and not yet written. scan
+	// remembers how far it framed the incomplete command at cr.
 	cbuf                     []byte
 	cr, cw                   int
 	runFrom, runTo, runCount int
 	fwdFrom, fwdTo           int
+	scan                     resp.CommandScanner
 
 	// Upstream input: ubuf[ur:uw] is the beginning of a reply already
 	// passed on but not complete yet; skip counts the bytes still to come
@@ -79,6 +81,12 @@ type conn struct {
 	connected bool // an upstream was set up before: a new one is a move
 	carriable bool // state before the current run allows a move
 	argv      [8][]byte
+
+	// In the loop's list of unauthenticated connections, closed at
+	// authDeadline (see setAuthed).
+	authLinked         bool
+	authDeadline       time.Time
+	authPrev, authNext *conn
 
 	// st is the state replayed on a new upstream, changed only by replies
 	// that confirmed it (pending, applied in reply order).
@@ -120,6 +128,7 @@ func newConn(l *loop, fd int) *conn {
 		ubuf:   make([]byte, s.cfg.BufferSize),
 		authed: s.cfg.Password == "",
 		st:     sessionState{proto: 2},
+		scan:   resp.CommandScanner{MaxCommand: s.cfg.QueryBufferLimit},
 	}
 }
 
@@ -142,6 +151,7 @@ func (c *conn) close(reason string) {
 		c.srv.m.held.Add(-1)
 	}
 	c.runCount, c.local, c.lout = 0, "", nil
+	c.l.unlinkAuth(c)
 	delete(c.l.conns, c)
 	c.srv.m.active.Add(-1)
 }
@@ -191,8 +201,15 @@ func (c *conn) queueClientRead() {
 			// Do not keep a buffer grown for one large command.
 			c.cbuf = make([]byte, c.srv.cfg.BufferSize)
 		}
-	} else if c.cw == len(c.cbuf) {
-		c.makeRoom()
+	} else if c.cw == len(c.cbuf) && !c.makeRoom() {
+		// Not reached: the scanner refuses a command before it fills a
+		// buffer of the limit's size. Never grow past it all the same.
+		c.srv.m.limitClosed.Add(1)
+		c.cw = c.cr
+		c.scan.Reset()
+		c.local, c.closeAfter = replyQueryBufferLimit, true
+		c.processClient()
+		return
 	}
 	c.l.queue(c, ioReadClient, c.cfd, c.cbuf[c.cw:])
 }
@@ -210,16 +227,22 @@ func (c *conn) clientRead(n int, err error) {
 }
 
 // makeRoom moves the partial command at cr to the front or grows the buffer:
-// a command is forwarded whole.
-func (c *conn) makeRoom() {
+// a command is forwarded whole. It reports false when the buffer already has
+// the size of the query buffer limit, which it never passes.
+func (c *conn) makeRoom() bool {
 	if c.cr > 0 {
 		c.cw = copy(c.cbuf, c.cbuf[c.cr:c.cw])
 		c.cr = 0
-		return
+		return true
 	}
-	nb := make([]byte, 2*len(c.cbuf))
+	size := min(2*len(c.cbuf), max(c.srv.cfg.QueryBufferLimit, c.srv.cfg.BufferSize))
+	if size <= len(c.cbuf) {
+		return false
+	}
+	nb := make([]byte, size)
 	copy(nb, c.cbuf[:c.cw])
 	c.cbuf = nb
+	return true
 }
 
 // processClient takes the client's input as far as it can go without
@@ -258,12 +281,17 @@ func (c *conn) parse() bool {
 	start, r, count := c.cr, c.cr, 0
 	took := false
 	for r < c.cw {
-		k, err := resp.CommandLen(c.cbuf[r:c.cw])
-		if errors.Is(err, resp.ErrIncomplete) {
+		// Before authentication Redis's stricter limits apply (the state
+		// can change only at a command boundary: AUTH, HELLO, RESET).
+		k, err := c.scan.Next(c.cbuf[r:c.cw], !c.authed)
+		if err == resp.ErrIncomplete {
 			break
 		}
 		if err != nil {
-			c.local, c.closeAfter = "-ERR Protocol error: "+err.Error()+"\r\n", true
+			if overLimit(err) {
+				c.srv.m.limitClosed.Add(1)
+			}
+			c.local, c.closeAfter = c.protocolErrorReply(err), true
 			c.cw = r // nothing after it can be framed
 			took = true
 			break

@@ -41,6 +41,8 @@ type loop struct {
 	conns map[*conn]struct{}
 	held  []*conn // waiting for the end of a pause
 	spare []*conn
+	// Connections not yet authenticated, by deadline (limits.go).
+	authHead, authTail *conn
 
 	// One round's socket operations (see flush), the next round's, and the
 	// connections whose epoll interest may have changed.
@@ -105,7 +107,7 @@ func (l *loop) run() {
 	for {
 		// A blocking system call the scheduler knows about: the P is
 		// free for other goroutines while the loop sleeps.
-		n, err := unix.EpollWait(l.epfd, l.events, -1)
+		n, err := unix.EpollWait(l.epfd, l.events, l.waitTimeout())
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -145,7 +147,11 @@ func (l *loop) run() {
 			}
 			l.flush()
 		}
-		if now := time.Now(); now.Sub(lastYield) > yieldEvery {
+		now := time.Now()
+		if l.authHead != nil {
+			l.expireAuth(now)
+		}
+		if now.Sub(lastYield) > yieldEvery {
 			lastYield = now
 			runtime.Gosched()
 		}
@@ -363,11 +369,14 @@ func (l *loop) addConn(fd int) {
 	if err := l.register(fd, c, unix.EPOLLIN); err != nil {
 		l.srv.cfg.Log.Error(err, "cannot serve a client connection")
 		unix.Close(fd)
+		l.srv.m.active.Add(-1) // counted by Serve
 		return
 	}
 	c.cmask = unix.EPOLLIN
 	l.conns[c] = struct{}{}
-	l.srv.m.active.Add(1)
+	if !c.authed {
+		l.linkAuth(c, time.Now().Add(l.srv.cfg.AuthTimeout))
+	}
 }
 
 // busy counts the connections Pause must wait for.

@@ -12,6 +12,8 @@ import (
 // stats are the values behind the proxy's metrics.
 type stats struct {
 	accepted       atomic.Uint64
+	rejected       atomic.Uint64 // over MaxClients
+	limitClosed    atomic.Uint64 // over a limit on commands, or not authenticated in time
 	active         atomic.Int64
 	held           atomic.Int64
 	primaryChanges atomic.Uint64
@@ -33,6 +35,8 @@ func (s *Server) metricsHandler() http.Handler {
 	}
 	return metrics.Handler(
 		counter("haredis_proxy_connections_accepted_total", "Client connections accepted.", func() float64 { return float64(s.m.accepted.Load()) }),
+		counter("haredis_proxy_connections_rejected_total", "Client connections refused because the proxy had its maximum number of clients.", func() float64 { return float64(s.m.rejected.Load()) }),
+		counter("haredis_proxy_connections_limit_closed_total", "Client connections closed for a command over a limit, or for not authenticating in time.", func() float64 { return float64(s.m.limitClosed.Load()) }),
 		gauge("haredis_proxy_connections_active", "Client connections open.", func() float64 { return float64(s.m.active.Load()) }),
 		gauge("haredis_proxy_connections_held", "Client connections holding a command during a pause.", func() float64 { return float64(s.m.held.Load()) }),
 		counter("haredis_proxy_commands_total", "Commands forwarded to the primary.", func() float64 { return float64(s.commands()) }),

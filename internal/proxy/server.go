@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -31,6 +32,18 @@ type Config struct {
 	MaxPause time.Duration
 	// BufferSize is each direction's initial buffer (default 16 KiB).
 	BufferSize int
+	// MaxClients bounds the client connections open at once (default
+	// 10000, Redis's maxclients): one more is answered "-ERR max number of
+	// clients reached" and closed.
+	MaxClients int
+	// QueryBufferLimit bounds one command, framing included (default 64
+	// MiB, see DefaultQueryBufferLimit): a client whose command is, or
+	// declares in its headers that it will be, longer gets an error and is
+	// closed.
+	QueryBufferLimit int
+	// AuthTimeout is how long a client may stay connected without
+	// authenticating, when a password is set (default 10 s).
+	AuthTimeout time.Duration
 	// Loops is the number of event loops serving connections (default
 	// GOMAXPROCS-1, at least 1). A loop sleeps in epoll_wait, a system call
 	// that holds its P; when every P is held so, the runtime takes one back
@@ -44,6 +57,21 @@ type Config struct {
 	NoIOURing bool
 	Log       logr.Logger
 }
+
+// Defaults of the limits.
+const (
+	DefaultMaxClients = 10000
+	// DefaultQueryBufferLimit is far below Redis's
+	// client-query-buffer-limit (1 GiB): the proxy holds a command whole
+	// before it forwards it, on top of what Redis holds, and a proxy pod
+	// has much less memory than the primary, so that one client cannot take
+	// a gigabyte of it. 64 MiB is eight times the largest value the tests
+	// move; a deployment that stores larger values raises it with
+	// --query-buffer-limit (Redis's proto-max-bulk-len, 512 MiB, still
+	// bounds one string).
+	DefaultQueryBufferLimit = 64 << 20
+	DefaultAuthTimeout      = 10 * time.Second
+)
 
 // Server is the proxy. Its methods are safe for concurrent use.
 type Server struct {
@@ -80,6 +108,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = 16 << 10
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
+	if cfg.QueryBufferLimit <= 0 {
+		cfg.QueryBufferLimit = DefaultQueryBufferLimit
+	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = DefaultAuthTimeout
 	}
 	if v := os.Getenv("HAREDIS_PROXY_NO_IO_URING"); v != "" && v != "0" && v != "false" {
 		cfg.NoIOURing = true
@@ -136,8 +173,10 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return nil
 			}
+			// Out of descriptors (a flood of connections, or a limit below
+			// MaxClients): wait for some to close rather than stop serving.
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -146,8 +185,17 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		s.m.accepted.Add(1)
+		// Counted here rather than on the loop, so that a burst of
+		// connections cannot pass the limit before the loops see them.
+		if s.m.active.Add(1) > int64(s.cfg.MaxClients) {
+			s.m.active.Add(-1)
+			s.m.rejected.Add(1)
+			refuse(nc, replyMaxClients)
+			continue
+		}
 		fd, err := takeover(nc)
 		if err != nil {
+			s.m.active.Add(-1)
 			s.cfg.Log.Error(err, "cannot serve a client connection")
 			continue
 		}
@@ -156,9 +204,21 @@ func (s *Server) Serve(l net.Listener) error {
 		s.next++
 		s.mu.Unlock()
 		if !lp.post(func() { lp.addConn(fd) }) {
+			s.m.active.Add(-1)
 			unix.Close(fd) // closed meanwhile
 		}
 	}
+}
+
+const replyMaxClients = "-ERR max number of clients reached\r\n"
+
+// refuse answers a connection the proxy will not serve, as Redis does when
+// it has maxclients clients, and closes it. The reply fits in the empty send
+// buffer of a new socket; the deadline only guards against the impossible.
+func refuse(nc net.Conn, reply string) {
+	_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = io.WriteString(nc, reply)
+	nc.Close()
 }
 
 // Close stops accepting and closes every connection.

@@ -311,58 +311,9 @@ func streamedString(b []byte, i int) (int, error) {
 // either an array of bulk strings or an inline command ended by a newline.
 // It returns ErrIncomplete or a *ProtocolError otherwise, and never allocates.
 // A command with no arguments (an empty line, "*0") is a valid frame that
-// Redis ignores without a reply.
+// Redis ignores without a reply. It scans from the start each time: a
+// connection that reads a command in pieces uses a CommandScanner instead.
 func CommandLen(b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, ErrIncomplete
-	}
-	if b[0] != '*' {
-		return inlineLen(b)
-	}
-	ce, i, err := line(b, 0)
-	if err != nil {
-		return 0, err
-	}
-	n, err := parseInt(b[1:ce], 1)
-	if err != nil {
-		return 0, err
-	}
-	if n > MaxAggregateLen {
-		return 0, protoErr(1, "invalid multibulk length")
-	}
-	for k := int64(0); k < n; k++ {
-		if i >= len(b) {
-			return 0, ErrIncomplete
-		}
-		if b[i] != '$' {
-			return 0, protoErr(i, "expected '$' in multibulk command")
-		}
-		ce, next, err := line(b, i)
-		if err != nil {
-			return 0, err
-		}
-		l, err := length(b[i+1:ce], i+1, MaxBulkLen, false)
-		if err != nil {
-			return 0, err
-		}
-		if i, err = bulkEnd(b, next, l); err != nil {
-			return 0, err
-		}
-	}
-	return i, nil
-}
-
-func inlineLen(b []byte) (int, error) {
-	limit := len(b)
-	if limit > MaxInlineLen {
-		limit = MaxInlineLen
-	}
-	j := bytes.IndexByte(b[:limit], '\n')
-	if j < 0 {
-		if limit < len(b) || len(b) >= MaxInlineLen {
-			return 0, protoErr(0, "inline command too long")
-		}
-		return 0, ErrIncomplete
-	}
-	return j + 1, nil
+	var s CommandScanner
+	return s.Next(b, false)
 }

@@ -168,3 +168,18 @@ func BenchmarkReplyLen(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCommandLen(b *testing.B) {
+	buf := []byte(strings.Repeat("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", 16))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		for i := 0; i < len(buf); {
+			n, err := CommandLen(buf[i:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			i += n
+		}
+	}
+}
