@@ -87,6 +87,7 @@ func instancePod(rf *haredisv1.RedisFailover, name string, role haredisv1.Role, 
 		},
 	}
 	schedule(&pod.Spec, rf, spec.Scheduling, ComponentRedis)
+	harden(&pod.Spec)
 	return pod
 }
 
@@ -149,6 +150,7 @@ func sentinelPod(rf *haredisv1.RedisFailover, name string, opts Options) *corev1
 		},
 	}
 	schedule(&pod.Spec, rf, s.Scheduling, ComponentSentinel)
+	harden(&pod.Spec)
 	return pod
 }
 

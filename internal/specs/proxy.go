@@ -69,6 +69,7 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 		Volumes: volumes,
 	}
 	schedule(&pod, rf, haredisv1.Scheduling{}, ComponentProxy)
+	harden(&pod)
 	replicas := rf.Spec.Proxy.Replicas
 	if replicas < 1 {
 		replicas = 2

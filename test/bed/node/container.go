@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -91,6 +92,10 @@ func (c *containerRun) start(ctx context.Context) (reason string, err error) {
 	if err != nil {
 		return "CreateContainerConfigError", err
 	}
+	user, err := containerUser(c.r.pod, c.spec)
+	if err != nil {
+		return "CreateContainerConfigError", err
+	}
 	c.r.mu.Lock()
 	restarts := c.status.RestartCount
 	c.r.mu.Unlock()
@@ -118,7 +123,7 @@ func (c *containerRun) start(ctx context.Context) (reason string, err error) {
 	}
 	cmd, err := runner.Command(runner.Spec{
 		Netns: c.r.link.Netns, Hostname: c.r.hostname(), Root: root,
-		Mounts: mounts, Argv: argv, Env: env, Dir: dir,
+		Mounts: mounts, Argv: argv, Env: env, Dir: dir, User: user,
 	}, out)
 	if err != nil {
 		return "RunContainerError", err
@@ -359,7 +364,26 @@ func (c *containerRun) exec(ctx context.Context, argv []string, stdin io.Reader,
 	c.r.mu.Lock()
 	env := c.env
 	c.r.mu.Unlock()
-	args := append([]string{"-t", fmt.Sprint(pid), "-m", "-n", "-u", "-r", "-w", "--"}, argv...)
+	args := []string{"-t", fmt.Sprint(pid), "-m", "-n", "-u", "-r", "-w", "--"}
+	// As the container's user, as a kubelet's exec runs.
+	user, err := containerUser(c.r.pod, c.spec)
+	if err != nil {
+		return -1, "", err
+	}
+	if user != nil {
+		args = append(args, "setpriv", fmt.Sprintf("--reuid=%d", user.UID), fmt.Sprintf("--regid=%d", user.GID))
+		if len(user.Groups) == 0 {
+			args = append(args, "--clear-groups")
+		} else {
+			groups := make([]string, len(user.Groups))
+			for i, g := range user.Groups {
+				groups[i] = fmt.Sprint(g)
+			}
+			args = append(args, "--groups="+strings.Join(groups, ","))
+		}
+		args = append(args, "--")
+	}
+	args = append(args, argv...)
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = env
 	if stdin != nil {
@@ -374,7 +398,7 @@ func (c *containerRun) exec(ctx context.Context, argv []string, stdin io.Reader,
 		cmd.Stderr = stderr
 	}
 	cmd.WaitDelay = time.Second
-	err := supervise.StartTied(cmd)
+	err = supervise.StartTied(cmd)
 	if err == nil {
 		err = cmd.Wait()
 	}

@@ -47,7 +47,14 @@ func (r *podRun) setupVolume(ctx context.Context, v corev1.Volume) (string, erro
 	core := r.p.cfg.Client.CoreV1()
 	switch {
 	case v.EmptyDir != nil:
-		return dir, os.MkdirAll(dir, 0o777)
+		// World-writable whatever the umask, as a kubelet makes it.
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return "", err
+		}
+		return dir, applyFSGroup(r.pod, dir, false)
 	case v.HostPath != nil:
 		if v.HostPath.Type != nil && *v.HostPath.Type == corev1.HostPathDirectoryOrCreate {
 			if err := os.MkdirAll(v.HostPath.Path, 0o755); err != nil {
@@ -102,6 +109,9 @@ func (r *podRun) writeAPIData(ctx context.Context, v corev1.Volume, dir string) 
 	written, err := writeAtomic(dir, payload)
 	if err != nil {
 		return written, fmt.Errorf("cannot write volume content: %w", err)
+	}
+	if err := applyFSGroup(r.pod, dir, true); err != nil {
+		return written, fmt.Errorf("cannot give the volume to the pod's fsGroup: %w", err)
 	}
 	for _, p := range nestedMountpoints(r.pod, v.Name) {
 		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {

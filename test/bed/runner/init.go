@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ func init() {
 }
 
 func runInit(specPath string) error {
+	// The parent-death signal belongs to a thread: the one that sets it
+	// must be the one that execs.
+	runtime.LockOSThread()
 	data, err := os.ReadFile(specPath)
 	if err != nil {
 		return fmt.Errorf("cannot read container spec: %w", err)
@@ -54,11 +58,40 @@ func runInit(specPath string) error {
 	if err != nil {
 		return err
 	}
+	if u := spec.User; u != nil {
+		if err := becomeUser(*u); err != nil {
+			return err
+		}
+	}
 	// The starter waits for this descriptor to close: at the exec.
 	if fd, err := strconv.Atoi(os.Getenv(syncEnv)); err == nil {
 		unix.CloseOnExec(fd)
 	}
 	return syscall.Exec(path, spec.Argv, spec.Env)
+}
+
+// becomeUser drops root for u, as a container runtime does before it
+// starts the command. A change of credentials clears the parent-death
+// signal, so it is set again: the container still dies with the bed.
+func becomeUser(u User) error {
+	ppid := os.Getppid()
+	// The syscall package's versions change every thread of the process.
+	if err := syscall.Setgroups(u.Groups); err != nil {
+		return fmt.Errorf("cannot set supplementary groups %v: %w", u.Groups, err)
+	}
+	if err := syscall.Setresgid(u.GID, u.GID, u.GID); err != nil {
+		return fmt.Errorf("cannot set group %d: %w", u.GID, err)
+	}
+	if err := syscall.Setresuid(u.UID, u.UID, u.UID); err != nil {
+		return fmt.Errorf("cannot set user %d: %w", u.UID, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("cannot set the parent-death signal: %w", err)
+	}
+	if os.Getppid() != ppid {
+		return fmt.Errorf("the bed ended while the container started")
+	}
+	return nil
 }
 
 // lookPath resolves a command name as a container runtime does: through the

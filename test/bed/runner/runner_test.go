@@ -212,3 +212,40 @@ func TestStartReturnsOnceTheCommandRuns(t *testing.T) {
 		t.Fatalf("init with a missing command ended with %v, want exit code 128", err)
 	}
 }
+
+// TestContainerRunsAsItsUser: a spec's User runs the command with that
+// user, group and supplementary groups, which cannot write the root.
+func TestContainerRunsAsItsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for namespaces")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := fmt.Sprintf("hbuser%d", os.Getpid())
+	if err := netns.Add(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netns.Delete(context.Background(), name) })
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	must(t, os.Mkdir(root, 0o755))
+	out, err := os.Create(filepath.Join(dir, "out.log"))
+	must(t, err)
+	defer out.Close()
+	cmd, err := runner.Command(runner.Spec{
+		Netns: name, Hostname: "pod-u", Root: root,
+		Argv: []string{"sh", "-c", `id -u; id -g; id -G; touch /etc/x 2>/dev/null || echo refused`},
+		Env:  []string{"PATH=" + runner.DefaultPath},
+		User: &runner.User{UID: 999, GID: 998, Groups: []int{997}},
+	}, out)
+	must(t, err)
+	if err := cmd.Run(); err != nil {
+		got, _ := os.ReadFile(out.Name())
+		t.Fatalf("%v: %s", err, got)
+	}
+	got, err := os.ReadFile(out.Name())
+	must(t, err)
+	if want := "999\n998\n998 997\nrefused\n"; string(got) != want {
+		t.Errorf("container output %q, want %q", got, want)
+	}
+}

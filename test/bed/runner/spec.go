@@ -41,6 +41,16 @@ type Spec struct {
 	// Dir is the working directory inside the container; "/" when empty.
 	// When missing it is created, in memory unless it lies in a volume.
 	Dir string `json:"dir,omitempty"`
+	// User runs the command; root when nil.
+	User *User `json:"user,omitempty"`
+}
+
+// User is the identity of a container's process: its user, primary group
+// and supplementary groups (a pod's fsGroup and supplementalGroups).
+type User struct {
+	UID    int   `json:"uid"`
+	GID    int   `json:"gid"`
+	Groups []int `json:"groups,omitempty"`
 }
 
 const initEnv = "HAREDIS_BED_INIT"
