@@ -79,16 +79,30 @@ const FencedMinReplicasToWrite = 32
 const DefaultMaxLag = 10 * time.Second
 
 // EffectiveDurability returns min-replicas-to-write and min-replicas-max-lag
-// in force: the spec's values, else one replica within 10 s when there are
-// at least two replicas (three instances), else none. With a single replica
-// the default is none, so that losing that replica does not stop writes.
+// in force: SpecDurability, except that a fence refuses every write, and
+// that a live import holds min-replicas-to-write at 0 until, after its
+// cutover, the replicas it asks for have made their first copy (the
+// instances other than the first start only at the cutover, and refusing
+// writes while they copy would turn the cutover's pause into an outage).
 func (rf *RedisFailover) EffectiveDurability() (minReplicas int32, maxLag time.Duration) {
+	minReplicas, maxLag = rf.SpecDurability()
+	switch {
+	case rf.Spec.Fenced:
+		return FencedMinReplicasToWrite, maxLag
+	case rf.ImportHoldsDurability():
+		return 0, maxLag
+	}
+	return minReplicas, maxLag
+}
+
+// SpecDurability returns the durability the spec asks for: its values,
+// else one replica within 10 s when there are at least two replicas
+// (three instances), else none. With a single replica the default is
+// none, so that losing that replica does not stop writes.
+func (rf *RedisFailover) SpecDurability() (minReplicas int32, maxLag time.Duration) {
 	maxLag = DefaultMaxLag
 	if l := rf.Spec.Durability.MaxLag; l != nil {
 		maxLag = l.Duration
-	}
-	if rf.Spec.Fenced {
-		return FencedMinReplicasToWrite, maxLag
 	}
 	if m := rf.Spec.Durability.MinReplicasToWrite; m != nil {
 		return *m, maxLag
@@ -97,4 +111,12 @@ func (rf *RedisFailover) EffectiveDurability() (minReplicas int32, maxLag time.D
 		return 1, maxLag
 	}
 	return 0, maxLag
+}
+
+// ImportHoldsDurability: a live import (spec.bootstrap.fromRedis) has not
+// yet seen, after its cutover, its replicas make their first copy
+// (status.liveImport.replicasInSyncTime).
+func (rf *RedisFailover) ImportHoldsDurability() bool {
+	b := rf.Spec.Bootstrap
+	return b != nil && b.FromRedis != nil && (rf.Status.LiveImport == nil || rf.Status.LiveImport.ReplicasInSyncTime == nil)
 }

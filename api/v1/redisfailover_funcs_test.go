@@ -45,6 +45,29 @@ func TestEffectiveDurability(t *testing.T) {
 	}
 }
 
+// TestLiveImportHoldsDurability: a live import holds min-replicas-to-write
+// at 0 until its replicas have copied after the cutover; a fence still
+// refuses every write.
+func TestLiveImportHoldsDurability(t *testing.T) {
+	rf := &RedisFailover{Spec: RedisFailoverSpec{Redis: RedisSpec{Replicas: 3},
+		Bootstrap: &BootstrapSpec{FromRedis: &RedisSource{Host: "source"}}}}
+	for _, st := range []*LiveImportStatus{nil, {Source: "source:6379"}, {CutoverTime: &metav1.Time{Time: time.Now()}}} {
+		rf.Status.LiveImport = st
+		if m, _ := rf.EffectiveDurability(); m != 0 {
+			t.Errorf("liveImport %+v: min-replicas-to-write %d, want 0 until the replicas copied", st, m)
+		}
+	}
+	rf.Status.LiveImport = &LiveImportStatus{CutoverTime: &metav1.Time{Time: time.Now()}, ReplicasInSyncTime: &metav1.Time{Time: time.Now()}}
+	if m, _ := rf.EffectiveDurability(); m != 1 {
+		t.Errorf("after the replicas copied: min-replicas-to-write %d, want the spec's 1", m)
+	}
+	rf.Status.LiveImport.ReplicasInSyncTime = nil
+	rf.Spec.Fenced = true
+	if m, _ := rf.EffectiveDurability(); m != FencedMinReplicasToWrite {
+		t.Errorf("fenced during the hold: %d, want %d", m, FencedMinReplicasToWrite)
+	}
+}
+
 func TestSwitchesDefaultOn(t *testing.T) {
 	rf := &RedisFailover{}
 	if !rf.AuthEnabled() || !rf.ProxyEnabled() || !rf.KeepVolumes() {

@@ -703,6 +703,12 @@ type LiveImportStatus struct {
 	// import goes on.
 	// +optional
 	LastCutoverError string `json:"lastCutoverError,omitempty"`
+	// ReplicasInSyncTime is when, after the cutover, as many replicas as
+	// min-replicas-to-write asks for had made their first copy. Until
+	// then min-replicas-to-write is 0: the new primary takes writes while
+	// the instances created at the cutover copy its data.
+	// +optional
+	ReplicasInSyncTime *metav1.Time `json:"replicasInSyncTime,omitempty"`
 }
 
 // SwitchoverStatus reports one planned switchover.

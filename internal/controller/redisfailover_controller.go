@@ -225,6 +225,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.followSentinels,
 		r.tendSentinels,
 		r.readInstances,
+		r.markReplicasInSync,
 		r.followPrimary,
 		r.checkImage,
 		r.planRollingUpdate,

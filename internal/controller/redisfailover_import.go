@@ -254,6 +254,31 @@ func (r *RedisFailoverReconciler) importDone(ctx context.Context, rf *haredisv1.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
+// markReplicasInSync records, after a live import's cutover, when as
+// many replicas as the spec's min-replicas-to-write are in sync with the
+// new primary (read by readInstances): from then on the durability the
+// spec asks for is in force (EffectiveDurability, sent by applyConfig).
+// reportStatus writes it.
+func (r *RedisFailoverReconciler) markReplicasInSync(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
+	li := rf.Status.LiveImport
+	if !rf.ImportHoldsDurability() || li == nil || li.CutoverTime == nil {
+		return ctrl.Result{}, nil
+	}
+	want, _ := rf.SpecDurability()
+	inSync := 0
+	for name, s := range st.statuses {
+		if name != rf.Status.CurrentPrimary && s != nil && s.Role == instanceapi.RoleReplica && s.Ready {
+			inSync++
+		}
+	}
+	if int32(inSync) < want {
+		return ctrl.Result{}, nil
+	}
+	li.ReplicasInSyncTime = &metav1.Time{Time: time.Now()}
+	log.FromContext(ctx).Info("replicas in sync after the live import's cutover: the spec's durability is in force", "replicas", inSync, "minReplicasToWrite", want)
+	return ctrl.Result{}, nil
+}
+
 // writeStatusIfChanged writes rf's status when it differs from what was
 // read.
 func (r *RedisFailoverReconciler) writeStatusIfChanged(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {

@@ -89,7 +89,9 @@ func TestLiveImportThenCutover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rf := createImportRF(t, ns, "app", "source-auth", src.Status.PodIP, func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 2 })
+	// Three instances: min-replicas-to-write defaults to 1, which must not
+	// refuse writes while the instances created at the cutover copy.
+	rf := createImportRF(t, ns, "app", "source-auth", src.Status.PodIP, func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 3 })
 	redistest.WaitFor(t, 3*time.Minute, "the import is in sync", func(ctx context.Context) error {
 		var err error
 		if rf, err = getRF(ctx, ns, "app"); err != nil {
@@ -165,6 +167,28 @@ func TestLiveImportThenCutover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Once the replicas copied, the spec's durability is in force again.
+	ic, err := env.InstanceClient(ctx, ns, "app", p1.Status.PodIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, time.Minute, "min-replicas-to-write 1 in force on app-1", func(ctx context.Context) error {
+		rf, err := getRF(ctx, ns, "app")
+		if err != nil {
+			return err
+		}
+		if li := rf.Status.LiveImport; li == nil || li.ReplicasInSyncTime == nil {
+			return fmt.Errorf("liveImport %+v", li)
+		}
+		s, err := ic.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if s.DurabilityLive == nil || s.DurabilityLive.MinReplicasToWrite != 1 {
+			return fmt.Errorf("durability in force %+v", s.DurabilityLive)
+		}
+		return nil
+	})
 	pc := plainClient(podAddr(p1), pw)
 	defer pc.Close()
 	lost, err := rep.Lost(ctx, pc)
