@@ -169,7 +169,7 @@ func (f Facts) forceHint() string {
 	if name == "" {
 		name = "NAME"
 	}
-	return fmt.Sprintf("to choose one yourself, accepting the loss of what the others hold beyond it: kubectl annotate redisfailover %s haredis.dev/force-primary=INSTANCE", name)
+	return fmt.Sprintf("to choose one yourself, accepting the loss of what the others hold beyond it: kubectl annotate redisfailovers.haredis.dev %s haredis.dev/force-primary=INSTANCE", name)
 }
 
 // Decision is the outcome.

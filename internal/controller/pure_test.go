@@ -139,7 +139,7 @@ func TestSetConditions(t *testing.T) {
 		},
 		"primary waits and no replica can be promoted": {
 			st: state{view: allAgree, instances: []string{"app-1", "app-2"}, statuses: map[string]*instanceapi.Status{
-				"app-1": {Role: "unknown", Phase: instanceapi.PhaseWaiting, LastDecision: &instanceapi.DecisionRecord{Decision: bootrole.Decision{Action: bootrole.Wait, Reason: "kubectl annotate redisfailover app haredis.dev/force-primary=INSTANCE"}}},
+				"app-1": {Role: "unknown", Phase: instanceapi.PhaseWaiting, LastDecision: &instanceapi.DecisionRecord{Decision: bootrole.Decision{Action: bootrole.Wait, Reason: "kubectl annotate redisfailovers.haredis.dev app haredis.dev/force-primary=INSTANCE"}}},
 				"app-2": {Role: "replica", PromotableReason: "app-1 holds newer data"},
 			}},
 			want:     want{haredisv1.PhaseDegraded, haredisv1.ReasonPrimaryWaiting, haredisv1.ReasonWritesNotAccepted, haredisv1.ReasonStable, haredisv1.ReasonConfigAccepted, haredisv1.ReasonAuthEnabled},

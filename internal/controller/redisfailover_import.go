@@ -114,7 +114,7 @@ func (r *RedisFailoverReconciler) liveImport(ctx context.Context, rf *haredisv1.
 	case rf.Spec.Bootstrap.FromRedis.Cutover == haredisv1.CutoverAutomatic:
 		msg += "; the cutover starts by itself"
 	default:
-		msg += fmt.Sprintf("; in sync: start the cutover with kubectl annotate redisfailover %s %s=now", rf.Name, haredisv1.AnnotationCutover)
+		msg += fmt.Sprintf("; in sync: start the cutover with kubectl annotate redisfailovers.haredis.dev %s %s=now", rf.Name, haredisv1.AnnotationCutover)
 	}
 	if asked && !li.LinkUp {
 		msg += "; the cutover asked for waits until the import is in sync"

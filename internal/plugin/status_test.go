@@ -51,7 +51,7 @@ func TestStatusGolden(t *testing.T) {
 			"spec.fenced is true: every instance refuses writes on purpose (NOREPLICAS) and app-2 serves reads; set spec.fenced to false (kubectl haredis unfence app) to take writes again"), StateFenced},
 		"importing": {func() *haredisv1.RedisFailover {
 			rf := notReady(haredisv1.ReasonImporting, haredisv1.PhaseImporting,
-				"live import: app-1 replicates from 10.0.0.9:6379; REDIS_URL reaches the source through the proxy until the cutover; in sync: start the cutover with kubectl annotate redisfailover app haredis.dev/cutover=now")()
+				"live import: app-1 replicates from 10.0.0.9:6379; REDIS_URL reaches the source through the proxy until the cutover; in sync: start the cutover with kubectl annotate redisfailovers.haredis.dev app haredis.dev/cutover=now")()
 			rf.Status.LiveImport = &haredisv1.LiveImportStatus{Source: "10.0.0.9:6379", LinkUp: true, LagBytes: 2048}
 			return rf
 		}, StateImporting},
