@@ -1,7 +1,7 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
 OPERATOR_PKGS := ./api/... ./internal/version/... ./hack/crdref/... \
-	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/recovery/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator
@@ -27,6 +27,12 @@ bench-failover: setup setup-bed ## SIGKILL of the primary under load, ten trials
 	go run ./hack/bench/failover
 
 BENCHES += bench-failover
+
+.PHONY: bench-recovery
+bench-recovery: setup setup-bed ## Every pod of a RedisFailover deleted at once under load (default grace, then grace 0), five trials each per engine: time until writes through REDIS_URL and Ready are back, writes lost, vs the same engine's plain server + Sentinel all SIGKILLed and restarted, Valkey and Redis (root; ends with a bench: line per engine)
+	go run ./hack/bench/recovery
+
+BENCHES += bench-recovery
 
 .PHONY: bench-scale
 bench-scale: setup setup-bed ## 50 RedisFailovers at once: time to Ready, the operator's RSS, CPU and reconcile latency, status writes, label move during rolling updates (root; ends with a bench: line)

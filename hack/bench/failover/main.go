@@ -23,14 +23,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/hack/bench/internal/benchengine"
+	"github.com/haredis/haredis/hack/bench/internal/benchrf"
 	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/test/operatorbed"
@@ -306,35 +305,18 @@ type haredis struct {
 // its own and waits until it is Ready.
 func startHaredis(ctx context.Context, env *operatorbed.Env, e benchengine.Engine) (*haredis, error) {
 	ns := "bench-failover-" + string(e.Name)
-	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
-		return nil, fmt.Errorf("cannot create the namespace %s: %w\n%s", ns, err, out)
-	}
-	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
-	rf.Spec.Redis.Image = e.Image
-	rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: downAfter}
-	rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: failoverTimeout}
-	if err := env.Client.Create(ctx, rf); err != nil {
-		return nil, fmt.Errorf("cannot create the RedisFailover: %w", err)
-	}
-	h := &haredis{env: env, engine: e, ns: ns}
-	if err := h.settle(ctx); err != nil {
-		return nil, fmt.Errorf("the %s RedisFailover did not become Ready: %w", e.Name, err)
-	}
-	for _, is := range h.rf.Status.Instances {
-		if !strings.HasPrefix(is.Server, string(e.Name)+" ") {
-			return nil, fmt.Errorf("instance %s of the RedisFailover with image %s runs %q, not %s", is.Name, e.Image, is.Server, e.Name)
-		}
-	}
-	out, err := env.Kubectl(ctx, "-n", ns, "get", "secret", "app-auth", "-o", "jsonpath={.data.password}")
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the password: %w", err)
-	}
-	pw, err := decodeBase64(out)
+	rf, err := benchrf.Create(ctx, env, ns, e, func(rf *haredisv1.RedisFailover) {
+		rf.Spec.Sentinel.DownAfter = &metav1.Duration{Duration: downAfter}
+		rf.Spec.Sentinel.FailoverTimeout = &metav1.Duration{Duration: failoverTimeout}
+	})
 	if err != nil {
 		return nil, err
 	}
-	h.pw = pw
-	return h, nil
+	pw, err := benchrf.Password(ctx, env.Client, ns)
+	if err != nil {
+		return nil, err
+	}
+	return &haredis{env: env, engine: e, ns: ns, pw: pw, rf: rf}, nil
 }
 
 func (h *haredis) client() *redis.Client {
@@ -344,14 +326,14 @@ func (h *haredis) client() *redis.Client {
 
 func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 	rf := &haredisv1.RedisFailover{}
-	if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
+	if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: benchrf.Name}, rf); err != nil {
 		return err
 	}
 	for _, is := range rf.Status.Instances {
 		if is.Name != rf.Status.CurrentPrimary {
 			continue
 		}
-		ic, err := h.env.InstanceClient(ctx, h.ns, "app", is.PodIP)
+		ic, err := h.env.InstanceClient(ctx, h.ns, benchrf.Name, is.PodIP)
 		if err != nil {
 			return err
 		}
@@ -366,40 +348,15 @@ func (h *haredis) kill(ctx context.Context, _ *redis.Client) error {
 
 func (h *haredis) finish() {}
 
-// servers is what the instances report they run (status.instances[].server),
-// "valkey 8.0.1" when they agree.
-func (h *haredis) servers() string {
-	seen := map[string]bool{}
-	var out []string
-	for _, is := range h.rf.Status.Instances {
-		if !seen[is.Server] {
-			seen[is.Server] = true
-			out = append(out, is.Server)
-		}
-	}
-	return strings.Join(out, ", ")
-}
+// servers is what the instances report they run, "valkey 8.0.1" when they
+// agree.
+func (h *haredis) servers() string { return benchrf.Servers(h.rf) }
 
 // delete deletes the RedisFailover and waits until its pods are gone, so
 // that the next engine's trials share the bed with nothing else.
 func (h *haredis) delete(ctx context.Context) error {
-	if err := h.env.Client.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "app"}}); err != nil {
-		return fmt.Errorf("cannot delete the %s RedisFailover: %w", h.engine.Name, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	err := redistest.Wait(ctx, 500*time.Millisecond, func() error {
-		var pods corev1.PodList
-		if err := h.env.Client.List(ctx, &pods, client.InNamespace(h.ns)); err != nil {
-			return err
-		}
-		if len(pods.Items) > 0 {
-			return fmt.Errorf("%d pods left", len(pods.Items))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("the pods of the deleted %s RedisFailover are not gone: %w", h.engine.Name, err)
+	if err := benchrf.Delete(ctx, h.env.Client, h.ns); err != nil {
+		return fmt.Errorf("%s: %w", h.engine.Name, err)
 	}
 	return nil
 }
@@ -407,17 +364,10 @@ func (h *haredis) delete(ctx context.Context) error {
 // settle waits for Ready: every instance ready, sentinels agreeing and
 // knowing every replica and peer.
 func (h *haredis) settle(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	return redistest.Wait(ctx, 200*time.Millisecond, func() error {
-		rf := &haredisv1.RedisFailover{}
-		if err := h.env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "app"}, rf); err != nil {
-			return err
-		}
-		if !meta.IsStatusConditionTrue(rf.Status.Conditions, haredisv1.ConditionReady) || rf.Status.ReadyInstances != 3 {
-			return fmt.Errorf("phase %s", rf.Status.Phase)
-		}
-		h.rf = rf
-		return nil
-	})
+	rf, err := benchrf.WaitReady(ctx, h.env.Client, h.ns, 5*time.Minute, nil)
+	if err != nil {
+		return err
+	}
+	h.rf = rf
+	return nil
 }
