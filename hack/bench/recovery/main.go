@@ -446,6 +446,10 @@ func (h *haredis) trial(ctx context.Context, d deletion, i int) (trial, error) {
 		uids[p.UID] = p.Name
 	}
 
+	primaryBefore := ""
+	if rf, err := benchrf.Get(ctx, h.env.Client, h.ns); err == nil {
+		primaryBefore = rf.Status.CurrentPrimary
+	}
 	at := time.Now()
 	args := append([]string{"-n", h.ns, "delete", "pod", "-l", specs.LabelInstance + "=" + benchrf.Name, "--wait=false"}, d.args...)
 	if out, err := h.env.Kubectl(ctx, args...); err != nil {
@@ -485,7 +489,35 @@ func (h *haredis) trial(ctx context.Context, d deletion, i int) (trial, error) {
 	t.lostEarlier = len(earlier) - h.missing
 	t.lost = len(own) + t.lostEarlier
 	h.missing = len(earlier) + len(own)
+	if t.lost > 0 {
+		h.explainLoss(ctx, primaryBefore)
+	}
 	return t, nil
+}
+
+// explainLoss prints what a trial that lost writes needs to tell why: the
+// primary before and after, and each new instance's boot decision.
+func (h *haredis) explainLoss(ctx context.Context, primaryBefore string) {
+	after := ""
+	if rf, err := benchrf.Get(ctx, h.env.Client, h.ns); err == nil {
+		after = rf.Status.CurrentPrimary
+	}
+	fmt.Printf("    primary before the delete %s, after %s\n", primaryBefore, after)
+	pods, err := h.pods(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range pods {
+		if p.Labels[specs.LabelComponent] != specs.ComponentRedis {
+			continue
+		}
+		out, _ := h.env.Kubectl(ctx, "-n", h.ns, "logs", p.Name, "-c", "redis")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "boot decision") || strings.Contains(line, "redis-server started") {
+				fmt.Printf("    %s: %s\n", p.Name, line)
+			}
+		}
+	}
 }
 
 // replaced tells whether every pod of the RedisFailover was replaced (none

@@ -63,8 +63,8 @@ func WaitReady(ctx context.Context, c client.Client, ns string, timeout time.Dur
 	defer cancel()
 	var got *haredisv1.RedisFailover
 	err := redistest.Wait(ctx, 100*time.Millisecond, func() error {
-		rf := &haredisv1.RedisFailover{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, rf); err != nil {
+		rf, err := Get(ctx, c, ns)
+		if err != nil {
 			return err
 		}
 		if cond != nil {
@@ -79,6 +79,15 @@ func WaitReady(ctx context.Context, c client.Client, ns string, timeout time.Dur
 		return nil
 	})
 	return got, err
+}
+
+// Get reads the RedisFailover Name in ns.
+func Get(ctx context.Context, c client.Client, ns string) (*haredisv1.RedisFailover, error) {
+	rf := &haredisv1.RedisFailover{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: Name}, rf); err != nil {
+		return nil, err
+	}
+	return rf, nil
 }
 
 // Password reads the RedisFailover's password from its Secret NAME-auth.
