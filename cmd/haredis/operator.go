@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
@@ -20,6 +21,7 @@ import (
 func newOperatorCommand() *cobra.Command {
 	var (
 		metricsAddr, probeAddr, image, pullPolicy, namespace string
+		metricsSecure                                        bool
 		leaderElect, development                             bool
 	)
 	cmd := &cobra.Command{
@@ -40,7 +42,7 @@ func newOperatorCommand() *cobra.Command {
 				return fmt.Errorf("cannot find the cluster: %w", err)
 			}
 			mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
-				Scheme: scheme, Metrics: metricsserver.Options{BindAddress: metricsAddr},
+				Scheme: scheme, Metrics: metricsOptions(metricsAddr, metricsSecure),
 				HealthProbeBindAddress: probeAddr, LeaderElection: leaderElect, Namespaces: splitList(namespace),
 				Specs: specs.Options{OperatorImage: image, ImagePullPolicy: pullPolicy},
 			})
@@ -58,6 +60,7 @@ func newOperatorCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&metricsAddr, "metrics-bind-address", envOr("HAREDIS_METRICS_ADDR", ":8080"), "address of the metrics endpoint (0 disables it)")
+	f.BoolVar(&metricsSecure, "metrics-secure", envOr("HAREDIS_METRICS_SECURE", "true") == "true", "serve the metrics over HTTPS to clients whose bearer token may get the non-resource URL /metrics (a TokenReview and a SubjectAccessReview per scrape); false serves plain HTTP to anyone (env HAREDIS_METRICS_SECURE)")
 	f.StringVar(&probeAddr, "health-probe-bind-address", envOr("HAREDIS_PROBE_ADDR", ":8081"), "address of /healthz and /readyz")
 	f.BoolVar(&leaderElect, "leader-elect", envOr("HAREDIS_LEADER_ELECT", "false") == "true", "elect a leader so that only one replica of the operator acts")
 	f.StringVar(&image, "image", envOr("HAREDIS_OPERATOR_IMAGE", "haredis/haredis:dev"), "image holding the haredis binary at "+specs.BinaryPath+" (copied into Redis pods)")
@@ -75,4 +78,16 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// metricsOptions serves the operator's metrics on addr: over HTTPS with a
+// self-signed certificate, to callers the API server authenticates and
+// allows to get /metrics, when secure; plain HTTP to anyone otherwise.
+func metricsOptions(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }

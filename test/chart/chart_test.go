@@ -161,8 +161,29 @@ func TestChartLimitedToNamespaces(t *testing.T) {
 	if !slices.Contains(c.Args, "--namespace=shop,billing") || c.Image != "registry.example/haredis:v1.2.3" {
 		t.Errorf("args %v, image %s", c.Args, c.Image)
 	}
-	if _, ok := objs["ServiceMonitor/haredis-system/op-haredis"]; !ok {
-		t.Errorf("no ServiceMonitor; rendered %v", objs.keys())
+	var sm struct {
+		Spec struct {
+			Endpoints []struct {
+				Port, Scheme, BearerTokenFile string
+				TLSConfig                     struct{ InsecureSkipVerify bool }
+			}
+		}
+	}
+	objs.get(t, "ServiceMonitor/haredis-system/op-haredis", &sm)
+	if e := sm.Spec.Endpoints; len(e) != 1 || e[0].Scheme != "https" || e[0].BearerTokenFile == "" || !e[0].TLSConfig.InsecureSkipVerify {
+		t.Errorf("the ServiceMonitor does not scrape the secure metrics with a token: %+v", e)
+	}
+	if !slices.Contains(c.Args, "--metrics-secure=true") {
+		t.Errorf("the operator's metrics are not secure by default: args %v", c.Args)
+	}
+	// The metrics' authentication is cluster-scoped even when the operator
+	// watches a few namespaces; the reader role is there to bind.
+	var crb rbacv1.ClusterRoleBinding
+	objs.get(t, "ClusterRoleBinding//op-haredis-metrics-auth", &crb)
+	var reader rbacv1.ClusterRole
+	objs.get(t, "ClusterRole//op-haredis-metrics-reader", &reader)
+	if len(reader.Rules) != 1 || !slices.Equal(reader.Rules[0].NonResourceURLs, []string{"/metrics"}) {
+		t.Errorf("metrics reader rules %+v", reader.Rules)
 	}
 	var pm struct {
 		Spec struct {

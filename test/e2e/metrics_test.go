@@ -20,6 +20,7 @@ import (
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
 	"github.com/haredis/haredis/test/controlplane"
+	"github.com/haredis/haredis/test/operatorbed"
 )
 
 // TestMetricsAreDocumented scrapes every metrics endpoint of a running
@@ -36,12 +37,12 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: dial}}
-	scrape := func(what, addr, token string) metrics.Families {
+	hc := env.MetricsHTTPClient(3 * time.Second)
+	scrape := func(what, url, token string) metrics.Families {
 		t.Helper()
 		var fams metrics.Families
 		redistest.WaitFor(t, 30*time.Second, "a scrape of "+what, func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
 				return err
 			}
@@ -78,7 +79,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	instFams := scrape("the primary's manager", net.JoinHostPort(primary.Status.PodIP, strconv.Itoa(specs.InstanceMetricsPort)), "")
+	instFams := scrape("the primary's manager", "http://"+net.JoinHostPort(primary.Status.PodIP, strconv.Itoa(specs.InstanceMetricsPort))+"/metrics", "")
 	want("the primary's manager", instFams,
 		"haredis_instance_role", "haredis_instance_ready", "haredis_instance_replication_offset_bytes", "haredis_instance_connected_replicas",
 		"haredis_instance_memory_used_bytes", "haredis_instance_keyspace_hits_total", "haredis_instance_rdb_last_bgsave_ok")
@@ -86,14 +87,50 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err := kc.List(ctx, &proxies, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/component": "proxy"}); err != nil || len(proxies.Items) == 0 {
 		t.Fatalf("proxy pods: %v, %d", err, len(proxies.Items))
 	}
-	proxyFams := scrape("a proxy", net.JoinHostPort(proxies.Items[0].Status.PodIP, "9090"), "")
+	proxyFams := scrape("a proxy", "http://"+net.JoinHostPort(proxies.Items[0].Status.PodIP, "9090")+"/metrics", "")
 	want("a proxy", proxyFams,
 		"haredis_proxy_connections_active", "haredis_proxy_commands_total", "haredis_proxy_primary_known")
 	ops, err := env.OperatorPods(ctx)
 	if err != nil || len(ops) == 0 {
 		t.Fatalf("operator pods: %v, %d", err, len(ops))
 	}
-	opFams := scrape("the operator", net.JoinHostPort(ops[0].Status.PodIP, "8080"), "")
+	// The operator serves its metrics over HTTPS to a token allowed to get
+	// /metrics only.
+	opURL := "https://" + net.JoinHostPort(ops[0].Status.PodIP, "8080") + "/metrics"
+	reader, err := env.ServiceAccountToken(ctx, ns, "prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := env.ServiceAccountToken(ctx, ns, "stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding, err := env.BindClusterRole(ctx, ns, "prometheus", operatorbed.MetricsReaderRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kc.Delete(context.Background(), binding) })
+	for _, c := range []struct {
+		who, token string
+		want       int
+	}{{"no token", "", http.StatusUnauthorized}, {"a token not allowed /metrics", stranger, http.StatusForbidden}} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, opURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("the operator's metrics with %s: %v", c.who, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("the operator's metrics with %s: status %d, want %d", c.who, resp.StatusCode, c.want)
+		}
+	}
+	opFams := scrape("the operator", opURL, reader)
 	want("the operator", opFams, "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total")
 
 	// Every metric the alerts and the dashboard read is served.

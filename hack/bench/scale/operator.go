@@ -32,7 +32,9 @@ type operator struct {
 	pod        string
 	pid        int
 	metricsURL string
-	http       *http.Client
+	// token may read the metrics, as Prometheus's would.
+	token string
+	http  *http.Client
 }
 
 // findOperator finds the one operator pod, its process and its metrics
@@ -61,10 +63,15 @@ func findOperator(ctx context.Context, env *operatorbed.Env) (*operator, error) 
 	if err != nil {
 		return nil, err
 	}
+	token, err := env.MetricsReaderToken(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return &operator{
 		pod: p.Name, pid: pid,
-		metricsURL: "http://" + net.JoinHostPort(h.IP().String(), strconv.Itoa(int(port))) + "/metrics",
-		http:       &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: env.Dial}},
+		metricsURL: "https://" + net.JoinHostPort(h.IP().String(), strconv.Itoa(int(port))) + "/metrics",
+		token:      token,
+		http:       env.MetricsHTTPClient(10 * time.Second),
 	}, nil
 }
 
@@ -169,6 +176,7 @@ func (o *operator) reconcileHistogram(ctx context.Context) (histogram, error) {
 	if err != nil {
 		return histogram{}, err
 	}
+	req.Header.Set("Authorization", "Bearer "+o.token)
 	resp, err := o.http.Do(req)
 	if err != nil {
 		return histogram{}, fmt.Errorf("cannot scrape the operator's metrics: %w", err)
