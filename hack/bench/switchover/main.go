@@ -29,12 +29,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/hack/bench/internal/benchengine"
+	"github.com/haredis/haredis/hack/bench/internal/benchrf"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/writeload"
 	"github.com/haredis/haredis/test/operatorbed"
@@ -116,7 +116,7 @@ func run(n int, engineList string) error {
 			fmt.Println(env.OperatorLog(ctx, 100))
 			return err
 		}
-		if err := deleteRedisFailover(ctx, env, m.engine); err != nil {
+		if err := benchrf.Delete(ctx, env.Client, namespace(m.engine)); err != nil {
 			fmt.Printf("warning: %v\n", err)
 		}
 	}
@@ -241,30 +241,16 @@ func namespace(e benchengine.Engine) string { return "bench-switchover-" + strin
 
 func runHaredis(ctx context.Context, env *operatorbed.Env, e benchengine.Engine, n int) (*haredisResult, error) {
 	ns := namespace(e)
-	if out, err := env.Kubectl(ctx, "create", "namespace", ns); err != nil {
-		return nil, fmt.Errorf("cannot create the namespace %s: %w\n%s", ns, err, out)
-	}
-	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
-	rf.Spec.Redis.Image = e.Image
-	if err := env.Client.Create(ctx, rf); err != nil {
-		return nil, fmt.Errorf("cannot create the %s RedisFailover: %w", e.Name, err)
-	}
-	rf, err := settle(ctx, env, ns, func(*haredisv1.RedisFailover) error { return nil })
+	rf, err := benchrf.Create(ctx, env, ns, e, nil)
 	if err != nil {
-		return nil, fmt.Errorf("the %s RedisFailover did not become Ready: %w", e.Name, err)
-	}
-	res := &haredisResult{servers: servers(rf)}
-	for _, is := range rf.Status.Instances {
-		if !strings.HasPrefix(is.Server, string(e.Name)+" ") {
-			return nil, fmt.Errorf("instance %s of the RedisFailover with image %s runs %q, not %s", is.Name, e.Image, is.Server, e.Name)
-		}
-	}
-	fmt.Printf("\nharedis RedisFailover (test bed, spec.redis.image %s, instances run %s), status.targetPrimary\n", e.Image, res.servers)
-	secret := &corev1.Secret{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-auth"}, secret); err != nil {
 		return nil, err
 	}
-	pw := string(secret.Data["password"])
+	res := &haredisResult{servers: benchrf.Servers(rf)}
+	fmt.Printf("\nharedis RedisFailover (test bed, spec.redis.image %s, instances run %s), status.targetPrimary\n", e.Image, res.servers)
+	pw, err := benchrf.Password(ctx, env.Client, ns)
+	if err != nil {
+		return nil, err
+	}
 	pc := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://"), Password: pw, Dialer: env.Dial,
 		DialTimeout: time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
 	defer pc.Close()
@@ -364,46 +350,6 @@ func runHaredis(ctx context.Context, env *operatorbed.Env, e benchengine.Engine,
 	return res, nil
 }
 
-// servers is what rf's instances report they run
-// (status.instances[].server), "valkey 8.0.1" when they agree.
-func servers(rf *haredisv1.RedisFailover) string {
-	seen := map[string]bool{}
-	var out []string
-	for _, is := range rf.Status.Instances {
-		if !seen[is.Server] {
-			seen[is.Server] = true
-			out = append(out, is.Server)
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
-// deleteRedisFailover deletes e's RedisFailover and waits until its pods are
-// gone, so that the next engine's switchovers share the bed with nothing
-// else.
-func deleteRedisFailover(ctx context.Context, env *operatorbed.Env, e benchengine.Engine) error {
-	ns := namespace(e)
-	if err := env.Client.Delete(ctx, &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}); err != nil {
-		return fmt.Errorf("cannot delete the %s RedisFailover: %w", e.Name, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	err := redistest.Wait(ctx, 500*time.Millisecond, func() error {
-		var pods corev1.PodList
-		if err := env.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
-			return err
-		}
-		if len(pods.Items) > 0 {
-			return fmt.Errorf("%d pods left", len(pods.Items))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("the pods of the deleted %s RedisFailover are not gone: %w", e.Name, err)
-	}
-	return nil
-}
-
 var errGiveUp = errors.New("switchover failed")
 
 // settle waits until the RedisFailover is Ready and cond holds.
@@ -413,7 +359,7 @@ func settle(ctx context.Context, env *operatorbed.Env, ns string, cond func(*har
 	var got *haredisv1.RedisFailover
 	err := redistest.Wait(ctx, 100*time.Millisecond, func() error {
 		rf := &haredisv1.RedisFailover{}
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: benchrf.Name}, rf); err != nil {
 			return err
 		}
 		if err := cond(rf); err != nil {
@@ -430,7 +376,7 @@ func settle(ctx context.Context, env *operatorbed.Env, ns string, cond func(*har
 	})
 	if err == nil && got == nil {
 		rf := &haredisv1.RedisFailover{}
-		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf)
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: benchrf.Name}, rf)
 		return nil, fmt.Errorf("%w: %+v", errGiveUp, rf.Status.LastSwitchover)
 	}
 	return got, err
@@ -449,7 +395,7 @@ func retryUpdate(ctx context.Context, env *operatorbed.Env, ns string, mutate fu
 	defer cancel()
 	return redistest.Wait(ctx, 100*time.Millisecond, func() error {
 		rf := &haredisv1.RedisFailover{}
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, rf); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: benchrf.Name}, rf); err != nil {
 			return err
 		}
 		mutate(rf)
