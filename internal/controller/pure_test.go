@@ -478,3 +478,24 @@ func TestFenceState(t *testing.T) {
 		t.Errorf("fenced durability %d", m)
 	}
 }
+
+// TestTerminatingPrimaryTakesNoWrites: a primary whose pod is being
+// deleted has left NAME-primary's endpoints, although its manager still
+// says it takes writes: the status must not claim it does.
+func TestTerminatingPrimaryTakesNoWrites(t *testing.T) {
+	rf := testRF()
+	ready := corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-1"}, Status: ready}
+	st := &state{
+		pods:     map[string]*corev1.Pod{"app-1": pod},
+		statuses: map[string]*instanceapi.Status{"app-1": {Role: instanceapi.RolePrimary, Ready: true}},
+	}
+	if ok, reason, msg := writesBlocked(rf, st); !ok {
+		t.Fatalf("a ready primary: blocked (%s: %s)", reason, msg)
+	}
+	pod.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	ok, reason, msg := writesBlocked(rf, st)
+	if ok || reason != haredisv1.ReasonPrimaryNotReady || !strings.Contains(msg, "being deleted") {
+		t.Errorf("a terminating primary: ok %v, %s: %s", ok, reason, msg)
+	}
+}

@@ -24,8 +24,12 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 	ps := st.statuses[primary]
 	pod := st.pods[primary]
 	switch {
-	case primaryTakesWrites(ps) && (pod == nil || podIsReady(pod)):
+	case primaryTakesWrites(ps) && (pod == nil || podServes(pod)):
 		return true, "", ""
+	case primaryTakesWrites(ps) && pod.DeletionTimestamp != nil:
+		// A terminating pod leaves its Services at once, before its
+		// containers stop.
+		return false, haredisv1.ReasonPrimaryNotReady, fmt.Sprintf("writes are not accepted through %s: the pod of the primary %s is being deleted; %s", rf.PrimaryServiceName(), primary, nextStep(rf, st))
 	case primaryTakesWrites(ps):
 		// The instance takes writes; the Service NAME-primary reaches it once
 		// the kubelet marks the pod ready (a readiness probe away).
@@ -55,6 +59,10 @@ func writesBlocked(rf *haredisv1.RedisFailover, st *state) (ok bool, reason, msg
 func primaryTakesWrites(ps *instanceapi.Status) bool {
 	return ps != nil && ps.Role == instanceapi.RolePrimary && ps.Ready
 }
+
+// podServes: the pod is ready and not terminating, so the Services that
+// select it reach it (a terminating pod leaves their endpoints at once).
+func podServes(p *corev1.Pod) bool { return p.DeletionTimestamp == nil && podIsReady(p) }
 
 func podIsReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {

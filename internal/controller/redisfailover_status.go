@@ -88,6 +88,9 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 		if extra := extraPrimary(rf, n, st.statuses[n]); extra != "" {
 			is.Ready, why = false, " ("+extra+")"
 		}
+		if p := st.pods[n]; is.Ready && p != nil && p.DeletionTimestamp != nil {
+			is.Ready, why = false, " (its pod is being deleted)"
+		}
 		if pvc := st.pvcs[n]; pvc != nil {
 			if c, ok := pvc.Status.Capacity[corev1.ResourceStorage]; ok {
 				is.Storage = c.String()
