@@ -107,7 +107,6 @@ func waitBackup(t *testing.T, ns, name, reason string, timeout time.Duration) *h
 // key of every type is there with its value and expiration, and so is
 // every write acknowledged before the backup was asked for.
 func TestBackupUnderLoadHoldsTheDataSet(t *testing.T) {
-	t.Parallel()
 	srv, endpoint := s3Store(t)
 	ns := newNamespace(t, "backup")
 	credentialsSecret(t, ns, "s3", srv, srv.SecretAccessKey)
@@ -281,7 +280,6 @@ func TestBackupUnderLoadHoldsTheDataSet(t *testing.T) {
 // pod and says why; a seed whose checksum differs is not loaded and the
 // RedisFailover does not become Ready empty.
 func TestRestoreBadInputSaysWhy(t *testing.T) {
-	t.Parallel()
 	srv, endpoint := s3Store(t)
 	ns := newNamespace(t, "restore-bad")
 	ctx := context.Background()
@@ -361,7 +359,6 @@ func waitBootstrapped(t *testing.T, ns, name, reason, says string) *haredisv1.Re
 // TestBackupBadInputSaysWhy: every mistake keeps the backup Pending with a
 // reason naming the field to fix, and touches nothing.
 func TestBackupBadInputSaysWhy(t *testing.T) {
-	t.Parallel()
 	srv, endpoint := s3Store(t)
 	ns, rf, _ := newReadyRF(t, "backup-bad", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Replicas = 2 })
 	credentialsSecret(t, ns, "good", srv, srv.SecretAccessKey)
@@ -410,7 +407,6 @@ func TestBackupBadInputSaysWhy(t *testing.T) {
 // produces backups, and retention deletes the oldest ones with their
 // objects; the status says where the backups stand.
 func TestScheduledBackupsAreRetained(t *testing.T) {
-	t.Parallel()
 	srv, endpoint := s3Store(t)
 	ns := newNamespace(t, "schedule")
 	credentialsSecret(t, ns, "s3", srv, srv.SecretAccessKey)

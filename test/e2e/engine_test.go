@@ -27,7 +27,6 @@ import (
 // 7.0 could not survive (it cannot read Valkey's RDB format), is refused
 // before any pod restarts.
 func TestMoveRedisToValkey(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "move", withImage(redisImage))
 	ctx := context.Background()
 	url := strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://")

@@ -76,7 +76,6 @@ func createImportRF(t *testing.T, ns, name, secret, host string, mutate func(*ha
 // primary the writer without a failed or lost write, REDIS_URL stays the
 // same, and the sentinels and replicas come up only after it.
 func TestLiveImportThenCutover(t *testing.T) {
-	t.Parallel()
 	ns := newNamespace(t, "import")
 	ctx := context.Background()
 	const pw = "source-password-1"
@@ -248,7 +247,6 @@ func TestLiveImportThenCutover(t *testing.T) {
 // one that does not answer, are said in the status; nothing else starts
 // and a cutover asked for waits.
 func TestLiveImportBadInputSaysWhy(t *testing.T) {
-	t.Parallel()
 	ns := newNamespace(t, "import-bad")
 	ctx := context.Background()
 	passwordSecret(t, ns, "wrong", "not-the-source-password")
@@ -303,7 +301,6 @@ func TestLiveImportBadInputSaysWhy(t *testing.T) {
 // RedisFailover takes over as soon as it is in sync, and without the proxy
 // it ends Ready with the source's data on every instance.
 func TestLiveImportAutomaticCutoverWithoutProxy(t *testing.T) {
-	t.Parallel()
 	ns := newNamespace(t, "import-auto")
 	ctx := context.Background()
 	passwordSecret(t, ns, "source-auth", "pw-auto")

@@ -39,7 +39,6 @@ const switchoverWindow = 5 * time.Second
 // switchover must fail no command at all, and those with one only within
 // one short window; live changes and growth restart nothing.
 func TestPlannedOperations(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "planned", nil)
 	ctx := context.Background()
 	fc := redis.NewFailoverClient(&redis.FailoverOptions{

@@ -29,7 +29,6 @@ import (
 // primary's redis-server is killed, and the same clients write again once
 // the sentinels promoted a replica.
 func TestPluginSentinelFormatsAcrossFailover(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "plugin", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -37,7 +37,6 @@ import (
 // taken by the API server; a fence that refuses writes and keeps reads;
 // and a hibernation and a wake that keep the data.
 func TestPluginTools(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "tools", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()

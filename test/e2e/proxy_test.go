@@ -35,10 +35,7 @@ const failoverWindow = 10 * time.Second
 // go-redis client and redis-benchmark through a planned switchover without
 // a failed command; the same through an unplanned failover (SIGKILL of the
 // primary's redis-server) with errors only in a bounded window.
-func TestProxyREDISURL(t *testing.T) {
-	t.Parallel()
-	forEachEngine(t, testProxyREDISURL)
-}
+func TestProxyREDISURL(t *testing.T) { forEachEngine(t, testProxyREDISURL) }
 
 func testProxyREDISURL(t *testing.T, image string) {
 	ns, rf, pw := newReadyRF(t, "proxy", withImage(image))

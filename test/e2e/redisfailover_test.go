@@ -30,10 +30,7 @@ import (
 // and connect, SIGKILL of the primary's redis-server, a deleted pod comes
 // back with its volume and leaves no stale address in Sentinel (safety rule
 // 4), an invalid parameter, deletion keeps the volumes.
-func TestRedisFailoverLifecycle(t *testing.T) {
-	t.Parallel()
-	forEachEngine(t, testLifecycle)
-}
+func TestRedisFailoverLifecycle(t *testing.T) { forEachEngine(t, testLifecycle) }
 
 func testLifecycle(t *testing.T, image string) {
 	ns, rf, pw := newReadyRF(t, "life", withImage(image))

@@ -24,7 +24,6 @@ import (
 // killed primary comes back empty; it must never be primary again over its
 // replicas, which keep every key.
 func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "empty", func(rf *haredisv1.RedisFailover) { rf.Spec.Redis.Persistence = haredisv1.PersistenceNone })
 	ctx := context.Background()
 	const keys = 200
@@ -131,7 +130,6 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 // only its own master, and every instance replicates only within its own
 // namespace.
 func TestTwinsNeverCrossFollow(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	nss := []string{newNamespace(t, "twin"), newNamespace(t, "twin")}
 	for _, ns := range nss {

@@ -22,7 +22,6 @@ import (
 // non-root pod user, cannot write its root filesystem, and has no
 // service-account token.
 func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "restricted-", Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted",

@@ -196,7 +196,6 @@ func (w *statusWatch) finish(t *testing.T) {
 // is down. After every step each acknowledged key is on every instance, and
 // the status never says Ready while writes fail.
 func TestRecoversFromSequences(t *testing.T) {
-	t.Parallel()
 	ns, rf, pw := newReadyRF(t, "seq", func(rf *haredisv1.RedisFailover) {
 		rf.Spec.Redis.Replicas = 1
 		rf.Spec.Redis.Persistence = haredisv1.PersistenceAOF
