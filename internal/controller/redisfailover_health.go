@@ -92,10 +92,8 @@ func nextStep(rf *haredisv1.RedisFailover, st *state) string {
 		}
 		cannot = append(cannot, fmt.Sprintf("%s (%s)", n, why))
 	}
-	down := "1s"
-	if d := rf.Spec.Sentinel.DownAfter; d != nil {
-		down = d.Duration.String()
-	}
+	downAfter, _ := sentinelTimings(rf)
+	down := downAfter.String()
 	switch {
 	case len(can) > 0:
 		return fmt.Sprintf("the sentinels fail over to one of %s once they count the primary down (spec.sentinel.downAfter %s)", strings.Join(can, ", "), down)
@@ -141,10 +139,7 @@ func (r *RedisFailoverReconciler) recordRestores(rf *haredisv1.RedisFailover, st
 // instance stopped longer than the sentinels' down-after period (the time
 // a failover would take to begin), with the decision's reason.
 func (r *RedisFailoverReconciler) recordWaits(rf *haredisv1.RedisFailover, st *state) {
-	down := time.Second
-	if d := rf.Spec.Sentinel.DownAfter; d != nil {
-		down = d.Duration
-	}
+	down, _ := sentinelTimings(rf)
 	for _, n := range st.instances {
 		key := rf.Namespace + "/" + n + "/" + string(rf.UID)
 		s := st.statuses[n]

@@ -56,6 +56,8 @@ type sentinelView struct {
 	stale []string
 	// quorums is the quorum each answering sentinel has, by address.
 	quorums map[string]int
+	// downAfters is each answering sentinel's down-after, by address.
+	downAfters map[string]time.Duration
 	// tunable are the sentinels that monitor the master, with their
 	// run_id (a restarted sentinel has a new one).
 	tunable map[string]string
@@ -95,8 +97,44 @@ func (r *RedisFailoverReconciler) tendSentinels(ctx context.Context, rf *haredis
 		r.repairSentinels(ctx, rf, st, pw)
 	}
 	r.setQuorum(ctx, rf, st, pw)
+	r.setDownAfter(ctx, rf, st, pw)
 	r.forgetStale(ctx, rf, st, pw)
 	return ctrl.Result{}, nil
+}
+
+// sentinelTimings are the down-after and failover-timeout the sentinels of
+// rf run with: the spec's, else 1 s and 10 s.
+func sentinelTimings(rf *haredisv1.RedisFailover) (downAfter, failoverTimeout time.Duration) {
+	downAfter, failoverTimeout = time.Second, 10*time.Second
+	if d := rf.Spec.Sentinel.DownAfter; d != nil {
+		downAfter = d.Duration
+	}
+	if d := rf.Spec.Sentinel.FailoverTimeout; d != nil {
+		failoverTimeout = d.Duration
+	}
+	return downAfter, failoverTimeout
+}
+
+// setDownAfter puts back the spec's down-after on a sentinel that has
+// another one: a planned switchover raises it while its fence holds and
+// restores it when it ends, so another is left only by an operator that
+// stopped in the middle of one. It waits while a switchover runs.
+func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+	if run := r.switchovers.get(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}); run != nil && !run.finished() {
+		return
+	}
+	want, _ := sentinelTimings(rf)
+	for addr, have := range st.view.downAfters {
+		if have == want {
+			continue
+		}
+		if err := sentinel.SetDownAfter(ctx, addr, password, rf.MasterName(), want); err != nil {
+			log.FromContext(ctx).Info("cannot set a sentinel's down-after", "sentinel", addr, "downAfter", want.String(), "error", err.Error())
+			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set the down-after of sentinel %s to %s: %v", addr, want, err))
+			continue
+		}
+		log.FromContext(ctx).Info("set a sentinel's down-after back", "sentinel", addr, "from", have.String(), "to", want.String())
+	}
 }
 
 // sentinelPassword is what sentinels of rf require, "" without auth.
@@ -185,13 +223,16 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 // primary), v.primary is left to the caller, who knows which instance
 // listens there.
 func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances int) sentinelView {
-	v := sentinelView{asked: len(answers), quorums: map[string]int{}, tunable: map[string]string{}}
+	v := sentinelView{asked: len(answers), quorums: map[string]int{}, downAfters: map[string]time.Duration{}, tunable: map[string]string{}}
 	for _, a := range answers {
 		if a.Answered() {
 			v.answered++
 		}
 		if a.Quorum > 0 {
 			v.quorums[a.Sentinel] = a.Quorum
+		}
+		if a.DownAfter > 0 {
+			v.downAfters[a.Sentinel] = a.DownAfter
 		}
 		if a.Unknown {
 			v.lost = append(v.lost, a.Sentinel)
@@ -219,16 +260,11 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 // reset one whose start-up failed) the primary the majority agrees on.
 func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
 	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
+	downAfter, failoverTimeout := sentinelTimings(rf)
 	m := sentinel.Monitored{MasterName: rf.MasterName(), Host: host, Port: port, Quorum: int(specs.SentinelQuorum(rf)),
-		DownAfter: time.Second, FailoverTimeout: 10 * time.Second}
+		DownAfter: downAfter, FailoverTimeout: failoverTimeout}
 	if rf.AuthEnabled() {
 		m.AuthPass = st.password
-	}
-	if d := rf.Spec.Sentinel.DownAfter; d != nil {
-		m.DownAfter = d.Duration
-	}
-	if d := rf.Spec.Sentinel.FailoverTimeout; d != nil {
-		m.FailoverTimeout = d.Duration
 	}
 	for _, a := range st.view.lost {
 		if err := sentinel.Monitor(ctx, a, password, m); err != nil {

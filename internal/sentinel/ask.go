@@ -90,6 +90,8 @@ type Master struct {
 	// (failover_in_progress). Its ConfigEpoch may then already be the
 	// new configuration's while Addr is still the old primary's.
 	InFailover bool
+	// DownAfter is the sentinel's down-after-milliseconds for the master.
+	DownAfter time.Duration
 }
 
 // Answered tells whether the sentinel answered at all.
@@ -131,6 +133,9 @@ func parseMaster(addr string, cmd *redis.MapStringStringCmd) Master {
 		m.Quorum, _ = strconv.Atoi(res["quorum"])
 		m.ConfigEpoch, _ = strconv.ParseInt(res["config-epoch"], 10, 64)
 		m.InFailover = strings.Contains(res["flags"], "failover_in_progress")
+		if ms, err := strconv.ParseInt(res["down-after-milliseconds"], 10, 64); err == nil {
+			m.DownAfter = time.Duration(ms) * time.Millisecond
+		}
 	}
 	return m
 }

@@ -98,6 +98,14 @@ func Monitor(ctx context.Context, addr, password string, m Monitored) error {
 	return sc.Set(ctx, m.MasterName, "failover-timeout", strconv.FormatInt(m.FailoverTimeout.Milliseconds(), 10)).Err()
 }
 
+// SetDownAfter sets down-after-milliseconds of masterName on the sentinel
+// at addr.
+func SetDownAfter(ctx context.Context, addr, password, masterName string, d time.Duration) error {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	return sc.Set(ctx, masterName, "down-after-milliseconds", strconv.FormatInt(d.Milliseconds(), 10)).Err()
+}
+
 // SetQuorum sets the quorum of masterName on the sentinel at addr.
 func SetQuorum(ctx context.Context, addr, password, masterName string, quorum int) error {
 	sc := Dial(addr, password)

@@ -13,9 +13,11 @@ import (
 
 // fenceAndPromote holds writes on the primary, waits until the replicas have
 // everything, asks Sentinel to fail over, waits for the target to be master
-// and hands over to demoteOldPrimary.
+// and hands over to demoteOldPrimary. Meanwhile no sentinel may count the
+// fenced primary down on its own (holdDownAfter).
 func (r *run) fenceAndPromote(ctx context.Context, sc chosenSentinel) (Result, error) {
 	var res Result
+	defer r.holdDownAfter(ctx, promotionLease(sc.failoverTimeout))()
 	if err := r.p.Pause(ctx); err != nil {
 		r.p.Resume(context.WithoutCancel(ctx), r.p.PrimaryAnnounced)
 		return res, fmt.Errorf("%w: cannot pause clients: %w", ErrNotStarted, err)

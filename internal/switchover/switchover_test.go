@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-logr/logr/testr"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/writeload"
 )
@@ -89,12 +91,31 @@ func switchoverUnderLoad(t *testing.T, minReplicas int, py string) {
 	}
 	waitAll("writes do not start")
 
+	downAfters := func() []string {
+		var out []string
+		for _, a := range s.SentinelAddrs() {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: password})
+			m, err := sc.Master(ctx, s.Cfg.MasterName).Result()
+			sc.Close()
+			if err != nil {
+				t.Fatalf("sentinel %s: %v", a, err)
+			}
+			out = append(out, m["down-after-milliseconds"])
+		}
+		return out
+	}
+	before := downAfters()
 	primary := s.Servers[0]
 	for round, target := range []*redistest.Server{s.Servers[1], s.Servers[2], s.Servers[0]} {
 		var events []string
 		var writeAtResume error
+		var downAfterFenced []string
 		p := plan(t, s, primary, target)
-		p.Pause = func(context.Context) error { events = append(events, "pause"); return nil }
+		p.Pause = func(context.Context) error {
+			events = append(events, "pause")
+			downAfterFenced = downAfters()
+			return nil
+		}
 		p.Resume = func(ctx context.Context, to string) {
 			events = append(events, "resume "+to)
 			// What a proxy does at once: write to the new primary.
@@ -116,6 +137,16 @@ func switchoverUnderLoad(t *testing.T, minReplicas int, py string) {
 		}
 		if writeAtResume != nil {
 			t.Errorf("round %d: the new primary refused a write when clients were resumed: %v", round, writeAtResume)
+		}
+		// While writes were held, no sentinel could count the fenced
+		// primary down on its own; afterwards each has its value back.
+		for i, d := range downAfterFenced {
+			if d == before[i] {
+				t.Errorf("round %d: sentinel %d kept down-after %s ms while the fence held", round, i, d)
+			}
+		}
+		if after := downAfters(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("round %d: down-after %v after the switchover, want %v back", round, after, before)
 		}
 		if role, err := target.Role(ctx); err != nil || role != "master" {
 			t.Fatalf("round %d: target role %q (%v), want master", round, role, err)
