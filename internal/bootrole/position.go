@@ -25,6 +25,13 @@ type Position struct {
 	// (a clean shutdown, an RDB's own header, or a running server); false
 	// for the last position the manager sampled before a crash.
 	Exact bool `json:"exact,omitempty"`
+	// Head: the data set was the primary of ReplID's history and appended
+	// every write to its append-only file before sending it to a replica,
+	// so it holds every part of that history any replica holds, whatever
+	// offset was last sampled. A replica's sample can be newer than its
+	// primary's (the manager samples at most once a second), which must
+	// not make the primary's data look older than the replica's.
+	Head bool `json:"head,omitempty"`
 }
 
 // Known tells whether anything is known about the position.
@@ -37,6 +44,9 @@ func (p Position) String() string {
 	id := p.ReplID
 	if len(id) > 8 {
 		id = id[:8]
+	}
+	if p.Head && !p.Exact {
+		return fmt.Sprintf("%s@%d+ as primary", id, p.Offset)
 	}
 	return fmt.Sprintf("%s@%d", id, p.Offset)
 }
@@ -174,6 +184,9 @@ func (l *Links) histories(p Position) []reach {
 // Compare orders a against b: Newer when a's data holds everything b's does
 // and more, Same when they hold the same, Older when b is newer, Unordered
 // when neither history contains the other. a's and b's own links are added.
+// Within one history, the data of its primary that kept every write in an
+// append-only file (Head) holds all a replica of it holds, even when the
+// replica's sampled offset is the higher one.
 //
 // One case of two histories that diverged is ordered: b stayed in history H
 // and went on past the point where a's data left H by a promotion, and a
@@ -192,6 +205,10 @@ func (l *Links) Compare(a, b Position) Order {
 	l.Add(b)
 	if a.ReplID == b.ReplID {
 		switch {
+		case a.Offset < b.Offset && a.holdsAllOf(b):
+			return Newer
+		case a.Offset > b.Offset && b.holdsAllOf(a):
+			return Older
 		case a.Offset > b.Offset:
 			return Newer
 		case a.Offset < b.Offset:
@@ -212,6 +229,12 @@ func (l *Links) Compare(a, b Position) Order {
 		return o
 	}
 	return Unordered
+}
+
+// holdsAllOf: p's offset is a stale sample of the primary of the history
+// that o is in as a replica, so p holds all o holds.
+func (p Position) holdsAllOf(o Position) bool {
+	return p.Head && !p.Exact && !o.Head && p.ReplID == o.ReplID
 }
 
 // contains says whether the histories hs (of a data set A) include b's

@@ -163,7 +163,7 @@ func TestPromotable(t *testing.T) {
 // recent as its own, newer, or not comparable with it; unless a human
 // forced it, and then still never next to another master.
 func TestNeverPrimaryOverNewerData(t *testing.T) {
-	positions := []Position{{}, pos("r", 50), pos("r", 100), pos("r", 150), pos("x", 100)}
+	positions := []Position{{}, pos("r", 50), pos("r", 100), pos("r", 150), pos("x", 100), head("r", 80)}
 	var kinds []Peer
 	kinds = append(kinds, down("p"), primaryPeer("p", 5), replicaOf("p", "a-1", 0))
 	for _, p := range positions {
@@ -206,5 +206,60 @@ func TestNeverPrimaryOverNewerData(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// head is the position a primary with an append-only file last sampled
+// before it was killed.
+func head(id string, off int64) Position { return Position{ReplID: id, Offset: off, Head: true} }
+
+// TestEveryPodKilledReplicaSampledLater: every pod is killed at once while
+// writes go on. The manager samples positions at most once a second, so the
+// replica's last sample (r@1100) can be higher than its primary's (r@1000)
+// although the primary, whose append-only file holds every write before it
+// is sent, holds everything the replica does and more. The primary must come
+// back as primary and the replica follow it: were the replica promoted, the
+// writes only the primary held would be lost.
+func TestEveryPodKilledReplicaSampledLater(t *testing.T) {
+	primarySample := head("r", 1000)
+	replicaSample := Position{ReplID: "r", Offset: 1100}
+
+	// The replica restarts first and follows the recorded primary, whose
+	// redis-server is not running yet: it must not be promotable.
+	replicaFacts := Facts{Self: "a-2", Sentinels: allNameA1, Waited: time.Hour, MaxWait: time.Minute,
+		Own:   OwnData{HasData: true, HadData: true, LastRole: "slave", Position: replicaSample},
+		Peers: []Peer{waiting("a-1", primarySample)}}
+	if ok, why := Promotable(replicaFacts); ok {
+		t.Fatalf("replica promotable although its primary holds all it holds: %s", why)
+	}
+	if d := Decide(replicaFacts); d.Action != Replica || d.Master != "a-1" {
+		t.Fatalf("replica decided %s %s: %s", d.Action, d.Master, d.Reason)
+	}
+
+	// The primary sees the replica running, link down, not promotable.
+	primaryFacts := Facts{Self: "a-1", Sentinels: allNameA1,
+		Own:   OwnData{HasData: true, HadData: true, LastRole: "master", Position: primarySample},
+		Peers: []Peer{restarted("a-2", "a-1", replicaSample, false)}}
+	if d := Decide(primaryFacts); d.Action != Primary {
+		t.Fatalf("primary decided %s: %s", d.Action, d.Reason)
+	}
+
+	// The primary runs in a new history begun from its data; the replica
+	// compares its own sample with it and follows.
+	running := Position{ReplID: "s", Offset: 40, Head: true, Exact: true, Base: &primarySample}
+	replicaFacts.Peers = []Peer{{Name: "a-1", Reachable: true, Role: "master", Keys: 3,
+		Manager: &PeerManager{Phase: "running", HasData: true, Position: running}}}
+	if d := Decide(replicaFacts); d.Action != Replica || d.Master != "a-1" {
+		t.Fatalf("replica refused the primary that holds its data: %s %s: %s", d.Action, d.Master, d.Reason)
+	}
+	if ok, why := Promotable(replicaFacts); ok {
+		t.Fatalf("replica promotable before it synchronised with the primary: %s", why)
+	}
+
+	// Without an append-only file the primary's sample is all that is
+	// known: the replica's higher one wins, as before.
+	primaryFacts.Own.Position.Head = false
+	if d := Decide(primaryFacts); d.Action == Primary {
+		t.Fatalf("primary without an append-only file booted over a replica sampled later: %s", d.Reason)
 	}
 }

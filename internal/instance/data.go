@@ -143,6 +143,7 @@ func (m *Manager) dataObserved(o observed) {
 			b := trimBase(d.bootPos, 4)
 			live.Base = &b
 		}
+		live.Head = keepsEveryWrite(o.Stats)
 		d.pos = live
 	case synced:
 		d.pos = live
@@ -155,7 +156,7 @@ func (m *Manager) dataObserved(o observed) {
 	if o.Repl.Role == "master" {
 		next.Replicas = replicaNames(cfg, o.Repl.Replicas, m.opts.RedisPort, st.Replicas)
 	}
-	changed := next.Role != st.Role || next.Position.ReplID != st.Position.ReplID || next.HadData != st.HadData ||
+	changed := next.Role != st.Role || next.Position.ReplID != st.Position.ReplID || next.Position.Head != st.Position.Head || next.HadData != st.HadData ||
 		!slices.Equal(next.Replicas, st.Replicas) || len(next.History) != len(st.History) ||
 		(next.Position.Offset != st.Position.Offset && time.Since(d.lastWrite) >= time.Second)
 	m.mu.Unlock()
@@ -282,6 +283,7 @@ func (m *Manager) holdWritesForStop() *bootrole.Position {
 	if p.ReplID == m.data.pos.ReplID {
 		p.Base = m.data.pos.Base
 	}
+	p.Head = keepsEveryWrite(m.observed.Stats)
 	m.mu.Unlock()
 	return &p
 }
@@ -300,6 +302,13 @@ func (m *Manager) dataStopped(final *bootrole.Position, clean bool) {
 	st.Position.Exact = st.Clean
 	m.writeState(st)
 }
+
+// keepsEveryWrite: a primary with these figures writes every command to its
+// append-only file before it sends it to a replica, so its volume holds
+// every part of its history a replica holds (bootrole.Position.Head). Not
+// while the file is being rewritten: when it was just turned on, the data
+// is not in it yet.
+func keepsEveryWrite(s redisinfo.Stats) bool { return s.AOFEnabled && !s.AOFRewriting }
 
 func positionOf(r redisinfo.Replication) bootrole.Position {
 	p := bootrole.Position{ReplID: r.ReplID, Offset: r.Offset, Exact: true}

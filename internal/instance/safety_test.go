@@ -165,6 +165,77 @@ func TestFullRestartNewestDataBecomesPrimary(t *testing.T) {
 	}
 }
 
+// savedState reads the state file on n's volume.
+func (c *testCluster) savedState(n string) state {
+	c.t.Helper()
+	var st state
+	if _, err := readJSON(filepath.Join(stateDir(c.members[n].dataDir), "state.json"), &st); err != nil {
+		c.t.Fatal(err)
+	}
+	return st
+}
+
+// TestEveryInstanceKilledPrimarySampledEarlier: the primary keeps every
+// write in its append-only file; its replica stops, the primary takes more
+// writes, then it is killed too. The manager samples positions at most once
+// a second, so the primary's last sample can be lower than its replica's:
+// here it is made so. The primary must still come back as primary and the
+// replica follow it: promoting the replica would lose every write only the
+// primary holds.
+func TestEveryInstanceKilledPrimarySampledEarlier(t *testing.T) {
+	names := []string{"app-1", "app-2"}
+	c := newTestCluster(t, names, nil, nil)
+	first := c.startSentinels("app-1")
+	for _, n := range names {
+		c.start(n)
+	}
+	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
+	c.write("app-1", 0, 100)
+	c.waitKeys(names, 100, 30*time.Second)
+	primaryOffset := c.members["app-1"].m.Status().ReplicationOffset
+	var replicaSample int64
+	redistest.WaitFor(t, 30*time.Second, "app-2's state file records the offset it reached", func(context.Context) error {
+		st := c.savedState("app-2")
+		if replicaSample = st.Position.Offset; replicaSample < primaryOffset {
+			return fmt.Errorf("app-2 recorded %s, the primary is at %d", st.Position, primaryOffset)
+		}
+		return nil
+	})
+	c.crash("app-2")
+	c.write("app-1", 100, 200)
+	redistest.WaitFor(t, 30*time.Second, "app-1's state file records it as the primary keeping every write", func(context.Context) error {
+		if st := c.savedState("app-1"); !st.Position.Head || st.Role != "master" {
+			return fmt.Errorf("app-1 recorded role %s at %s", st.Role, st.Position)
+		}
+		return nil
+	})
+	c.crash("app-1")
+	for _, s := range first {
+		s.Close()
+	}
+	st := c.savedState("app-1")
+	st.Position.Offset, st.Position.Exact, st.Clean = replicaSample-10, false, false
+	if err := writeJSON(filepath.Join(stateDir(c.members["app-1"].dataDir), "state.json"), st); err != nil {
+		t.Fatal(err)
+	}
+
+	c.startSentinels("app-1", "app-2")
+	c.start("app-2")
+	c.start("app-1")
+	redistest.WaitFor(t, 90*time.Second, "app-1 primary with every key", func(context.Context) error {
+		s, r := c.members["app-1"].m.Status(), c.members["app-2"].m.Status()
+		if s.Role != "primary" || c.keys("app-1") != 200 {
+			return fmt.Errorf("app-1: role %s, %d keys, phase %s, %v; app-2: role %s, promotable %v (%s)",
+				s.Role, c.keys("app-1"), s.Phase, s.LastDecision, r.Role, r.Promotable, r.PromotableReason)
+		}
+		return nil
+	})
+	c.waitKeys(names, 200, 60*time.Second)
+	if s := c.members["app-2"].m.Status(); s.Role != "replica" {
+		t.Errorf("app-2 is %s, want a replica of app-1", s.Role)
+	}
+}
+
 // TestFullRestartOlderRecordedPrimaryWaits: the recorded primary (a stale
 // initial record of a re-created RedisFailover) holds an older snapshot
 // than the replicas: it must not boot as primary; a replica with the newest

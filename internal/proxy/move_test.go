@@ -197,6 +197,51 @@ func TestPauseHoldsCommandsAndResumeSendsThemToTheNewPrimary(t *testing.T) {
 	}
 }
 
+// TestResumeKeepsWhatSentinelChoseDuringThePause: a planned switchover
+// gives up and resumes to the primary it started from, while Sentinel
+// promoted another instance meanwhile and the proxy followed it. The held
+// command must go to Sentinel's primary, not back to the old one (which
+// Sentinel is about to demote: every write would then fail READONLY).
+func TestResumeKeepsWhatSentinelChoseDuringThePause(t *testing.T) {
+	a, b := startServer(t), startServer(t)
+	s, addr := startProxy(t, a.Addr(), nil)
+	ctx := ctxT(t)
+	c := client(t, addr, func(o *redis.Options) { o.PoolSize = 1 })
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Pause(ctx)
+	held := make(chan error, 1)
+	go func() { held <- c.Set(ctx, "during-pause", "1", 0).Err() }()
+	redistest.WaitFor(t, 10*time.Second, "the command held", func(ctx context.Context) error {
+		if s.m.held.Load() != 1 {
+			return errors.New("command not held yet")
+		}
+		return nil
+	})
+	s.SetPrimary(b.Addr())
+	s.Resume(a.Addr())
+	if err := <-held; err != nil {
+		t.Fatalf("held command failed: %v", err)
+	}
+	if p, _ := s.Primary(); p != b.Addr() {
+		t.Fatalf("primary %s after resume, want %s (Sentinel's)", p, b.Addr())
+	}
+	bc, ac := b.Client(), a.Client()
+	defer bc.Close()
+	defer ac.Close()
+	if bc.Get(ctx, "during-pause").Val() != "1" || ac.Exists(ctx, "during-pause").Val() != 0 {
+		t.Fatal("the held command did not go to Sentinel's primary only")
+	}
+
+	// Without a move during the next pause, Resume names the primary again.
+	s.Pause(ctx)
+	s.Resume(a.Addr())
+	if p, _ := s.Primary(); p != a.Addr() {
+		t.Fatalf("primary %s after resume, want %s", p, a.Addr())
+	}
+}
+
 func TestPauseEndsByItself(t *testing.T) {
 	a := startServer(t)
 	s, addr := startProxy(t, a.Addr(), func(c *Config) { c.MaxPause = 300 * time.Millisecond })

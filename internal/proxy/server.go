@@ -88,8 +88,11 @@ type Server struct {
 	loops      []*loop       // started by the first Serve
 	next       int           // the loop of the next client, round robin
 	pauseTimer *time.Timer
-	listeners  map[net.Listener]struct{}
-	closed     bool
+	// movedInPause: SetPrimary (Sentinel's confirmed choice) changed the
+	// primary while commands were held; Resume does not override it.
+	movedInPause bool
+	listeners    map[net.Listener]struct{}
+	closed       bool
 
 	m stats
 }
@@ -267,6 +270,9 @@ func (s *Server) SetPrimary(addr string) {
 	}
 	old := s.primary
 	s.setPrimaryLocked(addr)
+	if s.paused.Load() {
+		s.movedInPause = true
+	}
 	s.mu.Unlock()
 	s.cfg.Log.Info("primary changed", "old", old, "new", addr)
 	s.dropStaleUpstreams()
@@ -304,6 +310,7 @@ func (s *Server) Pause(ctx context.Context) (busy int) {
 	if !s.paused.Load() {
 		s.m.pauses.Add(1)
 		s.paused.Store(true)
+		s.movedInPause = false
 		s.broadcastLocked()
 	}
 	if s.pauseTimer != nil {
@@ -344,14 +351,22 @@ func (s *Server) busyConns() int {
 func (s *Server) Paused() bool { return s.paused.Load() }
 
 // Resume releases held commands, to primary when it is not empty (it then
-// becomes the primary as with SetPrimary, before anything is released).
+// becomes the primary as with SetPrimary, before anything is released),
+// unless SetPrimary moved to another primary during the pause: what
+// Sentinel chose and confirmed meanwhile is newer than what the caller
+// knew when it asked to resume.
 func (s *Server) Resume(primary string) {
 	s.mu.Lock()
 	old := s.primary
+	if primary != "" && primary != s.primary && s.movedInPause {
+		s.cfg.Log.Info("keeping the primary Sentinel named during the pause", "primary", s.primary, "asked", primary)
+		primary = ""
+	}
 	changed := primary != "" && primary != s.primary
 	if changed {
 		s.setPrimaryLocked(primary)
 	}
+	s.movedInPause = false
 	if s.pauseTimer != nil {
 		s.pauseTimer.Stop()
 		s.pauseTimer = nil

@@ -64,6 +64,9 @@ type Stats struct {
 	RDBLastBgsaveOK bool
 	AOFEnabled      bool
 	AOFLastWriteOK  bool
+	// AOFRewriting: an append-only rewrite runs or is scheduled (also the
+	// first one, when the file was just turned on and holds nothing yet).
+	AOFRewriting bool
 	// MasterLastIOSecondsAgo is a replica's seconds since its primary last
 	// sent anything (-1 on a primary or when unknown).
 	MasterLastIOSecondsAgo int64
@@ -81,6 +84,7 @@ func (i Info) Stats() Stats {
 		RDBLastBgsaveOK:        i["rdb_last_bgsave_status"] != "err",
 		AOFEnabled:             i["aof_enabled"] == "1",
 		AOFLastWriteOK:         i["aof_last_write_status"] != "err",
+		AOFRewriting:           i["aof_rewrite_in_progress"] == "1" || i["aof_rewrite_scheduled"] == "1",
 		MasterLastIOSecondsAgo: i.Int("master_last_io_seconds_ago", -1),
 	}
 }

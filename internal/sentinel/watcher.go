@@ -173,20 +173,27 @@ func (w *Watcher) session(ctx context.Context, addr string) error {
 	if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
 		return err
 	}
+	// The poll runs every PollInterval also while events keep arriving
+	// (a failover publishes many): it is what corrects a primary the
+	// user changed without the watcher.
+	polled := time.Now()
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, w.cfg.PollInterval)
+		msg, err := ps.ReceiveTimeout(ctx, max(w.cfg.PollInterval-time.Since(polled), time.Millisecond))
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+		case err != nil:
+			return fmt.Errorf("cannot receive sentinel events: %w", err)
+		default:
+			if m, ok := msg.(*redis.Message); ok {
+				w.handle(ctx, sc, addr, m.Channel, m.Payload)
+			}
+		}
+		if time.Since(polled) >= w.cfg.PollInterval {
 			if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
 				return err
 			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("cannot receive sentinel events: %w", err)
-		}
-		if m, ok := msg.(*redis.Message); ok {
-			w.handle(ctx, sc, addr, m.Channel, m.Payload)
+			polled = time.Now()
 		}
 	}
 }
