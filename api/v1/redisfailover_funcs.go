@@ -59,6 +59,12 @@ func (rf *RedisFailover) ProxyEnabled() bool {
 	return rf.Spec.Proxy.Enabled == nil || *rf.Spec.Proxy.Enabled
 }
 
+// NetworkPolicyEnabled tells whether the operator creates NetworkPolicies
+// (the default).
+func (rf *RedisFailover) NetworkPolicyEnabled() bool {
+	return rf.Spec.NetworkPolicy.Enabled == nil || *rf.Spec.NetworkPolicy.Enabled
+}
+
 // KeepVolumes tells whether PVCs outlive the RedisFailover (the default).
 func (rf *RedisFailover) KeepVolumes() bool {
 	return rf.Spec.Redis.Storage.KeepAfterDeletion == nil || *rf.Spec.Redis.Storage.KeepAfterDeletion

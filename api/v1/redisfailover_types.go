@@ -2,6 +2,7 @@ package v1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -63,6 +64,12 @@ type RedisFailoverSpec struct {
 	// Durability bounds how many acknowledged writes a failover can lose.
 	// +kubebuilder:default={}
 	Durability DurabilitySpec `json:"durability,omitempty"`
+
+	// NetworkPolicy restricts who may reach the pods, where the cluster's
+	// network plugin enforces NetworkPolicies (elsewhere they change
+	// nothing).
+	// +kubebuilder:default={}
+	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitempty"`
 
 	// Bootstrap seeds a new RedisFailover with data: from a backup, an RDB
 	// file in object storage, or a live Redis. It is read only at creation.
@@ -346,6 +353,30 @@ type ProxySpec struct {
 	// Resources of the proxy container.
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// NetworkPolicySpec describes the NetworkPolicies NAME-redis,
+// NAME-sentinel and NAME-proxy. Whatever they say, the RedisFailover's own
+// pods reach each other, the operator reaches every port, and the kubelet
+// (traffic from the node) reaches the probes; the instance managers' API
+// (port 8080) admits nothing else.
+type NetworkPolicySpec struct {
+	// Enabled creates the NetworkPolicies; set false to manage traffic
+	// with policies of your own.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// Clients may reach Redis (6379), the sentinels (26379) and the proxy
+	// (6379). Empty: any pod and any address.
+	// +optional
+	Clients []networkingv1.NetworkPolicyPeer `json:"clients,omitempty"`
+
+	// Metrics may scrape the instances' metrics port (9121) and the
+	// proxy's admin port (9090, whose other endpoints need the proxy's
+	// token). Empty: any pod and any address.
+	// +optional
+	Metrics []networkingv1.NetworkPolicyPeer `json:"metrics,omitempty"`
 }
 
 // AuthSpec describes authentication.

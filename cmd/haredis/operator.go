@@ -20,9 +20,9 @@ import (
 
 func newOperatorCommand() *cobra.Command {
 	var (
-		metricsAddr, probeAddr, image, pullPolicy, namespace string
-		metricsSecure                                        bool
-		leaderElect, development                             bool
+		metricsAddr, probeAddr, image, pullPolicy, namespace, operatorNamespace string
+		metricsSecure                                                           bool
+		leaderElect, development                                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -44,7 +44,7 @@ func newOperatorCommand() *cobra.Command {
 			mgr, err := controller.NewManager(cfg, controller.ManagerOptions{
 				Scheme: scheme, Metrics: metricsOptions(metricsAddr, metricsSecure),
 				HealthProbeBindAddress: probeAddr, LeaderElection: leaderElect, Namespaces: splitList(namespace),
-				Specs: specs.Options{OperatorImage: image, ImagePullPolicy: pullPolicy},
+				Specs: specs.Options{OperatorImage: image, ImagePullPolicy: pullPolicy, OperatorNamespace: operatorNamespace},
 			})
 			if err != nil {
 				return err
@@ -65,6 +65,7 @@ func newOperatorCommand() *cobra.Command {
 	f.BoolVar(&leaderElect, "leader-elect", envOr("HAREDIS_LEADER_ELECT", "false") == "true", "elect a leader so that only one replica of the operator acts")
 	f.StringVar(&image, "image", envOr("HAREDIS_OPERATOR_IMAGE", "haredis/haredis:dev"), "image holding the haredis binary at "+specs.BinaryPath+" (copied into Redis pods)")
 	f.StringVar(&pullPolicy, "image-pull-policy", envOr("HAREDIS_IMAGE_PULL_POLICY", "IfNotPresent"), "pull policy of that image in init containers")
+	f.StringVar(&operatorNamespace, "operator-namespace", envOr("HAREDIS_OPERATOR_NAMESPACE", ""), "the namespace the operator runs in, which the RedisFailovers' NetworkPolicies admit (pods labelled "+specs.LabelName+"="+specs.OperatorNameLabel+", "+specs.LabelComponent+"="+specs.OperatorComponentLabel+"); any namespace when empty")
 	f.StringVar(&namespace, "namespace", envOr("HAREDIS_WATCH_NAMESPACE", ""), "watch only these namespaces, comma-separated (all when empty)")
 	f.BoolVar(&development, "development", false, "human-readable logs")
 	return cmd

@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,6 +188,43 @@ func (r *RedisFailoverReconciler) reconcilePDBs(ctx context.Context, rf *haredis
 		if _, err := r.createOrUpdate(ctx, obj, want, func() { obj.Spec = want.Spec }); err != nil {
 			return ctrl.Result{}, err
 		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileNetworkPolicies keeps one NetworkPolicy per component
+// (specs.NetworkPolicies), and removes those no longer wanted:
+// spec.networkPolicy.enabled false, or the proxy's when the proxy is off.
+func (r *RedisFailoverReconciler) reconcileNetworkPolicies(ctx context.Context, rf *haredisv1.RedisFailover, _ *state) (ctrl.Result, error) {
+	wanted := map[string]bool{}
+	if rf.NetworkPolicyEnabled() {
+		for _, want := range specs.NetworkPolicies(rf, r.Options) {
+			wanted[want.Name] = true
+			obj := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+			if _, err := r.createOrUpdate(ctx, obj, want, func() { obj.Spec = want.Spec }); err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot apply NetworkPolicy %s: %w", want.Name, err)
+			}
+		}
+	}
+	for _, c := range []string{specs.ComponentRedis, specs.ComponentSentinel, specs.ComponentProxy} {
+		name := specs.NetworkPolicyName(rf, c)
+		if wanted[name] {
+			continue
+		}
+		obj := &networkingv1.NetworkPolicy{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return ctrl.Result{}, fmt.Errorf("cannot get NetworkPolicy %s: %w", name, err)
+		}
+		if !metav1.IsControlledBy(obj, rf) {
+			continue
+		}
+		if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("cannot delete NetworkPolicy %s: %w", name, err)
+		}
+		log.FromContext(ctx).Info("removed a NetworkPolicy", "networkPolicy", name)
 	}
 	return ctrl.Result{}, nil
 }

@@ -9,6 +9,10 @@ type Options struct {
 	OperatorImage string
 	// ImagePullPolicy of the operator image in init containers.
 	ImagePullPolicy string
+	// OperatorNamespace is where the operator's pods run, for the
+	// NetworkPolicies that admit them; empty admits them from any
+	// namespace.
+	OperatorNamespace string
 }
 
 // Paths inside the pods (the contract of docs/architecture-instance.md).

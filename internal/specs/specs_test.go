@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -21,7 +22,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-var testOpts = Options{OperatorImage: "haredis/haredis:dev", ImagePullPolicy: "IfNotPresent"}
+var testOpts = Options{OperatorImage: "haredis/haredis:dev", ImagePullPolicy: "IfNotPresent", OperatorNamespace: "haredis-system"}
 
 // defaulted is a RedisFailover as the API server returns it after the
 // schema's defaults.
@@ -63,6 +64,8 @@ func customised() *haredisv1.RedisFailover {
 	rf.Spec.Sentinel.Replicas = 5
 	rf.Spec.Auth.Enabled = ptr.To(false)
 	rf.Spec.Proxy.Enabled = ptr.To(false)
+	rf.Spec.NetworkPolicy.Clients = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "payments"}}}}
+	rf.Spec.NetworkPolicy.Metrics = []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}}}
 	rf.Spec.Durability = haredisv1.DurabilitySpec{MinReplicasToWrite: ptr.To[int32](0), MaxLag: &metav1.Duration{Duration: 5 * time.Second}}
 	rf.Status.CurrentPrimary = "cache-2"
 	return rf
@@ -98,6 +101,11 @@ func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) stri
 		objs = append(objs, p)
 	}
 	objs = append(objs, ServiceAccount(rf), Role(rf), RoleBinding(rf))
+	if rf.NetworkPolicyEnabled() {
+		for _, p := range NetworkPolicies(rf, testOpts) {
+			objs = append(objs, p)
+		}
+	}
 	for i, n := range names {
 		role := haredisv1.RoleReplica
 		if i == 0 {
@@ -252,5 +260,48 @@ func TestGeneratePassword(t *testing.T) {
 	b, _ := GeneratePassword()
 	if a == b || len(a) < 40 {
 		t.Errorf("passwords %q and %q: want two different passwords of at least 40 characters", a, b)
+	}
+}
+
+// TestNetworkPoliciesKeepTheManagerAPIInside: with the defaults (clients
+// and metrics from anywhere), anyone reaches the client and metrics ports,
+// and only the RedisFailover's own pods and the operator reach the instance
+// managers' API and the proxy's admin port... which metrics scrapers reach
+// too, its other endpoints needing the proxy's token.
+func TestNetworkPoliciesKeepTheManagerAPIInside(t *testing.T) {
+	open := map[string][]int32{}
+	inside := map[string][]int32{}
+	for _, p := range NetworkPolicies(defaulted(), Options{}) {
+		if got := p.Spec.PodSelector.MatchLabels[LabelComponent]; p.Name != "app-"+got {
+			t.Errorf("NetworkPolicy %s selects component %q", p.Name, got)
+		}
+		for _, r := range p.Spec.Ingress {
+			for _, port := range r.Ports {
+				if len(r.From) == 0 {
+					open[p.Name] = append(open[p.Name], port.Port.IntVal)
+					continue
+				}
+				inside[p.Name] = append(inside[p.Name], port.Port.IntVal)
+			}
+			for _, f := range r.From {
+				if f.PodSelector == nil {
+					t.Errorf("%s admits a peer without a pod selector: %+v", p.Name, f)
+					continue
+				}
+				if f.PodSelector.MatchLabels[LabelComponent] == OperatorComponentLabel {
+					if f.NamespaceSelector == nil || len(f.NamespaceSelector.MatchLabels) != 0 {
+						t.Errorf("%s: the operator's namespace is unknown, want any namespace, got %+v", p.Name, f.NamespaceSelector)
+					}
+				}
+			}
+		}
+	}
+	want := map[string][]int32{"app-redis": {RedisPort, InstanceMetricsPort}, "app-sentinel": {SentinelPort}, "app-proxy": {RedisPort, ProxyAdminPort}}
+	if diff := cmp.Diff(want, open); diff != "" {
+		t.Errorf("ports open to anyone (-want +got):\n%s", diff)
+	}
+	wantInside := map[string][]int32{"app-redis": {RedisPort, StatusPort, InstanceMetricsPort}, "app-sentinel": {SentinelPort}, "app-proxy": {RedisPort, ProxyAdminPort}}
+	if diff := cmp.Diff(wantInside, inside); diff != "" {
+		t.Errorf("ports open to the RedisFailover's pods and the operator (-want +got):\n%s", diff)
 	}
 }

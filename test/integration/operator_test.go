@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -723,4 +726,61 @@ func TestObjectWithoutLabelsIsAdopted(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestNetworkPoliciesFollowTheSpec: one NetworkPolicy per component, the
+// proxy's gone with the proxy, all gone when spec.networkPolicy.enabled is
+// false, and back when it is true again.
+func TestNetworkPoliciesFollowTheSpec(t *testing.T) {
+	ns := newNamespace(t, "netpol")
+	startOperator(t, nil, ns)
+	createRF(t, ns, "app", nil)
+	expect := func(what string, want ...string) {
+		t.Helper()
+		redistest.WaitFor(t, 30*time.Second, what, func(ctx context.Context) error {
+			var list networkingv1.NetworkPolicyList
+			if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return err
+			}
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, p := range list.Items {
+				if err := isControlledBy(&p, rf); err != nil {
+					return err
+				}
+				if p.Spec.PodSelector.MatchLabels[specs.LabelInstance] != "app" || len(p.Spec.Ingress) == 0 {
+					return fmt.Errorf("NetworkPolicy %s selects %v with %d rules", p.Name, p.Spec.PodSelector.MatchLabels, len(p.Spec.Ingress))
+				}
+				got = append(got, p.Name)
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("NetworkPolicies %v, want %v", got, want)
+			}
+			return nil
+		})
+	}
+	update := func(change func(*haredisv1.RedisFailover)) {
+		redistest.WaitFor(t, 10*time.Second, "spec update", func(ctx context.Context) error {
+			rf, err := getRF(ctx, ns, "app")
+			if err != nil {
+				return err
+			}
+			change(rf)
+			return k8sClient.Update(ctx, rf)
+		})
+	}
+	expect("a NetworkPolicy per component", "app-proxy", "app-redis", "app-sentinel")
+	update(func(rf *haredisv1.RedisFailover) { rf.Spec.Proxy.Enabled = ptr.To(false) })
+	expect("the proxy's NetworkPolicy removed with the proxy", "app-redis", "app-sentinel")
+	update(func(rf *haredisv1.RedisFailover) { rf.Spec.NetworkPolicy.Enabled = ptr.To(false) })
+	expect("no NetworkPolicy when disabled")
+	update(func(rf *haredisv1.RedisFailover) {
+		rf.Spec.NetworkPolicy.Enabled = ptr.To(true)
+		rf.Spec.Proxy.Enabled = ptr.To(true)
+	})
+	expect("every NetworkPolicy back", "app-proxy", "app-redis", "app-sentinel")
 }
