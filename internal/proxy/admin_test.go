@@ -100,6 +100,7 @@ var proxyMetricTypes = map[string]dto.MetricType{
 	"haredis_proxy_connections_active":                dto.MetricType_GAUGE,
 	"haredis_proxy_connections_rejected_total":        dto.MetricType_COUNTER,
 	"haredis_proxy_connections_limit_closed_total":    dto.MetricType_COUNTER,
+	"haredis_proxy_commands_refused_total":            dto.MetricType_COUNTER,
 	"haredis_proxy_connections_held":                  dto.MetricType_GAUGE,
 	"haredis_proxy_commands_total":                    dto.MetricType_COUNTER,
 	"haredis_proxy_primary_changes_total":             dto.MetricType_COUNTER,

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"crypto/subtle"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/haredis/haredis/internal/resp"
 )
@@ -31,10 +33,12 @@ const (
 	cmdWatch
 	cmdUnwatch
 	cmdSubscribe // any (un)subscribe: replies cannot be counted any more
-	cmdSticky    // MONITOR, SYNC, PSYNC
+	cmdSticky    // MONITOR
 	cmdReset
 	cmdBlocking // BLPOP and friends, WAIT
 	cmdXread    // blocking only with BLOCK
+	cmdConfig
+	cmdRefused // never forwarded (refusals)
 )
 
 const (
@@ -49,7 +53,7 @@ const (
 // lookup maps a command name to what the proxy must know about it. The
 // switch on a converted string compiles to comparisons without allocation.
 func lookup(name []byte) cmdID {
-	if len(name) < 4 || len(name) > maxTrackedName {
+	if len(name) < 3 || len(name) > maxTrackedName {
 		return cmdOther
 	}
 	var low [maxTrackedName]byte
@@ -82,8 +86,12 @@ func lookup(name []byte) cmdID {
 		return cmdUnwatch
 	case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
 		return cmdSubscribe
-	case "monitor", "sync", "psync":
+	case "monitor":
 		return cmdSticky
+	case "config":
+		return cmdConfig
+	case "replicaof", "slaveof", "failover", "shutdown", "debug", "acl", "module", "sync", "psync":
+		return cmdRefused
 	case "reset":
 		return cmdReset
 	case "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof":
@@ -114,6 +122,13 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 	switch id {
 	case cmdOther:
 		return actForward, ""
+	case cmdRefused:
+		return c.refuse(argv[0], nil)
+	case cmdConfig:
+		args := resp.Args(frame, c.argv[:0:2])
+		if len(args) == 2 && (resp.EqualFold(args[1], "set") || resp.EqualFold(args[1], "rewrite") || resp.EqualFold(args[1], "resetstat")) {
+			return c.refuse(args[0], args[1])
+		}
 	case cmdQuit:
 		return actLocalClose, replyOK
 	case cmdAuth:
@@ -133,6 +148,8 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 			break
 		}
 		switch {
+		case resp.EqualFold(args[1], "kill"), resp.EqualFold(args[1], "pause"), resp.EqualFold(args[1], "unpause"):
+			return c.refuse(args[0], args[1])
 		case resp.EqualFold(args[1], "setname") && len(args) == 3:
 			c.expect(stateChange{seq: seq, kind: stSetName, name: append([]byte(nil), args[2]...)})
 		case resp.EqualFold(args[1], "reply"), resp.EqualFold(args[1], "tracking"):
@@ -166,6 +183,45 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 		}
 	}
 	return actForward, ""
+}
+
+// refusals say why the proxy never forwards a command: each would change
+// the primary, its replication or its configuration behind Sentinel and
+// the operator, or act on other clients' connections (the proxy's own
+// included). Administrators reach the instances through NAME-primary.
+var refusals = map[string]string{
+	"replicaof":        "it would change replication behind Sentinel; a planned switchover is kubectl haredis promote",
+	"slaveof":          "it would change replication behind Sentinel; a planned switchover is kubectl haredis promote",
+	"failover":         "it would change the primary behind Sentinel; a planned switchover is kubectl haredis promote",
+	"shutdown":         "it would stop the primary; the operator restarts instances with a switchover",
+	"debug":            "it can stall or crash the primary",
+	"acl":              "users are managed by the RedisFailover",
+	"module":           "modules are part of the image",
+	"sync":             "replication is for the RedisFailover's own instances",
+	"psync":            "replication is for the RedisFailover's own instances",
+	"config|set":       "parameters are set in spec.redis.config, which the operator applies live",
+	"config|rewrite":   "the instance manager renders the configuration file",
+	"config|resetstat": "the statistics feed the RedisFailover's metrics",
+	"client|kill":      "it acts on other clients' connections, the proxy's own included",
+	"client|pause":     "it would stop every client of the primary, the operator's switchovers included",
+	"client|unpause":   "it would end a pause the operator holds during a switchover",
+}
+
+// refuse answers NOPERM for a command the proxy never forwards. Inside a
+// transaction the connection is also closed, with its upstream connection:
+// Redis would abort the transaction at EXEC, and closing is the one way
+// the proxy can make sure no part of it runs.
+func (c *conn) refuse(cmd, sub []byte) (action, string) {
+	name := strings.ToLower(string(cmd))
+	if sub != nil {
+		name += "|" + strings.ToLower(string(sub))
+	}
+	c.srv.m.refused.Add(1)
+	reply := fmt.Sprintf("-NOPERM the haredis proxy does not forward '%s': %s; administrators reach the primary through the Service NAME-primary\r\n", name, refusals[name])
+	if c.inMulti {
+		return actLocalClose, strings.TrimSuffix(reply, "\r\n") + " (inside MULTI: the connection is closed so that no part of the transaction runs)\r\n"
+	}
+	return actLocal, reply
 }
 
 // checkPassword compares in constant time.

@@ -14,6 +14,7 @@ type stats struct {
 	accepted       atomic.Uint64
 	rejected       atomic.Uint64 // over MaxClients
 	limitClosed    atomic.Uint64 // over a limit on commands, or not authenticated in time
+	refused        atomic.Uint64 // commands the proxy never forwards
 	active         atomic.Int64
 	held           atomic.Int64
 	primaryChanges atomic.Uint64
@@ -36,6 +37,7 @@ func (s *Server) metricsHandler() http.Handler {
 	return metrics.Handler(
 		counter("haredis_proxy_connections_accepted_total", "Client connections accepted.", func() float64 { return float64(s.m.accepted.Load()) }),
 		counter("haredis_proxy_connections_rejected_total", "Client connections refused because the proxy had its maximum number of clients.", func() float64 { return float64(s.m.rejected.Load()) }),
+		counter("haredis_proxy_commands_refused_total", "Commands the proxy refused to forward (REPLICAOF, FAILOVER, CONFIG SET, SHUTDOWN and the like): they would act behind Sentinel and the operator.", func() float64 { return float64(s.m.refused.Load()) }),
 		counter("haredis_proxy_connections_limit_closed_total", "Client connections closed for a command over a limit, or for not authenticating in time.", func() float64 { return float64(s.m.limitClosed.Load()) }),
 		gauge("haredis_proxy_connections_active", "Client connections open.", func() float64 { return float64(s.m.active.Load()) }),
 		gauge("haredis_proxy_connections_held", "Client connections holding a command during a pause.", func() float64 { return float64(s.m.held.Load()) }),
