@@ -92,6 +92,8 @@ type PeerManager struct {
 	Promotable bool `json:"promotable"`
 	// Links are the history links it knows.
 	Links map[string]Link `json:"links,omitempty"`
+	// DataError: its redis-server could not load the data on its volume.
+	DataError string `json:"dataError,omitempty"`
 }
 
 // Answers tells whether the peer's redis-server or its manager answered.
@@ -103,12 +105,37 @@ func (p Peer) HoldsData() bool {
 	return (p.Reachable && (p.Keys > 0 || p.Loading)) || (p.Manager != nil && p.Manager.HasData)
 }
 
-// position is the peer's data position as its manager reports it.
+// position is the peer's data position as its manager reports it. A
+// peer that cannot load its data does not hold all of its history, whatever
+// it held when it was primary (Position.Head).
 func (p Peer) position() Position {
-	if p.Manager != nil {
-		return p.Manager.Position
+	if p.Manager == nil {
+		return Position{}
 	}
-	return Position{}
+	pos := p.Manager.Position
+	if p.Manager.DataError != "" {
+		pos.Head = false
+	}
+	return pos
+}
+
+// BootPosition is the position of the data an instance boots with. A
+// primary that booted from a stale sample of a history it headed holds all
+// its replicas hold of that history: its position is raised to the highest
+// of theirs that the decision saw, so that the history it begins now
+// (whose base this position becomes) is ordered against their data later,
+// also if it stops again before they synchronise.
+func BootPosition(f Facts, d Decision) Position {
+	own := f.Own.Position
+	if d.Action != Primary || !own.Head || own.Exact {
+		return own
+	}
+	for _, p := range f.Peers {
+		if q := p.position(); q.ReplID == own.ReplID && !q.Head && q.Offset > own.Offset {
+			own.Offset = q.Offset
+		}
+	}
+	return own
 }
 
 // candidate: the peer runs as a replica holding data that Sentinel may

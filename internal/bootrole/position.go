@@ -205,9 +205,9 @@ func (l *Links) Compare(a, b Position) Order {
 	l.Add(b)
 	if a.ReplID == b.ReplID {
 		switch {
-		case a.Offset < b.Offset && a.holdsAllOf(b):
+		case a.Offset <= b.Offset && a.holdsAllOf(b):
 			return Newer
-		case a.Offset > b.Offset && b.holdsAllOf(a):
+		case a.Offset >= b.Offset && b.holdsAllOf(a):
 			return Older
 		case a.Offset > b.Offset:
 			return Newer

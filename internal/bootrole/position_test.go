@@ -36,6 +36,7 @@ func TestCompare(t *testing.T) {
 		"replica of the AOF primary, no link":          {a: Position{ReplID: "r3", Offset: 40}, b: r1(70), want: Unordered},
 		"two branches of one history":                  {a: r2(150), b: Position{ReplID: "r4", Offset: 130, ReplID2: "r1", SecondOffset: 101}, want: Unordered},
 		"primary's sample behind its replica's":        {a: Position{ReplID: "r1", Offset: 90, Head: true}, b: r1(100), want: Newer},
+		"primary's sample equal to its replica's":      {a: Position{ReplID: "r1", Offset: 100, Head: true}, b: r1(100), want: Newer},
 		"primary's sample ahead of its replica's":      {a: Position{ReplID: "r1", Offset: 110, Head: true}, b: r1(100), want: Newer},
 		"primary's exact position behind a replica's":  {a: Position{ReplID: "r1", Offset: 90, Head: true, Exact: true}, b: r1(100), want: Older},
 		"primary's sample, replica of a later history": {a: Position{ReplID: "r1", Offset: 90, Head: true}, b: r2(150), want: Older},

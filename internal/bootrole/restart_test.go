@@ -240,13 +240,19 @@ func TestEveryPodKilledReplicaSampledLater(t *testing.T) {
 	primaryFacts := Facts{Self: "a-1", Sentinels: allNameA1,
 		Own:   OwnData{HasData: true, HadData: true, LastRole: "master", Position: primarySample},
 		Peers: []Peer{restarted("a-2", "a-1", replicaSample, false)}}
-	if d := Decide(primaryFacts); d.Action != Primary {
+	d := Decide(primaryFacts)
+	if d.Action != Primary {
 		t.Fatalf("primary decided %s: %s", d.Action, d.Reason)
+	}
+	// It holds at least what the replica's sample says.
+	booted := BootPosition(primaryFacts, d)
+	if booted.ReplID != "r" || booted.Offset != replicaSample.Offset || !booted.Head {
+		t.Fatalf("boot position %+v, want r@%d as primary", booted, replicaSample.Offset)
 	}
 
 	// The primary runs in a new history begun from its data; the replica
 	// compares its own sample with it and follows.
-	running := Position{ReplID: "s", Offset: 40, Head: true, Exact: true, Base: &primarySample}
+	running := Position{ReplID: "s", Offset: 40, Head: true, Exact: true, Base: &booted}
 	replicaFacts.Peers = []Peer{{Name: "a-1", Reachable: true, Role: "master", Keys: 3,
 		Manager: &PeerManager{Phase: "running", HasData: true, Position: running}}}
 	if d := Decide(replicaFacts); d.Action != Replica || d.Master != "a-1" {
@@ -254,6 +260,30 @@ func TestEveryPodKilledReplicaSampledLater(t *testing.T) {
 	}
 	if ok, why := Promotable(replicaFacts); ok {
 		t.Fatalf("replica promotable before it synchronised with the primary: %s", why)
+	}
+
+	// Everything is killed again before the replica synchronised: the
+	// primary's data holds the replica's, and it boots as primary again.
+	sampled := running
+	sampled.Exact = false
+	again := Facts{Self: "a-1", Sentinels: allNameA1,
+		Own:   OwnData{HasData: true, HadData: true, LastRole: "master", Position: sampled},
+		Peers: []Peer{restarted("a-2", "a-1", replicaSample, false)}}
+	if d := Decide(again); d.Action != Primary {
+		t.Fatalf("primary stuck after a second full restart: %s: %s", d.Action, d.Reason)
+	}
+	replicaFacts.Peers = []Peer{waiting("a-1", sampled)}
+	if ok, why := Promotable(replicaFacts); ok {
+		t.Fatalf("replica promotable over the primary's newer history: %s", why)
+	}
+
+	// A primary that cannot load its data any more holds nothing for
+	// sure: the replica's sample decides again.
+	broken := waiting("a-1", primarySample)
+	broken.Manager.DataError = "Bad file format reading the append only file"
+	replicaFacts.Peers = []Peer{broken}
+	if ok, why := Promotable(replicaFacts); !ok {
+		t.Fatalf("replica not promotable although the primary cannot load its data: %s", why)
 	}
 
 	// Without an append-only file the primary's sample is all that is

@@ -12,6 +12,7 @@ import (
 
 	"github.com/haredis/haredis/internal/bootrole"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redisinfo"
 	"github.com/haredis/haredis/internal/supervise"
 )
@@ -113,7 +114,8 @@ func (m *Manager) loadsRDB() bool {
 	return m.cfg.Persistence != "AOF" && !hasAOF(m.opts.DataDir)
 }
 
-// dataBooted records that a redis-server starts with the data own describes.
+// dataBooted records that a redis-server starts with the data own describes
+// (as bootrole.BootPosition sees it).
 func (m *Manager) dataBooted(own bootrole.OwnData) {
 	m.mu.Lock()
 	m.data.bootPos, m.data.pos = own.Position, own.Position
@@ -143,7 +145,7 @@ func (m *Manager) dataObserved(o observed) {
 			b := trimBase(d.bootPos, 4)
 			live.Base = &b
 		}
-		live.Head = keepsEveryWrite(o.Stats)
+		live.Head = keepsEveryWrite(o.Stats) && cfg.Persistence == instanceconfig.PersistenceAOF
 		d.pos = live
 	case synced:
 		d.pos = live
@@ -279,11 +281,12 @@ func (m *Manager) holdWritesForStop() *bootrole.Position {
 		return nil
 	}
 	p := positionOf(repl)
+	aof := m.config().Persistence == instanceconfig.PersistenceAOF
 	m.mu.Lock()
 	if p.ReplID == m.data.pos.ReplID {
 		p.Base = m.data.pos.Base
 	}
-	p.Head = keepsEveryWrite(m.observed.Stats)
+	p.Head = keepsEveryWrite(m.observed.Stats) && aof
 	m.mu.Unlock()
 	return &p
 }
@@ -308,7 +311,25 @@ func (m *Manager) dataStopped(final *bootrole.Position, clean bool) {
 // every part of its history a replica holds (bootrole.Position.Head). Not
 // while the file is being rewritten: when it was just turned on, the data
 // is not in it yet.
-func keepsEveryWrite(s redisinfo.Stats) bool { return s.AOFEnabled && !s.AOFRewriting }
+// Not after a failed write either (a full disk): Redis then keeps the
+// commands in memory, has answered the clients and fed the replicas.
+func keepsEveryWrite(s redisinfo.Stats) bool {
+	return s.AOFEnabled && s.AOFLastWriteOK && !s.AOFRewriting
+}
+
+// dropHead records at once, before the append-only file is turned off,
+// that the volume no longer keeps every write.
+func (m *Manager) dropHead() {
+	m.mu.Lock()
+	m.data.pos.Head = false
+	st := m.data.saved
+	was := st.Position.Head
+	st.Position.Head = false
+	m.mu.Unlock()
+	if was {
+		m.writeState(st)
+	}
+}
 
 func positionOf(r redisinfo.Replication) bootrole.Position {
 	p := bootrole.Position{ReplID: r.ReplID, Offset: r.Offset, Exact: true}

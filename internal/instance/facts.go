@@ -260,5 +260,5 @@ func (m *Manager) askPeerManager(ctx context.Context, name, token string) *bootr
 	if err != nil || s.Name != name || (s.MasterName != "" && s.MasterName != m.config().MasterName) {
 		return nil
 	}
-	return &bootrole.PeerManager{Phase: s.Phase, HasData: s.HasData, Position: s.DataPosition, Promotable: s.Promotable, Links: s.History}
+	return &bootrole.PeerManager{Phase: s.Phase, HasData: s.HasData, Position: s.DataPosition, Promotable: s.Promotable, Links: s.History, DataError: s.DataError}
 }

@@ -469,7 +469,9 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now()}
 	m.mu.Unlock()
 	m.bootStarted(in.Group)
-	m.dataBooted(facts.Own)
+	own := facts.Own
+	own.Position = bootrole.BootPosition(facts, d)
+	m.dataBooted(own)
 	m.log.Info("redis-server started", "pid", proc.Pid, "role", string(d.Action), "replicaof",
 		net.JoinHostPort(in.ReplicaOfHost, strconv.Itoa(in.ReplicaOfPort)), "configHash", redisconf.Hash(in.Group),
 		"replicaPriority", priority, "promotable", why, "loadedFrom", load.describe())

@@ -150,6 +150,7 @@ func (m *Manager) convert(ctx context.Context, plan loadPlan) error {
 		})
 	default:
 		before := time.Now().Unix()
+		m.dropHead()
 		if err := c.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
 			return fmt.Errorf("cannot turn the append-only file off: %w", err)
 		}
