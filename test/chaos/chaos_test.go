@@ -4,13 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/haredis/haredis/test/operatorbed"
@@ -294,5 +298,48 @@ func TestDefaultSeedsDrawEveryKind(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("the default seeds %v draw no %s: pick others", DefaultSeeds, k)
 		}
+	}
+}
+
+// TestFailedWritesCountFromWhenTheyWereSent: a write that fails on a
+// timeout counts from the moment it was sent, when the state that failed
+// it held, not from the moment the timeout ran out.
+func TestFailedWritesCountFromWhenTheyWereSent(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			// Read and never answer.
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	const timeout = 600 * time.Millisecond
+	c := redis.NewClient(&redis.Options{Addr: l.Addr().String(), Protocol: 2, DisableIdentity: true,
+		ReadTimeout: timeout, MaxRetries: -1, PoolSize: 1})
+	defer c.Close()
+	var step atomic.Int32
+	started := time.Now()
+	w := startWriter(context.Background(), "test", "k:", c, &step)
+	defer w.stop()
+	var fails []failure
+	for deadline := time.Now().Add(10 * time.Second); len(fails) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed write within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+		fails = w.failures()
+	}
+	if seen := time.Since(started); seen < timeout {
+		t.Fatalf("the failure came after %s, before the read timeout of %s", seen, timeout)
+	}
+	if sent := fails[0].at.Sub(started); sent > timeout/2 {
+		t.Errorf("the failed write counts from %s after the writer started, want its sending (at once), not its timeout (%s)", sent, timeout)
 	}
 }

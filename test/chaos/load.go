@@ -27,7 +27,12 @@ type ack struct {
 	step int32
 }
 
-// failure is one write that got an error.
+// failure is one write that got an error. at is when it was sent: a write
+// that fails on a dial or read timeout fails a second or more later, and
+// what failed it is the state when it was sent (a dropped SYN is not sent
+// again within the dial timeout). Attributed to its end, such a write
+// would also stand apart from the failures just before it, as an episode
+// of its own.
 type failure struct {
 	at   time.Time
 	err  string
@@ -66,6 +71,7 @@ func (w *writer) run(ctx context.Context) {
 		w.mu.Lock()
 		c := w.c
 		w.mu.Unlock()
+		sent := time.Now()
 		err := c.Set(ctx, w.key(seq), strconv.FormatInt(seq, 10), 0).Err()
 		now := time.Now()
 		step := w.step.Load()
@@ -75,7 +81,7 @@ func (w *writer) run(ctx context.Context) {
 		case err == nil:
 			w.acks = append(w.acks, ack{seq: seq, at: now, step: step})
 		case ctx.Err() == nil:
-			w.fails = append(w.fails, failure{at: now, err: err.Error(), step: step})
+			w.fails = append(w.fails, failure{at: sent, err: err.Error(), step: step})
 			pause = 5 * writeInterval
 		}
 		w.mu.Unlock()
