@@ -60,8 +60,9 @@ func TestDefaultsAreVisibleAfterApply(t *testing.T) {
 			DownAfter:       &metav1.Duration{Duration: time.Second},
 			FailoverTimeout: &metav1.Duration{Duration: 10 * time.Second},
 		},
-		Proxy: haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
-		Auth:  haredisv1.AuthSpec{Enabled: ptr.To(true)},
+		Proxy:         haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
+		Auth:          haredisv1.AuthSpec{Enabled: ptr.To(true)},
+		NetworkPolicy: haredisv1.NetworkPolicySpec{Enabled: ptr.To(true)},
 	}
 	if diff := cmp.Diff(want, got.Spec); diff != "" {
 		t.Errorf("defaults after apply (-want +got):\n%s", diff)
