@@ -499,3 +499,28 @@ func TestTerminatingPrimaryTakesNoWrites(t *testing.T) {
 		t.Errorf("a terminating primary: ok %v, %s: %s", ok, reason, msg)
 	}
 }
+
+// A difference is drift, worth a ConfigRestored warning, when the instance
+// had been given the current generation, also on a pod whose recorded
+// generation the operator has not written yet (a pod just started from
+// instance.json); a new generation not yet applied is no drift.
+func TestDriftNeedsNoRecordedGeneration(t *testing.T) {
+	rf := testRF()
+	for _, c := range []struct {
+		name      string
+		running   int64
+		sent      int64
+		wantDrift bool
+	}{
+		{"recorded on the pod", 2, 2, true},
+		{"started with it, not recorded yet", 2, 0, true},
+		{"a new generation to send", 1, 1, false},
+		{"a new pod of an older generation", 1, 0, false},
+	} {
+		s := &instanceapi.Status{}
+		s.Config.Generation = c.running
+		if got := isDrift(rf, s, c.sent); got != c.wantDrift {
+			t.Errorf("%s: drift %v, want %v", c.name, got, c.wantDrift)
+		}
+	}
+}

@@ -60,6 +60,14 @@ func configDiffers(rf *haredisv1.RedisFailover, want desiredConfig, s *instancea
 	return ""
 }
 
+// isDrift tells whether an instance that differs from rf was changed
+// behind the operator's back: it had been given this generation, by a PUT
+// the pod records (sent) or by instance.json when it started (which the
+// pod may not record yet), and runs something else now.
+func isDrift(rf *haredisv1.RedisFailover, s *instanceapi.Status, sent int64) bool {
+	return sent >= rf.Generation || s.Config.Generation >= rf.Generation
+}
+
 func switchoverUnderWay(rf *haredisv1.RedisFailover) bool {
 	return rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary
 }
@@ -100,7 +108,7 @@ func (r *RedisFailoverReconciler) applyConfig(ctx context.Context, rf *haredisv1
 		if diff == "" || refused {
 			continue
 		}
-		drift := sent >= rf.Generation
+		drift := isDrift(rf, s, sent)
 		res, err := r.instanceClient(rf, p, st).PutConfig(ctx, instanceapi.PutConfigRequest{Generation: rf.Generation, Config: want.group, Durability: &want.durability})
 		refusal := refusalOf(err)
 		if err != nil && refusal == "" {
