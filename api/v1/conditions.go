@@ -161,10 +161,13 @@ const (
 	ReasonRestartPending     = "RestartPending"
 	ReasonApplying           = "Applying"
 	ReasonInForce            = "InForce"
-	ReasonSwitchover         = "Switchover"
-	ReasonScalingDown        = "ScalingDown"
-	ReasonRollingUpdate      = "RollingUpdate"
-	ReasonIdle               = "Idle"
+	// ReasonUsersRefused: an instance could not set up the Redis users,
+	// most often because Redis refused spec.auth.applicationRules.
+	ReasonUsersRefused  = "UsersRefused"
+	ReasonSwitchover    = "Switchover"
+	ReasonScalingDown   = "ScalingDown"
+	ReasonRollingUpdate = "RollingUpdate"
+	ReasonIdle          = "Idle"
 )
 
 // Reasons of the DataCorrupt, PasswordSecretInSync, StorageResized and

@@ -117,7 +117,7 @@ const (
 )
 
 // ConfigValue is the value of one Redis configuration parameter.
-// +kubebuilder:validation:MaxLength=4096
+// +kubebuilder:validation:MaxLength=1024
 // +kubebuilder:validation:XValidation:rule="!self.contains('\\n') && !self.contains('\\r')",message="spec.redis.config: a value must be on one line; remove the line break"
 type ConfigValue string
 
@@ -393,6 +393,23 @@ type AuthSpec struct {
 	// haredis generates one into the Secret NAME-auth.
 	// +optional
 	PasswordSecret *SecretKeySelector `json:"passwordSecret,omitempty"`
+
+	// ApplicationRules are the ACL permissions of the application user
+	// (Redis's default user, the one REDIS_URL, the proxy and a client that
+	// sends only the password use), as Redis ACL rules separated by spaces.
+	// When empty: "~* &* +@all -@admin -@dangerous +info +role", every key
+	// and command except the administrative and dangerous ones (CONFIG,
+	// REPLICAOF, FAILOVER, SHUTDOWN, DEBUG, ACL SETUSER, MONITOR, KEYS,
+	// FLUSHALL, ...). Give back what an application needs, for example
+	// "~* &* +@all -@admin -@dangerous +info +role +keys +flushdb". Only key
+	// (~, %R~, %W~), channel (&) and command (+, -) rules are accepted:
+	// haredis manages the password and the user's state. Applied live on
+	// every instance; rules Redis refuses are reported in the
+	// ConfigApplied condition and the instances keep the rules they had.
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|[ \\t])([<>#!]|(?i:on|off|reset|nopass|resetpass)([ \\t]|$))')",message="spec.auth.applicationRules: password and state rules (>, <, #, !, on, off, reset, nopass, resetpass) are haredis's; give only key (~), channel (&) and command (+/-) rules"
+	// +optional
+	ApplicationRules string `json:"applicationRules,omitempty"`
 }
 
 // DurabilitySpec bounds the loss window of a failover. When unset, haredis
@@ -453,7 +470,7 @@ type RDBSource struct {
 	// +optional
 	Key string `json:"key,omitempty"`
 	// URL of the RDB file, https:// (or http:// inside the cluster).
-	// +kubebuilder:validation:MaxLength=4096
+	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
 	// +optional
 	URL string `json:"url,omitempty"`

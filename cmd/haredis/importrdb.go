@@ -23,7 +23,7 @@ func newImportRDBCommand() *cobra.Command {
 	var o rdbimport.Options
 	var passwordFile string
 	cmd := &cobra.Command{
-		Use:   "rdb --target HOST:PORT [--password-file FILE] [--replace] < dump.rdb",
+		Use:   "rdb --target HOST:PORT [--user NAME] [--password-file FILE] [--replace] < dump.rdb",
 		Short: "Replay the keys of an RDB file read from stdin into a running primary, online",
 		Long: `rdb loads the RDB file on stdin with a private server of the image's own
 engine (Unix socket only), then copies every key with DUMP and RESTORE, its
@@ -55,6 +55,7 @@ in a pod of its own.`,
 	}
 	cmd.Flags().StringVar(&o.Target, "target", "", "host:port of the primary to import into")
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "a file holding the target's password")
+	cmd.Flags().StringVar(&o.Username, "user", "", "the user to authenticate as (RESTORE needs the dangerous commands: haredis's admin user)")
 	cmd.Flags().BoolVar(&o.Replace, "replace", false, "overwrite keys that exist in the target (default: keep them)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "where the file is kept while it is imported (default a temporary directory)")
 	cmd.Flags().IntVar(&o.Batch, "batch", 200, "keys per round trip")

@@ -45,10 +45,10 @@ func envIntOr(name string, def int) int {
 
 func newInstanceRunCommand() *cobra.Command {
 	var (
-		configPath, passwordFile, tokenFile, podInfoDir, dataDir, runDir, httpListen, metricsListen, bind, redisServer string
-		redisPort                                                                                                      int
-		bootWait, stopTimeout                                                                                          time.Duration
-		subreaper                                                                                                      bool
+		configPath, passwordFile, internalPasswordsDir, tokenFile, podInfoDir, dataDir, runDir, httpListen, metricsListen, bind, redisServer string
+		redisPort                                                                                                                            int
+		bootWait, stopTimeout                                                                                                                time.Duration
+		subreaper                                                                                                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -73,7 +73,7 @@ func newInstanceRunCommand() *cobra.Command {
 			}
 			m, err := instance.New(instance.Options{
 				Config: cfg, ConfigPath: configPath, Self: self, PodIP: os.Getenv("POD_IP"),
-				PasswordFile: passwordFile, TokenFile: tokenFile, PodInfoDir: podInfoDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
+				PasswordFile: passwordFile, InternalPasswordsDir: internalPasswordsDir, TokenFile: tokenFile, PodInfoDir: podInfoDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
 				Bind: strings.Fields(bind), HTTPListen: httpListen, MetricsListen: metricsListen, RedisServer: redisServer,
 				BootWait: bootWait, StopTimeout: stopTimeout,
 				Reaper: supervise.NewReaper(reapAll, log), Log: log,
@@ -91,6 +91,7 @@ func newInstanceRunCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", envOr("HAREDIS_CONFIG", "/etc/haredis/config/instance.json"), "instance.json written by the operator (env HAREDIS_CONFIG)")
 	f.StringVar(&passwordFile, "password-file", envOr("HAREDIS_PASSWORD_FILE", "/etc/haredis/auth/password"), "file holding the Redis password, read when auth is enabled (env HAREDIS_PASSWORD_FILE)")
+	f.StringVar(&internalPasswordsDir, "internal-passwords-dir", envOr("HAREDIS_INTERNAL_PASSWORDS_DIR", "/etc/haredis/auth"), "directory holding the internal users' passwords, read when instance.json turns ACL users on (env HAREDIS_INTERNAL_PASSWORDS_DIR)")
 	f.StringVar(&tokenFile, "token-file", envOr("HAREDIS_TOKEN_FILE", "/etc/haredis/auth/manager-token"), "file holding the manager token every API request but the probes must carry (env HAREDIS_TOKEN_FILE)")
 	f.StringVar(&podInfoDir, "pod-info-dir", envOr("HAREDIS_POD_INFO_DIR", "/etc/haredis/podinfo"), "downward API volume with the pod's labels (env HAREDIS_POD_INFO_DIR)")
 	f.StringVar(&dataDir, "data-dir", envOr("HAREDIS_DATA_DIR", "/data"), "the instance's volume: Redis's dir and the manager's state (env HAREDIS_DATA_DIR)")

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/specs"
@@ -150,6 +151,13 @@ type state struct {
 	password string
 	// token is the manager token every instance manager requires.
 	token string
+	// internal are the internal users' passwords (acl package).
+	internal acl.Passwords
+	// usersMissing are instances that may lack the internal users: an
+	// instance started by an earlier haredis that the operator has not set
+	// them up on yet (ensureUsers). While any is left the sentinels keep
+	// the password alone and no instance is restarted.
+	usersMissing []string
 	// passwordSync says whether the source Secret matches the password in
 	// force.
 	passwordSync passwordSync
@@ -222,6 +230,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.hibernate,
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
+		r.ensureUsers,
 		r.reconcileProxy,
 		r.liveImport,
 		r.awaitSwitchover,

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -42,6 +43,14 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 	if st.token == "" {
 		if st.token, err = specs.GeneratePassword(); err != nil {
 			return ctrl.Result{}, err
+		}
+	}
+	// The internal users' passwords are generated once and kept.
+	for key, dst := range map[string]*string{acl.AdminPasswordKey: &st.internal.Admin, acl.ReplicationPasswordKey: &st.internal.Replication, acl.SentinelPasswordKey: &st.internal.Sentinel} {
+		if *dst = string(internal.Data[key]); *dst == "" {
+			if *dst, err = specs.GeneratePassword(); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 	}
 	st.passwordSync = passwordSync{ok: true}
@@ -84,7 +93,7 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 			st.password = pw
 		}
 	}
-	want := specs.InternalSecret(rf, st.password, st.token)
+	want := specs.InternalSecret(rf, st.password, st.token, st.internal)
 	if !haveInternal {
 		if err := r.Create(ctx, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", want.Name, err)

@@ -263,9 +263,7 @@ func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *hared
 	downAfter, failoverTimeout := sentinelTimings(rf)
 	m := sentinel.Monitored{MasterName: rf.MasterName(), Host: host, Port: port, Quorum: int(specs.SentinelQuorum(rf)),
 		DownAfter: downAfter, FailoverTimeout: failoverTimeout}
-	if rf.AuthEnabled() {
-		m.AuthPass = st.password
-	}
+	m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
 	for _, a := range st.view.lost {
 		if err := sentinel.Monitor(ctx, a, password, m); err != nil {
 			log.FromContext(ctx).Info("cannot repair a sentinel that lost the master", "sentinel", a, "error", err.Error())

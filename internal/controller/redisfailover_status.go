@@ -392,6 +392,8 @@ func configApplied(rf *haredisv1.RedisFailover, st *state) (string, bool, string
 		}
 	}
 	switch {
+	case len(usersNotReady(st)) > 0:
+		return haredisv1.ConditionConfigApplied, false, haredisv1.ReasonUsersRefused, "the Redis users are not in force: " + strings.Join(usersNotReady(st), "; ")
 	case len(pending) > 0:
 		return haredisv1.ConditionConfigApplied, false, haredisv1.ReasonRestartPending, "parameters Redis cannot change at run time wait for a restart: " + strings.Join(pending, "; ") + "; the rolling update restarts these instances one at a time"
 	case len(behind) > 0:

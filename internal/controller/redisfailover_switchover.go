@@ -204,9 +204,10 @@ func (r *RedisFailoverReconciler) switchoverPlan(rf *haredisv1.RedisFailover, st
 	p := switchover.Plan{
 		MasterName: rf.MasterName(), Primary: r.Reach.RedisAddr(rf, st.pods[from]), Target: r.Reach.RedisAddr(rf, st.pods[to]),
 		PrimaryAnnounced: announced(from), TargetAnnounced: announced(to),
-		Sentinels: r.Reach.SentinelAddrs(rf, st.sentinels),
-		Password:  st.password, SentinelPassword: sentinelPassword,
+		Sentinels:        r.Reach.SentinelAddrs(rf, st.sentinels),
+		SentinelPassword: sentinelPassword,
 	}
+	p.Username, p.Password = adminAuth(rf, st)
 	for _, n := range st.instances {
 		if n == from || n == to || st.pods[n] == nil {
 			continue

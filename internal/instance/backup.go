@@ -59,11 +59,11 @@ func (m *Manager) takeBackup(ctx context.Context, req instanceapi.BackupRequest,
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot use the object store (%s): %w", req.Store, err)
 	}
-	pw, err := m.password()
+	user, pw, err := m.adminAuth()
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot take a snapshot of redis-server: %w", err)
 	}
-	stream, err := rdbstream.Open(ctx, m.localAddr(), "", pw, snapshotDialTimeout)
+	stream, err := rdbstream.Open(ctx, m.localAddr(), user, pw, snapshotDialTimeout)
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot take a snapshot of redis-server: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/haredis/haredis/internal/acl"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,8 @@ type testCluster struct {
 	ports   map[string]int
 	members map[string]*testMember
 	pwFile  string
+	// internalDir holds the internal users' passwords (useACLUsers).
+	internalDir string
 	// tokenFile holds the manager token every member requires.
 	tokenFile string
 	httpPorts map[string]int
@@ -102,7 +105,7 @@ func (c *testCluster) start(name string) *testMember {
 	})
 	log := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	m, err := New(Options{
-		Config: c.cfg, Self: name, PasswordFile: c.pwFile, TokenFile: c.tokenFile, DataDir: dataDir,
+		Config: c.cfg, Self: name, PasswordFile: c.pwFile, InternalPasswordsDir: c.internalDir, TokenFile: c.tokenFile, DataDir: dataDir,
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
 		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), MetricsListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out, RedisServer: c.server,
@@ -211,4 +214,29 @@ func waitRole(t *testing.T, m *Manager, role string, timeout time.Duration) inst
 		return nil
 	})
 	return s
+}
+
+// testInternal are the internal users' passwords of useACLUsers.
+var testInternal = acl.Passwords{Admin: "admin-pw", Replication: "replication-pw", Sentinel: "sentinel-pw"}
+
+// useACLUsers turns ACL users on, as the operator does with auth on: the
+// members set up the application and internal users, and replicas
+// authenticate as the replication user.
+func (c *testCluster) useACLUsers() {
+	c.t.Helper()
+	c.cfg.ACLUsers = true
+	c.internalDir = c.t.TempDir()
+	for key, pw := range map[string]string{acl.AdminPasswordKey: testInternal.Admin, acl.ReplicationPasswordKey: testInternal.Replication, acl.SentinelPasswordKey: testInternal.Sentinel} {
+		if err := os.WriteFile(filepath.Join(c.internalDir, key), []byte(pw+"\n"), 0o600); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// adminClient connects to a member as the admin user.
+func (c *testCluster) adminClient(name string) *redis.Client {
+	cl := redis.NewClient(&redis.Options{Addr: c.cfg.Hosts[name], Username: acl.AdminUser, Password: testInternal.Admin, MaxRetries: -1,
+		Protocol: 2, DisableIdentity: true})
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
@@ -28,28 +29,62 @@ import (
 // primary over its replicas, which keep the data.
 func TestKilledPrimaryNeverAcceptsWrites(t *testing.T) {
 	for _, persistence := range []string{instanceconfig.PersistenceAOF, instanceconfig.PersistenceNone} {
-		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence, false) })
+		t.Run(persistence, func(t *testing.T) { testKilledPrimary(t, persistence, false, false) })
 	}
 }
 
 // TestRestartedPrimaryPodNeverAcceptsWrites stops the primary's whole
 // manager (its pod) cleanly and starts a new one on the same volume, as a
-// deleted pod that comes back with its PVC.
+// deleted pod that comes back with its PVC. It runs with ACL users, as the
+// operator sets instances up: replicas authenticate as the replication
+// user and the sentinels fail over as the sentinel user, while the
+// application user cannot administer the servers.
 func TestRestartedPrimaryPodNeverAcceptsWrites(t *testing.T) {
-	testKilledPrimary(t, instanceconfig.PersistenceAOF, true)
+	testKilledPrimary(t, instanceconfig.PersistenceAOF, true, true)
 }
 
-func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
+// checkApplicationUser checks that the application user (the password
+// alone) reads and writes but runs no administrative command, and that the
+// admin user does.
+func checkApplicationUser(t *testing.T, c *testCluster, name string) {
+	t.Helper()
+	ctx := context.Background()
+	app := c.client(name)
+	for _, cmd := range [][]any{{"INFO", "replication"}, {"ROLE"}, {"DBSIZE"}, {"GET", "acl-check"}} {
+		if err := app.Do(ctx, cmd...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Errorf("the application user cannot run %v: %v", cmd, err)
+		}
+	}
+	for _, cmd := range [][]any{{"CONFIG", "SET", "maxmemory", "1"}, {"REPLICAOF", "127.0.0.1", "1"}, {"FAILOVER"},
+		{"SHUTDOWN", "NOSAVE"}, {"DEBUG", "SLEEP", "0"}, {"ACL", "SETUSER", "intruder", "on", ">x", "+@all"}, {"CONFIG", "GET", "masterauth"}} {
+		// Redis refuses DEBUG to everyone before it looks at the ACL
+		// (enable-debug-command no).
+		if err := app.Do(ctx, cmd...).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") && !strings.Contains(err.Error(), "DEBUG command not allowed") {
+			t.Errorf("the application user ran %v: %v, want NOPERM", cmd, err)
+		}
+	}
+	if v, err := c.adminClient(name).ConfigGet(ctx, "masteruser").Result(); err != nil || v["masteruser"] != acl.ReplicationUser {
+		t.Errorf("CONFIG GET masteruser as the admin user: %v (%v), want %s", v, err, acl.ReplicationUser)
+	}
+}
+
+func testKilledPrimary(t *testing.T, persistence string, podRestart, aclUsers bool) {
 	names := []string{"app-1", "app-2", "app-3"}
 	c := newTestCluster(t, names, nil, nil)
 	c.cfg.Persistence = persistence
+	var sentinelAuth []string
+	if aclUsers {
+		c.useACLUsers()
+		sentinelAuth = []string{"sentinel auth-user " + c.cfg.MasterName + " " + acl.SentinelUser,
+			"sentinel auth-pass " + c.cfg.MasterName + " " + testInternal.Sentinel}
+	}
 	// The operator's part: sentinels, authenticated with the same password,
 	// monitor the initial primary.
 	var sentinels []*redistest.Sentinel
 	for i := 0; i < 3; i++ {
 		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: c.cfg.MasterName,
 			MasterAddr: c.cfg.Hosts["app-1"], Quorum: 2, DownAfter: time.Second,
-			FailoverTimeout: 5 * time.Second, Password: testPassword})
+			FailoverTimeout: 5 * time.Second, Password: testPassword, Extra: sentinelAuth})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +138,11 @@ func testKilledPrimary(t *testing.T, persistence string, podRestart bool) {
 		})
 	}
 
+	if aclUsers {
+		for _, n := range names {
+			checkApplicationUser(t, c, n)
+		}
+	}
 	old := c.client("app-1")
 	for i := 0; i < 100; i++ {
 		if err := old.Set(ctx, fmt.Sprintf("key-%d", i), i, 0).Err(); err != nil {

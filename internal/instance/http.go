@@ -146,6 +146,7 @@ func (m *Manager) Status() instanceapi.Status {
 		LastError: g.LastError, LastErrorAt: g.LastErrorAt}
 	m.mu.Lock()
 	s.Config.Restores, s.Config.LastRestore, s.Config.LastRestoreAt = m.drift.restores, m.drift.last, m.drift.lastAt
+	s.ACLError = m.users.err
 	m.mu.Unlock()
 	s.Durability = m.Durability()
 	if running && o.Up {

@@ -17,6 +17,7 @@ import (
 	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/secretfile"
 
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/atomicfile"
 
 	"github.com/haredis/haredis/internal/bootrole"
@@ -37,6 +38,10 @@ type Options struct {
 	Self         string
 	PodIP        string
 	PasswordFile string
+	// InternalPasswordsDir holds the internal users' passwords (files
+	// named by the acl package's keys), read when instance.json turns
+	// ACL users on.
+	InternalPasswordsDir string
 	// TokenFile holds the credential every request to the HTTP API but the
 	// probes must carry (the operator's manager token). Without it the API
 	// refuses everything but the probes.
@@ -151,6 +156,7 @@ type Manager struct {
 	cutoverMu sync.Mutex
 	hold      *sourceHold
 	drift     driftState
+	users     usersState
 	// backups taken by POST /backups (backups.go).
 	backups backupSet
 }
@@ -183,7 +189,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.New("cannot create the instance manager: data dir and run dir must be set")
 	}
 	// redis-server runs in the data dir: every path must be absolute.
-	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile, &opts.TokenFile, &opts.PodInfoDir, &opts.ConfigPath} {
+	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile, &opts.InternalPasswordsDir, &opts.TokenFile, &opts.PodInfoDir, &opts.ConfigPath} {
 		if *p == "" {
 			continue
 		}
@@ -196,7 +202,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: instanceapi.PhaseDeciding, seedReady: make(chan struct{}),
 		durability: instanceapi.Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds},
 		output:     newOutputTail(64)}
-	m.redisClient = newRedisConn(m.localAddr(), m.password)
+	m.redisClient = newRedisConn(m.localAddr(), m.adminAuth)
 	return m, nil
 }
 
@@ -236,6 +242,34 @@ func (m *Manager) password() (string, error) {
 	p, err := secretfile.Read(m.opts.PasswordFile)
 	if err != nil {
 		return "", fmt.Errorf("cannot read the password: %w", err)
+	}
+	return p, nil
+}
+
+// adminAuth is the user and password of the manager's own connections to
+// its redis-server: the admin user with ACL users, else the password
+// alone (Redis's default user). Read at each use, like password.
+func (m *Manager) adminAuth() (string, string, error) {
+	if !m.config().ACLUsers {
+		pw, err := m.password()
+		return "", pw, err
+	}
+	p, err := secretfile.Read(filepath.Join(m.opts.InternalPasswordsDir, acl.AdminPasswordKey))
+	if err != nil {
+		return "", "", fmt.Errorf("cannot read the admin user's password: %w", err)
+	}
+	return acl.AdminUser, p, nil
+}
+
+// internalPasswords reads the internal users' passwords.
+func (m *Manager) internalPasswords() (acl.Passwords, error) {
+	var p acl.Passwords
+	for key, dst := range map[string]*string{acl.AdminPasswordKey: &p.Admin, acl.ReplicationPasswordKey: &p.Replication, acl.SentinelPasswordKey: &p.Sentinel} {
+		v, err := secretfile.Read(filepath.Join(m.opts.InternalPasswordsDir, key))
+		if err != nil {
+			return p, fmt.Errorf("cannot read the internal users' passwords: %w", err)
+		}
+		*dst = v
 	}
 	return p, nil
 }
@@ -422,6 +456,9 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 		return nil, err
 	}
 	in := m.renderInput(pw, m.bootGroup())
+	if err := m.renderUsers(&in, d); err != nil {
+		return nil, err
+	}
 	priority := m.normalPriority()
 	promotable, why := true, "primary"
 	if d.Action == bootrole.Replica {
@@ -509,6 +546,28 @@ func (m *Manager) renderInput(password string, group map[string]string) rediscon
 		AnnounceHost:             host,
 		AnnouncePort:             port,
 	}
+}
+
+// renderUsers gives redis.conf the application and internal users when
+// instance.json turns ACL users on. A replica of a Redis outside the
+// RedisFailover (a live import) authenticates to it with the password
+// alone, as the source knows no haredis user.
+func (m *Manager) renderUsers(in *redisconf.Input, d bootrole.Decision) error {
+	cfg := m.config()
+	if !cfg.ACLUsers || in.Password == "" {
+		return nil
+	}
+	rules := m.confRules(cfg.ApplicationRules)
+	p, err := m.internalPasswords()
+	if err != nil {
+		return err
+	}
+	in.Users = acl.Users(in.Password, rules, p)
+	in.MasterUser, in.MasterAuth = acl.ReplicationUser, p.Replication
+	if src := m.liveSource(); src != nil && d.Action == bootrole.Replica && d.MasterAddr == src.Addr {
+		in.MasterUser, in.MasterAuth = "", in.Password
+	}
+	return nil
 }
 
 // masterAddress is where to replicate from: the address the sentinels gave,

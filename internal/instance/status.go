@@ -41,32 +41,33 @@ type observed struct {
 // redisConn keeps one client to the local redis-server, rebuilt when the
 // password changes.
 type redisConn struct {
-	addr     string
-	password func() (string, error)
-	mu       sync.Mutex
-	pw       string
-	c        *redis.Client
+	addr string
+	auth func() (user, password string, err error)
+	mu   sync.Mutex
+	user string
+	pw   string
+	c    *redis.Client
 }
 
-func newRedisConn(addr string, password func() (string, error)) *redisConn {
-	return &redisConn{addr: addr, password: password}
+func newRedisConn(addr string, auth func() (string, string, error)) *redisConn {
+	return &redisConn{addr: addr, auth: auth}
 }
 
 func (r *redisConn) client() (*redis.Client, error) {
-	pw, err := r.password()
+	user, pw, err := r.auth()
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.c == nil || pw != r.pw {
+	if r.c == nil || pw != r.pw || user != r.user {
 		if r.c != nil {
 			_ = r.c.Close()
 		}
-		r.c = redis.NewClient(&redis.Options{Addr: r.addr, Password: pw, DialTimeout: time.Second,
+		r.c = redis.NewClient(&redis.Options{Addr: r.addr, Username: user, Password: pw, DialTimeout: time.Second,
 			ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 4,
 			Protocol: 2, DisableIdentity: true})
-		r.pw = pw
+		r.user, r.pw = user, pw
 	}
 	return r.c, nil
 }
@@ -125,6 +126,7 @@ func (m *Manager) pollLoop(ctx context.Context) {
 				m.managePriority(ctx, o)
 			}
 			if !o.Loading {
+				m.keepUsers(ctx)
 				m.checkDrift(ctx)
 			}
 		}

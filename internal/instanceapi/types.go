@@ -41,9 +41,12 @@ type Status struct {
 	// stopping.
 	Phase string `json:"phase"`
 	// Role is primary, replica, or unknown when redis-server does not answer.
-	Role              string `json:"role"`
-	RedisUp           bool   `json:"redisUp"`
-	RedisError        string `json:"redisError,omitempty"`
+	Role       string `json:"role"`
+	RedisUp    bool   `json:"redisUp"`
+	RedisError string `json:"redisError,omitempty"`
+	// ACLError is why the Redis users (the application user's rules, an
+	// internal user) could not be set up; empty when they are in force.
+	ACLError          string `json:"aclError,omitempty"`
 	ReplicationOffset int64  `json:"replicationOffset"`
 	ReplID            string `json:"replID,omitempty"`
 	MasterHost        string `json:"masterHost,omitempty"`

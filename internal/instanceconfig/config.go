@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/haredis/haredis/internal/acl"
 )
 
 // Persistence modes, the same strings as api/v1 PersistenceMode.
@@ -70,6 +72,13 @@ type Config struct {
 	MinReplicasMaxLagSeconds int `json:"minReplicasMaxLagSeconds"`
 	// AuthEnabled says clients, replicas and sentinels need the password.
 	AuthEnabled bool `json:"authEnabled"`
+	// ACLUsers (with AuthEnabled) gives the password to the application
+	// user alone, with ApplicationRules as its permissions, and the
+	// internal users (acl package) their own passwords, mounted next to the
+	// password file: the manager and the operator, replicas and sentinels
+	// each authenticate as their own user.
+	ACLUsers         bool   `json:"aclUsers,omitempty"`
+	ApplicationRules string `json:"applicationRules,omitempty"`
 	// InitialPrimary is the primary the operator recorded when it created
 	// the instances; it counts only while the sentinels know nothing.
 	InitialPrimary string `json:"initialPrimary"`
@@ -151,6 +160,14 @@ func (c *Config) Validate() error {
 	for n, hp := range c.Hosts {
 		if _, _, err := splitHostPort(hp); err != nil {
 			errs = append(errs, fmt.Errorf("hosts[%s]: %w", n, err))
+		}
+	}
+	if c.ACLUsers && !c.AuthEnabled {
+		errs = append(errs, errors.New("aclUsers: needs authEnabled"))
+	}
+	if c.ACLUsers {
+		if _, err := acl.ApplicationRules(c.ApplicationRules); err != nil {
+			errs = append(errs, fmt.Errorf("applicationRules: %w", err))
 		}
 	}
 	for n, hp := range c.Managers {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/haredis/haredis/internal/acl"
 	"io"
 	"net"
 	"strconv"
@@ -75,7 +76,9 @@ func ImportRDB(ctx context.Context, c client.Client, cfg *rest.Config, ns, name 
 	argv := []string{specs.InstanceBinary, "import", "rdb", "--work-dir", importWorkDir,
 		"--target", net.JoinHostPort(rf.PrimaryServiceName()+"."+ns+".svc", strconv.Itoa(specs.RedisPort))}
 	if rf.AuthEnabled() {
-		argv = append(argv, "--password-file", specs.AuthDir+"/"+specs.PasswordKey)
+		// RESTORE is one of the dangerous commands the application user
+		// lacks.
+		argv = append(argv, "--user", acl.AdminUser, "--password-file", specs.AuthDir+"/"+acl.AdminPasswordKey)
 	}
 	if o.Replace {
 		argv = append(argv, "--replace")
@@ -137,7 +140,7 @@ func importPod(rf *haredisv1.RedisFailover, primary *corev1.Pod) (*corev1.Pod, e
 	if rf.AuthEnabled() {
 		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: specs.AuthDir, ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: specs.InternalSecretName(rf), Items: []corev1.KeyToPath{{Key: specs.PasswordKey, Path: specs.PasswordKey}},
+			SecretName: specs.InternalSecretName(rf), Items: []corev1.KeyToPath{{Key: acl.AdminPasswordKey, Path: acl.AdminPasswordKey}},
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
 	}

@@ -25,7 +25,10 @@ import (
 type Options struct {
 	// Target is the Redis to import into: host:port of its primary.
 	Target string
-	// Password authenticates to Target (and nothing else).
+	// Username (may be empty) and Password authenticate to Target (and
+	// nothing else). RESTORE needs a user with the dangerous commands:
+	// haredis's admin user.
+	Username string
 	Password string
 	// Replace overwrites keys that exist in the target; without it they
 	// are kept and counted as skipped.
@@ -99,7 +102,7 @@ func Import(ctx context.Context, r io.Reader, o Options) (*Report, error) {
 	}
 	defer os.Remove(filepath.Join(dir, "dump.rdb"))
 
-	target := redis.NewClient(&redis.Options{Addr: o.Target, Password: o.Password, DialTimeout: 5 * time.Second,
+	target := redis.NewClient(&redis.Options{Addr: o.Target, Username: o.Username, Password: o.Password, DialTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 2, Protocol: 2, DisableIdentity: true})
 	defer target.Close()
 	if err := target.Ping(ctx).Err(); err != nil {

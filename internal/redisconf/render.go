@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/instanceconfig"
 )
 
@@ -29,6 +30,13 @@ type Input struct {
 	DataDir string
 	// Password for clients and for the primary; "" when auth is off.
 	Password string
+	// Users, when set, replace requirepass: every user with its password
+	// hash and rules (acl.Users), the application user among them.
+	Users []acl.User
+	// MasterUser and MasterAuth authenticate this instance to its primary
+	// when Users is set (the replication user; none while it replicates
+	// from a Redis outside the RedisFailover, which knows only Password).
+	MasterUser, MasterAuth string
 	// AnnounceHost and AnnouncePort are the stable address of this instance,
 	// announced to the primary so that sentinels learn host names, not pod
 	// IPs that change on restart.
@@ -156,7 +164,22 @@ func Render(in Input) ([]byte, error) {
 	if in.AnnouncePort != 0 {
 		directive(&b, "replica-announce-port", strconv.Itoa(in.AnnouncePort))
 	}
-	if in.Password != "" {
+	switch {
+	case len(in.Users) > 0:
+		for _, u := range in.Users {
+			b.WriteString("user " + Quote(u.Name))
+			for _, r := range u.Spec() {
+				b.WriteString(" " + Quote(r))
+			}
+			b.WriteString("\n")
+		}
+		if in.MasterUser != "" {
+			directive(&b, "masteruser", in.MasterUser)
+		}
+		if in.MasterAuth != "" {
+			directive(&b, "masterauth", in.MasterAuth)
+		}
+	case in.Password != "":
 		directive(&b, "requirepass", in.Password)
 		directive(&b, "masterauth", in.Password)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/haredis/haredis/internal/acl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -35,6 +37,14 @@ func TestRenderGolden(t *testing.T) {
 				"notify-keyspace-events": "gx\nreplicaof evil 6379",
 			},
 			AnnounceHost: "127.0.0.1", AnnouncePort: 7000,
+		},
+		"acl-users-replica": {
+			Persistence: "AOF", Port: 6379, DataDir: "/data", Password: "app pw",
+			Users: acl.Users("app pw", strings.Fields(acl.DefaultApplicationRules),
+				acl.Passwords{Admin: "a", Replication: "r", Sentinel: "s"}),
+			MasterUser: acl.ReplicationUser, MasterAuth: "r",
+			AnnounceHost:  "app-2.app-headless.ns.svc.cluster.local",
+			ReplicaOfHost: "app-1.app-headless.ns.svc.cluster.local", ReplicaOfPort: 6379,
 		},
 		"validation-socket": {
 			Persistence: "AOF", Port: 0, DataDir: "/run/haredis/validate-1", UnixSocket: "/run/haredis/validate-1/s",

@@ -74,23 +74,31 @@ func (d Dataset) Write(ctx context.Context, c redis.UniversalClient) error {
 
 // Compare reads every key of the data set from want and got and returns
 // the first difference: a missing key, another type or value, a lost or
-// added expiration. TTLs match when both have one (they count down).
+// added expiration. TTLs match when both have one (they count down). Keys
+// are read in pipelined batches: a few round trips per hundred keys.
 func (d Dataset) Compare(ctx context.Context, want, got redis.UniversalClient) error {
-	for _, k := range d.Keys() {
-		a, err := readKey(ctx, want, k)
+	keys := d.Keys()
+	for len(keys) > 0 {
+		batch := keys[:min(compareBatch, len(keys))]
+		keys = keys[len(batch):]
+		a, err := readKeys(ctx, want, batch)
 		if err != nil {
-			return fmt.Errorf("cannot read %s from the source: %w", k, err)
+			return fmt.Errorf("cannot read the data set from the source: %w", err)
 		}
-		b, err := readKey(ctx, got, k)
+		b, err := readKeys(ctx, got, batch)
 		if err != nil {
-			return fmt.Errorf("cannot read %s from the copy: %w", k, err)
+			return fmt.Errorf("cannot read the data set from the copy: %w", err)
 		}
-		if !reflect.DeepEqual(a, b) {
-			return fmt.Errorf("%s differs: source %+v, copy %+v", k, a, b)
+		for i, k := range batch {
+			if !reflect.DeepEqual(a[i], b[i]) {
+				return fmt.Errorf("%s differs: source %+v, copy %+v", k, a[i], b[i])
+			}
 		}
 	}
 	return nil
 }
+
+const compareBatch = 100
 
 // keyValue is what Compare compares of a key.
 type keyValue struct {
@@ -100,42 +108,70 @@ type keyValue struct {
 	HasTTL bool
 }
 
-func readKey(ctx context.Context, c redis.UniversalClient, k string) (keyValue, error) {
-	typ, err := c.Type(ctx, k).Result()
-	if err != nil {
-		return keyValue{}, err
-	}
-	kv := keyValue{Type: typ}
-	ttl, err := c.PTTL(ctx, k).Result()
-	if err != nil {
-		return keyValue{}, err
-	}
-	kv.HasTTL = ttl > 0
-	switch typ {
-	case "none":
-	case "string":
-		// HyperLogLogs and bitmaps are strings: their bytes are the value.
-		kv.Value, err = c.Get(ctx, k).Result()
-	case "list":
-		kv.Value, err = c.LRange(ctx, k, 0, -1).Result()
-	case "set":
-		var m []string
-		m, err = c.SMembers(ctx, k).Result()
-		sort.Strings(m)
-		kv.Value = m
-	case "zset":
-		kv.Value, err = c.ZRangeWithScores(ctx, k, 0, -1).Result()
-	case "hash":
-		kv.Value, err = c.HGetAll(ctx, k).Result()
-	case "stream":
-		if kv.Value, err = c.XRange(ctx, k, "-", "+").Result(); err != nil {
-			return kv, err
+// readKeys reads keys in two pipelines: their types and TTLs, then their
+// values.
+func readKeys(ctx context.Context, c redis.UniversalClient, keys []string) ([]keyValue, error) {
+	types := make([]*redis.StatusCmd, len(keys))
+	ttls := make([]*redis.DurationCmd, len(keys))
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			types[i], ttls[i] = p.Type(ctx, k), p.PTTL(ctx, k)
 		}
-		var groups []redis.XInfoGroup
-		groups, err = c.XInfoGroups(ctx, k).Result()
-		kv.Groups = groups
-	default:
-		return kv, fmt.Errorf("unexpected type %s", typ)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	return kv, err
+	out := make([]keyValue, len(keys))
+	values := make([]redis.Cmder, len(keys))
+	groups := make([]*redis.XInfoGroupsCmd, len(keys))
+	if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			out[i] = keyValue{Type: types[i].Val(), HasTTL: ttls[i].Val() > 0}
+			switch out[i].Type {
+			case "none":
+			case "string":
+				// HyperLogLogs and bitmaps are strings: their bytes are the value.
+				values[i] = p.Get(ctx, k)
+			case "list":
+				values[i] = p.LRange(ctx, k, 0, -1)
+			case "set":
+				values[i] = p.SMembers(ctx, k)
+			case "zset":
+				values[i] = p.ZRangeWithScores(ctx, k, 0, -1)
+			case "hash":
+				values[i] = p.HGetAll(ctx, k)
+			case "stream":
+				values[i] = p.XRange(ctx, k, "-", "+")
+				groups[i] = p.XInfoGroups(ctx, k)
+			default:
+				return fmt.Errorf("%s has the unexpected type %s", k, out[i].Type)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		switch v := values[i].(type) {
+		case nil:
+		case *redis.StringCmd:
+			out[i].Value = v.Val()
+		case *redis.StringSliceCmd:
+			m := v.Val()
+			if out[i].Type == "set" {
+				sort.Strings(m)
+			}
+			out[i].Value = m
+		case *redis.ZSliceCmd:
+			out[i].Value = v.Val()
+		case *redis.MapStringStringCmd:
+			out[i].Value = v.Val()
+		case *redis.XMessageSliceCmd:
+			out[i].Value = v.Val()
+		}
+		if groups[i] != nil {
+			out[i].Groups = groups[i].Val()
+		}
+	}
+	return out, nil
 }

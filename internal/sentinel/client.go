@@ -70,10 +70,13 @@ func Tune(ctx context.Context, s *redis.SentinelClient) error {
 // up: where the primary is, the quorum, the password of the instances and
 // the timings.
 type Monitored struct {
-	MasterName      string
-	Host            string
-	Port            int
-	Quorum          int
+	MasterName string
+	Host       string
+	Port       int
+	Quorum     int
+	// AuthUser (may be empty) and AuthPass authenticate the sentinel to
+	// the instances.
+	AuthUser        string
 	AuthPass        string
 	DownAfter       time.Duration
 	FailoverTimeout time.Duration
@@ -86,6 +89,11 @@ func Monitor(ctx context.Context, addr, password string, m Monitored) error {
 	defer sc.Close()
 	if err := sc.Monitor(ctx, m.MasterName, m.Host, strconv.Itoa(m.Port), strconv.Itoa(m.Quorum)).Err(); err != nil {
 		return err
+	}
+	if m.AuthUser != "" {
+		if err := sc.Set(ctx, m.MasterName, "auth-user", m.AuthUser).Err(); err != nil {
+			return err
+		}
 	}
 	if m.AuthPass != "" {
 		if err := sc.Set(ctx, m.MasterName, "auth-pass", m.AuthPass).Err(); err != nil {

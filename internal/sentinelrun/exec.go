@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/atomicfile"
 	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/instanceconfig"
@@ -24,6 +25,9 @@ type Options struct {
 	ConfigPath string
 	// PasswordFile holds the password (read when auth is on).
 	PasswordFile string
+	// SentinelUserPasswordFile holds the sentinel user's password, read
+	// when instance.json turns ACL users on.
+	SentinelUserPasswordFile string
 	// RunDir is the writable directory of sentinel.conf, which Sentinel
 	// rewrites with its epochs and votes.
 	RunDir           string
@@ -54,6 +58,13 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("cannot read the password: %w", err)
 		}
 	}
+	authUser, authPass := "", ""
+	if cfg.AuthEnabled && cfg.ACLUsers {
+		if authPass, err = secretfile.Read(o.SentinelUserPasswordFile); err != nil {
+			return fmt.Errorf("cannot read the sentinel user's password: %w", err)
+		}
+		authUser = acl.SentinelUser
+	}
 	path := filepath.Join(o.RunDir, "sentinel.conf")
 	// The file a previous start left (a container restart in the same
 	// pod): Sentinel rewrote it with its epochs and votes.
@@ -63,6 +74,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	conf, _, err := Prepare(ctx, Inputs{
 		Config: cfg, PodName: o.PodName, AnnounceHostname: o.AnnounceHostname, Port: o.Port, Password: password,
+		AuthUser: authUser, AuthPass: authPass,
 		Quorum: o.Quorum, DownAfter: o.DownAfter, FailoverTimeout: o.FailoverTimeout, Previous: string(previous), Log: o.Log,
 	})
 	if err != nil {

@@ -18,13 +18,16 @@ type Params struct {
 	MyID string
 	// Password is required from clients and peers, and used towards the
 	// instances and peers; empty when auth is off.
-	Password        string
-	MasterName      string
-	PrimaryHost     string
-	PrimaryPort     int
-	Quorum          int
-	DownAfter       time.Duration
-	FailoverTimeout time.Duration
+	Password string
+	// AuthUser and AuthPass, when set, are what the sentinel authenticates
+	// to the instances with (the sentinel user); else Password alone.
+	AuthUser, AuthPass string
+	MasterName         string
+	PrimaryHost        string
+	PrimaryPort        int
+	Quorum             int
+	DownAfter          time.Duration
+	FailoverTimeout    time.Duration
 	// KnownReplicas and KnownSentinels are written as known-replica and
 	// known-sentinel lines, so that the sentinel can fail over before it
 	// ever heard from the primary (see KnownReplicas, KnownSentinels).
@@ -70,7 +73,11 @@ func Render(p Params) (string, error) {
 		line("sentinel sentinel-pass %s", p.Password)
 	}
 	line("sentinel monitor %s %s %d %d", p.MasterName, p.PrimaryHost, p.PrimaryPort, p.Quorum)
-	if p.Password != "" {
+	switch {
+	case p.AuthUser != "":
+		line("sentinel auth-user %s %s", p.MasterName, p.AuthUser)
+		line("sentinel auth-pass %s %s", p.MasterName, p.AuthPass)
+	case p.Password != "":
 		line("sentinel auth-pass %s %s", p.MasterName, p.Password)
 	}
 	line("sentinel down-after-milliseconds %s %d", p.MasterName, p.DownAfter.Milliseconds())
@@ -97,7 +104,7 @@ func Render(p Params) (string, error) {
 }
 
 func (p Params) validate() error {
-	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password} {
+	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "auth user": p.AuthUser, "auth password": p.AuthPass} {
 		if strings.ContainsAny(v, " \t\r\n\"'") {
 			return fmt.Errorf("cannot render sentinel.conf: the %s contains a space, quote or line break", name)
 		}

@@ -159,3 +159,22 @@ func TestMyIDStableAndDistinct(t *testing.T) {
 		}
 	}
 }
+
+// With ACL users the sentinel authenticates to the instances as the
+// sentinel user, and still requires the password from clients and peers.
+func TestRenderSentinelUser(t *testing.T) {
+	p := params()
+	p.AuthUser, p.AuthPass = "haredis-sentinel", "spw"
+	got, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"requirepass pw\n", "sentinel sentinel-pass pw\n", "sentinel auth-user ns.app.abc haredis-sentinel\nsentinel auth-pass ns.app.abc spw\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("sentinel.conf lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "auth-pass ns.app.abc pw\n") {
+		t.Errorf("sentinel.conf gives the instances the application password:\n%s", got)
+	}
+}

@@ -46,6 +46,8 @@ func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceco
 		MinReplicasToWrite:       int(minReplicas),
 		MinReplicasMaxLagSeconds: int(maxLag.Seconds()),
 		AuthEnabled:              rf.AuthEnabled(),
+		ACLUsers:                 rf.AuthEnabled(),
+		ApplicationRules:         rf.Spec.Auth.ApplicationRules,
 		InitialPrimary:           primary,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/haredis/haredis/internal/acl"
 
 	"github.com/haredis/haredis/internal/quorum"
 
@@ -222,6 +223,15 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 	var items []corev1.KeyToPath
 	if rf.AuthEnabled() {
 		items = append(items, corev1.KeyToPath{Key: PasswordKey, Path: PasswordKey})
+		// A Redis pod sets up every user; a sentinel authenticates to the
+		// instances as the sentinel user.
+		keys := []string{acl.SentinelPasswordKey}
+		if manager {
+			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey}
+		}
+		for _, k := range keys {
+			items = append(items, corev1.KeyToPath{Key: k, Path: k})
+		}
 	}
 	if manager {
 		items = append(items, corev1.KeyToPath{Key: TokenKey, Path: TokenKey})

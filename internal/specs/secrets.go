@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"github.com/haredis/haredis/internal/acl"
 	"net"
 	"net/url"
 	"strconv"
@@ -44,12 +45,15 @@ func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
 	}
 }
 
-// InternalSecret holds the password in force (when auth is on) and the
-// manager token.
-func InternalSecret(rf *haredisv1.RedisFailover, password, token string) *corev1.Secret {
+// InternalSecret holds the password in force (when auth is on), the
+// internal users' passwords and the manager token.
+func InternalSecret(rf *haredisv1.RedisFailover, password, token string, internal acl.Passwords) *corev1.Secret {
 	data := map[string][]byte{TokenKey: []byte(token)}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
+		data[acl.AdminPasswordKey] = []byte(internal.Admin)
+		data[acl.ReplicationPasswordKey] = []byte(internal.Replication)
+		data[acl.SentinelPasswordKey] = []byte(internal.Sentinel)
 	}
 	return &corev1.Secret{
 		ObjectMeta: objectMeta(rf, InternalSecretName(rf), ComponentRedis),

@@ -177,7 +177,7 @@ func TestInstanceConfigParsesBack(t *testing.T) {
 			},
 			SentinelAuthEnabled: true, Persistence: "AOF",
 			Config: map[string]string{"notify-keyspace-events": "gxE"}, ConfigGeneration: 4,
-			MinReplicasToWrite: 1, MinReplicasMaxLagSeconds: 10, AuthEnabled: true, InitialPrimary: "app-1",
+			MinReplicasToWrite: 1, MinReplicasMaxLagSeconds: 10, AuthEnabled: true, ACLUsers: true, InitialPrimary: "app-1",
 		}},
 		"recorded primary, no auth, explicit durability": {rf: customised(), want: instanceconfig.Config{
 			ClusterName: "cache", MasterName: "team-a.cache.3f2a9c1d0000",

@@ -114,7 +114,7 @@ func (r *run) fenceAndPromote(ctx context.Context, sc chosenSentinel) (Result, e
 // fenceOptions are those of the fence's own client: a single connection,
 // so that renewals never wait behind other commands.
 func (r *run) fenceOptions() *redis.Options {
-	o := r.options(r.p.Primary, r.p.Password)
+	o := r.options(r.p.Primary, r.p.Username, r.p.Password)
 	o.PoolSize = 1
 	return o
 }
@@ -232,7 +232,7 @@ func (r *run) otherSentinels(sc chosenSentinel) []chosenSentinel {
 // returns that connection's id, so that, when the reply is lost, the
 // connection can be closed on the sentinel's side before anyone looks.
 func (r *run) askFailover(ctx context.Context, addr string) (askOutcome, int64, error) {
-	c := redis.NewClient(r.options(addr, r.p.SentinelPassword))
+	c := redis.NewClient(r.options(addr, "", r.p.SentinelPassword))
 	defer c.Close()
 	conn := c.Conn()
 	defer conn.Close()
@@ -267,7 +267,7 @@ func (r *run) askFailover(ctx context.Context, addr string) (askOutcome, int64, 
 // until the promotion or until it gives up). It returns an error when it
 // cannot tell before ctx ends; the fence stays meanwhile.
 func (r *run) resolve(ctx context.Context, sc chosenSentinel, id int64) (bool, error) {
-	killer := redis.NewSentinelClient(r.options(sc.addr, r.p.SentinelPassword))
+	killer := redis.NewSentinelClient(r.options(sc.addr, "", r.p.SentinelPassword))
 	defer killer.Close()
 	barrier := false
 	started := false

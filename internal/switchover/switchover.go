@@ -33,8 +33,10 @@ type Plan struct {
 	Replicas []string
 	// Sentinels are the dial addresses of the sentinels.
 	Sentinels []string
-	// Password of Redis and of the sentinels; empty when auth is off.
-	Password, SentinelPassword string
+	// Username and Password authenticate to the instances (the admin user
+	// with ACL users; no user: the password alone); SentinelPassword to
+	// the sentinels. Empty when auth is off.
+	Username, Password, SentinelPassword string
 	// Timeout bounds the switchover up to Sentinel's promotion of the
 	// target (default 30 s); once the target is promoted, Run waits up to
 	// sentinelsWait more for the sentinels to name it before it demotes the
@@ -145,7 +147,7 @@ func Run(ctx context.Context, p Plan) (Result, error) {
 		r.replicas = append(r.replicas, r.redis(a))
 	}
 	for _, a := range p.Sentinels {
-		r.sentinels = append(r.sentinels, redis.NewSentinelClient(r.options(a, p.SentinelPassword)))
+		r.sentinels = append(r.sentinels, redis.NewSentinelClient(r.options(a, "", p.SentinelPassword)))
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
@@ -275,8 +277,8 @@ func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) (time.
 	return 0, fmt.Errorf("the sentinel does not know the target %s", r.p.TargetAnnounced)
 }
 
-func (r *run) options(addr, password string) *redis.Options {
-	o := &redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+func (r *run) options(addr, user, password string) *redis.Options {
+	o := &redis.Options{Addr: addr, Username: user, Password: password, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 2,
 		Protocol: 2, DisableIdentity: true}
 	if r.p.Dial != nil {
@@ -285,7 +287,9 @@ func (r *run) options(addr, password string) *redis.Options {
 	return o
 }
 
-func (r *run) redis(addr string) *redis.Client { return redis.NewClient(r.options(addr, r.p.Password)) }
+func (r *run) redis(addr string) *redis.Client {
+	return redis.NewClient(r.options(addr, r.p.Username, r.p.Password))
+}
 
 func (r *run) close() {
 	for _, c := range append([]*redis.Client{r.primary, r.target}, r.replicas...) {

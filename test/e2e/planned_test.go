@@ -87,7 +87,7 @@ func TestPlannedOperations(t *testing.T) {
 			if !conditionTrue(rf, haredisv1.ConditionConfigApplied) {
 				return fmt.Errorf("ConfigApplied %+v", meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigApplied))
 			}
-			return onEveryInstance(rf, pw, "notify-keyspace-events", "gxE")
+			return onEveryInstance(rf, "notify-keyspace-events", "gxE")
 		})
 		if after := processes(t, rf); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("a live parameter change restarted something:\nbefore %v\nafter  %v", before, after)
@@ -123,7 +123,7 @@ func TestPlannedOperations(t *testing.T) {
 			if !conditionTrue(rf, haredisv1.ConditionConfigApplied) || !conditionTrue(rf, haredisv1.ConditionReady) || conditionTrue(rf, haredisv1.ConditionProgressing) {
 				return fmt.Errorf("phase %s, ConfigApplied %+v", rf.Status.Phase, meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionConfigApplied))
 			}
-			return onEveryInstance(rf, pw, "databases", "32")
+			return onEveryInstance(rf, "databases", "32")
 		})
 		after := processes(t, rf)
 		for n, p := range before {
@@ -391,7 +391,7 @@ func podUIDs(t *testing.T, ns string, rf *haredisv1.RedisFailover) map[string]ty
 }
 
 // onEveryInstance checks a parameter with CONFIG GET on every instance.
-func onEveryInstance(rf *haredisv1.RedisFailover, pw, param, want string) error {
+func onEveryInstance(rf *haredisv1.RedisFailover, param, want string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, is := range rf.Status.Instances {
@@ -399,7 +399,10 @@ func onEveryInstance(rf *haredisv1.RedisFailover, pw, param, want string) error 
 		if err != nil {
 			return err
 		}
-		c := plainClient(podAddr(p), pw)
+		c, err := adminClient(ctx, rf.Namespace, rf.Name, podAddr(p))
+		if err != nil {
+			return err
+		}
 		v, err := c.ConfigGet(ctx, param).Result()
 		c.Close()
 		if err != nil {

@@ -70,8 +70,7 @@ func TestPluginGeneratedHelmTemplateBecomesReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := waitRFReady(t, ns, rf.Name, 5*time.Minute)
-	pw := password(t, ns, rf.Name)
-	if err := onEveryInstance(ready, pw, "notify-keyspace-events", "gxE"); err != nil {
+	if err := onEveryInstance(ready, "notify-keyspace-events", "gxE"); err != nil {
 		t.Errorf("the rendered parameter: %v", err)
 	}
 	if n := len(ready.Status.Instances); n != 2 {

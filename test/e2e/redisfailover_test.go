@@ -267,8 +267,8 @@ func testLifecycle(t *testing.T, image string) {
 	if err != nil || after.RedisPID != before.RedisPID || after.Restarts != before.Restarts {
 		t.Errorf("redis-server of %s restarted on a refused config (pid %d -> %d, err %v)", newName, before.RedisPID, after.RedisPID, err)
 	}
-	if v, err := fc.ConfigGet(ctx, "maxmemory-policy").Result(); err != nil || v["maxmemory-policy"] != "noeviction" {
-		t.Errorf("maxmemory-policy is %v (err %v); the previous value must stay", v, err)
+	if err := onEveryInstance(mustRF(t, ns, "app"), "maxmemory-policy", "noeviction"); err != nil {
+		t.Errorf("%v; the previous value must stay", err)
 	}
 
 	// Deleting the RedisFailover removes everything but the kept PVCs.

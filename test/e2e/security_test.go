@@ -8,11 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -46,7 +50,10 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	if err := kc.Create(ctx, rf); err != nil {
 		t.Fatal(err)
 	}
-	waitRFReady(t, ns.Name, "app", 5*time.Minute)
+	ready := waitRFReady(t, ns.Name, "app", 5*time.Minute)
+	t.Run("the application user cannot administer the instances", func(t *testing.T) {
+		checkApplicationUser(t, ready)
+	})
 
 	var pods corev1.PodList
 	if err := kc.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
@@ -90,4 +97,106 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	if kinds[specs.ComponentRedis] != 3 || kinds[specs.ComponentSentinel] != 3 || kinds[specs.ComponentProxy] != 2 {
 		t.Errorf("pods by component %v, want 3 instances, 3 sentinels and 2 proxies", kinds)
 	}
+}
+
+// checkApplicationUser checks, on a Ready RedisFailover with its proxies,
+// that the application user (the password, REDIS_URL) runs no
+// administrative command on the primary nor through REDIS_URL, and that
+// spec.auth.applicationRules are applied live: a command given back works
+// within seconds, and a rule Redis refuses is reported while the rules in
+// force stay.
+func checkApplicationUser(t *testing.T, rf *haredisv1.RedisFailover) {
+	ctx := context.Background()
+	ns := rf.Namespace
+	pw := password(t, ns, rf.Name)
+	primary, err := getPod(ctx, ns, rf.Status.CurrentPrimary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := plainClient(podAddr(primary), pw)
+	defer direct.Close()
+	through := plainClient(strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://"), pw)
+	defer through.Close()
+	redistest.WaitFor(t, time.Minute, "a write through REDIS_URL", func(ctx context.Context) error {
+		return through.Set(ctx, "acl:probe", "1", 0).Err()
+	})
+	admin := [][]any{{"CONFIG", "SET", "maxmemory", "1"}, {"REPLICAOF", "127.0.0.1", "1"}, {"FAILOVER"},
+		{"SHUTDOWN", "NOSAVE"}, {"DEBUG", "SLEEP", "0"}, {"ACL", "SETUSER", "intruder", "on", ">x", "+@all"}, {"KEYS", "*"}}
+	for name, c := range map[string]*redis.Client{"the primary": direct, "REDIS_URL": through} {
+		for _, cmd := range admin {
+			// NOPERM from Redis; the proxy refuses some commands itself
+			// (NOPERM too); DEBUG is refused to everyone before the ACL.
+			if err := c.Do(ctx, cmd...).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") && !strings.Contains(err.Error(), "DEBUG command not allowed") {
+				t.Errorf("%v on %s as the application user: %v, want NOPERM", cmd, name, err)
+			}
+		}
+		if err := c.Do(ctx, "INFO", "replication").Err(); err != nil {
+			t.Errorf("INFO on %s as the application user: %v", name, err)
+		}
+	}
+	if s, err := instanceStatus(ctx, primary); err != nil || !s.RedisUp || s.Role != instanceapi.RolePrimary {
+		t.Fatalf("the primary after the refused commands: %+v, %v", s, err)
+	}
+
+	setRules := func(rules string) {
+		redistest.WaitFor(t, 10*time.Second, "spec.auth.applicationRules set", func(ctx context.Context) error {
+			cur, err := getRF(ctx, ns, rf.Name)
+			if err != nil {
+				return err
+			}
+			cur.Spec.Auth.ApplicationRules = rules
+			return kc.Update(ctx, cur)
+		})
+	}
+	setRules("~* &* +@all -@admin -@dangerous +info +role +keys")
+	// The rules reach the instances with the refresh of their mounted
+	// instance.json (the bed's kubelet: 10 to 20 s).
+	redistest.WaitFor(t, 2*time.Minute, "KEYS allowed on every instance and through REDIS_URL", func(ctx context.Context) error {
+		cur, err := getRF(ctx, ns, rf.Name)
+		if err != nil {
+			return err
+		}
+		for _, is := range cur.Status.Instances {
+			p, err := getPod(ctx, ns, is.Name)
+			if err != nil {
+				return err
+			}
+			c := plainClient(podAddr(p), pw)
+			err = c.Keys(ctx, "acl:*").Err()
+			c.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", is.Name, err)
+			}
+		}
+		return through.Keys(ctx, "acl:*").Err()
+	})
+	setRules("~* &* +@all -@admin -@dangerous +info +role +keys +notacommand")
+	redistest.WaitFor(t, 2*time.Minute, "ConfigApplied False with Redis's refusal", func(ctx context.Context) error {
+		cur, err := getRF(ctx, ns, rf.Name)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(cur.Status.Conditions, haredisv1.ConditionConfigApplied)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != haredisv1.ReasonUsersRefused || !strings.Contains(c.Message, "notacommand") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	if err := direct.Keys(ctx, "acl:*").Err(); err != nil {
+		t.Errorf("the rules in force changed after a refused rule: KEYS: %v", err)
+	}
+	setRules("")
+	redistest.WaitFor(t, 2*time.Minute, "the default rules back, ConfigApplied True", func(ctx context.Context) error {
+		cur, err := getRF(ctx, ns, rf.Name)
+		if err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(cur.Status.Conditions, haredisv1.ConditionConfigApplied); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("condition %+v", c)
+		}
+		if err := direct.Keys(ctx, "acl:*").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			return fmt.Errorf("KEYS on the primary: %v, want NOPERM", err)
+		}
+		return nil
+	})
 }

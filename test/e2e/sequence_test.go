@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -320,7 +321,7 @@ func TestRecoversFromSequences(t *testing.T) {
 		pw = password(t, ns, "app")
 		d.pw = pw
 		d.check("adopted volumes")
-		if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
+		if err := onEveryInstance(rf, "notify-keyspace-events", "gxE"); err != nil {
 			t.Errorf("the new parameter group is not in force: %v", err)
 		}
 		d.add(100)
@@ -370,16 +371,26 @@ func TestRecoversFromSequences(t *testing.T) {
 		if _, err := anonymous.PutConfig(ctx, bad); instanceapi.StatusCode(err) != http.StatusUnauthorized {
 			t.Fatalf("PUT /config without the token: %v, want 401", err)
 		}
-		// Someone holding the credential, or a redis-cli, changes the
-		// primary behind the operator's back: it is put back.
+		// Someone holding the credential, or a redis-cli with the admin
+		// user's password, changes the primary behind the operator's back:
+		// it is put back.
 		bad.Generation = rf.Generation
 		if _, err := ic.PutConfig(ctx, bad); err != nil {
 			t.Fatal(err)
 		}
-		direct := plainClient(podAddr(p), pw)
+		// The application user cannot change a parameter at all.
+		app := plainClient(podAddr(p), pw)
+		defer app.Close()
+		if err := app.ConfigSet(ctx, "min-replicas-to-write", "2").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			t.Fatalf("CONFIG SET as the application user: %v, want NOPERM", err)
+		}
+		direct, err := adminClient(ctx, ns, "app", podAddr(p))
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer direct.Close()
 		redistest.WaitFor(t, time.Minute, "the parameter group and durability restored, with an event", func(ctx context.Context) error {
-			if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
+			if err := onEveryInstance(rf, "notify-keyspace-events", "gxE"); err != nil {
 				return err
 			}
 			v, err := direct.ConfigGet(ctx, "min-replicas-to-write").Result()
@@ -399,7 +410,7 @@ func TestRecoversFromSequences(t *testing.T) {
 			if err != nil || v["min-replicas-to-write"] != "1" {
 				return fmt.Errorf("min-replicas-to-write %v (%v)", v, err)
 			}
-			if err := onEveryInstance(rf, pw, "notify-keyspace-events", "gxE"); err != nil {
+			if err := onEveryInstance(rf, "notify-keyspace-events", "gxE"); err != nil {
 				return err
 			}
 			return eventNamed(ctx, ns, haredisv1.EventConfigRestored, "notify-keyspace-events")

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/redistest"
 
 	corev1 "k8s.io/api/core/v1"
@@ -173,4 +176,35 @@ func withoutConfigOperator(t *testing.T) {
 	}
 	scale(0)
 	t.Cleanup(func() { scale(1) })
+}
+
+// adminPassword reads the admin user's password of RedisFailover ns/name
+// (what the operator and the instance managers use).
+func adminPassword(ctx context.Context, ns, name string) (string, error) {
+	s := &corev1.Secret{}
+	if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-internal"}, s); err != nil {
+		return "", err
+	}
+	return string(s.Data[acl.AdminPasswordKey]), nil
+}
+
+// adminClient connects to addr as the admin user of RedisFailover ns/name,
+// for what the application user may not run (CONFIG GET, CONFIG SET).
+func adminClient(ctx context.Context, ns, name, addr string) (*redis.Client, error) {
+	pw, err := adminPassword(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(&redis.Options{Addr: addr, Username: acl.AdminUser, Password: pw, Dialer: dial,
+		DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1}), nil
+}
+
+// mustRF gets RedisFailover ns/name or fails the test.
+func mustRF(t *testing.T, ns, name string) *haredisv1.RedisFailover {
+	t.Helper()
+	rf, err := getRF(context.Background(), ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rf
 }

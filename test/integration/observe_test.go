@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haredis/haredis/internal/acl"
 	"log/slog"
 	"net"
 	"os"
@@ -148,6 +149,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	// The operator records the identity and generates the password first.
 	var rf *haredisv1.RedisFailover
 	var password, token string
+	var internal *corev1.Secret
 	redistest.WaitFor(t, 30*time.Second, "master name, password and manager token", func(ctx context.Context) error {
 		var err error
 		if rf, err = getRF(ctx, ns, "app"); err != nil {
@@ -157,7 +159,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app-internal"}, s); err != nil {
 			return err
 		}
-		password, token = string(s.Data[specs.PasswordKey]), string(s.Data[specs.TokenKey])
+		password, token, internal = string(s.Data[specs.PasswordKey]), string(s.Data[specs.TokenKey]), s
 		if rf.Status.MasterName == "" {
 			return errors.New("no master name")
 		}
@@ -173,7 +175,10 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	var logs []string // every log, printed when the test fails
 	for range 3 {
 		s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: rf.MasterName(), MasterAddr: reach.hosts["app-1"],
-			Quorum: 2, DownAfter: time.Second, FailoverTimeout: 5 * time.Second, Password: password})
+			Quorum: 2, DownAfter: time.Second, FailoverTimeout: 5 * time.Second, Password: password,
+			// As sentinel.conf renders it with ACL users.
+			Extra: []string{"sentinel auth-user " + rf.MasterName() + " " + acl.SentinelUser,
+				"sentinel auth-pass " + rf.MasterName() + " " + string(internal.Data[acl.SentinelPasswordKey])}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,6 +193,14 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The internal users' passwords, mounted as in a pod.
+	internalDir := t.TempDir()
+	for _, k := range []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey} {
+		if err := os.WriteFile(filepath.Join(internalDir, k), internal.Data[k], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adminPW := string(internal.Data[acl.AdminPasswordKey])
 	tokenFile := filepath.Join(t.TempDir(), "manager-token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
@@ -201,7 +214,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		}
 		logs = append(logs, out.Name())
 		m, err := instance.New(instance.Options{
-			Config: cfg, Self: n, PasswordFile: pwFile, TokenFile: tokenFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
+			Config: cfg, Self: n, PasswordFile: pwFile, InternalPasswordsDir: internalDir, TokenFile: tokenFile, DataDir: t.TempDir(), RunDir: t.TempDir(), RedisPort: p,
 			Bind: []string{"127.0.0.1"}, HTTPListen: managers[n], BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 			StopTimeout: 10 * time.Second, RedisOutput: out, Log: slog.New(slog.NewTextHandler(out, nil)),
 		})
@@ -384,7 +397,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 			return fmt.Errorf("condition %+v", c)
 		}
 		for _, n := range names {
-			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
+			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Username: acl.AdminUser, Password: adminPW})
 			v, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
 			c.Close()
 			if err != nil {
@@ -412,7 +425,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 	})
 	redistest.WaitFor(t, 60*time.Second, "min-replicas-to-write 2 on every instance", func(ctx context.Context) error {
 		for _, n := range names {
-			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Password: password})
+			c := redis.NewClient(&redis.Options{Addr: reach.hosts[n], Username: acl.AdminUser, Password: adminPW})
 			v, err := c.ConfigGet(ctx, "min-replicas-to-write").Result()
 			c.Close()
 			if err != nil {

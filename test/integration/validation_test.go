@@ -125,6 +125,14 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			spec: `sentinel: {image: "docker.io/valkey/valkey:7.0"}`,
 			want: []string{"spec.sentinel.image", "Redis 7.0 and later, Valkey 7.2 and later"},
 		},
+		"a password among the application rules": {
+			spec: `auth: {applicationRules: "~* +@all >secret"}`,
+			want: []string{"spec.auth.applicationRules", "password and state rules", "key (~), channel (&) and command (+/-) rules"},
+		},
+		"the application user turned off": {
+			spec: `auth: {applicationRules: "OFF ~* +get"}`,
+			want: []string{"spec.auth.applicationRules", "password and state rules"},
+		},
 		"no instance": {
 			spec: `redis: {replicas: 0}`,
 			want: []string{"spec.redis.replicas", "at least 1"},

@@ -1,0 +1,155 @@
+// Package acl defines the Redis users of a RedisFailover with auth on, in
+// one place: the application user (Redis's "default", what REDIS_URL and
+// the proxy use), and haredis's internal users, each allowed only what its
+// part needs. redis.conf, the sentinels' configuration, the operator's live
+// set-up of running instances and the tests all take them from here.
+//
+// It depends on the standard library only.
+package acl
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// User names. The internal users' names start with "haredis-", a prefix
+// a RedisFailover cannot declare.
+const (
+	// ApplicationUser is Redis's default user: clients that send only a
+	// password (AUTH PASSWORD, redis://:PASSWORD@, REDIS_URL) are this user.
+	ApplicationUser = "default"
+	// AdminUser is the instance manager's and the operator's: parameter
+	// groups, replica-priority, switchovers, backups.
+	AdminUser = "haredis-admin"
+	// ReplicationUser is what a replica authenticates as to its primary
+	// (masteruser).
+	ReplicationUser = "haredis-replication"
+	// SentinelUser is what the sentinels authenticate as to the instances
+	// (sentinel auth-user).
+	SentinelUser = "haredis-sentinel"
+	// InternalPrefix starts every internal user's name.
+	InternalPrefix = "haredis-"
+)
+
+// DefaultApplicationRules are the application user's permissions when the
+// RedisFailover gives none: every key, channel and command except the
+// administrative and dangerous ones (CONFIG, REPLICAOF, FAILOVER, SHUTDOWN,
+// DEBUG, ACL SETUSER, MONITOR, KEYS, FLUSHALL, ...), with INFO and ROLE
+// given back: client libraries that follow Sentinel check ROLE, and INFO
+// is read by dashboards (Sidekiq's) and by haredis's own probes.
+const DefaultApplicationRules = "~* &* +@all -@admin -@dangerous +info +role"
+
+// adminRules, replicationRules and sentinelRules are the internal users'
+// permissions. The replication and sentinel sets are the ones the Redis
+// documentation gives for these roles, with REPLICAOF next to SLAVEOF
+// (Valkey's sentinel sends either).
+var (
+	adminRules       = []string{"~*", "&*", "+@all"}
+	replicationRules = []string{"+psync", "+replconf", "+ping", "+sync"}
+	sentinelRules    = []string{"&*", "+multi", "+exec", "+slaveof", "+replicaof", "+ping", "+subscribe", "+publish",
+		"+config|rewrite", "+role", "+info", "+client|setname", "+client|kill", "+script|kill"}
+)
+
+// Keys of the internal users' passwords in Secret NAME-internal, and file
+// names where pods mount them.
+const (
+	AdminPasswordKey       = "admin-password"
+	ReplicationPasswordKey = "replication-password"
+	SentinelPasswordKey    = "sentinel-user-password"
+)
+
+// Passwords are the internal users' passwords (NAME-internal).
+type Passwords struct {
+	Admin, Replication, Sentinel string
+}
+
+// Complete tells whether every internal password is set.
+func (p Passwords) Complete() bool {
+	return p.Admin != "" && p.Replication != "" && p.Sentinel != ""
+}
+
+// User is one Redis user as haredis sets it up: its name, password and
+// permission rules (no password rules among them).
+type User struct {
+	Name     string
+	Password string
+	Rules    []string
+}
+
+// Users returns the application user and the internal users.
+func Users(appPassword string, appRules []string, p Passwords) []User {
+	return []User{
+		{Name: ApplicationUser, Password: appPassword, Rules: appRules},
+		{Name: AdminUser, Password: p.Admin, Rules: adminRules},
+		{Name: ReplicationUser, Password: p.Replication, Rules: replicationRules},
+		{Name: SentinelUser, Password: p.Sentinel, Rules: sentinelRules},
+	}
+}
+
+// InternalUsers returns the internal users alone.
+func InternalUsers(p Passwords) []User {
+	return Users("", nil, p)[1:]
+}
+
+// Hash is a password as an ACL rule stores it (#<sha256>): redis.conf then
+// never holds the password itself.
+func Hash(password string) string {
+	h := sha256.Sum256([]byte(password))
+	return hex.EncodeToString(h[:])
+}
+
+// Spec returns the user's complete ACL specification, the same for a
+// redis.conf "user" line and for ACL SETUSER: reset first, so that a user
+// set again holds nothing from before.
+func (u User) Spec() []string {
+	out := []string{"reset", "on", "#" + Hash(u.Password)}
+	return append(out, u.Rules...)
+}
+
+// SetUserArgs is the ACL SETUSER command that sets u up on a running server.
+func (u User) SetUserArgs() []any {
+	args := []any{"ACL", "SETUSER", u.Name}
+	for _, r := range u.Spec() {
+		args = append(args, r)
+	}
+	return args
+}
+
+// ruleForm is what a permission rule of a RedisFailover may look like:
+// keys (~, %R~, %W~, %RW~), channels (&), commands and categories (+/-,
+// with |subcommand), and the flags that reset or widen them. Password
+// rules (>, <, #, !, nopass, resetpass), on/off and reset are haredis's.
+var ruleForm = regexp.MustCompile(`^(~\S+|%(R|W|RW)~\S+|&\S+|[+-]@?[a-zA-Z0-9_.-]+(\|[a-zA-Z0-9_.-]+)?|allkeys|allchannels|allcommands|nocommands|resetkeys|resetchannels)$`)
+
+// ParseRules splits rules (separated by white space) and checks each one's
+// form; the error names the rule and what to write instead. Whether Redis
+// knows a command or category is checked by Redis itself.
+func ParseRules(rules string) ([]string, error) {
+	fields := strings.Fields(rules)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("no rule given: give at least one, for example %q", DefaultApplicationRules)
+	}
+	for _, f := range fields {
+		low := strings.ToLower(f)
+		switch {
+		case low == "on" || low == "off" || low == "reset" || low == "nopass" || low == "resetpass" ||
+			strings.HasPrefix(f, ">") || strings.HasPrefix(f, "<") || strings.HasPrefix(f, "#") || strings.HasPrefix(f, "!"):
+			return nil, fmt.Errorf("rule %q sets the user's password or state, which haredis manages; give only key (~), channel (&) and command (+/-) rules", f)
+		case !ruleForm.MatchString(f):
+			return nil, fmt.Errorf("rule %q is not an ACL rule haredis accepts: use ~PATTERN, %%R~PATTERN, %%W~PATTERN, &PATTERN, +COMMAND, -COMMAND, +COMMAND|SUBCOMMAND, +@CATEGORY, -@CATEGORY, allkeys, allchannels, allcommands, nocommands, resetkeys or resetchannels", f)
+		}
+	}
+	return fields, nil
+}
+
+// ApplicationRules returns the rules of the application user: rules when
+// set, else DefaultApplicationRules.
+func ApplicationRules(rules string) ([]string, error) {
+	if strings.TrimSpace(rules) == "" {
+		rules = DefaultApplicationRules
+	}
+	return ParseRules(rules)
+}

@@ -1,0 +1,64 @@
+package acl
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRules(t *testing.T) {
+	for _, ok := range []string{DefaultApplicationRules, "~app:* %R~cache:* &events:* +@read +get -@all +client|setname allkeys resetchannels"} {
+		if _, err := ParseRules(ok); err != nil {
+			t.Errorf("ParseRules(%q): %v", ok, err)
+		}
+	}
+	for rules, want := range map[string]string{
+		"":                  "no rule given",
+		"~* >secret":        `rule ">secret" sets the user's password`,
+		"~* +@all nopass":   `rule "nopass" sets the user's password`,
+		"OFF ~*":            `rule "OFF" sets the user's password or state`,
+		"~* +@all #abc":     `rule "#abc"`,
+		"~* +@all get":      `rule "get" is not an ACL rule haredis accepts`,
+		"~* selector(+get)": `is not an ACL rule haredis accepts`,
+	} {
+		if _, err := ParseRules(rules); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseRules(%q): %v, want an error containing %q", rules, err, want)
+		}
+	}
+}
+
+// The default application user runs no administrative or dangerous command
+// and keeps what Sentinel-aware clients and dashboards read.
+func TestDefaultApplicationRules(t *testing.T) {
+	rules, err := ApplicationRules("  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rules, " ")
+	for _, want := range []string{"-@admin", "-@dangerous", "+info", "+role"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("default rules %q lack %s", got, want)
+		}
+	}
+	if strings.Index(got, "+info") < strings.Index(got, "-@dangerous") {
+		t.Errorf("default rules %q: +info must come after -@dangerous to count", got)
+	}
+}
+
+// A user's specification resets it first and holds only the password's
+// hash.
+func TestUserSpec(t *testing.T) {
+	u := User{Name: AdminUser, Password: "s3cret", Rules: []string{"+@all"}}
+	spec := strings.Join(u.Spec(), " ")
+	if !strings.HasPrefix(spec, "reset on #") || strings.Contains(spec, "s3cret") {
+		t.Errorf("spec %q", spec)
+	}
+	args := u.SetUserArgs()
+	if args[0] != "ACL" || args[1] != "SETUSER" || args[2] != AdminUser || args[3] != "reset" {
+		t.Errorf("ACL SETUSER args %v", args)
+	}
+	for _, u := range InternalUsers(Passwords{Admin: "a", Replication: "r", Sentinel: "s"}) {
+		if !strings.HasPrefix(u.Name, InternalPrefix) || u.Password == "" {
+			t.Errorf("internal user %+v", u)
+		}
+	}
+}
