@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/specs"
 	"github.com/haredis/haredis/test/operatorbed"
@@ -763,14 +765,21 @@ func (r *runner) deleteAuthSecret(ctx context.Context, st *stepRun, rf *haredisv
 	return nil
 }
 
-// onEveryInstance checks a parameter with CONFIG GET on every instance.
+// onEveryInstance checks a parameter with CONFIG GET on every instance, as
+// the admin user (the application user may not run CONFIG GET).
 func (r *runner) onEveryInstance(ctx context.Context, rf *haredisv1.RedisFailover, param, want string) error {
+	s := &corev1.Secret{}
+	if err := r.kc.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: specs.InternalSecretName(rf)}, s); err != nil {
+		return fmt.Errorf("cannot read the admin user's password: %w", err)
+	}
 	for _, is := range rf.Status.Instances {
 		p, err := r.pod(ctx, is.Name)
 		if err != nil {
 			return err
 		}
-		c := r.plainClient(net.JoinHostPort(p.Status.PodIP, "6379"))
+		c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, "6379"), Username: acl.AdminUser,
+			Password: string(s.Data[acl.AdminPasswordKey]), Dialer: r.env.Dial, DialTimeout: 2 * time.Second,
+			ReadTimeout: 5 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: -1})
 		v, err := c.ConfigGet(ctx, param).Result()
 		c.Close()
 		if err != nil {
