@@ -44,10 +44,6 @@ const (
 	AnnotationConfigError = "haredis.dev/config-error"
 	// AnnotationRevision on a pod identifies the template it was built from.
 	AnnotationRevision = "haredis.dev/revision"
-	// AnnotationUsers on an instance pod started by an earlier haredis
-	// identifies the internal users' passwords the operator set up on its
-	// running server.
-	AnnotationUsers = "haredis.dev/users"
 
 	// Finalizer of a RedisFailover: deletes PVCs per the storage policy.
 	Finalizer = "haredis.dev/volumes"

@@ -54,6 +54,12 @@ func (rf *RedisFailover) AuthEnabled() bool {
 	return rf.Spec.Auth.Enabled == nil || *rf.Spec.Auth.Enabled
 }
 
+// ACLUsersEnabled tells whether the instances run with Redis users (auth
+// on, and recorded in status.aclUsers when the first pods were created).
+func (rf *RedisFailover) ACLUsersEnabled() bool {
+	return rf.AuthEnabled() && rf.Status.ACLUsers
+}
+
 // ProxyEnabled tells whether the proxy is deployed (the default).
 func (rf *RedisFailover) ProxyEnabled() bool {
 	return rf.Spec.Proxy.Enabled == nil || *rf.Spec.Proxy.Enabled

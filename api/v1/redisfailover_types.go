@@ -397,11 +397,12 @@ type AuthSpec struct {
 	// ApplicationRules are the ACL permissions of the application user
 	// (Redis's default user, the one REDIS_URL, the proxy and a client that
 	// sends only the password use), as Redis ACL rules separated by spaces.
-	// When empty: "~* &* +@all -@admin -@dangerous +info +role", every key
-	// and command except the administrative and dangerous ones (CONFIG,
-	// REPLICAOF, FAILOVER, SHUTDOWN, DEBUG, ACL SETUSER, MONITOR, KEYS,
-	// FLUSHALL, ...). Give back what an application needs, for example
-	// "~* &* +@all -@admin -@dangerous +info +role +keys +flushdb". Only key
+	// When empty: "~* &* +@all -@admin -@dangerous", every key and command
+	// except the administrative and dangerous ones (CONFIG, REPLICAOF,
+	// FAILOVER, SHUTDOWN, DEBUG, ACL SETUSER, MONITOR, KEYS, FLUSHALL, ...).
+	// INFO and ROLE are always allowed (haredis's probes and Sentinel-aware
+	// clients use them). Give back what an application needs, for example
+	// "~* &* +@all -@admin -@dangerous +keys +flushdb". Only key
 	// (~, %R~, %W~), channel (&) and command (+, -) rules are accepted:
 	// haredis manages the password and the user's state. Applied live on
 	// every instance; rules Redis refuses are reported in the
@@ -680,6 +681,14 @@ type RedisFailoverStatus struct {
 	// unique in the cluster.
 	// +optional
 	MasterName string `json:"masterName,omitempty"`
+
+	// ACLUsers records that the instances run with Redis users: the
+	// application user and haredis's internal users (see docs/security.md).
+	// haredis sets it when it creates a RedisFailover's first pods with
+	// auth on; a RedisFailover created by an earlier haredis keeps the
+	// password alone for every purpose.
+	// +optional
+	ACLUsers bool `json:"aclUsers,omitempty"`
 
 	// ReadyInstances counts instances that are ready.
 	// +optional

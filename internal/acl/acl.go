@@ -37,10 +37,15 @@ const (
 // DefaultApplicationRules are the application user's permissions when the
 // RedisFailover gives none: every key, channel and command except the
 // administrative and dangerous ones (CONFIG, REPLICAOF, FAILOVER, SHUTDOWN,
-// DEBUG, ACL SETUSER, MONITOR, KEYS, FLUSHALL, ...), with INFO and ROLE
-// given back: client libraries that follow Sentinel check ROLE, and INFO
-// is read by dashboards (Sidekiq's) and by haredis's own probes.
-const DefaultApplicationRules = "~* &* +@all -@admin -@dangerous +info +role"
+// DEBUG, ACL SETUSER, MONITOR, KEYS, FLUSHALL, ...). AlwaysAllowed follows.
+const DefaultApplicationRules = "~* &* +@all -@admin -@dangerous"
+
+// AlwaysAllowed ends the application user's rules, whatever they are: INFO
+// and ROLE are what haredis's own probes send with the password (peers at
+// a boot decision, a replica's lag, the operator's watcher), what client
+// libraries that follow Sentinel check, and what dashboards (Sidekiq's)
+// read.
+const AlwaysAllowed = "+info +role"
 
 // adminRules, replicationRules and sentinelRules are the internal users'
 // permissions. The replication and sentinel sets are the ones the Redis
@@ -146,10 +151,14 @@ func ParseRules(rules string) ([]string, error) {
 }
 
 // ApplicationRules returns the rules of the application user: rules when
-// set, else DefaultApplicationRules.
+// set, else DefaultApplicationRules, then AlwaysAllowed.
 func ApplicationRules(rules string) ([]string, error) {
 	if strings.TrimSpace(rules) == "" {
 		rules = DefaultApplicationRules
 	}
-	return ParseRules(rules)
+	out, err := ParseRules(rules)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, strings.Fields(AlwaysAllowed)...), nil
 }

@@ -42,6 +42,14 @@ func TestDefaultApplicationRules(t *testing.T) {
 	if strings.Index(got, "+info") < strings.Index(got, "-@dangerous") {
 		t.Errorf("default rules %q: +info must come after -@dangerous to count", got)
 	}
+	// What haredis's probes need survives rules that take everything away.
+	rules, err = ApplicationRules("~* -@all +get")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rules, " "); !strings.HasSuffix(got, "-@all +get +info +role") {
+		t.Errorf("rules %q do not end with INFO and ROLE allowed", got)
+	}
 }
 
 // A user's specification resets it first and holds only the password's

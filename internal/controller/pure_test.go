@@ -272,13 +272,6 @@ func TestNextUpdate(t *testing.T) {
 			in:     updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, true, true)}, sentinels: allSentinels, sentinelsHealthy: true, switchoverBlocked: true},
 			want:   updateStep{kind: updateWait},
 		},
-		"internal users first": {
-			reason: "no pod is replaced while a running instance may lack the users the new pods authenticate as",
-			in: updateInput{members: []memberState{m("app-1", true, false, true), m("app-2", false, false, false)},
-				sentinels: []sentinelState{s("app-sentinel-1", false), s("app-sentinel-2", true), s("app-sentinel-3", true)}, sentinelsHealthy: true,
-				usersMissing: []string{"app-1 (ACL SETUSER refused)"}},
-			want: updateStep{kind: updateWait},
-		},
 		"a single instance": {
 			reason: "without replicas the only instance is replaced, with downtime",
 			in:     updateInput{members: []memberState{m("app-1", true, false, true)}, sentinels: allSentinels, sentinelsHealthy: true},

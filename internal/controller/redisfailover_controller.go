@@ -153,11 +153,6 @@ type state struct {
 	token string
 	// internal are the internal users' passwords (acl package).
 	internal acl.Passwords
-	// usersMissing are instances that may lack the internal users: an
-	// instance started by an earlier haredis that the operator has not set
-	// them up on yet (ensureUsers). While any is left the sentinels keep
-	// the password alone and no instance is restarted.
-	usersMissing []string
 	// passwordSync says whether the source Secret matches the password in
 	// force.
 	passwordSync passwordSync
@@ -230,7 +225,6 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.hibernate,
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
-		r.ensureUsers,
 		r.reconcileProxy,
 		r.liveImport,
 		r.awaitSwitchover,
@@ -288,6 +282,14 @@ func (r *RedisFailoverReconciler) recordIdentity(ctx context.Context, rf *haredi
 	if rf.Status.CurrentPrimary == "" {
 		rf.Status.CurrentPrimary = rf.InstanceName(1)
 		rf.Status.TargetPrimary = rf.Status.CurrentPrimary
+		// Redis users only for a RedisFailover whose first pods haredis
+		// creates now: pods of an earlier haredis (or a status lost while
+		// they run) know only the password.
+		running, err := r.podsRunning(ctx, rf)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		rf.Status.ACLUsers = !running
 	}
 	rf.Status.Phase = haredisv1.PhaseCreating
 	rf.Status.Endpoints = specs.Endpoints(rf)

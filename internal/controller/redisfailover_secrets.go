@@ -45,9 +45,26 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 			return ctrl.Result{}, err
 		}
 	}
-	// The internal users' passwords are generated once and kept.
+	// The internal users' passwords are generated once and kept: the
+	// instances' users and the replicas' and sentinels' credentials hold
+	// them, so one is never generated again behind running pods.
+	for _, key := range []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey} {
+		if len(internal.Data[key]) > 0 || !rf.ACLUsersEnabled() {
+			continue
+		}
+		running, err := r.podsRunning(ctx, rf)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if running {
+			return r.blocked(ctx, rf, haredisv1.ReasonPasswordLost, fmt.Sprintf(
+				"Secret %s lost its key %s while pods run with the internal users' passwords it held; haredis will not generate new ones behind them. Restore the Secret from a copy, or delete the pods of %s (kubectl delete pod -l %s=%s) so that they start again with new ones",
+				specs.InternalSecretName(rf), key, rf.Name, specs.LabelInstance, rf.Name))
+		}
+		break
+	}
 	for key, dst := range map[string]*string{acl.AdminPasswordKey: &st.internal.Admin, acl.ReplicationPasswordKey: &st.internal.Replication, acl.SentinelPasswordKey: &st.internal.Sentinel} {
-		if *dst = string(internal.Data[key]); *dst == "" {
+		if *dst = string(internal.Data[key]); *dst == "" && rf.ACLUsersEnabled() {
 			if *dst, err = specs.GeneratePassword(); err != nil {
 				return ctrl.Result{}, err
 			}

@@ -29,7 +29,6 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 		sentinelsHealthy:  r.sentinelsHealthy(rf, st),
 		switchoverBlocked: (rf.Status.TargetPrimary != "" && rf.Status.TargetPrimary != rf.Status.CurrentPrimary) || switchoverFailedRecently(rf),
 		imageRefused:      st.moveRefused,
-		usersMissing:      st.usersMissing,
 	}
 	for _, n := range st.instances {
 		m := memberState{name: n, primary: n == rf.Status.CurrentPrimary, lagBytes: -1}

@@ -46,9 +46,6 @@ type updateInput struct {
 	// imageRefused says why spec.redis.image cannot replace what runs
 	// (checkImage); then no pod is replaced.
 	imageRefused string
-	// usersMissing are running instances the internal users could not be
-	// set up on yet: the pods the update starts authenticate as them.
-	usersMissing []string
 }
 
 type updateKind int
@@ -88,9 +85,6 @@ func nextUpdate(in updateInput) updateStep {
 	progress := fmt.Sprintf("%d instances and %d sentinels to update", len(outdated), len(outdatedSentinels))
 	if in.imageRefused != "" {
 		return updateStep{kind: updateWait, message: fmt.Sprintf("%s; stopped, no pod is replaced: %s", progress, in.imageRefused)}
-	}
-	if len(in.usersMissing) > 0 {
-		return updateStep{kind: updateWait, message: fmt.Sprintf("%s; waiting until the internal users are set up on %s", progress, strings.Join(in.usersMissing, ", "))}
 	}
 	for _, m := range in.members {
 		if !m.hasPod || m.deleting {

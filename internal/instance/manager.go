@@ -557,7 +557,7 @@ func (m *Manager) renderUsers(in *redisconf.Input, d bootrole.Decision) error {
 	if !cfg.ACLUsers || in.Password == "" {
 		return nil
 	}
-	rules := m.confRules(cfg.ApplicationRules)
+	rules := m.confRules()
 	p, err := m.internalPasswords()
 	if err != nil {
 		return err

@@ -9,16 +9,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/atomicfile"
 )
 
 // acceptedRulesFile, in the run directory, holds the application rules the
-// running server last accepted. redis.conf gets the rules of instance.json
-// only when they are these: rules Redis would refuse (a command it does not
-// know) would keep redis-server from starting at all, so new rules are
-// first set on the running server (ACL SETUSER), which refuses them
-// without harm.
+// running server last accepted. redis.conf gets these, never instance.json's
+// untried: rules Redis would refuse (a command it does not know) would keep
+// redis-server from starting at all, so new rules are first set on the
+// running server (ACL SETUSER), which refuses them without harm.
 const acceptedRulesFile = "acl-rules-accepted"
 
 // usersState is what the manager last set up on the running server.
@@ -31,19 +32,16 @@ type usersState struct {
 	err     string
 }
 
-// confRules are the application rules redis.conf gets: instance.json's
-// when the server accepted them before, else the defaults (keepUsers sets
-// instance.json's right after the start).
-func (m *Manager) confRules(configured string) []string {
+// confRules are the application rules redis.conf gets: the last ones the
+// server accepted (keepUsers records them), else the defaults; keepUsers
+// sets instance.json's right after the start.
+func (m *Manager) confRules() []string {
 	def, _ := acl.ApplicationRules("")
-	if strings.TrimSpace(configured) == "" {
-		return def
-	}
 	b, err := os.ReadFile(filepath.Join(m.opts.RunDir, acceptedRulesFile))
-	if err != nil || string(b) != configured {
+	if err != nil {
 		return def
 	}
-	rules, err := acl.ApplicationRules(configured)
+	rules, err := acl.ApplicationRules(string(b))
 	if err != nil {
 		return def
 	}
@@ -52,10 +50,13 @@ func (m *Manager) confRules(configured string) []string {
 
 // keepUsers sets the application and internal users up on the running
 // server when they differ from what it last set there: after a start
-// (redis.conf may have had the default rules), and when instance.json's
-// application rules or a password changed. Redis's refusal of the rules is
-// reported in the status (aclError), the users in force stay, and the same
-// set-up is not tried again until something changes.
+// (redis.conf may have had other application rules), and when
+// instance.json's application rules or a password changed; it also makes
+// the server authenticate to its primaries as the replication user (not
+// while it imports from a Redis outside the RedisFailover). Redis's
+// refusal of the application rules is reported in the status (aclError),
+// the users in force stay, and the same rules are not tried again until
+// something changes; any other failure is tried again at the next poll.
 func (m *Manager) keepUsers(ctx context.Context) {
 	cfg := m.config()
 	if !cfg.AuthEnabled || !cfg.ACLUsers {
@@ -78,13 +79,19 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		m.setUsersError(err.Error())
 		return
 	}
-	key := strings.Join([]string{strconv.Itoa(pid), cfg.ApplicationRules, acl.Hash(pw), acl.Hash(internal.Admin), acl.Hash(internal.Replication), acl.Hash(internal.Sentinel)}, "\x00")
-	if key == applied || key == refused {
+	importing := m.liveSource() != nil
+	key := strings.Join([]string{strconv.Itoa(pid), cfg.ApplicationRules, acl.Hash(pw), acl.Hash(internal.Admin),
+		acl.Hash(internal.Replication), acl.Hash(internal.Sentinel), strconv.FormatBool(importing)}, "\x00")
+	switch key {
+	case applied:
+		m.setUsersError("") // a password file that could not be read before
+		return
+	case refused:
 		return
 	}
 	rules, err := acl.ApplicationRules(cfg.ApplicationRules)
 	if err != nil {
-		m.setUsersError("spec.auth.applicationRules: " + err.Error())
+		m.refuseUsers(key, "spec.auth.applicationRules: "+err.Error())
 		return
 	}
 	c, err := m.redisClient.client()
@@ -95,25 +102,47 @@ func (m *Manager) keepUsers(ctx context.Context) {
 	// Internal users first: the application user's rules may be refused.
 	users := acl.Users(pw, rules, internal)
 	for _, u := range append(users[1:], users[0]) {
-		if err := c.Do(ctx, u.SetUserArgs()...).Err(); err != nil {
-			msg := fmt.Sprintf("cannot set up user %s: %v", u.Name, err)
-			if u.Name == acl.ApplicationUser {
-				msg = fmt.Sprintf("Redis refused spec.auth.applicationRules %q: %v; the application user keeps the rules it had", cfg.ApplicationRules, err)
+		err := c.Do(ctx, u.SetUserArgs()...).Err()
+		if err == nil {
+			continue
+		}
+		var rerr redis.Error
+		if u.Name == acl.ApplicationUser && errors.As(err, &rerr) && !isTransient(err) {
+			m.refuseUsers(key, fmt.Sprintf("Redis refused spec.auth.applicationRules %q: %v; the application user keeps the rules it had", cfg.ApplicationRules, err))
+		} else {
+			m.setUsersError(fmt.Sprintf("cannot set up user %s: %v", u.Name, err))
+		}
+		m.log.Error("cannot set up the Redis users", "user", u.Name, "err", err)
+		return
+	}
+	if !importing {
+		for _, kv := range [][2]string{{"masteruser", acl.ReplicationUser}, {"masterauth", internal.Replication}} {
+			if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+				m.setUsersError(fmt.Sprintf("cannot set %s: %v", kv[0], err))
+				return
 			}
-			m.mu.Lock()
-			m.users.refused, m.users.err = key, msg
-			m.mu.Unlock()
-			m.log.Error("cannot set up the Redis users", "user", u.Name, "err", err)
-			return
 		}
 	}
-	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedRulesFile), []byte(cfg.ApplicationRules), 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedRulesFile), []byte(cfg.ApplicationRules), 0o600); err != nil {
 		m.log.Warn("cannot record the accepted application rules; the next start uses the defaults until it sets them", "err", err)
 	}
 	m.mu.Lock()
 	m.users = usersState{applied: key}
 	m.mu.Unlock()
 	m.log.Info("the Redis users are set up", "applicationRules", strings.Join(rules, " "))
+}
+
+// isTransient tells a reply that says nothing about the rules (a busy or
+// loading server).
+func isTransient(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "BUSY") || strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "MASTERDOWN")
+}
+
+func (m *Manager) refuseUsers(key, msg string) {
+	m.mu.Lock()
+	m.users.refused, m.users.err = key, msg
+	m.mu.Unlock()
 }
 
 func (m *Manager) setUsersError(msg string) {

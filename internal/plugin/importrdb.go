@@ -75,10 +75,13 @@ func ImportRDB(ctx context.Context, c client.Client, cfg *rest.Config, ns, name 
 	}
 	argv := []string{specs.InstanceBinary, "import", "rdb", "--work-dir", importWorkDir,
 		"--target", net.JoinHostPort(rf.PrimaryServiceName()+"."+ns+".svc", strconv.Itoa(specs.RedisPort))}
-	if rf.AuthEnabled() {
+	switch {
+	case rf.ACLUsersEnabled():
 		// RESTORE is one of the dangerous commands the application user
 		// lacks.
 		argv = append(argv, "--user", acl.AdminUser, "--password-file", specs.AuthDir+"/"+acl.AdminPasswordKey)
+	case rf.AuthEnabled():
+		argv = append(argv, "--password-file", specs.AuthDir+"/"+specs.PasswordKey)
 	}
 	if o.Replace {
 		argv = append(argv, "--replace")
@@ -140,7 +143,7 @@ func importPod(rf *haredisv1.RedisFailover, primary *corev1.Pod) (*corev1.Pod, e
 	if rf.AuthEnabled() {
 		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: specs.AuthDir, ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: specs.InternalSecretName(rf), Items: []corev1.KeyToPath{{Key: acl.AdminPasswordKey, Path: acl.AdminPasswordKey}},
+			SecretName: specs.InternalSecretName(rf), Items: []corev1.KeyToPath{importCredential(rf)},
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
 	}
@@ -226,4 +229,13 @@ func PrintImport(w io.Writer, name string, r *rdbimport.Report) {
 			fmt.Fprintf(w, "  ... and %d more\n", r.Refused-int64(len(r.Refusals)))
 		}
 	}
+}
+
+// importCredential is the key of NAME-internal the import pod mounts: the
+// admin user's password with Redis users, else the password.
+func importCredential(rf *haredisv1.RedisFailover) corev1.KeyToPath {
+	if rf.ACLUsersEnabled() {
+		return corev1.KeyToPath{Key: acl.AdminPasswordKey, Path: acl.AdminPasswordKey}
+	}
+	return corev1.KeyToPath{Key: specs.PasswordKey, Path: specs.PasswordKey}
 }

@@ -46,8 +46,8 @@ func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceco
 		MinReplicasToWrite:       int(minReplicas),
 		MinReplicasMaxLagSeconds: int(maxLag.Seconds()),
 		AuthEnabled:              rf.AuthEnabled(),
-		ACLUsers:                 rf.AuthEnabled(),
-		ApplicationRules:         rf.Spec.Auth.ApplicationRules,
+		ACLUsers:                 rf.ACLUsersEnabled(),
+		ApplicationRules:         applicationRules(rf),
 		InitialPrimary:           primary,
 	}
 }
@@ -75,4 +75,14 @@ func InstanceConfigMap(rf *haredisv1.RedisFailover, cfg *instanceconfig.Config) 
 		ObjectMeta: objectMeta(rf, InstanceConfigMapName(rf), ComponentRedis),
 		Data:       map[string]string{InstanceConfigKey: string(b) + "\n"},
 	}, nil
+}
+
+// applicationRules are spec.auth.applicationRules where the instances have
+// Redis users (written only then, so that an earlier haredis's instance
+// manager never meets the field).
+func applicationRules(rf *haredisv1.RedisFailover) string {
+	if !rf.ACLUsersEnabled() {
+		return ""
+	}
+	return rf.Spec.Auth.ApplicationRules
 }

@@ -225,9 +225,13 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 		items = append(items, corev1.KeyToPath{Key: PasswordKey, Path: PasswordKey})
 		// A Redis pod sets up every user; a sentinel authenticates to the
 		// instances as the sentinel user.
-		keys := []string{acl.SentinelPasswordKey}
-		if manager {
+		var keys []string
+		switch {
+		case !rf.ACLUsersEnabled():
+		case manager:
 			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey}
+		default:
+			keys = []string{acl.SentinelPasswordKey}
 		}
 		for _, k := range keys {
 			items = append(items, corev1.KeyToPath{Key: k, Path: k})

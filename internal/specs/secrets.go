@@ -51,6 +51,8 @@ func InternalSecret(rf *haredisv1.RedisFailover, password, token string, interna
 	data := map[string][]byte{TokenKey: []byte(token)}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
+	}
+	if password != "" && internal.Complete() {
 		data[acl.AdminPasswordKey] = []byte(internal.Admin)
 		data[acl.ReplicationPasswordKey] = []byte(internal.Replication)
 		data[acl.SentinelPasswordKey] = []byte(internal.Sentinel)

@@ -44,6 +44,8 @@ func defaulted() *haredisv1.RedisFailover {
 			Proxy: haredisv1.ProxySpec{Enabled: ptr.To(true), Replicas: 2},
 			Auth:  haredisv1.AuthSpec{Enabled: ptr.To(true)},
 		},
+		// Created with Redis users.
+		Status: haredisv1.RedisFailoverStatus{ACLUsers: true},
 	}
 }
 
