@@ -141,9 +141,8 @@ func TestEverythingRestartedFailsOverWithoutThePrimary(t *testing.T) {
 	}
 	t.Logf("failed over to %s: named by the sentinels %v and taking writes %v after the new sentinels started",
 		promoted.Addr(), named.Round(time.Millisecond), elapsed.Round(time.Millisecond))
-	if bound := 15 * time.Second; elapsed > bound {
-		t.Errorf("the failover took %v, more than %v", elapsed, bound)
-	}
+	// How long it takes is a figure (bench-recovery measures it), not a
+	// pass mark: on a loaded machine the same failover takes longer.
 	pc := promoted.Client()
 	defer pc.Close()
 	for i := range 100 {
