@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/atomicfile"
 	"github.com/haredis/haredis/internal/bootrole"
 	"github.com/haredis/haredis/internal/instanceapi"
@@ -314,7 +313,6 @@ func (m *Manager) cutover(ctx context.Context, src *instanceconfig.LiveSource) (
 		}
 	}
 	ok = true
-	m.replicateAsReplicationUser(pctx, local)
 	now := time.Now()
 	m.mu.Lock()
 	m.imported, m.hold = true, h
@@ -353,24 +351,4 @@ func (m *Manager) restoreImportStatus() {
 	m.boot = &instanceapi.BootstrapStatus{Phase: instanceapi.BootstrapImported, Source: addr, At: at,
 		Import: &instanceapi.ImportStatus{Source: addr, Offset: offset, SourceOffset: offset, CutoverAt: at}}
 	m.mu.Unlock()
-}
-
-// replicateAsReplicationUser, after the import, makes the server
-// authenticate as the replication user when it follows a primary of the
-// RedisFailover later (it authenticated to the source with the password
-// alone). A failure is logged: the next start renders it anyway.
-func (m *Manager) replicateAsReplicationUser(ctx context.Context, local *redis.Client) {
-	if !m.config().ACLUsers {
-		return
-	}
-	p, err := m.internalPasswords()
-	if err == nil {
-		err = local.ConfigSet(ctx, "masteruser", acl.ReplicationUser).Err()
-	}
-	if err == nil {
-		err = local.ConfigSet(ctx, "masterauth", p.Replication).Err()
-	}
-	if err != nil {
-		m.log.Error("cannot make the server authenticate as the replication user to its future primaries; it will at its next start", "err", err)
-	}
 }
