@@ -81,10 +81,8 @@ check-parts: ## Fail when a Go package belongs to no part (mk/*.mk PARTS_PKGS)
 ##@ Tests
 
 .PHONY: test
-# The end-to-end package is the longest by far: listed first, go test builds
-# and starts it first, and the other packages share the second core beside it.
 test: setup vet ## Every test: vet, staticcheck, unit, integration and end to end (root, on the local test bed)
-	$(GO_TEST) -count=1 -timeout 55m ./test/e2e/ ./...
+	$(GO_TEST) -count=1 -timeout 55m ./...
 	@echo "the proxy again on plain system calls (its path where io_uring is refused, as in most containers)"
 	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -timeout 10m ./internal/proxy/...
 
