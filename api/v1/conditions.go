@@ -232,13 +232,16 @@ const (
 	EventForcePrimaryRefused    = "ForcePrimaryRefused"
 	EventForcePrimaryIgnored    = "ForcePrimaryIgnored"
 	EventPasswordSecretRestored = "PasswordSecretRestored"
-	EventSentinelReset          = "SentinelReset"
-	EventSentinelRepaired       = "SentinelRepaired"
-	EventHibernating            = "Hibernating"
-	EventHibernated             = "Hibernated"
-	EventWaking                 = "Waking"
-	EventFenced                 = "Fenced"
-	EventUnfenced               = "Unfenced"
+	// EventUserPasswordChanged: a declared user's Secret holds a new
+	// password; the previous one is accepted until the grace period ends.
+	EventUserPasswordChanged = "UserPasswordChanged"
+	EventSentinelReset       = "SentinelReset"
+	EventSentinelRepaired    = "SentinelRepaired"
+	EventHibernating         = "Hibernating"
+	EventHibernated          = "Hibernated"
+	EventWaking              = "Waking"
+	EventFenced              = "Fenced"
+	EventUnfenced            = "Unfenced"
 	// EventCutover: a live import's cutover made haredis's primary the
 	// writer; EventCutoverFailed: an attempt did not, the import goes on.
 	EventCutover       = "Cutover"

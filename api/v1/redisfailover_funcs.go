@@ -60,6 +60,18 @@ func (rf *RedisFailover) ACLUsersEnabled() bool {
 	return rf.AuthEnabled() && rf.Status.ACLUsers
 }
 
+// DefaultPasswordGracePeriod is how long a declared user's previous
+// password keeps working when spec.auth.passwordGracePeriod is not set.
+const DefaultPasswordGracePeriod = time.Hour
+
+// PasswordGracePeriod is spec.auth.passwordGracePeriod, or its default.
+func (rf *RedisFailover) PasswordGracePeriod() time.Duration {
+	if g := rf.Spec.Auth.PasswordGracePeriod; g != nil {
+		return g.Duration
+	}
+	return DefaultPasswordGracePeriod
+}
+
 // ProxyEnabled tells whether the proxy is deployed (the default).
 func (rf *RedisFailover) ProxyEnabled() bool {
 	return rf.Spec.Proxy.Enabled == nil || *rf.Spec.Proxy.Enabled

@@ -381,6 +381,7 @@ type NetworkPolicySpec struct {
 
 // AuthSpec describes authentication.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.users) || size(self.users) == 0 || (has(self.enabled) ? self.enabled : true)",message="spec.auth.users: users need auth; remove spec.auth.users or leave spec.auth.enabled true"
 // +kubebuilder:validation:XValidation:rule="(has(self.enabled) ? self.enabled : true) == (has(oldSelf.enabled) ? oldSelf.enabled : true)",message="spec.auth.enabled: cannot be changed on an existing RedisFailover: running pods, sentinels and clients would disagree on whether a password is needed. Delete the RedisFailover (its volumes are kept) and create it again with the new setting; see docs/operations.md, Turning authentication on or off"
 type AuthSpec struct {
 	// Enabled requires a password from clients, replicas and sentinels. On by
@@ -411,6 +412,58 @@ type AuthSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|[ \\t])([<>#!]|(?i:on|off|reset|nopass|resetpass)([ \\t]|$))')",message="spec.auth.applicationRules: password and state rules (>, <, #, !, on, off, reset, nopass, resetpass) are haredis's; give only key (~), channel (&) and command (+/-) rules"
 	// +optional
 	ApplicationRules string `json:"applicationRules,omitempty"`
+
+	// Users are Redis users besides the application user, each with its
+	// own password and permissions: a worker allowed only its queues' keys,
+	// a read-only reporting user. Clients connect as one with its name
+	// (AUTH NAME PASSWORD, redis://NAME:PASSWORD@HOST:6379), also through
+	// REDIS_URL's proxy. Applied live on every instance (ACL SETUSER); a
+	// user removed from the list is removed from the instances; a changed
+	// password Secret changes the password. Needs the Redis users of a
+	// RedisFailover created by haredis with auth on (status.aclUsers).
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Users []RedisUser `json:"users,omitempty"`
+
+	// PasswordGracePeriod is how long a declared user's previous password
+	// keeps working after its Secret got a new one, so that clients can
+	// move to the new one without a failed command: both are accepted on
+	// every instance until then. 0s removes the previous password at once.
+	// Default 1h.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('168h')",message="spec.auth.passwordGracePeriod: a duration up to 168h written like 30m, 1h or 0s"
+	// +optional
+	PasswordGracePeriod *metav1.Duration `json:"passwordGracePeriod,omitempty"`
+}
+
+// RedisUser is a Redis user the RedisFailover declares.
+type RedisUser struct {
+	// Name is the user's name in Redis: letters, digits, '.', '_' and '-';
+	// not "default" (the application user) and not starting with
+	// "haredis-" (haredis's own users).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('haredis-')",message="spec.auth.users[].name: 'default' is the application user (its rules are spec.auth.applicationRules) and names starting with 'haredis-' are haredis's own users; choose another name"
+	Name string `json:"name"`
+
+	// Rules are the user's ACL permissions, as Redis ACL rules separated by
+	// spaces, for example "~queue:* +@all -@admin -@dangerous" or
+	// "~* +@read". Only key (~, %R~, %W~), channel (&) and command (+, -)
+	// rules are accepted: haredis manages the password and the user's
+	// state. Rules Redis refuses are reported in the ConfigApplied
+	// condition and the instances keep the users they had.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(^|[ \\t])([<>#!]|(?i:on|off|reset|nopass|resetpass)([ \\t]|$))')",message="spec.auth.users[].rules: password and state rules (>, <, #, !, on, off, reset, nopass, resetpass) are haredis's; give only key (~), channel (&) and command (+/-) rules"
+	Rules string `json:"rules"`
+
+	// PasswordSecret names the Secret key that holds the user's password,
+	// in the RedisFailover's namespace.
+	PasswordSecret SecretKeySelector `json:"passwordSecret"`
 }
 
 // DurabilitySpec bounds the loss window of a failover. When unset, haredis

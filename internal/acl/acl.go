@@ -10,6 +10,7 @@ package acl
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -64,6 +65,9 @@ const (
 	AdminPasswordKey       = "admin-password"
 	ReplicationPasswordKey = "replication-password"
 	SentinelPasswordKey    = "sentinel-user-password"
+	// DeclaredUsersKey holds the users the RedisFailover declares
+	// (EncodeDeclared): names, rules and password hashes, never a password.
+	DeclaredUsersKey = "declared-users"
 )
 
 // Passwords are the internal users' passwords (NAME-internal).
@@ -76,12 +80,17 @@ func (p Passwords) Complete() bool {
 	return p.Admin != "" && p.Replication != "" && p.Sentinel != ""
 }
 
-// User is one Redis user as haredis sets it up: its name, password and
+// User is one Redis user as haredis sets it up: its name, password (or
+// the password's hash alone, PasswordHash, for a declared user) and
 // permission rules (no password rules among them).
 type User struct {
-	Name     string
-	Password string
-	Rules    []string
+	Name         string
+	Password     string
+	PasswordHash string
+	// PreviousHash, when set, is a second password the user is accepted
+	// with: the one a rotation replaces, until its grace period ends.
+	PreviousHash string
+	Rules        []string
 }
 
 // Users returns the application user and the internal users.
@@ -110,7 +119,14 @@ func Hash(password string) string {
 // redis.conf "user" line and for ACL SETUSER: reset first, so that a user
 // set again holds nothing from before.
 func (u User) Spec() []string {
-	out := []string{"reset", "on", "#" + Hash(u.Password)}
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = Hash(u.Password)
+	}
+	out := []string{"reset", "on", "#" + hash}
+	if u.PreviousHash != "" && u.PreviousHash != hash {
+		out = append(out, "#"+u.PreviousHash)
+	}
 	return append(out, u.Rules...)
 }
 
@@ -161,4 +177,100 @@ func ApplicationRules(rules string) ([]string, error) {
 		return nil, err
 	}
 	return append(out, strings.Fields(AlwaysAllowed)...), nil
+}
+
+// DeclaredUser is a user the RedisFailover declares (spec.auth.users), as
+// the operator hands it to the instance managers: the rules as written and
+// the password's SHA-256.
+type DeclaredUser struct {
+	Name         string `json:"name"`
+	Rules        string `json:"rules"`
+	PasswordHash string `json:"passwordHash"`
+	// PreviousHash is the password a change of the user's Secret
+	// replaced, still accepted until PreviousUntil (RFC 3339), when the
+	// operator removes it.
+	PreviousHash  string `json:"previousHash,omitempty"`
+	PreviousUntil string `json:"previousUntil,omitempty"`
+}
+
+// userName is what a declared user's name may look like.
+var userName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+
+// CheckUserName tells whether a RedisFailover may declare a user of this
+// name: not the application user, not an internal one.
+func CheckUserName(name string) error {
+	switch {
+	case !userName.MatchString(name):
+		return fmt.Errorf("user name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	case name == ApplicationUser:
+		return fmt.Errorf("user name %q is the application user, whose rules are spec.auth.applicationRules", name)
+	case strings.HasPrefix(name, InternalPrefix):
+		return fmt.Errorf("user name %q: names starting with %q are haredis's own users", name, InternalPrefix)
+	}
+	return nil
+}
+
+// User returns the declared user as set up on the instances.
+func (d DeclaredUser) User() (User, error) {
+	if err := CheckUserName(d.Name); err != nil {
+		return User{}, err
+	}
+	if !isHash(d.PasswordHash) || d.PreviousHash != "" && !isHash(d.PreviousHash) {
+		return User{}, fmt.Errorf("user %s: a password hash is not a SHA-256 in hex", d.Name)
+	}
+	rules, err := ParseRules(d.Rules)
+	if err != nil {
+		return User{}, fmt.Errorf("user %s: %w", d.Name, err)
+	}
+	return User{Name: d.Name, PasswordHash: d.PasswordHash, PreviousHash: d.PreviousHash, Rules: rules}, nil
+}
+
+// isHash tells a SHA-256 in lower-case hex, as Hash writes it.
+func isHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
+}
+
+// EncodeDeclared is the form of the declared users in Secret
+// NAME-internal; an empty list is "[]".
+func EncodeDeclared(users []DeclaredUser) []byte {
+	if users == nil {
+		users = []DeclaredUser{}
+	}
+	b, _ := json.Marshal(users) // plain strings cannot fail
+	return b
+}
+
+// DecodeDeclared reads EncodeDeclared's form.
+func DecodeDeclared(b []byte) ([]DeclaredUser, error) {
+	var ds []DeclaredUser
+	if err := json.Unmarshal(b, &ds); err != nil {
+		return nil, fmt.Errorf("the declared users are not a JSON list: %w", err)
+	}
+	return ds, nil
+}
+
+// ParseDeclared reads EncodeDeclared's form and checks every user.
+func ParseDeclared(b []byte) ([]User, error) {
+	ds, err := DecodeDeclared(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]User, 0, len(ds))
+	seen := map[string]bool{}
+	for _, d := range ds {
+		u, err := d.User()
+		if err != nil {
+			return nil, err
+		}
+		if seen[u.Name] {
+			return nil, fmt.Errorf("user %s is declared twice", u.Name)
+		}
+		seen[u.Name] = true
+		out = append(out, u)
+	}
+	return out, nil
 }

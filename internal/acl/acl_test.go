@@ -70,3 +70,51 @@ func TestUserSpec(t *testing.T) {
 		}
 	}
 }
+
+// Declared users travel as hashes, keep their rules, and names that are
+// haredis's own are refused.
+func TestDeclaredUsers(t *testing.T) {
+	in := []DeclaredUser{{Name: "sidekiq", Rules: "~queue:* +@all -@dangerous", PasswordHash: Hash("s3cret")}}
+	users, err := ParseDeclared(EncodeDeclared(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || users[0].Name != "sidekiq" || users[0].Password != "" {
+		t.Fatalf("got %+v", users)
+	}
+	spec := strings.Join(users[0].Spec(), " ")
+	if want := "reset on #" + Hash("s3cret") + " ~queue:* +@all -@dangerous"; spec != want {
+		t.Errorf("spec %q, want %q", spec, want)
+	}
+	rotated := in[0]
+	rotated.PasswordHash, rotated.PreviousHash = Hash("new"), Hash("s3cret")
+	users, err = ParseDeclared(EncodeDeclared([]DeclaredUser{rotated}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec, want := strings.Join(users[0].Spec(), " "), "reset on #"+Hash("new")+" #"+Hash("s3cret")+" ~queue:*"; !strings.HasPrefix(spec, want) {
+		t.Errorf("a rotated user's spec %q, want it to start with %q (both passwords)", spec, want)
+	}
+	if strings.Contains(string(EncodeDeclared(in)), "s3cret") {
+		t.Error("the encoded users hold the password")
+	}
+	if got := string(EncodeDeclared(nil)); got != "[]" {
+		t.Errorf("no users encode as %q", got)
+	}
+	for _, bad := range []struct {
+		users []DeclaredUser
+		want  string
+	}{
+		{[]DeclaredUser{{Name: "default", Rules: "+get", PasswordHash: Hash("x")}}, "application user"},
+		{[]DeclaredUser{{Name: "haredis-admin", Rules: "+get", PasswordHash: Hash("x")}}, "haredis's own users"},
+		{[]DeclaredUser{{Name: "a b", Rules: "+get", PasswordHash: Hash("x")}}, "use 1 to 64 letters"},
+		{[]DeclaredUser{{Name: "a", Rules: "+get >pw", PasswordHash: Hash("x")}}, "user a: rule \">pw\""},
+		{[]DeclaredUser{{Name: "a", Rules: "+get", PasswordHash: "abc"}}, "not a SHA-256"},
+		{[]DeclaredUser{{Name: "a", Rules: "+get", PasswordHash: Hash("x"), PreviousHash: "x y"}}, "not a SHA-256"},
+		{[]DeclaredUser{{Name: "a", Rules: "+get", PasswordHash: Hash("x")}, {Name: "a", Rules: "+set", PasswordHash: Hash("y")}}, "declared twice"},
+	} {
+		if _, err := ParseDeclared(EncodeDeclared(bad.users)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("ParseDeclared(%+v): %v, want an error containing %q", bad.users, err, bad.want)
+		}
+	}
+}

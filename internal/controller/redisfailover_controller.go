@@ -153,6 +153,10 @@ type state struct {
 	token string
 	// internal are the internal users' passwords (acl package).
 	internal acl.Passwords
+	// declared are the users spec.auth.users declares, as NAME-internal
+	// holds them; declaredProblem says why one is not as declared.
+	declared        []acl.DeclaredUser
+	declaredProblem string
 	// passwordSync says whether the source Secret matches the password in
 	// force.
 	passwordSync passwordSync

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -110,7 +111,10 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 			st.password = pw
 		}
 	}
-	want := specs.InternalSecret(rf, st.password, st.token, st.internal)
+	if st.declared, st.declaredProblem, err = r.declaredUsers(ctx, rf, internal.Data[acl.DeclaredUsersKey]); err != nil {
+		return ctrl.Result{}, err
+	}
+	want := specs.InternalSecret(rf, st.password, st.token, st.internal, st.declared)
 	if !haveInternal {
 		if err := r.Create(ctx, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", want.Name, err)
@@ -128,9 +132,89 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 // error also when the key is missing or empty.
 func (r *RedisFailoverReconciler) sourcePassword(ctx context.Context, rf *haredisv1.RedisFailover) (string, error) {
 	name, key := specs.PasswordSecretRef(rf)
+	return r.secretPassword(ctx, rf.Namespace, name, key)
+}
+
+// declaredUsers reads the password of every user spec.auth.users declares,
+// for NAME-internal (hashes only). A user whose Secret cannot be read, or
+// whose rules haredis refuses, keeps what is in force (inForce, the
+// previous NAME-internal), so that a deleted Secret never locks its
+// clients out; problem says which user and what to do.
+func (r *RedisFailoverReconciler) declaredUsers(ctx context.Context, rf *haredisv1.RedisFailover, inForce []byte) ([]acl.DeclaredUser, string, error) {
+	if len(rf.Spec.Auth.Users) == 0 {
+		return nil, "", nil
+	}
+	if !rf.ACLUsersEnabled() {
+		return nil, "spec.auth.users: this RedisFailover was created by an earlier haredis and has no Redis users (status.aclUsers is not true), so it cannot declare more; remove spec.auth.users, or move the data to a new RedisFailover (docs/security.md, Redis users)", nil
+	}
+	previous := map[string]acl.DeclaredUser{}
+	if ds, err := acl.DecodeDeclared(inForce); err == nil {
+		for _, d := range ds {
+			previous[d.Name] = d
+		}
+	}
+	var out []acl.DeclaredUser
+	var problems []string
+	for i, u := range rf.Spec.Auth.Users {
+		keep := func(problem string) {
+			problems = append(problems, fmt.Sprintf("spec.auth.users[%d] (%s): %s", i, u.Name, problem))
+			if p, ok := previous[u.Name]; ok {
+				out = append(out, p)
+			}
+		}
+		if err := acl.CheckUserName(u.Name); err != nil {
+			keep(err.Error())
+			continue
+		}
+		if _, err := acl.ParseRules(u.Rules); err != nil {
+			keep("rules: " + err.Error())
+			continue
+		}
+		pw, err := r.secretPassword(ctx, rf.Namespace, u.PasswordSecret.Name, u.PasswordSecret.Key)
+		switch {
+		case apierrors.IsNotFound(err):
+			keep(fmt.Sprintf("Secret %s has no key %s (or it is empty); create it with the user's password under that key", u.PasswordSecret.Name, u.PasswordSecret.Key))
+			continue
+		case err != nil:
+			return nil, "", err
+		}
+		out = append(out, r.rotate(rf, acl.DeclaredUser{Name: u.Name, Rules: u.Rules, PasswordHash: acl.Hash(pw)}, previous[u.Name], time.Now()))
+	}
+	return out, strings.Join(problems, "; "), nil
+}
+
+// rotate carries a declared user's previous password over a change of its
+// Secret: the password in force before (prev) stays accepted next to the
+// new one until spec.auth.passwordGracePeriod has passed, then goes. A
+// second change within the period replaces the older of the two.
+func (r *RedisFailoverReconciler) rotate(rf *haredisv1.RedisFailover, d, prev acl.DeclaredUser, now time.Time) acl.DeclaredUser {
+	switch {
+	case prev.PasswordHash == "":
+		// A new user.
+	case prev.PasswordHash != d.PasswordHash:
+		grace := rf.PasswordGracePeriod()
+		if grace <= 0 {
+			r.event(rf, corev1.EventTypeNormal, haredisv1.EventUserPasswordChanged, "RotatePassword",
+				"user %s: the new password from its Secret is in force; the previous one is no longer accepted (spec.auth.passwordGracePeriod is 0s)", d.Name)
+			break
+		}
+		d.PreviousHash, d.PreviousUntil = prev.PasswordHash, now.Add(grace).UTC().Format(time.RFC3339)
+		r.event(rf, corev1.EventTypeNormal, haredisv1.EventUserPasswordChanged, "RotatePassword",
+			"user %s: the new password from its Secret is in force; the previous one is accepted until %s (spec.auth.passwordGracePeriod)", d.Name, d.PreviousUntil)
+	case prev.PreviousHash != "":
+		if until, err := time.Parse(time.RFC3339, prev.PreviousUntil); err == nil && now.Before(until) {
+			d.PreviousHash, d.PreviousUntil = prev.PreviousHash, prev.PreviousUntil
+		}
+	}
+	return d
+}
+
+// secretPassword reads one key of a Secret of the user's, through the API
+// server (it carries no haredis label, so it is not in the cache); a
+// NotFound error also when the key is missing or empty.
+func (r *RedisFailoverReconciler) secretPassword(ctx context.Context, namespace, name, key string) (string, error) {
 	secret := &corev1.Secret{}
-	// The user's own Secret carries no haredis label: not in the cache.
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rf.Namespace, Name: name}, secret); err != nil {
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", err
 		}

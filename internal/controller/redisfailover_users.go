@@ -33,6 +33,9 @@ func internalAuth(rf *haredisv1.RedisFailover, st *state, user, password string)
 // rules, most often).
 func usersNotReady(st *state) []string {
 	var out []string
+	if st.declaredProblem != "" {
+		out = append(out, st.declaredProblem)
+	}
 	for _, n := range st.instances {
 		if s := st.statuses[n]; s != nil && s.ACLError != "" {
 			out = append(out, n+": "+s.ACLError)

@@ -562,7 +562,7 @@ func (m *Manager) renderUsers(in *redisconf.Input, d bootrole.Decision) error {
 	if err != nil {
 		return err
 	}
-	in.Users = acl.Users(in.Password, rules, p)
+	in.Users = append(acl.Users(in.Password, rules, p), m.confDeclared()...)
 	in.MasterUser, in.MasterAuth = acl.ReplicationUser, p.Replication
 	if src := m.liveSource(); src != nil && d.Action == bootrole.Replica && d.MasterAddr == src.Addr {
 		in.MasterUser, in.MasterAuth = "", in.Password

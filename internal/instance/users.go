@@ -22,6 +22,10 @@ import (
 // running server (ACL SETUSER), which refuses them without harm.
 const acceptedRulesFile = "acl-rules-accepted"
 
+// acceptedDeclaredFile, in the run directory, holds the declared users
+// (acl.EncodeDeclared) the running server last accepted, for redis.conf.
+const acceptedDeclaredFile = "acl-declared-accepted"
+
 // usersState is what the manager last set up on the running server.
 type usersState struct {
 	// applied identifies the users in force (server pid, rules, password
@@ -48,10 +52,42 @@ func (m *Manager) confRules() []string {
 	return rules
 }
 
+// confDeclared are the declared users redis.conf gets: the ones the
+// server last accepted, so that a restarted server knows them at once.
+func (m *Manager) confDeclared() []acl.User {
+	b, err := os.ReadFile(filepath.Join(m.opts.RunDir, acceptedDeclaredFile))
+	if err != nil {
+		return nil
+	}
+	users, err := acl.ParseDeclared(b)
+	if err != nil {
+		return nil
+	}
+	return users
+}
+
+// declaredFile reads the users the RedisFailover declares (Secret
+// NAME-internal, key acl.DeclaredUsersKey); a pod without the file has none.
+func (m *Manager) declaredFile() ([]byte, []acl.User, error) {
+	b, err := os.ReadFile(filepath.Join(m.opts.InternalPasswordsDir, acl.DeclaredUsersKey))
+	if errors.Is(err, os.ErrNotExist) {
+		return []byte("[]"), nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the declared users: %w", err)
+	}
+	users, err := acl.ParseDeclared(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot read the declared users: %w", err)
+	}
+	return b, users, nil
+}
+
 // keepUsers sets the application and internal users up on the running
 // server when they differ from what it last set there: after a start
 // (redis.conf may have had other application rules), and when
-// instance.json's application rules or a password changed; it also makes
+// instance.json's application rules, a password or the declared users
+// changed (users no longer declared are deleted); it also makes
 // the server authenticate to its primaries as the replication user (not
 // while it imports from a Redis outside the RedisFailover). Redis's
 // refusal of the application rules is reported in the status (aclError),
@@ -79,9 +115,14 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		m.setUsersError(err.Error())
 		return
 	}
+	declaredRaw, declared, err := m.declaredFile()
+	if err != nil {
+		m.setUsersError(err.Error())
+		return
+	}
 	importing := m.liveSource() != nil
 	key := strings.Join([]string{strconv.Itoa(pid), cfg.ApplicationRules, acl.Hash(pw), acl.Hash(internal.Admin),
-		acl.Hash(internal.Replication), acl.Hash(internal.Sentinel), strconv.FormatBool(importing)}, "\x00")
+		acl.Hash(internal.Replication), acl.Hash(internal.Sentinel), strconv.FormatBool(importing), acl.Hash(string(declaredRaw))}, "\x00")
 	switch key {
 	case applied:
 		m.setUsersError("") // a password file that could not be read before
@@ -115,6 +156,24 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		m.log.Error("cannot set up the Redis users", "user", u.Name, "err", err)
 		return
 	}
+	if err := deleteUndeclared(ctx, c, declared); err != nil {
+		m.setUsersError(err.Error())
+		return
+	}
+	for _, u := range declared {
+		err := c.Do(ctx, u.SetUserArgs()...).Err()
+		if err == nil {
+			continue
+		}
+		var rerr redis.Error
+		if errors.As(err, &rerr) && !isTransient(err) {
+			m.refuseUsers(key, fmt.Sprintf("Redis refused the rules of user %s (spec.auth.users): %v; the user keeps the rules it had", u.Name, err))
+		} else {
+			m.setUsersError(fmt.Sprintf("cannot set up user %s: %v", u.Name, err))
+		}
+		m.log.Error("cannot set up a declared Redis user", "user", u.Name, "err", err)
+		return
+	}
 	if !importing {
 		for _, kv := range [][2]string{{"masteruser", acl.ReplicationUser}, {"masterauth", internal.Replication}} {
 			if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
@@ -126,10 +185,39 @@ func (m *Manager) keepUsers(ctx context.Context) {
 	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedRulesFile), []byte(cfg.ApplicationRules), 0o600); err != nil {
 		m.log.Warn("cannot record the accepted application rules; the next start uses the defaults until it sets them", "err", err)
 	}
+	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedDeclaredFile), declaredRaw, 0o600); err != nil {
+		m.log.Warn("cannot record the accepted declared users; the next start has them once it sets them", "err", err)
+	}
 	m.mu.Lock()
 	m.users = usersState{applied: key}
 	m.mu.Unlock()
-	m.log.Info("the Redis users are set up", "applicationRules", strings.Join(rules, " "))
+	names := make([]string, 0, len(declared))
+	for _, u := range declared {
+		names = append(names, u.Name)
+	}
+	m.log.Info("the Redis users are set up", "applicationRules", strings.Join(rules, " "), "declaredUsers", names)
+}
+
+// deleteUndeclared deletes the users that are neither haredis's nor
+// declared: a user removed from spec.auth.users, and its connections.
+func deleteUndeclared(ctx context.Context, c *redis.Client, declared []acl.User) error {
+	have, err := c.Do(ctx, "ACL", "USERS").StringSlice()
+	if err != nil {
+		return fmt.Errorf("cannot list the Redis users: %w", err)
+	}
+	keep := map[string]bool{acl.ApplicationUser: true}
+	for _, u := range declared {
+		keep[u.Name] = true
+	}
+	for _, name := range have {
+		if keep[name] || strings.HasPrefix(name, acl.InternalPrefix) {
+			continue
+		}
+		if err := c.Do(ctx, "ACL", "DELUSER", name).Err(); err != nil {
+			return fmt.Errorf("cannot delete user %s, no longer declared: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // isTransient tells a reply that says nothing about the rules (a busy or

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"fmt"
 	"strconv"
@@ -12,10 +13,11 @@ import (
 type action uint8
 
 const (
-	actForward    action = iota // send to the primary
-	actDrop                     // an empty command: Redis ignores it without a reply
-	actLocal                    // the proxy answers itself
-	actLocalClose               // the proxy answers and closes (QUIT)
+	actForward        action = iota // send to the primary
+	actForwardBarrier               // send to the primary, then read nothing more until its reply (an AUTH the primary decides)
+	actDrop                         // an empty command: Redis ignores it without a reply
+	actLocal                        // the proxy answers itself
+	actLocalClose                   // the proxy answers and closes (QUIT)
 )
 
 type cmdID uint8
@@ -42,12 +44,15 @@ const (
 )
 
 const (
-	replyNoAuth     = "-NOAUTH Authentication required.\r\n"
-	replyHelloAuth  = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
-	replyWrongPass  = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-	replyOK         = "+OK\r\n"
-	maxTrackedName  = 12
-	defaultUserName = "default"
+	replyNoAuth    = "-NOAUTH Authentication required.\r\n"
+	replyHelloAuth = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	replyWrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+	// internalUserPrefix starts the names of haredis's own users
+	// (acl.InternalPrefix).
+	internalUserPrefix = "haredis-"
+	replyOK            = "+OK\r\n"
+	maxTrackedName     = 12
+	defaultUserName    = "default"
 )
 
 // lookup maps a command name to what the proxy must know about it. The
@@ -132,7 +137,7 @@ func (c *conn) inspect(frame []byte, seq int64) (action, string) {
 	case cmdQuit:
 		return actLocalClose, replyOK
 	case cmdAuth:
-		return c.inspectAuth(resp.Args(frame, c.argv[:0:4]))
+		return c.inspectAuth(resp.Args(frame, c.argv[:0:4]), seq)
 	case cmdHello:
 		return c.inspectHello(resp.Args(frame, c.argv[:0:8]), seq)
 	case cmdSelect:
@@ -224,34 +229,65 @@ func (c *conn) refuse(cmd, sub []byte) (action, string) {
 	return actLocal, reply
 }
 
-// checkPassword compares in constant time.
-func (c *conn) checkPassword(user, pass []byte) bool {
-	if user != nil && !resp.EqualFold(user, defaultUserName) {
-		return false
-	}
+// checkPassword compares the application user's password in constant
+// time.
+func (c *conn) checkPassword(pass []byte) bool {
 	return subtle.ConstantTimeCompare(pass, []byte(c.srv.cfg.Password)) == 1
 }
 
-// inspectAuth answers a wrong password itself; a right one is forwarded, so
-// that the primary's "+OK" arrives in order (the upstream connection is
-// already authenticated with the same password).
-func (c *conn) inspectAuth(args [][]byte) (action, string) {
+// isApplicationUser tells whether an AUTH names the application user (no
+// name, or "default"), whose password the proxy knows.
+func isApplicationUser(user []byte) bool {
+	return user == nil || resp.EqualFold(user, defaultUserName)
+}
+
+// otherUser handles an AUTH (or HELLO ... AUTH) as another user than the
+// application user: the primary alone knows these users, so the command is
+// forwarded and nothing after it is read until its reply, which decides
+// whether the connection is authenticated (stAuth). Until then the
+// upstream connection is the application user's; the barrier keeps every
+// later command from running as that user if the primary refuses.
+// haredis's internal users are not served.
+func (c *conn) otherUser(user, pass []byte, seq int64) (action, string) {
+	if bytes.HasPrefix(user, []byte(internalUserPrefix)) {
+		return actLocal, "-NOPERM the haredis proxy does not serve haredis's own users; they reach the instances directly\r\n"
+	}
+	if c.inMulti {
+		// Queued, it runs at EXEC: the session (already authenticated,
+		// or MULTI would have been refused) is never moved.
+		c.sticky = true
+		return actForward, ""
+	}
+	c.expect(stateChange{seq: seq, kind: stAuth, user: append([]byte(nil), user...), pass: append([]byte(nil), pass...), wasAuthed: c.authed})
+	c.barrier = seq
+	return actForwardBarrier, ""
+}
+
+// inspectAuth answers a wrong password of the application user itself; a
+// right one is forwarded, so that the primary's "+OK" arrives in order (the
+// upstream connection is already authenticated with the same password).
+// Another user's AUTH is the primary's to decide (otherUser).
+func (c *conn) inspectAuth(args [][]byte, seq int64) (action, string) {
 	if c.srv.cfg.Password == "" {
 		return actForward, "" // Redis answers that no password is set
 	}
-	var ok bool
+	var user, pass []byte
 	switch len(args) {
 	case 2:
-		ok = c.checkPassword(nil, args[1])
+		pass = args[1]
 	case 3:
-		ok = c.checkPassword(args[1], args[2])
+		user, pass = args[1], args[2]
 	default:
 		return actLocal, "-ERR wrong number of arguments for 'auth' command\r\n"
 	}
-	if !ok {
+	if !isApplicationUser(user) {
+		return c.otherUser(user, pass, seq)
+	}
+	if !c.checkPassword(pass) {
 		return actLocal, replyWrongPass
 	}
 	c.setAuthed(true)
+	c.expect(stateChange{seq: seq, kind: stAuth})
 	return actForward, ""
 }
 
@@ -259,7 +295,8 @@ func (c *conn) inspectAuth(args [][]byte) (action, string) {
 // protocol and name it sets.
 func (c *conn) inspectHello(args [][]byte, seq int64) (action, string) {
 	ch := stateChange{seq: seq, kind: stHello}
-	authOK := false
+	authOK, other := false, false
+	var user, pass []byte
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -268,7 +305,10 @@ func (c *conn) inspectHello(args [][]byte, seq int64) (action, string) {
 				ch.proto = p
 			}
 		case resp.EqualFold(a, "auth") && i+2 < len(args):
-			if c.srv.cfg.Password != "" && !c.checkPassword(args[i+1], args[i+2]) {
+			if c.srv.cfg.Password != "" && !isApplicationUser(args[i+1]) {
+				other = true
+				user, pass = args[i+1], args[i+2]
+			} else if c.srv.cfg.Password != "" && !c.checkPassword(args[i+2]) {
 				return actLocal, replyWrongPass
 			}
 			authOK = true
@@ -281,8 +321,13 @@ func (c *conn) inspectHello(args [][]byte, seq int64) (action, string) {
 	if !c.authed && !authOK {
 		return actLocal, replyHelloAuth
 	}
+	if other {
+		c.expect(ch)
+		return c.otherUser(user, pass, seq)
+	}
 	if authOK {
 		c.setAuthed(true)
+		c.expect(stateChange{seq: seq, kind: stAuth})
 	}
 	c.expect(ch)
 	return actForward, ""

@@ -74,8 +74,11 @@ type conn struct {
 	// sticky: the connection holds state no other server can reproduce
 	// (subscriptions, MONITOR, CLIENT REPLY OFF, tracking) or its replies can
 	// no longer be counted; it ends at the next primary change.
-	sticky    bool
-	authed    bool
+	sticky bool
+	authed bool
+	// barrier is the number of an AUTH the primary decides: nothing more
+	// is read or parsed until its reply (see otherUser).
+	barrier   int64
 	inMulti   bool
 	watching  bool
 	connected bool // an upstream was set up before: a new one is a move
@@ -98,6 +101,9 @@ type sessionState struct {
 	db    int
 	name  []byte
 	proto int
+	// user and pass: the user the client authenticated as, when not the
+	// application user (whose password the proxy has).
+	user, pass []byte
 }
 
 type stateKind uint8
@@ -107,6 +113,7 @@ const (
 	stSetName
 	stHello
 	stReset
+	stAuth
 )
 
 // stateChange is a command whose success changes sessionState, applied when
@@ -118,6 +125,11 @@ type stateChange struct {
 	proto int
 	name  []byte
 	setNm bool
+	// stAuth: the user (nil: the application user) and password, and
+	// whether the client was authenticated before (it stays so if the
+	// primary refuses).
+	user, pass []byte
+	wasAuthed  bool
 }
 
 func newConn(l *loop, fd int) *conn {
@@ -188,7 +200,7 @@ func (c *conn) complete(op *ioOp) {
 // wantsInput reports whether the client is read: only when no earlier step
 // waits (see conn).
 func (c *conn) wantsInput() bool {
-	return !c.held && !c.dialing && c.runCount == 0 && c.fwdFrom == c.fwdTo && c.local == "" && !c.closeAfter
+	return !c.held && !c.dialing && c.runCount == 0 && c.fwdFrom == c.fwdTo && c.local == "" && !c.closeAfter && c.recv >= c.barrier
 }
 
 func (c *conn) outputPending() bool { return len(c.lout) > 0 || c.outFrom < c.outTo }
@@ -258,7 +270,7 @@ func (c *conn) processClient() {
 			if !c.deliverLocal() {
 				return
 			}
-		case c.closeAfter, c.cr == c.cw:
+		case c.closeAfter, c.cr == c.cw, c.recv < c.barrier:
 			return
 		case c.srv.paused.Load():
 			// A command boundary: hold here until Resume.
@@ -306,6 +318,14 @@ func (c *conn) parse() bool {
 			count++
 			r += k
 			continue
+		}
+		if act == actForwardBarrier {
+			// The run ends with it; its reply lets the input go on.
+			count++
+			r += k
+			c.cr = r
+			c.runFrom, c.runTo, c.runCount = start, r, count
+			return true
 		}
 		c.cr = r + k
 		switch act {

@@ -155,7 +155,13 @@ func (c *conn) applyState(seq int64, isErr bool) {
 	for len(c.pending) > 0 && c.pending[0].seq <= seq {
 		ch := c.pending[0]
 		c.pending = c.pending[1:]
-		if ch.seq != seq || isErr {
+		if ch.seq != seq {
+			continue
+		}
+		if isErr {
+			if ch.kind == stAuth && ch.user != nil {
+				c.setAuthed(ch.wasAuthed) // refused: the session is what it was
+			}
 			continue
 		}
 		switch ch.kind {
@@ -172,6 +178,11 @@ func (c *conn) applyState(seq int64, isErr bool) {
 			}
 		case stReset:
 			c.st = sessionState{proto: 2}
+		case stAuth:
+			c.st.user, c.st.pass = ch.user, ch.pass
+			if ch.user != nil {
+				c.setAuthed(true)
+			}
 		}
 	}
 }
@@ -264,7 +275,10 @@ func (s *Server) dialAndReplay(addr string, st sessionState) (net.Conn, error) {
 		return nil, err
 	}
 	var cmds [][]string
-	if s.cfg.Password != "" {
+	switch {
+	case st.user != nil:
+		cmds = append(cmds, []string{"AUTH", string(st.user), string(st.pass)})
+	case s.cfg.Password != "":
 		cmds = append(cmds, []string{"AUTH", s.cfg.Password})
 	}
 	if st.proto == 3 {

@@ -229,7 +229,7 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 		switch {
 		case !rf.ACLUsersEnabled():
 		case manager:
-			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey}
+			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey, acl.DeclaredUsersKey}
 		default:
 			keys = []string{acl.SentinelPasswordKey}
 		}

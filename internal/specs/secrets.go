@@ -46,8 +46,9 @@ func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
 }
 
 // InternalSecret holds the password in force (when auth is on), the
-// internal users' passwords and the manager token.
-func InternalSecret(rf *haredisv1.RedisFailover, password, token string, internal acl.Passwords) *corev1.Secret {
+// internal users' passwords, the users the RedisFailover declares (hashes
+// only) and the manager token.
+func InternalSecret(rf *haredisv1.RedisFailover, password, token string, internal acl.Passwords, declared []acl.DeclaredUser) *corev1.Secret {
 	data := map[string][]byte{TokenKey: []byte(token)}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
@@ -56,6 +57,7 @@ func InternalSecret(rf *haredisv1.RedisFailover, password, token string, interna
 		data[acl.AdminPasswordKey] = []byte(internal.Admin)
 		data[acl.ReplicationPasswordKey] = []byte(internal.Replication)
 		data[acl.SentinelPasswordKey] = []byte(internal.Sentinel)
+		data[acl.DeclaredUsersKey] = acl.EncodeDeclared(declared)
 	}
 	return &corev1.Secret{
 		ObjectMeta: objectMeta(rf, InternalSecretName(rf), ComponentRedis),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,9 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	ready := waitRFReady(t, ns.Name, "app", 5*time.Minute)
 	t.Run("the application user cannot administer the instances", func(t *testing.T) {
 		checkApplicationUser(t, ready)
+	})
+	t.Run("users declared by the RedisFailover", func(t *testing.T) {
+		checkDeclaredUsers(t, ready)
 	})
 
 	var pods corev1.PodList
@@ -152,21 +156,13 @@ func checkApplicationUser(t *testing.T, rf *haredisv1.RedisFailover) {
 	// The rules reach the instances with the refresh of their mounted
 	// instance.json (the bed's kubelet: 10 to 20 s).
 	redistest.WaitFor(t, 2*time.Minute, "KEYS allowed on every instance and through REDIS_URL", func(ctx context.Context) error {
-		cur, err := getRF(ctx, ns, rf.Name)
+		err := eachInstance(ctx, ns, rf.Name, func(ctx context.Context, addr string) error {
+			c := plainClient(addr, pw)
+			defer c.Close()
+			return c.Keys(ctx, "acl:*").Err()
+		})
 		if err != nil {
 			return err
-		}
-		for _, is := range cur.Status.Instances {
-			p, err := getPod(ctx, ns, is.Name)
-			if err != nil {
-				return err
-			}
-			c := plainClient(podAddr(p), pw)
-			err = c.Keys(ctx, "acl:*").Err()
-			c.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", is.Name, err)
-			}
 		}
 		return through.Keys(ctx, "acl:*").Err()
 	})
@@ -199,4 +195,176 @@ func checkApplicationUser(t *testing.T, rf *haredisv1.RedisFailover) {
 		}
 		return nil
 	})
+}
+
+// checkDeclaredUsers declares a user with spec.auth.users on a Ready
+// RedisFailover and follows it through REDIS_URL and on every instance:
+// its rules hold, a new password in its Secret replaces the old one, a
+// deleted Secret is reported while the user keeps working, and a user
+// removed from the spec is removed from the instances.
+func checkDeclaredUsers(t *testing.T, rf *haredisv1.RedisFailover) {
+	ctx := context.Background()
+	ns := rf.Namespace
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "worker-password"},
+		StringData: map[string]string{"password": "w0rker-1"}}
+	if err := kc.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	setUsers := func(users []haredisv1.RedisUser) {
+		redistest.WaitFor(t, 10*time.Second, "spec.auth.users set", func(ctx context.Context) error {
+			cur, err := getRF(ctx, ns, rf.Name)
+			if err != nil {
+				return err
+			}
+			cur.Spec.Auth.Users = users
+			cur.Spec.Auth.PasswordGracePeriod = &metav1.Duration{Duration: 90 * time.Second}
+			return kc.Update(ctx, cur)
+		})
+	}
+	setUsers([]haredisv1.RedisUser{{Name: "worker", Rules: "~queue:* +@all -@admin -@dangerous",
+		PasswordSecret: haredisv1.SecretKeySelector{Name: secret.Name, Key: "password"}}})
+	url := strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://")
+	as := func(addr, pw string) *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: addr, Username: "worker", Password: pw, Dialer: dial,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+	}
+	// everywhere checks that the worker, with pw, writes its keys through
+	// REDIS_URL and authenticates on every instance.
+	everywhere := func(ctx context.Context, pw string) error {
+		c := as(url, pw)
+		defer c.Close()
+		if err := c.Set(ctx, "queue:1", "job", 0).Err(); err != nil {
+			return fmt.Errorf("SET queue:1 through REDIS_URL: %w", err)
+		}
+		return eachInstance(ctx, ns, rf.Name, func(ctx context.Context, addr string) error {
+			c := as(addr, pw)
+			defer c.Close()
+			return c.Ping(ctx).Err()
+		})
+	}
+	// Secrets reach the instances with the refresh of the mounted Secret
+	// (the bed's kubelet: 10 to 20 s).
+	redistest.WaitFor(t, 2*time.Minute, "the worker on every instance and through REDIS_URL", func(ctx context.Context) error {
+		return everywhere(ctx, "w0rker-1")
+	})
+	c := as(url, "w0rker-1")
+	if err := c.Set(ctx, "other", "x", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Errorf("the worker SET other through REDIS_URL: %v, want NOPERM (its keys are queue:*)", err)
+	}
+	c.Close()
+
+	// A rotation under a write load through REDIS_URL: the application
+	// keeps writing with the old password (its connections re-authenticate
+	// every second) until the new one works everywhere, then moves to it;
+	// no command fails, and the old password goes after the grace period.
+	var written, failed atomic.Int64
+	var lastErr atomic.Value
+	var writer atomic.Pointer[redis.Client]
+	loadClient := func(pw string) *redis.Client {
+		return redis.NewClient(&redis.Options{Addr: url, Username: "worker", Password: pw, Dialer: dial, ConnMaxLifetime: time.Second,
+			DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxRetries: -1})
+	}
+	writer.Store(loadClient("w0rker-1"))
+	stop, loadDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 60000; i++ { // at most 10 minutes
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if err := writer.Load().Set(ctx, fmt.Sprintf("queue:load:%d", i%100), i, 0).Err(); err != nil {
+				failed.Add(1)
+				lastErr.Store(err.Error())
+			} else {
+				written.Add(1)
+			}
+		}
+	}()
+	secret.StringData = map[string]string{"password": "w0rker-2"}
+	if err := kc.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 2*time.Minute, "the worker's new password everywhere", func(ctx context.Context) error {
+		return everywhere(ctx, "w0rker-2")
+	})
+	if err := everywhere(ctx, "w0rker-1"); err != nil {
+		t.Errorf("the worker's previous password during the grace period: %v", err)
+	}
+	oldWriter := writer.Swap(loadClient("w0rker-2"))
+	redistest.WaitFor(t, 3*time.Minute, "the worker's previous password refused after the grace period", func(ctx context.Context) error {
+		old := as(url, "w0rker-1")
+		defer old.Close()
+		if err := old.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			return fmt.Errorf("the worker's previous password through REDIS_URL: %v, want WRONGPASS", err)
+		}
+		return nil
+	})
+	close(stop)
+	<-loadDone
+	oldWriter.Close()
+	writer.Load().Close()
+	t.Logf("rotation under load: %d writes through REDIS_URL, %d failed", written.Load(), failed.Load())
+	if failed.Load() > 0 || written.Load() == 0 {
+		t.Errorf("rotation under load: %d writes, %d failed (last: %v), want none failed", written.Load(), failed.Load(), lastErr.Load())
+	}
+
+	if err := kc.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, time.Minute, "ConfigApplied False naming the missing Secret", func(ctx context.Context) error {
+		cur, err := getRF(ctx, ns, rf.Name)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(cur.Status.Conditions, haredisv1.ConditionConfigApplied)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != haredisv1.ReasonUsersRefused ||
+			!strings.Contains(c.Message, "spec.auth.users[0] (worker)") || !strings.Contains(c.Message, "worker-password") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	if err := everywhere(ctx, "w0rker-2"); err != nil {
+		t.Errorf("the worker after its Secret was deleted: %v, want its password kept", err)
+	}
+
+	setUsers(nil)
+	redistest.WaitFor(t, 2*time.Minute, "the worker removed, ConfigApplied True", func(ctx context.Context) error {
+		cur, err := getRF(ctx, ns, rf.Name)
+		if err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(cur.Status.Conditions, haredisv1.ConditionConfigApplied); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("condition %+v", c)
+		}
+		c := as(url, "w0rker-2")
+		defer c.Close()
+		if err := c.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+			return fmt.Errorf("the removed worker through REDIS_URL: %v, want WRONGPASS", err)
+		}
+		return nil
+	})
+}
+
+// eachInstance runs check on the address of every instance the
+// RedisFailover's status lists, and returns the first error, naming the
+// instance.
+func eachInstance(ctx context.Context, ns, name string, check func(ctx context.Context, addr string) error) error {
+	cur, err := getRF(ctx, ns, name)
+	if err != nil {
+		return err
+	}
+	for _, is := range cur.Status.Instances {
+		p, err := getPod(ctx, ns, is.Name)
+		if err != nil {
+			return err
+		}
+		if err := check(ctx, podAddr(p)); err != nil {
+			return fmt.Errorf("%s: %w", is.Name, err)
+		}
+	}
+	return nil
 }

@@ -133,6 +133,22 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			spec: `auth: {applicationRules: "OFF ~* +get"}`,
 			want: []string{"spec.auth.applicationRules", "password and state rules"},
 		},
+		"a declared user named default": {
+			spec: `auth: {users: [{name: default, rules: "~* +@read", passwordSecret: {name: s, key: k}}]}`,
+			want: []string{"spec.auth.users[].name", "application user", "choose another name"},
+		},
+		"a declared user with haredis's prefix": {
+			spec: `auth: {users: [{name: haredis-admin, rules: "~* +@read", passwordSecret: {name: s, key: k}}]}`,
+			want: []string{"spec.auth.users[].name", "haredis's own users"},
+		},
+		"a password among a declared user's rules": {
+			spec: `auth: {users: [{name: worker, rules: "~* +@read >pw", passwordSecret: {name: s, key: k}}]}`,
+			want: []string{"spec.auth.users[].rules", "password and state rules"},
+		},
+		"declared users without auth": {
+			spec: `auth: {enabled: false, users: [{name: worker, rules: "~* +@read", passwordSecret: {name: s, key: k}}]}`,
+			want: []string{"spec.auth.users", "users need auth"},
+		},
 		"no instance": {
 			spec: `redis: {replicas: 0}`,
 			want: []string{"spec.redis.replicas", "at least 1"},
