@@ -14,6 +14,7 @@ import (
 
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/redisinfo"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/sentinel"
 )
@@ -192,12 +193,21 @@ func TestEveryInstanceKilledPrimarySampledEarlier(t *testing.T) {
 	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
 	c.write("app-1", 0, 100)
 	c.waitKeys(names, 100, 30*time.Second)
-	primaryOffset := c.members["app-1"].m.Status().ReplicationOffset
+	// The primary's position as its server gives it, not as the manager
+	// last sampled it: the replica's record must have reached it.
+	info, err := c.client("app-1").Info(context.Background(), "replication").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repl, err := redisinfo.ParseInfo(info).Replication()
+	if err != nil || repl.ReplID == "" || repl.Offset <= 0 {
+		t.Fatalf("app-1's replication position: %+v, %v", repl, err)
+	}
 	var replicaSample int64
 	redistest.WaitFor(t, 30*time.Second, "app-2's state file records the offset it reached", func(context.Context) error {
 		st := c.savedState("app-2")
-		if replicaSample = st.Position.Offset; replicaSample < primaryOffset {
-			return fmt.Errorf("app-2 recorded %s, the primary is at %d", st.Position, primaryOffset)
+		if replicaSample = st.Position.Offset; st.Position.ReplID != repl.ReplID || replicaSample < repl.Offset || !st.HadData {
+			return fmt.Errorf("app-2 recorded %s (held data: %v), the primary is at %s@%d", st.Position, st.HadData, repl.ReplID, repl.Offset)
 		}
 		return nil
 	})
