@@ -141,39 +141,47 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		return
 	}
 	// Internal users first: the application user's rules may be refused.
-	users := acl.Users(pw, rules, internal)
-	for _, u := range append(users[1:], users[0]) {
+	// A refusal (Redis's answer to rules, not a transient error) leaves
+	// that user as it was and the others are still set up; any other
+	// failure stops here and is tried again at the next poll.
+	var refusals []string
+	appRefused, declaredRefused := false, false
+	setUp := func(u acl.User, refused string) (ok bool) {
 		err := c.Do(ctx, u.SetUserArgs()...).Err()
 		if err == nil {
-			continue
+			return true
 		}
+		m.log.Error("cannot set up a Redis user", "user", u.Name, "err", err)
 		var rerr redis.Error
-		if u.Name == acl.ApplicationUser && errors.As(err, &rerr) && !isTransient(err) {
-			m.refuseUsers(key, fmt.Sprintf("Redis refused spec.auth.applicationRules %q: %v; the application user keeps the rules it had", cfg.ApplicationRules, err))
-		} else {
-			m.setUsersError(fmt.Sprintf("cannot set up user %s: %v", u.Name, err))
+		if errors.As(err, &rerr) && !isTransient(err) && refused != "" {
+			refusals = append(refusals, fmt.Sprintf(refused, err))
+			return true
 		}
-		m.log.Error("cannot set up the Redis users", "user", u.Name, "err", err)
+		m.setUsersError(fmt.Sprintf("cannot set up user %s: %v", u.Name, err))
+		return false
+	}
+	users := acl.Users(pw, rules, internal)
+	for _, u := range users[1:] {
+		if !setUp(u, "") {
+			return
+		}
+	}
+	before := len(refusals)
+	if !setUp(users[0], "Redis refused spec.auth.applicationRules "+strconv.Quote(cfg.ApplicationRules)+": %v; the application user keeps the rules it had") {
 		return
 	}
+	appRefused = len(refusals) > before
 	if err := deleteUndeclared(ctx, c, declared); err != nil {
 		m.setUsersError(err.Error())
 		return
 	}
+	before = len(refusals)
 	for _, u := range declared {
-		err := c.Do(ctx, u.SetUserArgs()...).Err()
-		if err == nil {
-			continue
+		if !setUp(u, "Redis refused the rules of user "+u.Name+" (spec.auth.users): %v; the user keeps the rules it had") {
+			return
 		}
-		var rerr redis.Error
-		if errors.As(err, &rerr) && !isTransient(err) {
-			m.refuseUsers(key, fmt.Sprintf("Redis refused the rules of user %s (spec.auth.users): %v; the user keeps the rules it had", u.Name, err))
-		} else {
-			m.setUsersError(fmt.Sprintf("cannot set up user %s: %v", u.Name, err))
-		}
-		m.log.Error("cannot set up a declared Redis user", "user", u.Name, "err", err)
-		return
 	}
+	declaredRefused = len(refusals) > before
 	if !importing {
 		for _, kv := range [][2]string{{"masteruser", acl.ReplicationUser}, {"masterauth", internal.Replication}} {
 			if err := c.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
@@ -182,11 +190,20 @@ func (m *Manager) keepUsers(ctx context.Context) {
 			}
 		}
 	}
-	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedRulesFile), []byte(cfg.ApplicationRules), 0o600); err != nil {
-		m.log.Warn("cannot record the accepted application rules; the next start uses the defaults until it sets them", "err", err)
+	// redis.conf gets only what the server accepted.
+	if !appRefused {
+		if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedRulesFile), []byte(cfg.ApplicationRules), 0o600); err != nil {
+			m.log.Warn("cannot record the accepted application rules; the next start uses the defaults until it sets them", "err", err)
+		}
 	}
-	if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedDeclaredFile), declaredRaw, 0o600); err != nil {
-		m.log.Warn("cannot record the accepted declared users; the next start has them once it sets them", "err", err)
+	if !declaredRefused {
+		if err := atomicfile.Write(filepath.Join(m.opts.RunDir, acceptedDeclaredFile), declaredRaw, 0o600); err != nil {
+			m.log.Warn("cannot record the accepted declared users; the next start has them once it sets them", "err", err)
+		}
+	}
+	if len(refusals) > 0 {
+		m.refuseUsers(key, strings.Join(refusals, "; "))
+		return
 	}
 	m.mu.Lock()
 	m.users = usersState{applied: key}

@@ -105,8 +105,10 @@ func TestDeclaredUsersFollowTheFile(t *testing.T) {
 		t.Errorf("the worker's password after the grace period: %v", err)
 	}
 
-	// Rules Redis refuses: reported, the worker keeps what it had.
-	writeDeclared(t, c, worker, acl.DeclaredUser{Name: "reader", Rules: "~* +notacommand", PasswordHash: acl.Hash("r")})
+	// Rules Redis refuses: reported, the worker keeps what it had, and a
+	// user declared beside the refused one is set up all the same.
+	writeDeclared(t, c, worker, acl.DeclaredUser{Name: "reader", Rules: "~* +notacommand", PasswordHash: acl.Hash("r")},
+		acl.DeclaredUser{Name: "auditor", Rules: "~audit:* +@all", PasswordHash: acl.Hash("a")})
 	redistest.WaitFor(t, 20*time.Second, "the refusal in the status", func(context.Context) error {
 		if e := tm.m.Status().ACLError; !strings.Contains(e, "user reader") || !strings.Contains(e, "notacommand") {
 			return fmt.Errorf("aclError %q", e)
@@ -115,6 +117,9 @@ func TestDeclaredUsersFollowTheFile(t *testing.T) {
 	})
 	if err := canWrite("worker", "w2", "jobs:2"); err != nil {
 		t.Errorf("the worker after a refused user: %v", err)
+	}
+	if err := canWrite("auditor", "a", "audit:1"); err != nil {
+		t.Errorf("a user declared beside a refused one: %v", err)
 	}
 
 	// No longer declared: deleted, its password refused.
