@@ -15,6 +15,7 @@ import (
 	"github.com/haredis/haredis/internal/redistest"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,12 +32,24 @@ func newNamespace(t *testing.T, prefix string) string {
 	if err := kc.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	retireNamespace(t, ns)
+	return ns.Name
+}
+
+// retireNamespace, at the end of the test, logs the pods of a failed test
+// and deletes the namespace, so that its RedisFailovers stop loading the
+// bed for the tests that follow (the deletion is not waited for).
+func retireNamespace(t *testing.T, ns *corev1.Namespace) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpPods(t, ns.Name)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := kc.Delete(ctx, ns, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			t.Logf("cannot delete namespace %s: %v", ns.Name, err)
+		}
 	})
-	return ns.Name
 }
 
 // dumpPods logs what a failed test needs to tell why: every pod of the
