@@ -73,6 +73,7 @@ func newProxyCommand() *cobra.Command {
 	f.StringVar(&sentinels, "sentinels", env("HAREDIS_SENTINELS", ""), "comma-separated sentinel host:port list (env HAREDIS_SENTINELS)")
 	f.StringVar(&o.MasterName, "master-name", env("HAREDIS_MASTER_NAME", ""), "Sentinel master name (env HAREDIS_MASTER_NAME)")
 	f.StringVar(&passwordFile, "password-file", env("HAREDIS_PASSWORD_FILE", ""), "file holding the Redis password, required from clients too (env HAREDIS_PASSWORD_FILE)")
+	f.StringVar(&o.Proxy.AdminTokenFile, "admin-token-file", env("HAREDIS_PROXY_ADMIN_TOKEN_FILE", ""), "file holding the bearer token the admin endpoint requires for /pause and /resume, read at each request; without it they require the Redis password (env HAREDIS_PROXY_ADMIN_TOKEN_FILE)")
 	f.StringVar(&sentinelPassFile, "sentinel-password-file", env("HAREDIS_SENTINEL_PASSWORD_FILE", ""), "file holding the sentinels' password if it differs (env HAREDIS_SENTINEL_PASSWORD_FILE)")
 	f.StringVar(&o.StaticPrimary, "static-primary", env("HAREDIS_STATIC_PRIMARY", ""), "forward to this host:port without Sentinel (tests, benchmarks)")
 	f.DurationVar(&o.Proxy.MaxPause, "max-pause", 10*time.Second, "longest a pause holds commands before resuming by itself")

@@ -70,10 +70,11 @@ func (r *RedisFailoverReconciler) eachProxy(ctx context.Context, rf *haredisv1.R
 	return errors.Join(errs...)
 }
 
-// proxyClient is the admin client of the proxy at base, with the Redis
-// password as the bearer token the proxy requires when auth is on.
+// proxyClient is the admin client of the proxy at base, with the proxies'
+// admin token; a proxy started by an earlier haredis, which takes the
+// Redis password instead, gets that (until its Deployment has rolled).
 func (r *RedisFailoverReconciler) proxyClient(base string, st *state) proxyapi.Client {
-	return proxyapi.Client{BaseURL: base, Password: st.password, HTTP: r.HTTP}
+	return proxyapi.Client{BaseURL: base, Token: st.proxyToken, Fallback: st.password, HTTP: r.HTTP}
 }
 
 // proxyRoutes asks every ready proxy where it sends commands (GET /status)

@@ -151,6 +151,8 @@ type state struct {
 	password string
 	// token is the manager token every instance manager requires.
 	token string
+	// proxyToken is the bearer token of the proxies' admin endpoints.
+	proxyToken string
 	// internal are the internal users' passwords (acl package).
 	internal acl.Passwords
 	// declared are the users spec.auth.users declares, as NAME-internal

@@ -16,6 +16,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/acl"
+	"github.com/haredis/haredis/internal/proxyapi"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -40,10 +41,13 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 		return ctrl.Result{}, fmt.Errorf("cannot get Secret %s: %w", specs.InternalSecretName(rf), err)
 	}
 	haveInternal := err == nil
-	st.token = string(internal.Data[specs.TokenKey])
-	if st.token == "" {
-		if st.token, err = specs.GeneratePassword(); err != nil {
-			return ctrl.Result{}, err
+	// The tokens are read at each request by the managers and proxies,
+	// so one that was lost can be generated again.
+	for key, dst := range map[string]*string{specs.TokenKey: &st.token, proxyapi.TokenKey: &st.proxyToken} {
+		if *dst = string(internal.Data[key]); *dst == "" {
+			if *dst, err = specs.GeneratePassword(); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 	}
 	// The internal users' passwords are generated once and kept: the
@@ -114,7 +118,7 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 	if st.declared, st.declaredProblem, err = r.declaredUsers(ctx, rf, internal.Data[acl.DeclaredUsersKey]); err != nil {
 		return ctrl.Result{}, err
 	}
-	want := specs.InternalSecret(rf, st.password, st.token, st.internal, st.declared)
+	want := specs.InternalSecret(rf, st.password, specs.Tokens{Manager: st.token, Proxy: st.proxyToken}, st.internal, st.declared)
 	if !haveInternal {
 		if err := r.Create(ctx, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", want.Name, err)

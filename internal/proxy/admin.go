@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/haredis/haredis/internal/proxyapi"
+	"github.com/haredis/haredis/internal/secretfile"
 	"github.com/haredis/haredis/internal/sentinel"
 )
 
@@ -23,10 +24,12 @@ import (
 //	GET  /status                     JSON: primary, ready, paused
 //
 // /resume checks with ROLE that a given primary is a master before using it.
-// When the proxy has a password, /pause and /resume require it as a bearer
-// token (`Authorization: Bearer PASSWORD`): anyone who reaches the pod
-// could otherwise hold every client's commands. The GET endpoints stay open
-// for probes and metrics.
+// /pause and /resume require the admin token (Config.AdminTokenFile) as a
+// bearer token (`Authorization: Bearer TOKEN`): anyone who reaches the pod
+// could otherwise hold every client's commands. Without a token file, they
+// require the Redis password when the proxy has one. The admin token is
+// not the application's password, so an application's client cannot
+// pause the proxy. The GET endpoints stay open for probes and metrics.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /pause", s.authorized(func(w http.ResponseWriter, r *http.Request) {
@@ -75,14 +78,25 @@ func (s *Server) AdminHandler() http.Handler {
 	return mux
 }
 
-// authorized lets a request through when the proxy has no password or the
-// request carries it as a bearer token.
+// authorized lets a request through when it carries the admin token (or,
+// without a token file, the Redis password) as a bearer token, or when the
+// proxy requires neither.
 func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Password != "" {
+		want, what := s.cfg.Password, "the Redis password"
+		if s.cfg.AdminTokenFile != "" {
+			t, err := secretfile.Read(s.cfg.AdminTokenFile)
+			if err != nil {
+				s.cfg.Log.Error(err, "cannot read the admin token")
+				http.Error(w, "the proxy cannot read its admin token; see its log", http.StatusServiceUnavailable)
+				return
+			}
+			want, what = t, "the proxy's admin token (key "+proxyapi.TokenKey+" of Secret NAME-internal)"
+		}
+		if want != "" {
 			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.Password)) != 1 {
-				http.Error(w, "the admin endpoint requires the Redis password as a bearer token (Authorization: Bearer PASSWORD)", http.StatusUnauthorized)
+			if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
+				http.Error(w, "the admin endpoint requires "+what+" as a bearer token (Authorization: Bearer TOKEN)", http.StatusUnauthorized)
 				return
 			}
 		}

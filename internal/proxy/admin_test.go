@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -111,4 +113,47 @@ var proxyMetricTypes = map[string]dto.MetricType{
 	"haredis_proxy_pause_timeouts_total":              dto.MetricType_COUNTER,
 	"haredis_proxy_paused":                            dto.MetricType_GAUGE,
 	"haredis_proxy_primary_known":                     dto.MetricType_GAUGE,
+}
+
+// TestAdminTokenIsNotThePassword: with an admin token file, /pause and
+// /resume take that token, never the Redis password every application
+// holds; a new token in the file is in force at the next request, and a
+// token that cannot be read refuses everything.
+func TestAdminTokenIsNotThePassword(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "proxy-admin-token")
+	if err := os.WriteFile(tokenFile, []byte("first-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := startProxy(t, "", func(c *Config) { c.AdminTokenFile = tokenFile })
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
+	post := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, admin.URL+"/resume", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for token, want := range map[string]int{testPassword: 401, "": 401, "first-token": 200} {
+		if got := post(token); got != want {
+			t.Errorf("resume with %q: %d, want %d", token, got, want)
+		}
+	}
+	if err := os.WriteFile(tokenFile, []byte("second-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for token, want := range map[string]int{"first-token": 401, "second-token": 200} {
+		if got := post(token); got != want {
+			t.Errorf("after the token changed, resume with %q: %d, want %d", token, got, want)
+		}
+	}
+	if err := os.Remove(tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	if got := post("second-token"); got != http.StatusServiceUnavailable {
+		t.Errorf("resume with the token file gone: %d, want 503", got)
+	}
 }

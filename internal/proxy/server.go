@@ -21,6 +21,11 @@ type Config struct {
 	// Password is required from clients (AUTH or HELLO AUTH, default user)
 	// and used to authenticate upstream connections. Empty: no auth.
 	Password string
+	// AdminTokenFile, when set, holds the bearer token the admin endpoint
+	// requires for /pause and /resume, read at each request (the kubelet
+	// replaces the file when its Secret changes); when empty, the admin
+	// endpoint requires Password instead.
+	AdminTokenFile string
 	// DialTimeout bounds one upstream dial and the replay of a connection's
 	// state (default 1 s).
 	DialTimeout time.Duration

@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// TokenKey is the key of the proxies' admin token in the Secret the
+// operator keeps for a RedisFailover (NAME-internal), and the name of the
+// file where proxy pods mount it.
+const TokenKey = "proxy-admin-token"
+
 // Status is the JSON body of GET /status.
 type Status struct {
 	// Primary is host:port of the primary commands go to, "" for none.
@@ -27,9 +32,13 @@ type Status struct {
 type Client struct {
 	// BaseURL is http://HOST:PORT.
 	BaseURL string
-	// Password is the Redis password, the bearer token the proxy requires
-	// for /pause and /resume when auth is on ("" without auth).
-	Password string
+	// Token is the bearer token the proxy requires for /pause and /resume
+	// (its admin token; "" for a proxy that requires none).
+	Token string
+	// Fallback, when set, is sent instead when the proxy refuses Token
+	// (401): a proxy started by an earlier haredis takes the Redis
+	// password.
+	Fallback string
 	// HTTP does the requests; each call also has its own deadline.
 	HTTP *http.Client
 }
@@ -84,22 +93,32 @@ func (c Client) Status(ctx context.Context) (Status, error) {
 func (c Client) post(ctx context.Context, path string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	status, err := c.postWith(ctx, path, c.Token)
+	if status == http.StatusUnauthorized && c.Fallback != "" {
+		_, err = c.postWith(ctx, path, c.Fallback)
+	}
+	return err
+}
+
+// postWith sends POST path with token as the bearer token and returns the
+// answer's status code (0 when there is none).
+func (c Client) postWith(ctx context.Context, path, token string) (int, error) {
 	u := c.BaseURL + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
-		return fmt.Errorf("cannot build request POST %s: %w", u, err)
+		return 0, fmt.Errorf("cannot build request POST %s: %w", u, err)
 	}
-	if c.Password != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Password)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot POST %s: %w", u, err)
+		return 0, fmt.Errorf("cannot POST %s: %w", u, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: status %d: %s", u, resp.StatusCode, b)
+		return resp.StatusCode, fmt.Errorf("POST %s: status %d: %s", u, resp.StatusCode, b)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -28,7 +28,7 @@ func TestClientSpeaksTheAdminContract(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	c := Client{BaseURL: srv.URL, Password: "pw"}
+	c := Client{BaseURL: srv.URL, Token: "pw"}
 	if err := c.Pause(ctx, 1500*time.Millisecond); err != nil {
 		t.Fatalf("Pause: %v", err)
 	}
@@ -43,8 +43,21 @@ func TestClientSpeaksTheAdminContract(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	err = Client{BaseURL: srv.URL, Password: "wrong"}.Resume(ctx, "")
+	err = Client{BaseURL: srv.URL, Token: "wrong"}.Resume(ctx, "")
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Resume with a wrong token = %v; want the 401 in the error", err)
+	}
+	// A proxy that refuses the token gets the fallback, once.
+	got = nil
+	if err := (Client{BaseURL: srv.URL, Token: "new", Fallback: "pw"}).Resume(ctx, ""); err != nil {
+		t.Errorf("Resume with a refused token and the right fallback: %v", err)
+	}
+	err = Client{BaseURL: srv.URL, Token: "new", Fallback: "wrong"}.Resume(ctx, "")
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("Resume with a refused token and a refused fallback = %v; want the 401 in the error", err)
+	}
+	want = []string{"POST /resume Bearer new", "POST /resume Bearer pw", "POST /resume Bearer new", "POST /resume Bearer wrong"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/proxyapi"
 )
 
 // ProxyName is the proxy Deployment and its PodDisruptionBudget.
@@ -31,17 +32,20 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 		"--sentinels=" + strings.Join(SentinelAddrs(rf), ","),
 		"--master-name=" + rf.MasterName(),
 	}
-	var mounts []corev1.VolumeMount
-	var volumes []corev1.Volume
+	// The admin token, never the application's password, guards the
+	// admin endpoint's /pause and /resume.
+	args = append(args, "--admin-token-file="+AuthDir+"/"+proxyapi.TokenKey)
+	items := []corev1.KeyToPath{{Key: proxyapi.TokenKey, Path: proxyapi.TokenKey}}
 	if rf.AuthEnabled() {
 		args = append(args, "--password-file="+AuthDir+"/"+PasswordKey)
-		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
-		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  InternalSecretName(rf),
-			Items:       []corev1.KeyToPath{{Key: PasswordKey, Path: PasswordKey}},
-			DefaultMode: ptr.To[int32](0o400),
-		}}})
+		items = append(items, corev1.KeyToPath{Key: PasswordKey, Path: PasswordKey})
 	}
+	mounts := []corev1.VolumeMount{{Name: "auth", MountPath: AuthDir, ReadOnly: true}}
+	volumes := []corev1.Volume{{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName:  InternalSecretName(rf),
+		Items:       items,
+		DefaultMode: ptr.To[int32](0o400),
+	}}}}
 	adminProbe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"github.com/haredis/haredis/internal/acl"
+	"github.com/haredis/haredis/internal/proxyapi"
 	"net"
 	"net/url"
 	"strconv"
@@ -47,9 +48,9 @@ func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
 
 // InternalSecret holds the password in force (when auth is on), the
 // internal users' passwords, the users the RedisFailover declares (hashes
-// only) and the manager token.
-func InternalSecret(rf *haredisv1.RedisFailover, password, token string, internal acl.Passwords, declared []acl.DeclaredUser) *corev1.Secret {
-	data := map[string][]byte{TokenKey: []byte(token)}
+// only), the manager token and the proxies' admin token.
+func InternalSecret(rf *haredisv1.RedisFailover, password string, tokens Tokens, internal acl.Passwords, declared []acl.DeclaredUser) *corev1.Secret {
+	data := map[string][]byte{TokenKey: []byte(tokens.Manager), proxyapi.TokenKey: []byte(tokens.Proxy)}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
 	}
@@ -64,6 +65,14 @@ func InternalSecret(rf *haredisv1.RedisFailover, password, token string, interna
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}
+}
+
+// Tokens are the bearer tokens of a RedisFailover's HTTP endpoints, which
+// only the operator holds: the instance managers' and the proxies' admin
+// endpoints each take their own, so that a proxy pod cannot call an
+// instance manager.
+type Tokens struct {
+	Manager, Proxy string
 }
 
 // ConnectionSecret holds what an application needs to connect; password is

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/proxyapi"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
 )
@@ -35,11 +38,7 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	if err := kc.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpPods(t, ns.Name)
-		}
-	})
+	retireNamespace(t, ns)
 	// The API server enforces the profile: a privileged pod is refused.
 	bad := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "root"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: redisImage}}}}
@@ -57,6 +56,9 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	})
 	t.Run("users declared by the RedisFailover", func(t *testing.T) {
 		checkDeclaredUsers(t, ready)
+	})
+	t.Run("the application's password cannot pause a proxy", func(t *testing.T) {
+		checkProxyAdminToken(t, ready)
 	})
 
 	var pods corev1.PodList
@@ -367,4 +369,37 @@ func eachInstance(ctx context.Context, ns, name string, check func(ctx context.C
 		}
 	}
 	return nil
+}
+
+// checkProxyAdminToken: a proxy's pause and resume take the proxies' admin
+// token of NAME-internal, never the password every application holds.
+func checkProxyAdminToken(t *testing.T, rf *haredisv1.RedisFailover) {
+	ctx := context.Background()
+	var proxies corev1.PodList
+	if err := kc.List(ctx, &proxies, client.InNamespace(rf.Namespace), client.MatchingLabels{specs.LabelComponent: specs.ComponentProxy}); err != nil || len(proxies.Items) == 0 {
+		t.Fatalf("proxy pods: %v, %d", err, len(proxies.Items))
+	}
+	internal := &corev1.Secret{}
+	if err := kc.Get(ctx, client.ObjectKey{Namespace: rf.Namespace, Name: specs.InternalSecretName(rf)}, internal); err != nil {
+		t.Fatal(err)
+	}
+	token := string(internal.Data[proxyapi.TokenKey])
+	if token == "" {
+		t.Fatalf("Secret %s has no %s", internal.Name, proxyapi.TokenKey)
+	}
+	base := "http://" + net.JoinHostPort(proxies.Items[0].Status.PodIP, strconv.Itoa(specs.ProxyAdminPort))
+	err := proxyapi.Client{BaseURL: base, Token: password(t, rf.Namespace, rf.Name)}.Pause(ctx, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("a pause with the application's password: %v, want 401", err)
+	}
+	admin := proxyapi.Client{BaseURL: base, Token: token}
+	if err := admin.Pause(ctx, time.Second); err != nil {
+		t.Fatalf("a pause with the admin token: %v", err)
+	}
+	if err := admin.Resume(ctx, ""); err != nil {
+		t.Fatalf("a resume with the admin token: %v", err)
+	}
+	if s, err := admin.Status(ctx); err != nil || s.Paused {
+		t.Errorf("the proxy after the resume: %+v, %v", s, err)
+	}
 }
