@@ -408,6 +408,7 @@ func TestBackupBadInputSaysWhy(t *testing.T) {
 // produces backups, and retention deletes the oldest ones with their
 // objects; the status says where the backups stand.
 func TestScheduledBackupsAreRetained(t *testing.T) {
+	t.Parallel() // with the others that mostly wait: see TestMain
 	srv, endpoint := s3Store(t)
 	ns := newNamespace(t, "schedule")
 	credentialsSecret(t, ns, "s3", srv, srv.SecretAccessKey)

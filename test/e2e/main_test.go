@@ -23,6 +23,14 @@ var (
 	kc  client.Client
 )
 
+// Tests that call t.Parallel (TestScheduledBackupsAreRetained,
+// TestTwinsNeverCrossFollow, TestPluginGeneratedHelmTemplateBecomesReady,
+// TestMetricsAreDocumented) run together once every other test has ended
+// (Go's rule for top-level tests), beside nothing that stops the operator
+// or measures failed writes. They are the ones that mostly wait (for
+// scheduled backups, for RedisFailovers to become Ready) and assert
+// outcomes that do not depend on the pace of the machine: the package's
+// time shrinks by the sum of all but the longest.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {

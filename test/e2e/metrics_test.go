@@ -27,6 +27,7 @@ import (
 // RedisFailover and of the operator on the bed: every haredis_ metric is
 // listed in docs/metrics.md, and the main ones are there.
 func TestMetricsAreDocumented(t *testing.T) {
+	t.Parallel() // with the others that mostly wait: see TestMain
 	ns, rf, _ := newReadyRF(t, "metrics", nil)
 	ctx := context.Background()
 	root, err := controlplane.RepoRoot()

@@ -21,6 +21,7 @@ import (
 // and the RedisFailover it renders, applied to the bed, becomes Ready with
 // the parameters asked for.
 func TestPluginGeneratedHelmTemplateBecomesReady(t *testing.T) {
+	t.Parallel() // with the others that mostly wait: see TestMain
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	root, err := controlplane.RepoRoot()

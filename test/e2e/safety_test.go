@@ -130,6 +130,7 @@ func TestEmptyRestartedPrimaryNeverWipesReplicas(t *testing.T) {
 // only its own master, and every instance replicates only within its own
 // namespace.
 func TestTwinsNeverCrossFollow(t *testing.T) {
+	t.Parallel() // with the others that mostly wait: see TestMain
 	ctx := context.Background()
 	nss := []string{newNamespace(t, "twin"), newNamespace(t, "twin")}
 	for _, ns := range nss {

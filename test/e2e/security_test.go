@@ -388,11 +388,12 @@ func checkProxyAdminToken(t *testing.T, rf *haredisv1.RedisFailover) {
 		t.Fatalf("Secret %s has no %s", internal.Name, proxyapi.TokenKey)
 	}
 	base := "http://" + net.JoinHostPort(proxies.Items[0].Status.PodIP, strconv.Itoa(specs.ProxyAdminPort))
-	err := proxyapi.Client{BaseURL: base, Token: password(t, rf.Namespace, rf.Name)}.Pause(ctx, time.Second)
+	hc := env.MetricsHTTPClient(10 * time.Second) // dials into the bed's pod network
+	err := proxyapi.Client{BaseURL: base, Token: password(t, rf.Namespace, rf.Name), HTTP: hc}.Pause(ctx, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("a pause with the application's password: %v, want 401", err)
 	}
-	admin := proxyapi.Client{BaseURL: base, Token: token}
+	admin := proxyapi.Client{BaseURL: base, Token: token, HTTP: hc}
 	if err := admin.Pause(ctx, time.Second); err != nil {
 		t.Fatalf("a pause with the admin token: %v", err)
 	}
