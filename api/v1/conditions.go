@@ -179,11 +179,15 @@ const (
 	// ReasonPasswordSecretChanged: the source Secret holds another password
 	// than the one in force, which stays.
 	ReasonPasswordSecretChanged = "PasswordSecretChanged"
-	ReasonResizeRefused         = "ResizeRefused"
-	ReasonResizing              = "Resizing"
-	ReasonResized               = "Resized"
-	ReasonAuthEnabled           = "AuthEnabled"
-	ReasonAuthDisabled          = "AuthDisabled"
+	// ReasonPasswordRotating: a new password from the source Secret is
+	// being put in force; some instance or proxy does not take it yet, so
+	// NAME-connection keeps the previous one.
+	ReasonPasswordRotating = "PasswordRotating"
+	ReasonResizeRefused    = "ResizeRefused"
+	ReasonResizing         = "Resizing"
+	ReasonResized          = "Resized"
+	ReasonAuthEnabled      = "AuthEnabled"
+	ReasonAuthDisabled     = "AuthDisabled"
 	// ReasonImageAccepted: every instance runs a supported server, and
 	// the image's server can take over the data.
 	ReasonImageAccepted = "ImageAccepted"
@@ -235,13 +239,17 @@ const (
 	// EventUserPasswordChanged: a declared user's Secret holds a new
 	// password; the previous one is accepted until the grace period ends.
 	EventUserPasswordChanged = "UserPasswordChanged"
-	EventSentinelReset       = "SentinelReset"
-	EventSentinelRepaired    = "SentinelRepaired"
-	EventHibernating         = "Hibernating"
-	EventHibernated          = "Hibernated"
-	EventWaking              = "Waking"
-	EventFenced              = "Fenced"
-	EventUnfenced            = "Unfenced"
+	// EventPasswordRotation: a rotation of the application password began,
+	// put the new one in NAME-connection, or ended (the previous one is
+	// no longer accepted).
+	EventPasswordRotation = "PasswordRotation"
+	EventSentinelReset    = "SentinelReset"
+	EventSentinelRepaired = "SentinelRepaired"
+	EventHibernating      = "Hibernating"
+	EventHibernated       = "Hibernated"
+	EventWaking           = "Waking"
+	EventFenced           = "Fenced"
+	EventUnfenced         = "Unfenced"
 	// EventCutover: a live import's cutover made haredis's primary the
 	// writer; EventCutoverFailed: an attempt did not, the import goes on.
 	EventCutover       = "Cutover"

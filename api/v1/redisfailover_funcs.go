@@ -60,8 +60,8 @@ func (rf *RedisFailover) ACLUsersEnabled() bool {
 	return rf.AuthEnabled() && rf.Status.ACLUsers
 }
 
-// DefaultPasswordGracePeriod is how long a declared user's previous
-// password keeps working when spec.auth.passwordGracePeriod is not set.
+// DefaultPasswordGracePeriod is how long a previous password keeps
+// working after a rotation when spec.auth.passwordGracePeriod is not set.
 const DefaultPasswordGracePeriod = time.Hour
 
 // PasswordGracePeriod is spec.auth.passwordGracePeriod, or its default.

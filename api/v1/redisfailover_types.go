@@ -427,11 +427,13 @@ type AuthSpec struct {
 	// +optional
 	Users []RedisUser `json:"users,omitempty"`
 
-	// PasswordGracePeriod is how long a declared user's previous password
-	// keeps working after its Secret got a new one, so that clients can
-	// move to the new one without a failed command: both are accepted on
-	// every instance until then. 0s removes the previous password at once.
-	// Default 1h.
+	// PasswordGracePeriod is how long a previous password keeps working
+	// after a rotation: a declared user's, from the change of its Secret;
+	// the application password's, from the moment NAME-connection holds
+	// the new one. Both are accepted on every instance (and, for the
+	// application password, sentinel and proxy) until then, so that
+	// clients move to the new one without a failed command. 0s removes the
+	// previous password at once. Default 1h.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(h|m|s))+$') && duration(self) <= duration('168h')",message="spec.auth.passwordGracePeriod: a duration up to 168h written like 30m, 1h or 0s"

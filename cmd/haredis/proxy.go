@@ -62,6 +62,12 @@ func newProxyCommand() *cobra.Command {
 					return err
 				}
 			}
+			if passwordFile != "" {
+				o.PasswordFile, o.SentinelPasswordFile = passwordFile, sentinelPassFile
+				if _, o.Proxy.PreviousPassword, _, err = proxy.ReadCredentials(o); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return proxy.Run(ctx, o)
@@ -75,6 +81,7 @@ func newProxyCommand() *cobra.Command {
 	f.StringVar(&passwordFile, "password-file", env("HAREDIS_PASSWORD_FILE", ""), "file holding the Redis password, required from clients too (env HAREDIS_PASSWORD_FILE)")
 	f.StringVar(&o.Proxy.AdminTokenFile, "admin-token-file", env("HAREDIS_PROXY_ADMIN_TOKEN_FILE", ""), "file holding the bearer token the admin endpoint requires for /pause and /resume, read at each request; without it they require the Redis password (env HAREDIS_PROXY_ADMIN_TOKEN_FILE)")
 	f.StringVar(&sentinelPassFile, "sentinel-password-file", env("HAREDIS_SENTINEL_PASSWORD_FILE", ""), "file holding the sentinels' password if it differs (env HAREDIS_SENTINEL_PASSWORD_FILE)")
+	f.StringVar(&o.PreviousPasswordFile, "previous-password-file", env("HAREDIS_PREVIOUS_PASSWORD_FILE", ""), "file holding, while a rotation of the password lasts, the password it replaces (accepted from clients too; empty otherwise); the password files are read again every 2 s (env HAREDIS_PREVIOUS_PASSWORD_FILE)")
 	f.StringVar(&o.StaticPrimary, "static-primary", env("HAREDIS_STATIC_PRIMARY", ""), "forward to this host:port without Sentinel (tests, benchmarks)")
 	f.DurationVar(&o.Proxy.MaxPause, "max-pause", 10*time.Second, "longest a pause holds commands before resuming by itself")
 	f.DurationVar(&o.Proxy.PrimaryWait, "primary-wait", 3*time.Second, "how long a command waits for a reachable primary during a failover")

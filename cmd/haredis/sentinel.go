@@ -36,6 +36,7 @@ func newSentinelRunCommand() *cobra.Command {
 	f.StringVar(&o.ConfigPath, "config", envOr("HAREDIS_CONFIG", "/etc/haredis/instance.json"), "instance.json of the RedisFailover")
 	f.StringVar(&o.PasswordFile, "password-file", envOr("HAREDIS_PASSWORD_FILE", "/etc/haredis/auth/password"), "file holding the password (when auth is on)")
 	f.StringVar(&o.SentinelUserPasswordFile, "sentinel-user-password-file", envOr("HAREDIS_SENTINEL_USER_PASSWORD_FILE", "/etc/haredis/auth/"+acl.SentinelPasswordKey), "file holding the sentinel user's password, read when instance.json turns ACL users on")
+	f.StringVar(&o.PreviousPasswordHashFile, "previous-password-hash-file", envOr("HAREDIS_PREVIOUS_PASSWORD_HASH_FILE", "/etc/haredis/auth/"+acl.PreviousPasswordHashKey), "file holding, while a rotation of the password lasts, the SHA-256 of the password it replaces (read when instance.json turns ACL users on)")
 	f.StringVar(&o.RunDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "writable directory for sentinel.conf (Sentinel rewrites it)")
 	f.StringVar(&o.PodName, "pod-name", envOr("POD_NAME", ""), "this sentinel's pod name; keeps its sentinel id stable")
 	f.StringVar(&o.AnnounceHostname, "announce-hostname", "", "this sentinel's stable DNS name")

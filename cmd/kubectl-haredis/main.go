@@ -36,6 +36,7 @@ func newRoot() *cobra.Command {
   import         replay the keys of a local RDB file into a running RedisFailover, online
   hibernate      on: remove every pod and keep the volumes; off: wake it with its data
   fence/unfence  refuse every write on purpose (reads go on), and lift it
+  rotate         a new application password, in two phases with no restart
   convert        turn Spotahome RedisFailover manifests into haredis ones
   backup         a RedisBackup to the object store, waited for
   restore        a new RedisFailover seeded from a RedisBackup
@@ -64,6 +65,7 @@ func newRoot() *cobra.Command {
 		newBackupCommand(k),
 		newRestoreCommand(k),
 		newCutoverCommand(k),
+		newRotateCommand(k),
 		version.Command(),
 	)
 	root.AddCommand(newFenceCommands(k)...)

@@ -9,9 +9,12 @@ package acl
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 )
@@ -68,7 +71,39 @@ const (
 	// DeclaredUsersKey holds the users the RedisFailover declares
 	// (EncodeDeclared): names, rules and password hashes, never a password.
 	DeclaredUsersKey = "declared-users"
+	// PreviousPasswordHashKey holds, while a rotation of the application
+	// password lasts, the SHA-256 of the password it replaces (still
+	// accepted next to the new one); empty otherwise. The instances, the
+	// sentinels and the proxies mount it.
+	PreviousPasswordHashKey = "previous-password-hash"
 )
+
+// ReadPreviousHash reads the previous application password's hash from
+// the file a pod mounts (key PreviousPasswordHashKey): "" when there is
+// none (an empty or missing file).
+func ReadPreviousHash(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read the previous password's hash: %w", err)
+	}
+	h := strings.TrimSpace(string(b))
+	if h != "" && !isHash(h) {
+		return "", fmt.Errorf("cannot read the previous password's hash: %s holds no SHA-256 in hex", path)
+	}
+	return h, nil
+}
+
+// Accepts tells whether password is the one of hash (constant time).
+func Accepts(hash, password string) bool {
+	if hash == "" {
+		return false
+	}
+	got := Hash(password)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
+}
 
 // Passwords are the internal users' passwords (NAME-internal).
 type Passwords struct {

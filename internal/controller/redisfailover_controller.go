@@ -162,8 +162,13 @@ type state struct {
 	// passwordSync says whether the source Secret matches the password in
 	// force.
 	passwordSync passwordSync
-	instances    []string
-	pods         map[string]*corev1.Pod
+	// rotation is the rotation of the password NAME-internal records;
+	// rotateTo a new password from the source Secret that rotatePassword
+	// puts in force.
+	rotation  specs.Rotation
+	rotateTo  string
+	instances []string
+	pods      map[string]*corev1.Pod
 	// leaving are pods of instances removed by a scale down.
 	leaving []*corev1.Pod
 	pvcs    map[string]*corev1.PersistentVolumeClaim
@@ -232,6 +237,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.reconcileInstancePods,
 		r.reconcileSentinelPods,
 		r.reconcileProxy,
+		r.rotatePassword,
 		r.liveImport,
 		r.awaitSwitchover,
 		r.followSentinels,

@@ -85,7 +85,15 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 		switch {
 		case inForce != "":
 			st.password = inForce
-			if err := r.checkSource(ctx, rf, st, inForce, source, sourceErr); err != nil {
+			st.rotation = specs.Rotation{Previous: string(internal.Data[specs.PreviousPasswordKey]), Until: string(internal.Data[specs.PreviousPasswordUntilKey])}
+			if !rf.ACLUsersEnabled() {
+				st.rotation = specs.Rotation{}
+			}
+			if rf.ACLUsersEnabled() && sourceErr == nil && source != inForce {
+				// A new password: rotatePassword puts it in force, the
+				// sentinels first.
+				st.rotateTo = source
+			} else if err := r.checkSource(ctx, rf, st, inForce, source, sourceErr); err != nil {
 				return ctrl.Result{}, err
 			}
 		case sourceErr == nil:
@@ -118,18 +126,45 @@ func (r *RedisFailoverReconciler) reconcileSecrets(ctx context.Context, rf *hare
 	if st.declared, st.declaredProblem, err = r.declaredUsers(ctx, rf, internal.Data[acl.DeclaredUsersKey]); err != nil {
 		return ctrl.Result{}, err
 	}
-	want := specs.InternalSecret(rf, st.password, specs.Tokens{Manager: st.token, Proxy: st.proxyToken}, st.internal, st.declared)
 	if !haveInternal {
+		want := r.internalSecret(rf, st)
 		if err := r.Create(ctx, want); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot create Secret %s: %w", want.Name, err)
 		}
-	} else if _, err := r.createOrUpdate(ctx, internal, want, func() { internal.Data = want.Data; internal.Type = want.Type }); err != nil {
+	} else if err := r.writeInternal(ctx, rf, st, internal); err != nil {
 		return ctrl.Result{}, err
 	}
-	conn := specs.ConnectionSecret(rf, st.password)
+	return ctrl.Result{}, r.writeConnection(ctx, rf, st)
+}
+
+// internalSecret is Secret NAME-internal as st has it.
+func (r *RedisFailoverReconciler) internalSecret(rf *haredisv1.RedisFailover, st *state) *corev1.Secret {
+	return specs.InternalSecret(rf, st.password, specs.Tokens{Manager: st.token, Proxy: st.proxyToken}, st.internal, st.declared, st.rotation)
+}
+
+// writeInternal updates Secret NAME-internal (obj, as read; nil to read
+// it) to what st has.
+func (r *RedisFailoverReconciler) writeInternal(ctx context.Context, rf *haredisv1.RedisFailover, st *state, obj *corev1.Secret) error {
+	want := r.internalSecret(rf, st)
+	if obj == nil {
+		obj = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+	}
+	_, err := r.createOrUpdate(ctx, obj, want, func() { obj.Data = want.Data; obj.Type = want.Type })
+	return err
+}
+
+// writeConnection updates Secret NAME-connection: the password in force,
+// or the one a rotation replaces until every instance and proxy takes
+// the new one.
+func (r *RedisFailoverReconciler) writeConnection(ctx context.Context, rf *haredisv1.RedisFailover, st *state) error {
+	pw := st.password
+	if st.rotation.Previous != "" && st.rotation.Until == "" {
+		pw = st.rotation.Previous
+	}
+	conn := specs.ConnectionSecret(rf, pw)
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: conn.Name, Namespace: conn.Namespace}}
-	_, err = r.createOrUpdate(ctx, obj, conn, func() { obj.Data = conn.Data; obj.Type = conn.Type })
-	return ctrl.Result{}, err
+	_, err := r.createOrUpdate(ctx, obj, conn, func() { obj.Data = conn.Data; obj.Type = conn.Type })
+	return err
 }
 
 // sourcePassword reads the password from its source Secret; a NotFound
@@ -232,9 +267,9 @@ func (r *RedisFailoverReconciler) secretPassword(ctx context.Context, namespace,
 }
 
 // checkSource compares the source Secret with the password in force: a
-// deleted generated Secret is put back; a deleted or changed user Secret
-// is reported (the password in force stays; rotation is a separate,
-// documented operation).
+// deleted generated Secret is put back; a deleted user Secret is
+// reported, and so is a changed one on a RedisFailover without Redis users
+// (with them, a new password is rotated: rotatePassword).
 func (r *RedisFailoverReconciler) checkSource(ctx context.Context, rf *haredisv1.RedisFailover, st *state, inForce, source string, sourceErr error) error {
 	name, key := specs.PasswordSecretRef(rf)
 	switch {
@@ -251,7 +286,7 @@ func (r *RedisFailoverReconciler) checkSource(ctx context.Context, rf *haredisv1
 			name, key, name, rf.ConnectionSecretName(), specs.ConnPassword)}
 	case source != inForce:
 		st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordSecretChanged, message: fmt.Sprintf(
-			"Secret %s (key %s) holds another password than the one in force; haredis keeps the password in force (clients use %s) and does not rotate it behind running pods. Put the previous password back into %s",
+			"Secret %s (key %s) holds another password than the one in force; haredis keeps the password in force (clients use %s): this RedisFailover has no Redis users (created by an earlier haredis, status.aclUsers is not true), and only those rotate a password without a restart. Put the previous password back into %s",
 			name, key, rf.ConnectionSecretName(), name)}
 	}
 	return nil

@@ -78,7 +78,7 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
 	if len(addrs) > 0 {
 		r.watchers.ensure(key, sentinel.Config{
-			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st), RedisPassword: st.password,
+			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st), RedisPassword: instancePassword(st),
 		})
 	}
 	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword(rf, st), len(st.instances))
@@ -135,6 +135,17 @@ func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv
 		}
 		log.FromContext(ctx).Info("set a sentinel's down-after back", "sentinel", addr, "from", have.String(), "to", want.String())
 	}
+}
+
+// instancePassword is the application password every instance takes:
+// the one in force, or during the first phase of a rotation (before every
+// instance has read the new one) the previous one. The watcher confirms a
+// new primary with it (ROLE).
+func instancePassword(st *state) string {
+	if st.rotation.Previous != "" && st.rotation.Until == "" {
+		return st.rotation.Previous
+	}
+	return st.password
 }
 
 // sentinelPassword is what sentinels of rf require, "" without auth.

@@ -280,7 +280,11 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(haredisv1.ConditionDataCorrupt, false, haredisv1.ReasonDataLoads, "every instance that runs loaded its data files")
 	}
 	if st.passwordSync.ok {
-		set(haredisv1.ConditionPasswordSecretInSync, true, haredisv1.ReasonInSync, "the password Secret holds the password in force")
+		msg := st.passwordSync.message
+		if msg == "" {
+			msg = "the password Secret holds the password in force"
+		}
+		set(haredisv1.ConditionPasswordSecretInSync, true, haredisv1.ReasonInSync, msg)
 	} else {
 		set(haredisv1.ConditionPasswordSecretInSync, false, st.passwordSync.reason, st.passwordSync.message)
 	}

@@ -21,8 +21,14 @@ import (
 const factTimeout = time.Second
 
 func newClient(addr, password string) *redis.Client {
+	return newClientAs(addr, "", password)
+}
+
+// newClientAs is newClient authenticating as user ("" for the default
+// user).
+func newClientAs(addr, user, password string) *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr: addr, Password: password,
+		Addr: addr, Username: user, Password: password,
 		DialTimeout: factTimeout, ReadTimeout: factTimeout, WriteTimeout: factTimeout,
 		MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 	})
@@ -46,11 +52,22 @@ func (m *Manager) gatherFacts(ctx context.Context) bootrole.Facts {
 	if cfg.SentinelAuthEnabled {
 		sentinelPW = pw
 	}
+	// The peers' servers are asked as the admin user where there are Redis
+	// users: its password never rotates, while the application's may be
+	// new here and not yet there (each pod reads the Secret in its own
+	// time), which would make a peer look unreachable.
+	peerUser, peerPW, peerErr := m.peerAuth()
 	f.Sentinels = make([]bootrole.SentinelAnswer, len(cfg.Sentinels))
 	known := make([][]string, len(cfg.Sentinels))
 	var wg sync.WaitGroup
 	for i, addr := range cfg.Sentinels {
-		wg.Go(func() { f.Sentinels[i], known[i] = m.askSentinel(ctx, addr, sentinelPW) })
+		wg.Go(func() {
+			if pwErr != nil && cfg.SentinelAuthEnabled {
+				f.Sentinels[i] = bootrole.SentinelAnswer{Addr: addr, Err: pwErr.Error()}
+				return
+			}
+			f.Sentinels[i], known[i] = m.askSentinel(ctx, addr, sentinelPW)
+		})
 	}
 	wg.Wait()
 	var fromSentinels []string
@@ -67,10 +84,10 @@ func (m *Manager) gatherFacts(ctx context.Context) bootrole.Facts {
 			var mgr *bootrole.PeerManager
 			var inner sync.WaitGroup
 			inner.Go(func() { mgr = m.askPeerManager(ctx, name, token) })
-			if pwErr != nil {
-				f.Peers[i].Err = pwErr.Error()
+			if peerErr != nil {
+				f.Peers[i].Err = peerErr.Error()
 			} else {
-				f.Peers[i] = m.askPeer(ctx, name, pw)
+				f.Peers[i] = m.askPeer(ctx, name, peerUser, peerPW)
 			}
 			inner.Wait()
 			f.Peers[i].Manager = mgr
@@ -210,11 +227,11 @@ func (m *Manager) instanceAt(ctx context.Context, host string, port int) string 
 }
 
 // askPeer asks a peer's redis-server for its role and data set.
-func (m *Manager) askPeer(ctx context.Context, name, password string) bootrole.Peer {
+func (m *Manager) askPeer(ctx context.Context, name, user, password string) bootrole.Peer {
 	p := bootrole.Peer{Name: name}
 	cfg := m.config()
 	host, port := cfg.Address(name, m.opts.RedisPort)
-	c := newClient(net.JoinHostPort(host, strconv.Itoa(port)), password)
+	c := newClientAs(net.JoinHostPort(host, strconv.Itoa(port)), user, password)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*factTimeout)
 	defer cancel()

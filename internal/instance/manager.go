@@ -261,6 +261,24 @@ func (m *Manager) adminAuth() (string, string, error) {
 	return acl.AdminUser, p, nil
 }
 
+// previousHash is the SHA-256 of the application password a rotation
+// replaces, accepted next to the new one while the rotation lasts; "" when
+// none is.
+func (m *Manager) previousHash() (string, error) {
+	return acl.ReadPreviousHash(filepath.Join(m.opts.InternalPasswordsDir, acl.PreviousPasswordHashKey))
+}
+
+// peerAuth is what the manager authenticates with to the other instances'
+// servers (and to its primary, for the replication lag): the admin user
+// with Redis users, whose password never rotates, else the password.
+func (m *Manager) peerAuth() (string, string, error) {
+	if !m.config().ACLUsers {
+		pw, err := m.password()
+		return "", pw, err
+	}
+	return m.adminAuth()
+}
+
 // internalPasswords reads the internal users' passwords.
 func (m *Manager) internalPasswords() (acl.Passwords, error) {
 	var p acl.Passwords
@@ -562,7 +580,13 @@ func (m *Manager) renderUsers(in *redisconf.Input, d bootrole.Decision) error {
 	if err != nil {
 		return err
 	}
-	in.Users = append(acl.Users(in.Password, rules, p), m.confDeclared()...)
+	prev, err := m.previousHash()
+	if err != nil {
+		return err
+	}
+	users := acl.Users(in.Password, rules, p)
+	users[0].PreviousHash = prev
+	in.Users = append(users, m.confDeclared()...)
 	in.MasterUser, in.MasterAuth = acl.ReplicationUser, p.Replication
 	if src := m.liveSource(); src != nil && d.Action == bootrole.Replica && d.MasterAddr == src.Addr {
 		in.MasterUser, in.MasterAuth = "", in.Password

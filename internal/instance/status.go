@@ -170,8 +170,8 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	o.MasterAddr = net.JoinHostPort(repl.MasterHost, strconv.Itoa(repl.MasterPort))
 	mc, ok := masters[o.MasterAddr]
 	if !ok {
-		pw, _ := m.password()
-		mc = newClient(o.MasterAddr, pw)
+		user, pw, _ := m.peerAuth()
+		mc = newClientAs(o.MasterAddr, user, pw)
 		masters[o.MasterAddr] = mc
 	}
 	if mt, err := mc.Info(pctx, "replication").Result(); err != nil {

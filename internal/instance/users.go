@@ -86,8 +86,9 @@ func (m *Manager) declaredFile() ([]byte, []acl.User, error) {
 // keepUsers sets the application and internal users up on the running
 // server when they differ from what it last set there: after a start
 // (redis.conf may have had other application rules), and when
-// instance.json's application rules, a password or the declared users
-// changed (users no longer declared are deleted); it also makes
+// instance.json's application rules, a password (or the previous
+// application password a rotation keeps) or the declared users changed
+// (users no longer declared are deleted); it also makes
 // the server authenticate to its primaries as the replication user (not
 // while it imports from a Redis outside the RedisFailover). Redis's
 // refusal of the application rules is reported in the status (aclError),
@@ -120,9 +121,14 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		m.setUsersError(err.Error())
 		return
 	}
+	prev, err := m.previousHash()
+	if err != nil {
+		m.setUsersError(err.Error())
+		return
+	}
 	importing := m.liveSource() != nil
 	key := strings.Join([]string{strconv.Itoa(pid), cfg.ApplicationRules, acl.Hash(pw), acl.Hash(internal.Admin),
-		acl.Hash(internal.Replication), acl.Hash(internal.Sentinel), strconv.FormatBool(importing), acl.Hash(string(declaredRaw))}, "\x00")
+		acl.Hash(internal.Replication), acl.Hash(internal.Sentinel), strconv.FormatBool(importing), acl.Hash(string(declaredRaw)), prev}, "\x00")
 	switch key {
 	case applied:
 		m.setUsersError("") // a password file that could not be read before
@@ -161,6 +167,7 @@ func (m *Manager) keepUsers(ctx context.Context) {
 		return false
 	}
 	users := acl.Users(pw, rules, internal)
+	users[0].PreviousHash = prev
 	for _, u := range users[1:] {
 		if !setUp(u, "") {
 			return

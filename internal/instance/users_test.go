@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -139,5 +140,95 @@ func TestDeclaredUsersFollowTheFile(t *testing.T) {
 	}
 	if e := tm.m.Status().ACLError; e != "" {
 		t.Errorf("aclError %q after the refused user was removed", e)
+	}
+}
+
+// TestApplicationPasswordRotation: a new application password in the
+// password file, with the previous one's hash in its file, is accepted
+// next to the old one on every instance, live and after redis-server
+// restarts, while replication and the managers' view of their peers go
+// on; once the hash is gone, the old password is refused.
+func TestApplicationPasswordRotation(t *testing.T) {
+	names := []string{"app-1", "app-2"}
+	c := newTestCluster(t, names, nil, nil)
+	c.useACLUsers()
+	for _, n := range names {
+		c.start(n)
+	}
+	waitRole(t, c.members["app-1"].m, "primary", 60*time.Second)
+	waitRole(t, c.members["app-2"].m, "replica", 60*time.Second)
+	ctx := context.Background()
+	ping := func(n, password string) error {
+		return userClient(t, c, n, acl.ApplicationUser, password).Ping(ctx).Err()
+	}
+	keys := func(n string) int64 {
+		k, err := c.adminClient(n).DBSize(ctx).Result()
+		if err != nil {
+			return -1
+		}
+		return k
+	}
+	writeFile := func(path, content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const newPassword = "new-application-pw"
+	prevFile := filepath.Join(c.internalDir, acl.PreviousPasswordHashKey)
+
+	writeFile(prevFile, acl.Hash(testPassword)+"\n")
+	writeFile(c.pwFile, newPassword+"\n")
+	for _, n := range names {
+		redistest.WaitFor(t, 20*time.Second, n+" accepts both passwords", func(context.Context) error {
+			return errors.Join(ping(n, newPassword), ping(n, testPassword))
+		})
+	}
+	// A restarted server accepts both at once (redis.conf), and the
+	// replica goes on replicating.
+	pid := c.members["app-2"].m.Status().RedisPID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, 60*time.Second, "app-2's redis-server restarted as a replica", func(context.Context) error {
+		if s := c.members["app-2"].m.Status(); s.RedisPID == pid || s.Role != "replica" || !s.Ready {
+			return fmt.Errorf("pid %d role %s ready %v (%s)", s.RedisPID, s.Role, s.Ready, s.PromotableReason)
+		}
+		return nil
+	})
+	if err := errors.Join(ping("app-2", newPassword), ping("app-2", testPassword)); err != nil {
+		t.Errorf("app-2 after its restart during the rotation: %v", err)
+	}
+	conf, err := os.ReadFile(filepath.Join(c.members["app-2"].m.opts.RunDir, "redis.conf"))
+	if err != nil || strings.Contains(string(conf), testPassword) || strings.Contains(string(conf), newPassword) {
+		t.Errorf("redis.conf holds a password in clear (%v)", err)
+	}
+	for i := range 10 {
+		if err := userClient(t, c, "app-1", acl.ApplicationUser, newPassword).Set(ctx, fmt.Sprintf("k%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	redistest.WaitFor(t, 30*time.Second, "app-2 holds the writes made with the new password", func(context.Context) error {
+		if k := keys("app-2"); k != 10 {
+			return fmt.Errorf("%d keys", k)
+		}
+		return nil
+	})
+
+	// The end of the rotation: the previous password goes.
+	writeFile(prevFile, "")
+	for _, n := range names {
+		redistest.WaitFor(t, 20*time.Second, n+" refuses the previous password", func(context.Context) error {
+			if err := ping(n, testPassword); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+				return fmt.Errorf("the previous password: %v, want WRONGPASS", err)
+			}
+			return nil
+		})
+		if err := ping(n, newPassword); err != nil {
+			t.Errorf("%s with the new password: %v", n, err)
+		}
+	}
+	if s := c.members["app-2"].m.Status(); s.Role != "replica" || s.ACLError != "" {
+		t.Errorf("app-2 after the rotation: role %s, users error %q", s.Role, s.ACLError)
 	}
 }

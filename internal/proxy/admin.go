@@ -50,7 +50,7 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /resume", s.authorized(func(w http.ResponseWriter, r *http.Request) {
 		primary := r.URL.Query().Get("primary")
 		if primary != "" {
-			role, err := sentinel.Role(r.Context(), primary, s.cfg.Password, s.cfg.DialTimeout)
+			role, err := sentinel.Role(r.Context(), primary, s.password(), s.cfg.DialTimeout)
 			if err != nil || role != "master" {
 				http.Error(w, fmt.Sprintf("cannot resume to %s: role %q, error %v", primary, role, err), http.StatusConflict)
 				return
@@ -83,7 +83,7 @@ func (s *Server) AdminHandler() http.Handler {
 // proxy requires neither.
 func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		want, what := s.cfg.Password, "the Redis password"
+		want, what := s.password(), "the Redis password"
 		if s.cfg.AdminTokenFile != "" {
 			t, err := secretfile.Read(s.cfg.AdminTokenFile)
 			if err != nil {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"fmt"
 	"strconv"
 	"strings"
@@ -232,7 +231,7 @@ func (c *conn) refuse(cmd, sub []byte) (action, string) {
 // checkPassword compares the application user's password in constant
 // time.
 func (c *conn) checkPassword(pass []byte) bool {
-	return subtle.ConstantTimeCompare(pass, []byte(c.srv.cfg.Password)) == 1
+	return c.srv.acceptsPassword(pass)
 }
 
 // isApplicationUser tells whether an AUTH names the application user (no

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/haredis/haredis/internal/secretfile"
 	"github.com/haredis/haredis/internal/sentinel"
 )
 
@@ -20,7 +24,16 @@ type RunOptions struct {
 	Sentinels        []string
 	MasterName       string
 	SentinelPassword string
-	Proxy            Config
+	// PasswordFile, when set, is where Proxy.Password came from: the proxy
+	// reads it again every CredentialsReload, with PreviousPasswordFile
+	// (the password a rotation replaces, accepted from clients too; empty
+	// outside a rotation) and SentinelPasswordFile (else the sentinels take
+	// the same password), so that a rotation of the password needs no
+	// restart.
+	PasswordFile, PreviousPasswordFile, SentinelPasswordFile string
+	// CredentialsReload is the pace of those reads (default 2 s).
+	CredentialsReload time.Duration
+	Proxy             Config
 	// Ready, when set, is called with the bound addresses once serving.
 	Ready func(client, admin net.Addr)
 }
@@ -52,15 +65,20 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var sentinelPW atomic.Pointer[string]
+	sentinelPW.Store(&o.SentinelPassword)
+	if o.PasswordFile != "" && o.Proxy.Password != "" {
+		go reloadCredentials(ctx, o, srv, &sentinelPW)
+	}
 	watchErr := make(chan error, 1)
 	if o.StaticPrimary != "" {
 		srv.SetPrimary(o.StaticPrimary)
 	} else {
 		w := sentinel.NewWatcher(sentinel.Config{
 			Addrs: o.Sentinels, MasterName: o.MasterName,
-			SentinelPassword: o.SentinelPassword, RedisPassword: o.Proxy.Password,
-			InUse: func() string { p, _ := srv.Primary(); return p },
-			Log:   log.WithName("sentinel"),
+			Passwords: func() (string, string, string) { return *sentinelPW.Load(), srv.password(), srv.previousPassword() },
+			InUse:     func() string { p, _ := srv.Primary(); return p },
+			Log:       log.WithName("sentinel"),
 		}, func(e sentinel.Event) {
 			if e.New != "" {
 				srv.SetPrimary(e.New)
@@ -85,4 +103,63 @@ func Run(ctx context.Context, o RunOptions) error {
 		}
 		return err
 	}
+}
+
+// reloadCredentials reads the password files again every
+// o.CredentialsReload until ctx ends, and puts what they hold in force: a
+// rotation's new password, the previous one's hash while the rotation
+// lasts, the sentinels' password. A file that cannot be read leaves the
+// credentials as they were (the kubelet replaces the files atomically, so
+// this is a missing key or a removed volume) and is logged once.
+func reloadCredentials(ctx context.Context, o RunOptions, srv *Server, sentinelPW *atomic.Pointer[string]) {
+	every := o.CredentialsReload
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastErr := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pw, prev, spw, err := ReadCredentials(o)
+		if err != nil {
+			if err.Error() != lastErr {
+				o.Proxy.Log.Error(err, "cannot read the credentials again; keeping those in force")
+				lastErr = err.Error()
+			}
+			continue
+		}
+		lastErr = ""
+		if pw != srv.password() {
+			o.Proxy.Log.Info("a new password is in force (a rotation)", "previousAccepted", prev != "")
+		}
+		srv.SetPassword(pw, prev)
+		sentinelPW.Store(&spw)
+	}
+}
+
+// ReadCredentials reads the password files of o: the password, the
+// previous one ("" when its file is empty or missing) and the sentinels'.
+func ReadCredentials(o RunOptions) (password, previous, sentinelPassword string, err error) {
+	if password, err = secretfile.Read(o.PasswordFile); err != nil {
+		return "", "", "", fmt.Errorf("cannot read the password: %w", err)
+	}
+	if o.PreviousPasswordFile != "" {
+		b, err := os.ReadFile(o.PreviousPasswordFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", "", "", fmt.Errorf("cannot read the previous password: %w", err)
+		}
+		previous = strings.TrimRight(string(b), "\r\n")
+	}
+	sentinelPassword = password
+	if o.SentinelPasswordFile != "" {
+		if sentinelPassword, err = secretfile.Read(o.SentinelPasswordFile); err != nil {
+			return "", "", "", fmt.Errorf("cannot read the sentinels' password: %w", err)
+		}
+	}
+	return password, previous, sentinelPassword, nil
 }

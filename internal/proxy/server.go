@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,12 @@ import (
 type Config struct {
 	// Password is required from clients (AUTH or HELLO AUTH, default user)
 	// and used to authenticate upstream connections. Empty: no auth.
+	// SetPassword changes it (and adds a previous one) while serving.
 	Password string
+	// PreviousPassword, during a rotation of the password, is the one it
+	// replaces: clients may give that one too, and an instance that has
+	// not read the new one yet is authenticated with it.
+	PreviousPassword string
 	// AdminTokenFile, when set, holds the bearer token the admin endpoint
 	// requires for /pause and /resume, read at each request (the kubelet
 	// replaces the file when its Secret changes); when empty, the admin
@@ -100,6 +106,57 @@ type Server struct {
 	closed       bool
 
 	m stats
+
+	// creds is the password in force and, during a rotation, the one it
+	// replaces (SetPassword).
+	creds atomic.Pointer[credentials]
+}
+
+// credentials are what clients may authenticate with.
+type credentials struct {
+	password, previous string
+}
+
+// SetPassword puts password in force for clients and upstream
+// connections and, during a rotation, also accepts previous ("" for none)
+// from clients and authenticates with it to an instance that refuses the
+// new one. Whether the proxy requires a password at all stays as
+// Config.Password set it.
+func (s *Server) SetPassword(password, previous string) {
+	if s.cfg.Password == "" || password == "" {
+		return
+	}
+	s.creds.Store(&credentials{password: password, previous: previous})
+}
+
+// password is the password in force.
+func (s *Server) password() string {
+	if c := s.creds.Load(); c != nil {
+		return c.password
+	}
+	return s.cfg.Password
+}
+
+// previousPassword is, during a rotation, the password it replaces.
+func (s *Server) previousPassword() string {
+	if c := s.creds.Load(); c != nil {
+		return c.previous
+	}
+	return ""
+}
+
+// acceptsPassword tells whether a client's password is the one in force
+// or, during a rotation, the previous one (constant time).
+func (s *Server) acceptsPassword(pass []byte) bool {
+	c := s.creds.Load()
+	if c == nil {
+		return subtle.ConstantTimeCompare(pass, []byte(s.cfg.Password)) == 1
+	}
+	ok := subtle.ConstantTimeCompare(pass, []byte(c.password)) == 1
+	if c.previous != "" && subtle.ConstantTimeCompare(pass, []byte(c.previous)) == 1 {
+		ok = true
+	}
+	return ok
 }
 
 // New returns a Server with no primary; it is ready once SetPrimary or
@@ -132,11 +189,13 @@ func New(cfg Config) *Server {
 	if cfg.Loops <= 0 {
 		cfg.Loops = max(1, runtime.GOMAXPROCS(0)-1)
 	}
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		changed:   make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
+	s.SetPassword(cfg.Password, cfg.PreviousPassword)
+	return s
 }
 
 // startLoopsLocked starts the event loops once.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -278,8 +279,20 @@ func (s *Server) dialAndReplay(addr string, st sessionState) (net.Conn, error) {
 	switch {
 	case st.user != nil:
 		cmds = append(cmds, []string{"AUTH", string(st.user), string(st.pass)})
+	case s.cfg.Password != "" && s.previousPassword() != "":
+		// During a rotation the instance may not have read the new
+		// password yet: the previous one then.
+		deadline := time.Now().Add(s.cfg.DialTimeout)
+		err := replay(nc, [][]string{{"AUTH", s.password()}}, deadline)
+		if err != nil && strings.Contains(err.Error(), "WRONGPASS") {
+			err = replay(nc, [][]string{{"AUTH", s.previousPassword()}}, deadline)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("cannot set up the session on %s: %w", addr, err)
+		}
 	case s.cfg.Password != "":
-		cmds = append(cmds, []string{"AUTH", s.cfg.Password})
+		cmds = append(cmds, []string{"AUTH", s.password()})
 	}
 	if st.proto == 3 {
 		cmds = append(cmds, []string{"HELLO", "3"})

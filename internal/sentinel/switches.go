@@ -55,7 +55,7 @@ func ListenSwitches(ctx context.Context, cfg Config, onSwitch func(Event)) {
 // connection fails.
 func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(Event)) error {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, Password: cfg.SentinelPassword,
+		Addr: addr, CredentialsProvider: cfg.sentinelCredentials(),
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
 		MaxRetries: -1, PoolSize: 1,
 	})
@@ -102,7 +102,7 @@ func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(
 // so, and a loaded instance may take a moment to answer.
 func confirmMaster(ctx context.Context, addr string, cfg Config) bool {
 	for attempt := 0; attempt < 5; attempt++ {
-		if role, err := Role(ctx, addr, cfg.RedisPassword, cfg.Timeout); err == nil && role == "master" {
+		if role, err := cfg.role(ctx, addr); err == nil && role == "master" {
 			return true
 		}
 		select {

@@ -23,6 +23,12 @@ type Config struct {
 	SentinelPassword string
 	// RedisPassword authenticates to the Redis instances for ROLE.
 	RedisPassword string
+	// Passwords, when set, gives them at each connection instead of
+	// SentinelPassword and RedisPassword: the passwords of a user that
+	// follows a rotation. redisFallback, when set, is tried when an
+	// instance refuses redisPassword (one that has not read a rotation's
+	// new password yet).
+	Passwords func() (sentinelPassword, redisPassword, redisFallback string)
 	// PollInterval is how often the primary is asked for even without events,
 	// as a safety net for events lost while reconnecting (default 1 s). It is
 	// also how soon a silent dead sentinel is noticed.
@@ -42,6 +48,34 @@ type Config struct {
 	// old primary while the user's is a master) changes nothing.
 	InUse func() string
 	Log   logr.Logger
+}
+
+// passwords are the sentinels' and the instances' passwords now.
+func (c Config) passwords() (sentinelPassword, redisPassword, redisFallback string) {
+	if c.Passwords != nil {
+		return c.Passwords()
+	}
+	return c.SentinelPassword, c.RedisPassword, ""
+}
+
+// sentinelCredentials is a go-redis credentials provider of the
+// sentinels' password now.
+func (c Config) sentinelCredentials() func() (string, string) {
+	return func() (string, string) {
+		s, _, _ := c.passwords()
+		return "", s
+	}
+}
+
+// role asks the instance at addr for its role with the instances'
+// password now, and with the fallback when it refuses that one.
+func (c Config) role(ctx context.Context, addr string) (string, error) {
+	_, pw, fallback := c.passwords()
+	role, err := Role(ctx, addr, pw, c.Timeout)
+	if err != nil && fallback != "" && isAuthError(errors.Unwrap(err)) {
+		return Role(ctx, addr, fallback, c.Timeout)
+	}
+	return role, err
 }
 
 // EventKind says what a sentinel reported.
@@ -152,7 +186,7 @@ var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "
 // session follows the master through one sentinel until that fails.
 func (w *Watcher) session(ctx context.Context, addr string) error {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, Password: w.cfg.SentinelPassword,
+		Addr: addr, CredentialsProvider: w.cfg.sentinelCredentials(),
 		DialTimeout: w.cfg.Timeout, ReadTimeout: w.cfg.Timeout, WriteTimeout: w.cfg.Timeout,
 		MaxRetries: -1, PoolSize: 2,
 	})
@@ -271,7 +305,7 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 			// The sentinels still name what the watcher announced last.
 			// Either they lag behind the user (whose primary is a master:
 			// wait) or they went back (the user's primary was demoted).
-			if role, err := Role(ctx, inUse, w.cfg.RedisPassword, w.cfg.Timeout); err == nil && role == "master" {
+			if role, err := w.cfg.role(ctx, inUse); err == nil && role == "master" {
 				return
 			}
 			old = inUse
@@ -285,7 +319,7 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
 		var role string
-		if role, err = Role(ctx, candidate, w.cfg.RedisPassword, w.cfg.Timeout); err == nil && role == "master" {
+		if role, err = w.cfg.role(ctx, candidate); err == nil && role == "master" {
 			w.mu.Lock()
 			w.primary = candidate
 			w.mu.Unlock()

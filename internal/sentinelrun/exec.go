@@ -28,6 +28,10 @@ type Options struct {
 	// SentinelUserPasswordFile holds the sentinel user's password, read
 	// when instance.json turns ACL users on.
 	SentinelUserPasswordFile string
+	// PreviousPasswordHashFile holds, while a rotation of the application
+	// password lasts, the SHA-256 of the password it replaces (read when
+	// instance.json turns ACL users on; empty or missing otherwise).
+	PreviousPasswordHashFile string
 	// RunDir is the writable directory of sentinel.conf, which Sentinel
 	// rewrites with its epochs and votes.
 	RunDir           string
@@ -58,12 +62,15 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("cannot read the password: %w", err)
 		}
 	}
-	authUser, authPass := "", ""
+	authUser, authPass, previousHash := "", "", ""
 	if cfg.AuthEnabled && cfg.ACLUsers {
 		if authPass, err = secretfile.Read(o.SentinelUserPasswordFile); err != nil {
 			return fmt.Errorf("cannot read the sentinel user's password: %w", err)
 		}
 		authUser = acl.SentinelUser
+		if previousHash, err = acl.ReadPreviousHash(o.PreviousPasswordHashFile); err != nil {
+			return err
+		}
 	}
 	path := filepath.Join(o.RunDir, "sentinel.conf")
 	// The file a previous start left (a container restart in the same
@@ -74,7 +81,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	conf, _, err := Prepare(ctx, Inputs{
 		Config: cfg, PodName: o.PodName, AnnounceHostname: o.AnnounceHostname, Port: o.Port, Password: password,
-		AuthUser: authUser, AuthPass: authPass,
+		AuthUser: authUser, AuthPass: authPass, PreviousPasswordHash: previousHash,
 		Quorum: o.Quorum, DownAfter: o.DownAfter, FailoverTimeout: o.FailoverTimeout, Previous: string(previous), Log: o.Log,
 	})
 	if err != nil {

@@ -19,6 +19,10 @@ type Params struct {
 	// Password is required from clients and peers, and used towards the
 	// instances and peers; empty when auth is off.
 	Password string
+	// PreviousPasswordHash, when set, is the SHA-256 of a second password
+	// clients and peers may give: the one a rotation of the application
+	// password replaces, accepted until the rotation ends.
+	PreviousPasswordHash string
 	// AuthUser and AuthPass, when set, are what the sentinel authenticates
 	// to the instances with (the sentinel user); else Password alone.
 	AuthUser, AuthPass string
@@ -69,7 +73,13 @@ func Render(p Params) (string, error) {
 	if p.Password != "" {
 		// Sentinels authenticate each other, so a sentinel of another
 		// RedisFailover can never join this set (safety rule 3).
-		line("requirepass %s", p.Password)
+		if p.PreviousPasswordHash != "" {
+			// requirepass, as a user: with the previous password too,
+			// which peers that have not switched yet still give.
+			line("user default on >%s #%s ~* &* +@all", p.Password, p.PreviousPasswordHash)
+		} else {
+			line("requirepass %s", p.Password)
+		}
 		line("sentinel sentinel-pass %s", p.Password)
 	}
 	line("sentinel monitor %s %s %d %d", p.MasterName, p.PrimaryHost, p.PrimaryPort, p.Quorum)
@@ -104,7 +114,7 @@ func Render(p Params) (string, error) {
 }
 
 func (p Params) validate() error {
-	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "auth user": p.AuthUser, "auth password": p.AuthPass} {
+	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "previous password hash": p.PreviousPasswordHash, "auth user": p.AuthUser, "auth password": p.AuthPass} {
 		if strings.ContainsAny(v, " \t\r\n\"'") {
 			return fmt.Errorf("cannot render sentinel.conf: the %s contains a space, quote or line break", name)
 		}

@@ -178,3 +178,25 @@ func TestRenderSentinelUser(t *testing.T) {
 		t.Errorf("sentinel.conf gives the instances the application password:\n%s", got)
 	}
 }
+
+// TestRenderPreviousPassword: during a rotation of the application
+// password the sentinel takes both (the default user with the new one and
+// the previous one's hash, a form redis-sentinel and valkey-sentinel both
+// load), and gives its peers the new one.
+func TestRenderPreviousPassword(t *testing.T) {
+	p := params()
+	p.AuthUser, p.AuthPass = "haredis-sentinel", "spw"
+	p.PreviousPasswordHash = strings.Repeat("ab", 32)
+	got, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user default on >pw #" + p.PreviousPasswordHash + " ~* &* +@all\n", "sentinel sentinel-pass pw\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("sentinel.conf lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "requirepass") {
+		t.Errorf("sentinel.conf sets requirepass too, which would drop the previous password:\n%s", got)
+	}
+}

@@ -26,6 +26,9 @@ type Inputs struct {
 	// AuthUser and AuthPass authenticate the sentinel to the instances when
 	// instance.json turns ACL users on.
 	AuthUser, AuthPass string
+	// PreviousPasswordHash, during a rotation of the application
+	// password, is the SHA-256 of the password it replaces.
+	PreviousPasswordHash string
 	// Quorum is the sentinel quorum; 0 means a majority of Config.Sentinels.
 	Quorum          int
 	DownAfter       time.Duration
@@ -112,7 +115,8 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	}
 	conf, err = Render(Params{
 		Port: in.Port, AnnounceHostname: in.AnnounceHostname, MyID: MyID(cfg.MasterName, in.PodName),
-		Password: in.Password, AuthUser: in.AuthUser, AuthPass: in.AuthPass, MasterName: cfg.MasterName, PrimaryHost: host, PrimaryPort: port,
+		Password: in.Password, PreviousPasswordHash: in.PreviousPasswordHash, AuthUser: in.AuthUser, AuthPass: in.AuthPass,
+		MasterName: cfg.MasterName, PrimaryHost: host, PrimaryPort: port,
 		Quorum: in.Quorum, DownAfter: in.DownAfter, FailoverTimeout: in.FailoverTimeout,
 		KnownReplicas:  KnownReplicas(cfg, Addr{Host: host, Port: port}),
 		KnownSentinels: KnownSentinels(cfg, Addr{Host: in.AnnounceHostname, Port: in.Port}, in.PodName),

@@ -229,9 +229,9 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 		switch {
 		case !rf.ACLUsersEnabled():
 		case manager:
-			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey, acl.DeclaredUsersKey}
+			keys = []string{acl.AdminPasswordKey, acl.ReplicationPasswordKey, acl.SentinelPasswordKey, acl.DeclaredUsersKey, acl.PreviousPasswordHashKey}
 		default:
-			keys = []string{acl.SentinelPasswordKey}
+			keys = []string{acl.SentinelPasswordKey, acl.PreviousPasswordHashKey}
 		}
 		for _, k := range keys {
 			items = append(items, corev1.KeyToPath{Key: k, Path: k})

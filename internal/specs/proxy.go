@@ -40,6 +40,11 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 		args = append(args, "--password-file="+AuthDir+"/"+PasswordKey)
 		items = append(items, corev1.KeyToPath{Key: PasswordKey, Path: PasswordKey})
 	}
+	if rf.AuthEnabled() && rf.ACLUsersEnabled() {
+		// During a rotation of the password, the one it replaces.
+		args = append(args, "--previous-password-file="+AuthDir+"/"+PreviousPasswordKey)
+		items = append(items, corev1.KeyToPath{Key: PreviousPasswordKey, Path: PreviousPasswordKey})
+	}
 	mounts := []corev1.VolumeMount{{Name: "auth", MountPath: AuthDir, ReadOnly: true}}
 	volumes := []corev1.Volume{{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 		SecretName:  InternalSecretName(rf),

@@ -49,7 +49,7 @@ func AuthSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
 // InternalSecret holds the password in force (when auth is on), the
 // internal users' passwords, the users the RedisFailover declares (hashes
 // only), the manager token and the proxies' admin token.
-func InternalSecret(rf *haredisv1.RedisFailover, password string, tokens Tokens, internal acl.Passwords, declared []acl.DeclaredUser) *corev1.Secret {
+func InternalSecret(rf *haredisv1.RedisFailover, password string, tokens Tokens, internal acl.Passwords, declared []acl.DeclaredUser, rot Rotation) *corev1.Secret {
 	data := map[string][]byte{TokenKey: []byte(tokens.Manager), proxyapi.TokenKey: []byte(tokens.Proxy)}
 	if password != "" {
 		data[PasswordKey] = []byte(password)
@@ -59,6 +59,16 @@ func InternalSecret(rf *haredisv1.RedisFailover, password string, tokens Tokens,
 		data[acl.ReplicationPasswordKey] = []byte(internal.Replication)
 		data[acl.SentinelPasswordKey] = []byte(internal.Sentinel)
 		data[acl.DeclaredUsersKey] = acl.EncodeDeclared(declared)
+		// Always there, empty outside a rotation: pods mount the key.
+		data[acl.PreviousPasswordHashKey] = []byte{}
+		data[PreviousPasswordKey] = []byte{}
+		if rot.Previous != "" {
+			data[acl.PreviousPasswordHashKey] = []byte(acl.Hash(rot.Previous))
+			data[PreviousPasswordKey] = []byte(rot.Previous)
+			if rot.Until != "" {
+				data[PreviousPasswordUntilKey] = []byte(rot.Until)
+			}
+		}
 	}
 	return &corev1.Secret{
 		ObjectMeta: objectMeta(rf, InternalSecretName(rf), ComponentRedis),
@@ -66,6 +76,25 @@ func InternalSecret(rf *haredisv1.RedisFailover, password string, tokens Tokens,
 		Data:       data,
 	}
 }
+
+// Rotation is a rotation of the application password under way, as
+// Secret NAME-internal records it: the password it replaces (key
+// PreviousPasswordKey, which the operator and the proxies read; the
+// instances and sentinels mount its hash) and, once the new one is in force everywhere and NAME-connection
+// holds it, when the previous one goes (PreviousPasswordUntilKey, RFC
+// 3339).
+type Rotation struct {
+	Previous, Until string
+}
+
+// Keys of a rotation in Secret NAME-internal (empty outside one):
+// PreviousPasswordKey, which the proxies mount (they authenticate to an
+// instance that has not read the new password yet with it), and
+// PreviousPasswordUntilKey, which no pod mounts.
+const (
+	PreviousPasswordKey      = "previous-password"
+	PreviousPasswordUntilKey = "previous-password-until"
+)
 
 // Tokens are the bearer tokens of a RedisFailover's HTTP endpoints, which
 // only the operator holds: the instance managers' and the proxies' admin

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,9 +20,11 @@ import (
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/plugin"
 	"github.com/haredis/haredis/internal/proxyapi"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/specs"
+	"github.com/haredis/haredis/internal/writeload"
 )
 
 // TestRestrictedNamespaceAcceptsEveryPod: in a namespace that enforces the
@@ -59,6 +62,9 @@ func TestRestrictedNamespaceAcceptsEveryPod(t *testing.T) {
 	})
 	t.Run("the application's password cannot pause a proxy", func(t *testing.T) {
 		checkProxyAdminToken(t, ready)
+	})
+	t.Run("the application password rotates under load", func(t *testing.T) {
+		checkPasswordRotation(t, ready)
 	})
 
 	var pods corev1.PodList
@@ -403,4 +409,166 @@ func checkProxyAdminToken(t *testing.T, rf *haredisv1.RedisFailover) {
 	if s, err := admin.Status(ctx); err != nil || s.Paused {
 		t.Errorf("the proxy after the resume: %+v, %v", s, err)
 	}
+}
+
+// checkPasswordRotation: a new password in NAME-auth is rotated in two
+// phases under a write load through REDIS_URL and through Sentinel, by
+// clients that take the password from NAME-connection for each new
+// connection: no command fails and no pod restarts; both passwords work
+// everywhere during the grace period, then only the new one.
+func checkPasswordRotation(t *testing.T, rf *haredisv1.RedisFailover) {
+	ctx := context.Background()
+	ns := rf.Namespace
+	cur, err := getRF(ctx, ns, rf.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.Auth.PasswordGracePeriod = &metav1.Duration{Duration: 45 * time.Second}
+	if err := kc.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	restartsBefore := podRestarts(t, ns)
+	old := password(t, ns, rf.Name)
+	connPassword := func(ctx context.Context) (string, error) {
+		s := &corev1.Secret{}
+		if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: rf.ConnectionSecretName()}, s); err != nil {
+			return "", err
+		}
+		return string(s.Data[specs.ConnPassword]), nil
+	}
+	// The clients take NAME-connection's password for each new connection
+	// (read every half second), and connections live a second.
+	var inUse atomic.Pointer[string]
+	inUse.Store(&old)
+	lctx, stopLoad := context.WithTimeout(ctx, 8*time.Minute)
+	defer stopLoad()
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-tick.C:
+			}
+			if pw, err := connPassword(lctx); err == nil && pw != "" {
+				inUse.Store(&pw)
+			}
+		}
+	}()
+	creds := func() (string, string) { return "", *inUse.Load() }
+	viaURL := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(rf.Status.Endpoints.RedisURL, "redis://"), CredentialsProvider: creds,
+		Dialer: dial, ConnMaxLifetime: time.Second, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+	defer viaURL.Close()
+	viaSentinel := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
+		SentinelPassword: old, CredentialsProvider: creds, Dialer: dial, ConnMaxLifetime: time.Second,
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1})
+	defer viaSentinel.Close()
+	urlLoad := writeload.Start(lctx, viaURL, writeload.Options{Prefix: "rotation-url", Interval: 5 * time.Millisecond})
+	sentinelLoad := writeload.Start(lctx, viaSentinel, writeload.Options{Prefix: "rotation-sentinel", Interval: 5 * time.Millisecond})
+	for _, l := range []*writeload.Load{urlLoad, sentinelLoad} {
+		if err := l.WaitAcked(lctx, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// kubectl haredis rotate: a new password in NAME-auth, waited for
+	// until NAME-connection holds it.
+	var out strings.Builder
+	if err := plugin.Rotate(ctx, kc, &out, ns, rf.Name, 3*time.Minute); err != nil {
+		t.Fatalf("rotate: %v\n%s", err, out.String())
+	}
+	t.Logf("rotate:\n%s", out.String())
+	newPassword := password(t, ns, rf.Name)
+	if newPassword == old {
+		t.Fatal("rotate left the password as it was")
+	}
+	if pw, err := connPassword(ctx); err != nil || pw != newPassword {
+		t.Fatalf("NAME-connection after rotate: %v", err)
+	}
+	if !strings.Contains(out.String(), "accepted until") {
+		t.Errorf("rotate does not say until when the previous password is accepted:\n%s", out.String())
+	}
+	// During the grace period both work everywhere.
+	var pods corev1.PodList
+	if err := kc.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	everywhere := func(ctx context.Context, pw string) error {
+		var errs []error
+		for _, p := range pods.Items {
+			addr := podAddr(&p)
+			if p.Labels[specs.LabelComponent] == specs.ComponentSentinel {
+				addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(specs.SentinelPort))
+			}
+			c := plainClient(addr, pw)
+			if err := c.Ping(ctx).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+			}
+			c.Close()
+		}
+		return errors.Join(errs...)
+	}
+	for _, pw := range []string{newPassword, old} {
+		if err := everywhere(ctx, pw); err != nil {
+			t.Errorf("during the grace period: %v", err)
+		}
+	}
+	// The clients go on with the new password, then stop.
+	for _, l := range []*writeload.Load{urlLoad, sentinelLoad} {
+		if err := l.WaitAcked(lctx, 200); err != nil {
+			t.Errorf("the load after NAME-connection switched: %v", err)
+		}
+	}
+	for what, l := range map[string]*writeload.Load{"REDIS_URL": urlLoad, "Sentinel": sentinelLoad} {
+		rep := l.Stop()
+		t.Logf("load through %s during the rotation: %s", what, rep.Summary())
+		if len(rep.Failures) > 0 {
+			t.Errorf("writes through %s failed during the rotation: %s", what, rep.Summary())
+		}
+		if lost, err := rep.Lost(ctx, viaURL); err != nil || len(lost) > 0 {
+			t.Errorf("writes through %s acknowledged and not found: %d (%v)", what, len(lost), err)
+		}
+	}
+	// After the grace period only the new password works.
+	redistest.WaitFor(t, 3*time.Minute, "the previous password refused everywhere", func(ctx context.Context) error {
+		var errs []error
+		for _, p := range pods.Items {
+			addr := podAddr(&p)
+			if p.Labels[specs.LabelComponent] == specs.ComponentSentinel {
+				addr = net.JoinHostPort(p.Status.PodIP, strconv.Itoa(specs.SentinelPort))
+			}
+			c := plainClient(addr, old)
+			if err := c.Ping(ctx).Err(); err == nil || !(strings.HasPrefix(err.Error(), "WRONGPASS") || strings.HasPrefix(err.Error(), "NOAUTH")) {
+				errs = append(errs, fmt.Errorf("%s takes the previous password: %v", p.Name, err))
+			}
+			c.Close()
+		}
+		return errors.Join(errs...)
+	})
+	if err := everywhere(ctx, newPassword); err != nil {
+		t.Errorf("after the rotation: %v", err)
+	}
+	if c := meta.FindStatusCondition(mustRF(t, ns, rf.Name).Status.Conditions, haredisv1.ConditionPasswordSecretInSync); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("PasswordSecretInSync after the rotation: %+v", c)
+	}
+	if after := podRestarts(t, ns); after != restartsBefore {
+		t.Errorf("containers restarted during the rotation: %d restarts before, %d after", restartsBefore, after)
+	}
+}
+
+// podRestarts sums the restarts of every container of the namespace.
+func podRestarts(t *testing.T, ns string) int32 {
+	t.Helper()
+	var pods corev1.PodList
+	if err := kc.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			n += cs.RestartCount
+		}
+	}
+	return n
 }

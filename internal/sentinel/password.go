@@ -1,0 +1,85 @@
+package sentinel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrWrongPassword: the sentinel refused the password (WRONGPASS, or
+// NOAUTH from one that requires another).
+var ErrWrongPassword = errors.New("the sentinel refuses the password")
+
+// Accepts tells whether the sentinel at addr takes password (nil), refuses
+// it (ErrWrongPassword), or cannot be asked (another error).
+func Accepts(ctx context.Context, addr, password string) error {
+	sc := Dial(addr, password)
+	defer sc.Close()
+	err := sc.Ping(ctx).Err()
+	if isAuthError(err) {
+		return ErrWrongPassword
+	}
+	return err
+}
+
+func isAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.HasPrefix(s, "WRONGPASS") || strings.HasPrefix(s, "NOAUTH") || strings.Contains(s, "invalid password")
+}
+
+// SetPasswords makes the sentinel at addr, reached with auth, take the
+// given passwords from its clients and peers (the default user's, which
+// requirepass sets; previousHash is a SHA-256 in hex, "" for none) and,
+// when peer is set, give its peers that one (sentinel-pass). Both are
+// live: no restart.
+func SetPasswords(ctx context.Context, addr, auth, password, previousHash, peer string) error {
+	sc := plainClient(addr, auth)
+	defer sc.Close()
+	args := []any{"ACL", "SETUSER", "default", "on", "resetpass", ">" + password}
+	if previousHash != "" {
+		args = append(args, "#"+previousHash)
+	}
+	if err := sc.Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("cannot set the passwords of sentinel %s: %w", addr, err)
+	}
+	if peer == "" {
+		return nil
+	}
+	// The connection stays authenticated after the ACL change.
+	return setPeer(ctx, sc, addr, peer)
+}
+
+// SetPeerPassword makes the sentinel at addr, reached with password, give
+// its peers password (sentinel-pass).
+func SetPeerPassword(ctx context.Context, addr, password string) error {
+	sc := plainClient(addr, password)
+	defer sc.Close()
+	return setPeer(ctx, sc, addr, password)
+}
+
+func setPeer(ctx context.Context, sc *redis.Client, addr, password string) error {
+	if err := sc.Do(ctx, "SENTINEL", "CONFIG", "SET", "sentinel-pass", password).Err(); err != nil {
+		return fmt.Errorf("cannot set the password sentinel %s gives its peers: %w", addr, err)
+	}
+	return nil
+}
+
+// plainClient is a client of the sentinel at addr for the commands the
+// sentinel client has no method for (ACL, SENTINEL CONFIG).
+func plainClient(addr, password string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
+}
+
+// AuthErrorOf tells whether err is a sentinel's refusal of a password.
+func AuthErrorOf(err error) bool {
+	var rerr redis.Error
+	return errors.Is(err, ErrWrongPassword) || (errors.As(err, &rerr) && isAuthError(err))
+}
