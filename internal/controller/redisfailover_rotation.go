@@ -43,9 +43,10 @@ const (
 	rotationNone rotationStep = iota
 	// rotationBegin: a new password goes in next to the one clients use.
 	rotationBegin
-	// rotationCancel: the source went back to the password clients use
-	// before the new one reached NAME-connection: the rotation ends there.
-	rotationCancel
+	// rotationHeld: the source changed again before NAME-connection
+	// switched: that change waits for the switch (pods may have read the
+	// password in progress, and ask the sentinels with it).
+	rotationHeld
 	// rotationSwitch: every instance and proxy takes the new password;
 	// NAME-connection gets it and the grace period starts.
 	rotationSwitch
@@ -57,25 +58,19 @@ const (
 // the source's (source, "" when unreadable), the rotation recorded, whether
 // every instance and proxy takes the password in force (taken) and the
 // time, it returns the password and rotation to record and the step.
-// A change of the source during a rotation keeps only the password clients
-// may still use: the previous one while NAME-connection has not switched,
-// else the one in force.
+// A change of the source before NAME-connection switched waits for the
+// switch (rotationHeld; the rotation in progress goes on); after it, the
+// change begins a new rotation whose previous password is the one in
+// force, and the older one goes at once.
 func nextRotation(inForce, source string, rec specs.Rotation, taken bool, now time.Time, grace time.Duration) (string, specs.Rotation, rotationStep) {
-	if source != "" && source != inForce {
-		switch {
-		case rec.Previous == "":
-			return source, specs.Rotation{Previous: inForce}, rotationBegin
-		case rec.Until == "" && source == rec.Previous:
-			return source, specs.Rotation{}, rotationCancel
-		case rec.Until == "":
-			return source, specs.Rotation{Previous: rec.Previous}, rotationBegin
-		default:
-			return source, specs.Rotation{Previous: inForce}, rotationBegin
-		}
-	}
+	changed := source != "" && source != inForce
 	switch {
+	case changed && (rec.Previous == "" || rec.Until != ""):
+		return source, specs.Rotation{Previous: inForce}, rotationBegin
 	case rec.Previous == "":
 		return inForce, rec, rotationNone
+	case rec.Until == "" && !taken && changed:
+		return inForce, rec, rotationHeld
 	case rec.Until == "" && !taken:
 		return inForce, rec, rotationNone
 	case rec.Until == "" && grace <= 0:
@@ -97,7 +92,7 @@ func (r *RedisFailoverReconciler) rotatePassword(ctx context.Context, rf *haredi
 		return ctrl.Result{}, nil
 	}
 	taken := false
-	if st.rotateTo == "" && st.rotation.Until == "" {
+	if st.rotation.Previous != "" && st.rotation.Until == "" {
 		waiting := r.notTakingPassword(ctx, rf, st)
 		taken = len(waiting) == 0
 		if !taken {
@@ -108,6 +103,10 @@ func (r *RedisFailoverReconciler) rotatePassword(ctx context.Context, rf *haredi
 	}
 	password, rot, step := nextRotation(st.password, st.rotateTo, st.rotation, taken, time.Now(), rf.PasswordGracePeriod())
 	if step == rotationBegin {
+		if msg := r.cannotBegin(rf, st, password); msg != "" {
+			st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordRotating, message: msg}
+			return ctrl.Result{}, nil
+		}
 		// Pods of an earlier haredis read one password only: a new one
 		// would lock out the clients of the previous one there.
 		if old := podsWithoutRotation(st); len(old) > 0 {
@@ -118,35 +117,43 @@ func (r *RedisFailoverReconciler) rotatePassword(ctx context.Context, rf *haredi
 		}
 	}
 	switch step {
-	case rotationBegin, rotationCancel:
+	case rotationBegin:
 		// The sentinels first: the pods read the new password from
 		// NAME-internal in their own time, and ask the sentinels with it.
-		// They give their peers a password every sentinel takes before
-		// and after: the one in force so far (beginning), or the one
-		// that stays (cancelling).
-		peer := rot.Previous
-		if step == rotationCancel {
-			peer = password
-		}
-		if err := r.sentinelsTake(ctx, rf, st, password, rot.Previous, peer, []string{st.password, st.rotation.Previous}); err != nil {
-			return ctrl.Result{}, err
+		// They give their peers the one in force so far, which every
+		// sentinel takes before and after.
+		if err := r.sentinelsTake(ctx, rf, st, password, rot.Previous, rot.Previous, []string{st.password, st.rotation.Previous}); err != nil {
+			st.sentinelErrors = append(st.sentinelErrors, err.Error())
+			return ctrl.Result{}, nil // tried again at the next reconcile
 		}
 	case rotationEnd:
-		// The sentinels give their peers the new password before the
-		// previous one is refused.
+		// A sentinel restarted from an older copy of the Secret takes
+		// both first; then every sentinel gives its peers the new
+		// password before the previous one is refused. Until every
+		// sentinel has, the rotation stays as it is.
+		prev := st.rotation.Previous
+		if err := r.sentinelsTake(ctx, rf, st, password, prev, prev, []string{prev}); err != nil {
+			st.sentinelErrors = append(st.sentinelErrors, err.Error())
+			return ctrl.Result{}, nil
+		}
 		if errs := r.sentinelsDrop(ctx, rf, st, password); len(errs) > 0 {
 			st.sentinelErrors = append(st.sentinelErrors, errs...)
 			return ctrl.Result{}, nil
 		}
-	case rotationNone:
+	case rotationHeld, rotationNone:
 		if rot.Previous != "" {
 			// A sentinel restarted from an older copy of the Secret, or
-			// missed by the first phase.
-			if err := r.sentinelsTake(ctx, rf, st, password, rot.Previous, "", []string{rot.Previous}); err != nil {
+			// missed by the first phase: both passwords, and the
+			// previous one towards its peers (every sentinel takes it).
+			if err := r.sentinelsTake(ctx, rf, st, password, rot.Previous, rot.Previous, []string{rot.Previous}); err != nil {
 				st.sentinelErrors = append(st.sentinelErrors, err.Error())
 			}
 		}
-		if st.passwordSync.ok && rot.Until != "" {
+		switch {
+		case step == rotationHeld:
+			st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordRotating, message: fmt.Sprintf(
+				"the password Secret changed again during a rotation; the newest password begins once %s holds the one in progress (%s)", rf.ConnectionSecretName(), st.passwordSync.message)}
+		case st.passwordSync.ok && rot.Until != "":
 			st.passwordSync.message = graceMessage(rot.Until)
 		}
 		return ctrl.Result{}, nil
@@ -164,9 +171,6 @@ func (r *RedisFailoverReconciler) rotatePassword(ctx context.Context, rf *haredi
 			"a new password from the password Secret is accepted by the sentinels and goes to the instances and proxies next to the previous one; %s switches once they all take it", rf.ConnectionSecretName())
 		st.passwordSync = passwordSync{reason: haredisv1.ReasonPasswordRotating, message: fmt.Sprintf(
 			"a new password from the password Secret is being put in force; %s keeps the previous one until every instance and proxy takes it", rf.ConnectionSecretName())}
-	case rotationCancel:
-		r.event(rf, corev1.EventTypeNormal, haredisv1.EventPasswordRotation, "RotatePassword",
-			"the password Secret holds the previous password again: the rotation ends, and the new password it had begun is no longer accepted")
 	case rotationSwitch:
 		r.event(rf, corev1.EventTypeNormal, haredisv1.EventPasswordRotation, "RotatePassword",
 			"every instance and proxy takes the new password; %s holds it, and the previous one is accepted until %s (spec.auth.passwordGracePeriod)", rf.ConnectionSecretName(), rot.Until)
@@ -177,6 +181,21 @@ func (r *RedisFailoverReconciler) rotatePassword(ctx context.Context, rf *haredi
 	}
 	log.FromContext(ctx).Info("rotation of the password", "step", int(step), "until", rot.Until)
 	return ctrl.Result{}, nil
+}
+
+// cannotBegin says why a rotation to password cannot begin now, "" when
+// it can: a password sentinel.conf cannot hold, or a live import (the
+// source authenticates the instance that replicates from it with the
+// password).
+func (r *RedisFailoverReconciler) cannotBegin(rf *haredisv1.RedisFailover, st *state, password string) string {
+	name, key := specs.PasswordSecretRef(rf)
+	switch {
+	case strings.ContainsAny(password, " \t\r\n\"'"):
+		return fmt.Sprintf("the new password in Secret %s (key %s) contains a space, quote or line break, which Sentinel's configuration cannot hold; haredis keeps the password in force: put another one into the Secret", name, key)
+	case importing(rf):
+		return "a new password from the password Secret waits until the live import has ended (kubectl haredis cutover): the instance replicating from the source authenticates with the password in force"
+	}
+	return ""
 }
 
 // graceMessage is PasswordSecretInSync's message during a grace period.
@@ -197,9 +216,15 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 	var errs []error
 	for _, addr := range r.Reach.SentinelAddrs(rf, st.sentinels) {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if peer == "" && sentinel.Accepts(cctx, addr, password) == nil && (previous == "" || sentinel.Accepts(cctx, addr, previous) == nil) {
-			cancel()
-			continue
+		if sentinel.Accepts(cctx, addr, password) == nil && (previous == "" || sentinel.Accepts(cctx, addr, previous) == nil) {
+			if peer == "" {
+				cancel()
+				continue
+			}
+			if have, err := sentinel.PeerPassword(cctx, addr, password); err == nil && have == peer {
+				cancel()
+				continue
+			}
 		}
 		auth, found := "", false
 		for _, a := range append([]string{password}, auths...) {
@@ -232,17 +257,22 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 
 // sentinelsDrop ends a rotation on the sentinels: every one gives its
 // peers the new password, then every one takes only that one. It returns
-// what failed.
+// what failed; any failure (also a sentinel that does not answer) keeps
+// the rotation as it is, to be ended at a later reconcile.
 func (r *RedisFailoverReconciler) sentinelsDrop(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) []string {
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	var errs []string
+	if len(addrs) < len(st.sentinels) {
+		// A sentinel without an address cannot be told; the end waits.
+		return []string{fmt.Sprintf("the rotation of the password ends once every sentinel can be reached (%d of %d have an address)", len(addrs), len(st.sentinels))}
+	}
 	// Each still takes the previous password while the others switch.
 	for _, addr := range addrs {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := sentinel.SetPeerPassword(cctx, addr, password)
 		cancel()
-		if err != nil && sentinel.AuthErrorOf(err) {
-			errs = append(errs, fmt.Sprintf("sentinel %s refuses the new password at the end of a rotation: %v", addr, err))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("the rotation of the password cannot end yet: sentinel %s: %v", addr, err))
 		}
 	}
 	if len(errs) > 0 {
@@ -250,19 +280,10 @@ func (r *RedisFailoverReconciler) sentinelsDrop(ctx context.Context, rf *haredis
 	}
 	for _, addr := range addrs {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := sentinel.Accepts(cctx, addr, password)
-		if err == nil {
-			err = sentinel.SetPasswords(cctx, addr, password, password, "", "")
-		}
+		err := sentinel.SetPasswords(cctx, addr, password, password, "", "")
 		cancel()
-		if err != nil && !sentinel.AuthErrorOf(err) {
-			// Not answering: it reads the new password alone when it
-			// restarts; one that answers later still takes both until then.
-			log.FromContext(ctx).Info("a sentinel did not answer at the end of a rotation", "sentinel", addr, "error", err.Error())
-			continue
-		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("sentinel %s refuses the new password at the end of a rotation: %v", addr, err))
+			errs = append(errs, fmt.Sprintf("the rotation of the password cannot end yet: sentinel %s: %v", addr, err))
 		}
 	}
 	return errs

@@ -78,7 +78,8 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
 	if len(addrs) > 0 {
 		r.watchers.ensure(key, sentinel.Config{
-			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st), RedisPassword: instancePassword(st),
+			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st),
+			RedisPassword: st.password, RedisFallback: st.rotation.Previous,
 		})
 	}
 	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword(rf, st), len(st.instances))
@@ -135,17 +136,6 @@ func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv
 		}
 		log.FromContext(ctx).Info("set a sentinel's down-after back", "sentinel", addr, "from", have.String(), "to", want.String())
 	}
-}
-
-// instancePassword is the application password every instance takes:
-// the one in force, or during the first phase of a rotation (before every
-// instance has read the new one) the previous one. The watcher confirms a
-// new primary with it (ROLE).
-func instancePassword(st *state) string {
-	if st.rotation.Previous != "" && st.rotation.Until == "" {
-		return st.rotation.Previous
-	}
-	return st.password
 }
 
 // sentinelPassword is what sentinels of rf require, "" without auth.
@@ -366,7 +356,7 @@ func (s *watcherSet) Start(ctx context.Context) error {
 func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
 	addrs := append([]string(nil), cfg.Addrs...)
 	sort.Strings(addrs)
-	key := strings.Join(addrs, ",") + "|" + cfg.MasterName + "|" + hashSecret(cfg.SentinelPassword+"\x00"+cfg.RedisPassword)
+	key := strings.Join(addrs, ",") + "|" + cfg.MasterName + "|" + hashSecret(cfg.SentinelPassword+"\x00"+cfg.RedisPassword+"\x00"+cfg.RedisFallback)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w, ok := s.watchers[rf]; ok {

@@ -171,6 +171,10 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	mc, ok := masters[o.MasterAddr]
 	if !ok {
 		user, pw, _ := m.peerAuth()
+		if src := m.liveSource(); src != nil && o.MasterAddr == src.Addr {
+			// The source of a live import knows the password alone.
+			user, pw = "", m.passwordOrEmpty()
+		}
 		mc = newClientAs(o.MasterAddr, user, pw)
 		masters[o.MasterAddr] = mc
 	}

@@ -51,6 +51,11 @@ func (s *Server) AdminHandler() http.Handler {
 		primary := r.URL.Query().Get("primary")
 		if primary != "" {
 			role, err := sentinel.Role(r.Context(), primary, s.password(), s.cfg.DialTimeout)
+			if prev := s.previousPassword(); err != nil && prev != "" && strings.Contains(err.Error(), "WRONGPASS") {
+				// During a rotation: an instance that has not read the new
+				// password yet.
+				role, err = sentinel.Role(r.Context(), primary, prev, s.cfg.DialTimeout)
+			}
 			if err != nil || role != "master" {
 				http.Error(w, fmt.Sprintf("cannot resume to %s: role %q, error %v", primary, role, err), http.StatusConflict)
 				return

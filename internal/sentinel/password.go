@@ -31,7 +31,7 @@ func isAuthError(err error) bool {
 		return false
 	}
 	s := err.Error()
-	return strings.HasPrefix(s, "WRONGPASS") || strings.HasPrefix(s, "NOAUTH") || strings.Contains(s, "invalid password")
+	return strings.Contains(s, "WRONGPASS") || strings.Contains(s, "NOAUTH") || strings.Contains(s, "invalid password")
 }
 
 // SetPasswords makes the sentinel at addr, reached with auth, take the
@@ -54,6 +54,21 @@ func SetPasswords(ctx context.Context, addr, auth, password, previousHash, peer 
 	}
 	// The connection stays authenticated after the ACL change.
 	return setPeer(ctx, sc, addr, peer)
+}
+
+// PeerPassword is the password the sentinel at addr, reached with auth,
+// gives its peers (SENTINEL CONFIG GET sentinel-pass).
+func PeerPassword(ctx context.Context, addr, auth string) (string, error) {
+	sc := plainClient(addr, auth)
+	defer sc.Close()
+	v, err := sc.Do(ctx, "SENTINEL", "CONFIG", "GET", "sentinel-pass").StringSlice()
+	if err != nil {
+		return "", fmt.Errorf("cannot ask sentinel %s for the password it gives its peers: %w", addr, err)
+	}
+	if len(v) != 2 {
+		return "", fmt.Errorf("cannot read the password sentinel %s gives its peers: %d elements", addr, len(v))
+	}
+	return v[1], nil
 }
 
 // SetPeerPassword makes the sentinel at addr, reached with password, give

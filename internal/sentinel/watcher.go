@@ -21,8 +21,10 @@ type Config struct {
 	MasterName string
 	// SentinelPassword authenticates to the sentinels (empty: no AUTH).
 	SentinelPassword string
-	// RedisPassword authenticates to the Redis instances for ROLE.
-	RedisPassword string
+	// RedisPassword authenticates to the Redis instances for ROLE;
+	// RedisFallback, when set, is tried when an instance refuses it (one
+	// that has not read a rotation's new password yet).
+	RedisPassword, RedisFallback string
 	// Passwords, when set, gives them at each connection instead of
 	// SentinelPassword and RedisPassword: the passwords of a user that
 	// follows a rotation. redisFallback, when set, is tried when an
@@ -55,7 +57,7 @@ func (c Config) passwords() (sentinelPassword, redisPassword, redisFallback stri
 	if c.Passwords != nil {
 		return c.Passwords()
 	}
-	return c.SentinelPassword, c.RedisPassword, ""
+	return c.SentinelPassword, c.RedisPassword, c.RedisFallback
 }
 
 // sentinelCredentials is a go-redis credentials provider of the
