@@ -9,7 +9,6 @@ package acl
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,15 +93,6 @@ func ReadPreviousHash(path string) (string, error) {
 		return "", fmt.Errorf("cannot read the previous password's hash: %s holds no SHA-256 in hex", path)
 	}
 	return h, nil
-}
-
-// Accepts tells whether password is the one of hash (constant time).
-func Accepts(hash, password string) bool {
-	if hash == "" {
-		return false
-	}
-	got := Hash(password)
-	return subtle.ConstantTimeCompare([]byte(got), []byte(hash)) == 1
 }
 
 // Passwords are the internal users' passwords (NAME-internal).

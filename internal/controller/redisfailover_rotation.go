@@ -236,7 +236,7 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 				auth, found = a, true
 				break
 			}
-			if !sentinel.AuthErrorOf(err) {
+			if !errors.Is(err, sentinel.ErrWrongPassword) {
 				break // not answering: left for later
 			}
 		}

@@ -261,12 +261,6 @@ func (m *Manager) adminAuth() (string, string, error) {
 	return acl.AdminUser, p, nil
 }
 
-// passwordOrEmpty is the password, "" when it cannot be read.
-func (m *Manager) passwordOrEmpty() string {
-	pw, _ := m.password()
-	return pw
-}
-
 // previousHash is the SHA-256 of the application password a rotation
 // replaces, accepted next to the new one while the rotation lasts; "" when
 // none is.

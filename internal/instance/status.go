@@ -173,7 +173,8 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 		user, pw, _ := m.peerAuth()
 		if src := m.liveSource(); src != nil && o.MasterAddr == src.Addr {
 			// The source of a live import knows the password alone.
-			user, pw = "", m.passwordOrEmpty()
+			user = ""
+			pw, _ = m.password()
 		}
 		mc = newClientAs(o.MasterAddr, user, pw)
 		masters[o.MasterAddr] = mc

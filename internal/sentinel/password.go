@@ -92,9 +92,3 @@ func plainClient(addr, password string) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
 }
-
-// AuthErrorOf tells whether err is a sentinel's refusal of a password.
-func AuthErrorOf(err error) bool {
-	var rerr redis.Error
-	return errors.Is(err, ErrWrongPassword) || (errors.As(err, &rerr) && isAuthError(err))
-}
