@@ -37,6 +37,26 @@ func (rf *RedisFailover) AuthSecretName() string { return rf.Name + "-auth" }
 // ConnectionSecretName holds what an application needs to connect.
 func (rf *RedisFailover) ConnectionSecretName() string { return rf.Name + "-connection" }
 
+// TLSEnabled reports whether the RedisFailover speaks TLS (spec.tls).
+func (rf *RedisFailover) TLSEnabled() bool { return rf.Spec.TLS != nil && rf.Spec.TLS.Enabled }
+
+// TLSSecretName is the certificate Secret every pod mounts: the user's
+// (spec.tls.secretName) or NAME-tls, issued by the operator.
+func (rf *RedisFailover) TLSSecretName() string {
+	if rf.Spec.TLS != nil && rf.Spec.TLS.SecretName != "" {
+		return rf.Spec.TLS.SecretName
+	}
+	return rf.Name + "-tls"
+}
+
+// TLSIssued reports whether the operator issues the certificate (TLS on,
+// no spec.tls.secretName).
+func (rf *RedisFailover) TLSIssued() bool { return rf.TLSEnabled() && rf.Spec.TLS.SecretName == "" }
+
+// TLSCASecretName holds the CA the operator issues NAME-tls with; no pod
+// mounts it.
+func (rf *RedisFailover) TLSCASecretName() string { return rf.Name + "-tls-ca" }
+
 // MasterName is the name the sentinels know this RedisFailover by. It joins
 // namespace, name and the start of the UID, so two RedisFailovers, even with
 // the same name in two namespaces or one recreated under the same name, never

@@ -42,6 +42,7 @@ type RedisFailoverList struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.durability) || !has(self.durability.minReplicasToWrite) || !has(self.redis) || !has(self.redis.replicas) || self.durability.minReplicasToWrite < self.redis.replicas",message="spec.durability.minReplicasToWrite: must be lower than spec.redis.replicas (N instances have N-1 replicas); at or above it the primary would refuse every write. Lower it, or raise spec.redis.replicas first"
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="spec.bootstrap: cannot be added or removed after the RedisFailover is created (it is read only then); create a new RedisFailover to import other data"
 // +kubebuilder:validation:XValidation:rule="!has(self.bootstrap) || !has(self.bootstrap.fromRedis) || (has(self.auth) && (has(self.auth.passwordSecret) || (has(self.auth.enabled) && !self.auth.enabled)))",message="spec.bootstrap.fromRedis: the source must accept the RedisFailover's password (the proxy passes the clients' AUTH on to it until the cutover): set spec.auth.passwordSecret to the Secret that holds the source's password, or spec.auth.enabled: false for a source without one"
+// +kubebuilder:validation:XValidation:rule="(has(self.tls) && self.tls.enabled) == (has(oldSelf.tls) && oldSelf.tls.enabled)",message="spec.tls.enabled: cannot be changed on an existing RedisFailover: its pods, sentinels and clients would disagree on whether to speak TLS. Create a new RedisFailover with the other setting and move the data with a live import (docs/import.md)"
 type RedisFailoverSpec struct {
 	// Redis describes the data instances: one primary and its replicas.
 	// +kubebuilder:default={}
@@ -64,6 +65,12 @@ type RedisFailoverSpec struct {
 	// Durability bounds how many acknowledged writes a failover can lose.
 	// +kubebuilder:default={}
 	Durability DurabilitySpec `json:"durability,omitempty"`
+
+	// TLS encrypts every connection: clients to the instances, the
+	// sentinels and the proxy, replication, and the sentinels' links.
+	// Chosen when the RedisFailover is created.
+	// +optional
+	TLS *TLSSpec `json:"tls,omitempty"`
 
 	// NetworkPolicy restricts who may reach the pods, where the cluster's
 	// network plugin enforces NetworkPolicies (elsewhere they change
@@ -99,6 +106,26 @@ type RedisFailoverSpec struct {
 	// moment). `kubectl haredis fence|unfence` sets it.
 	// +optional
 	Fenced bool `json:"fenced,omitempty"`
+}
+
+// TLSSpec turns TLS on and names the certificate.
+type TLSSpec struct {
+	// Enabled makes the instances, the sentinels and the proxy speak TLS
+	// only, on their usual ports (6379 and 26379): a plaintext client is
+	// refused. NAME-connection then gives rediss:// URLs and the CA.
+	Enabled bool `json:"enabled"`
+
+	// SecretName names a Secret in the RedisFailover's namespace with
+	// tls.crt, tls.key and ca.crt, as cert-manager's Certificate writes
+	// it. The certificate must name the Services clients use (NAME,
+	// NAME-primary, NAME-replicas, NAME-sentinel, with their namespace
+	// forms) and allow server and client authentication. A renewed
+	// certificate in the Secret is taken without a restart. When empty,
+	// haredis issues one into NAME-tls from its own CA (NAME-tls-ca),
+	// valid 90 days and renewed after 60.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
 }
 
 // PersistenceMode says how an instance keeps its data set on its volume.
@@ -206,6 +233,7 @@ type RedisSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!('min-slaves-max-lag' in self)",message="spec.redis.config: min-slaves-max-lag is set from spec.durability; remove it from spec.redis.config and set spec.durability.minReplicasToWrite or spec.durability.maxLag instead"
 	// +kubebuilder:validation:XValidation:rule="!('appendonly' in self)",message="spec.redis.config: appendonly is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead"
 	// +kubebuilder:validation:XValidation:rule="!('appendfsync' in self)",message="spec.redis.config: appendfsync is set from spec.redis.persistence; remove it from spec.redis.config and set spec.redis.persistence to AOF, RDB or None instead"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.lowerAscii().startsWith('tls-'))",message="spec.redis.config: the tls- parameters are set by haredis itself from spec.tls; remove them from spec.redis.config and set spec.tls instead"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['port', 'bind', 'dir', 'dbfilename', 'appendfilename', 'appenddirname', 'replicaof', 'slaveof', 'requirepass', 'masterauth', 'masteruser', 'include', 'daemonize', 'pidfile', 'logfile', 'unixsocket', 'unixsocketperm', 'protected-mode', 'rename-command', 'replica-announce-ip', 'slave-announce-ip', 'replica-announce-port', 'slave-announce-port', 'aclfile', 'supervised', 'min-replicas-to-write', 'min-slaves-to-write', 'min-replicas-max-lag', 'min-slaves-max-lag', 'appendonly', 'appendfsync']))",message="spec.redis.config: a parameter that haredis sets itself is given in another case (Redis compares names without regard to case); remove it from spec.redis.config"
 	// +optional
 	Config map[string]ConfigValue `json:"config,omitempty"`

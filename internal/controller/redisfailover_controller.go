@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"sync"
@@ -149,6 +150,9 @@ type step func(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctr
 // state carries what one reconcile learnt from step to step.
 type state struct {
 	password string
+	// tls is the client config of every connection to rf's instances,
+	// sentinels and proxies (their CA), nil without TLS.
+	tls *tls.Config
 	// token is the manager token every instance manager requires.
 	token string
 	// proxyToken is the bearer token of the proxies' admin endpoints.

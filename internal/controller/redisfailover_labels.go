@@ -99,7 +99,7 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 func announced(ctx context.Context, e sentinel.Event, cfg sentinel.Config) (sentinel.Master, bool) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		m := sentinel.AskOne(ctx, e.Sentinel, cfg.SentinelPassword, cfg.MasterName)
+		m := sentinel.AskOne(ctx, e.Sentinel, sentinel.Access{Password: cfg.SentinelPassword, TLS: cfg.TLS}, cfg.MasterName)
 		if m.Addr == e.New && !m.InFailover {
 			return m, true
 		}

@@ -213,15 +213,16 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 	if previous != "" {
 		prevHash = acl.Hash(previous)
 	}
+	acc := func(pw string) sentinel.Access { return sentinel.Access{Password: pw, TLS: st.tls} }
 	var errs []error
 	for _, addr := range r.Reach.SentinelAddrs(rf, st.sentinels) {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		if sentinel.Accepts(cctx, addr, password) == nil && (previous == "" || sentinel.Accepts(cctx, addr, previous) == nil) {
+		if sentinel.Accepts(cctx, addr, acc(password)) == nil && (previous == "" || sentinel.Accepts(cctx, addr, acc(previous)) == nil) {
 			if peer == "" {
 				cancel()
 				continue
 			}
-			if have, err := sentinel.PeerPassword(cctx, addr, password); err == nil && have == peer {
+			if have, err := sentinel.PeerPassword(cctx, addr, acc(password)); err == nil && have == peer {
 				cancel()
 				continue
 			}
@@ -231,7 +232,7 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 			if a == "" {
 				continue
 			}
-			err := sentinel.Accepts(cctx, addr, a)
+			err := sentinel.Accepts(cctx, addr, acc(a))
 			if err == nil {
 				auth, found = a, true
 				break
@@ -241,7 +242,7 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 			}
 		}
 		if found {
-			if err := sentinel.SetPasswords(cctx, addr, auth, password, prevHash, peer); err != nil {
+			if err := sentinel.SetPasswords(cctx, addr, acc(auth), password, prevHash, peer); err != nil {
 				errs = append(errs, err)
 			} else {
 				log.FromContext(ctx).Info("a sentinel takes the rotated password", "sentinel", addr, "previousAccepted", previous != "")
@@ -269,7 +270,7 @@ func (r *RedisFailoverReconciler) sentinelsDrop(ctx context.Context, rf *haredis
 	// Each still takes the previous password while the others switch.
 	for _, addr := range addrs {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := sentinel.SetPeerPassword(cctx, addr, password)
+		err := sentinel.SetPeerPassword(cctx, addr, sentinel.Access{Password: password, TLS: st.tls})
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("the rotation of the password cannot end yet: sentinel %s: %v", addr, err))
@@ -280,7 +281,7 @@ func (r *RedisFailoverReconciler) sentinelsDrop(ctx context.Context, rf *haredis
 	}
 	for _, addr := range addrs {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := sentinel.SetPasswords(cctx, addr, password, password, "", "")
+		err := sentinel.SetPasswords(cctx, addr, sentinel.Access{Password: password, TLS: st.tls}, password, "", "")
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("the rotation of the password cannot end yet: sentinel %s: %v", addr, err))

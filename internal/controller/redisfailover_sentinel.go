@@ -78,11 +78,11 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
 	if len(addrs) > 0 {
 		r.watchers.ensure(key, sentinel.Config{
-			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelPassword(rf, st),
+			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelAccess(rf, st).Password, TLS: st.tls,
 			RedisPassword: st.password, RedisFallback: st.rotation.Previous,
 		})
 	}
-	st.view = r.askSentinels(ctx, rf, addrs, sentinelPassword(rf, st), len(st.instances))
+	st.view = r.askSentinels(ctx, rf, addrs, sentinelAccess(rf, st), len(st.instances))
 	return ctrl.Result{}, nil
 }
 
@@ -92,7 +92,7 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 // reset for one that knows removed replicas or sentinels. Refusals reach
 // the Ready condition (st.sentinelErrors).
 func (r *RedisFailoverReconciler) tendSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	pw := sentinelPassword(rf, st)
+	pw := sentinelAccess(rf, st)
 	r.tuneSentinels(ctx, st, pw)
 	if st.view.primary != "" && len(st.view.lost) > 0 {
 		r.repairSentinels(ctx, rf, st, pw)
@@ -120,7 +120,7 @@ func sentinelTimings(rf *haredisv1.RedisFailover) (downAfter, failoverTimeout ti
 // another one: a planned switchover raises it while its fence holds and
 // restores it when it ends, so another is left only by an operator that
 // stopped in the middle of one. It waits while a switchover runs.
-func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	if run := r.switchovers.get(types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}); run != nil && !run.finished() {
 		return
 	}
@@ -138,12 +138,14 @@ func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv
 	}
 }
 
-// sentinelPassword is what sentinels of rf require, "" without auth.
-func sentinelPassword(rf *haredisv1.RedisFailover, st *state) string {
+// sentinelAccess is how the operator reaches the sentinels of rf: the
+// password they require ("" without auth) and, with TLS, rf's CA.
+func sentinelAccess(rf *haredisv1.RedisFailover, st *state) sentinel.Access {
+	a := sentinel.Access{TLS: st.tls}
 	if rf.AuthEnabled() {
-		return st.password
+		a.Password = st.password
 	}
-	return ""
+	return a
 }
 
 // quorumToSet says whether a sentinel whose quorum is have gets want now.
@@ -160,7 +162,7 @@ func quorumToSet(have, want int, allPresent bool) bool {
 // setQuorum applies the quorum of spec.sentinel.replicas (a majority) live
 // with SENTINEL SET to every sentinel that has another one: a new count
 // restarts no sentinel.
-func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	want := int(specs.SentinelQuorum(rf))
 	allPresent := st.view.answered == int(rf.Spec.Sentinel.Replicas) && st.view.asked == st.view.answered
 	for addr, have := range st.view.quorums {
@@ -181,7 +183,7 @@ func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.R
 // every replica and peer and agrees on the primary: the reset one is blind
 // for a moment (it rediscovers the replicas and its peers within about a
 // second), and the others can still fail over meanwhile.
-func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	v := st.view
 	if len(v.stale) == 0 || v.primary == "" || v.primary != rf.Status.CurrentPrimary || v.answered != v.asked || len(st.leaving) > 0 {
 		return
@@ -206,7 +208,7 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 
 // askSentinels asks every sentinel for the master; instances is how many
 // Redis instances the RedisFailover has now. It only reads.
-func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password string, instances int) sentinelView {
+func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password sentinel.Access, instances int) sentinelView {
 	answers := sentinel.AskMaster(ctx, addrs, password, rf.MasterName())
 	v := viewOf(rf, answers, instances)
 	v.answers = answers
@@ -259,7 +261,7 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 
 // repairSentinels gives a sentinel that does not know the master (a new or
 // reset one whose start-up failed) the primary the majority agrees on.
-func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) {
+func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
 	downAfter, failoverTimeout := sentinelTimings(rf)
 	m := sentinel.Monitored{MasterName: rf.MasterName(), Host: host, Port: port, Quorum: int(specs.SentinelQuorum(rf)),
@@ -292,7 +294,7 @@ type tuned struct {
 // restarted sentinel runs with Sentinel's defaults, which risk a needless
 // second failover and slow a switchover by up to 10 s), else every
 // retuneAfter.
-func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, password string) {
+func (r *RedisFailoverReconciler) tuneSentinels(ctx context.Context, st *state, password sentinel.Access) {
 	for addr, id := range st.view.tunable {
 		if v, ok := r.tuned.Load(addr); ok {
 			last := v.(tuned)

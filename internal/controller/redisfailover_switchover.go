@@ -227,10 +227,7 @@ func (r *RedisFailoverReconciler) switchoverPlan(rf *haredisv1.RedisFailover, st
 // awaitSentinelMajority waits up to five seconds for a majority of the
 // sentinels to name to.
 func (r *RedisFailoverReconciler) awaitSentinelMajority(ctx context.Context, rf *haredisv1.RedisFailover, st *state, to string) {
-	pw := ""
-	if rf.AuthEnabled() {
-		pw = st.password
-	}
+	pw := sentinelAccess(rf, st)
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {

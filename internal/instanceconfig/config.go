@@ -58,6 +58,11 @@ type Config struct {
 	// SentinelAuthEnabled says the sentinels require the same password as
 	// the instances.
 	SentinelAuthEnabled bool `json:"sentinelAuthEnabled,omitempty"`
+	// TLS says the instances and the sentinels speak TLS only, on their
+	// usual ports, with the certificate Secret every pod mounts
+	// (certs.MountDir): clients, replicas and sentinels verify each other's
+	// chain against its ca.crt.
+	TLS bool `json:"tls,omitempty"`
 	// Persistence is AOF, RDB or None.
 	Persistence string `json:"persistence"`
 	// Config is the parameter group: Redis parameters by name.

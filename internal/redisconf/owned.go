@@ -25,6 +25,10 @@ var OwnedParameters = []string{
 	"appendonly", "appendfsync",
 }
 
+// OwnedPrefix: every parameter that begins with it (tls-port,
+// tls-cert-file, ...) comes from spec.tls.
+const OwnedPrefix = "tls-"
+
 var owned = func() map[string]bool {
 	m := map[string]bool{}
 	for _, p := range OwnedParameters {
@@ -34,7 +38,10 @@ var owned = func() map[string]bool {
 }()
 
 // IsOwned reports whether haredis sets the parameter itself.
-func IsOwned(name string) bool { return owned[strings.ToLower(name)] }
+func IsOwned(name string) bool {
+	n := strings.ToLower(name)
+	return owned[n] || strings.HasPrefix(n, OwnedPrefix)
+}
 
 // Redis parameter names are lower-case words joined by dashes; anything else
 // could not be a parameter and might confuse the config file parser.
@@ -51,7 +58,7 @@ func NormalizeGroup(group map[string]string) (map[string]string, error) {
 		switch {
 		case !paramName.MatchString(n):
 			problems = append(problems, fmt.Sprintf("%q is not a Redis parameter name", k))
-		case owned[n]:
+		case IsOwned(n):
 			problems = append(problems, fmt.Sprintf("%s is set by haredis itself and cannot be configured", n))
 		case strings.ContainsAny(group[k], "\r\n"):
 			problems = append(problems, fmt.Sprintf("%s: a value must be on one line", n))

@@ -93,7 +93,7 @@ func Render(in Input) ([]byte, error) {
 		return nil, fmt.Errorf("cannot render redis.conf: port %d or data dir %q invalid", in.Port, in.DataDir)
 	}
 	for k := range in.Group {
-		if owned[k] || !paramName.MatchString(k) {
+		if IsOwned(k) || !paramName.MatchString(k) {
 			return nil, fmt.Errorf("cannot render redis.conf: parameter %q is not allowed in a parameter group", k)
 		}
 	}

@@ -35,14 +35,14 @@ func MostAnswering(answers []Answer) (addr string, ok bool) {
 // AskPrimary asks each sentinel for the master's address (SENTINEL
 // GET-MASTER-ADDR-BY-NAME), authenticated with password when set. A
 // sentinel that does not answer in timeout gives an empty Addr.
-func AskPrimary(ctx context.Context, addrs []string, masterName, password string, timeout time.Duration) []Answer {
+func AskPrimary(ctx context.Context, addrs []string, masterName string, a Access, timeout time.Duration) []Answer {
 	out := make([]Answer, len(addrs))
 	var wg sync.WaitGroup
 	for i, s := range addrs {
 		out[i].Sentinel = s
 		wg.Go(func() {
 			sc := redis.NewSentinelClient(&redis.Options{
-				Addr: s, Password: password, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
+				Addr: s, Password: a.Password, TLSConfig: a.TLS, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
 			})
 			defer sc.Close()
 			cctx, cancel := context.WithTimeout(ctx, 2*timeout)
@@ -100,12 +100,12 @@ func (m Master) Answered() bool { return m.Err == nil }
 // AskMaster asks every sentinel, at once, for SENTINEL MASTER: the same
 // address as GET-MASTER-ADDR-BY-NAME plus how many replicas and peers each
 // knows and its quorum. It only reads.
-func AskMaster(ctx context.Context, addrs []string, password, masterName string) []Master {
+func AskMaster(ctx context.Context, addrs []string, acc Access, masterName string) []Master {
 	out := make([]Master, len(addrs))
 	var wg sync.WaitGroup
 	for i, a := range addrs {
 		wg.Go(func() {
-			sc := Dial(a, password)
+			sc := Dial(a, acc)
 			defer sc.Close()
 			out[i] = parseMaster(a, sc.Master(ctx, masterName))
 			if out[i].Answered() && !out[i].Unknown {
@@ -142,8 +142,8 @@ func parseMaster(addr string, cmd *redis.MapStringStringCmd) Master {
 
 // AskOne asks one sentinel for SENTINEL MASTER: the address it names and
 // the epoch of that configuration. It only reads.
-func AskOne(ctx context.Context, addr, password, masterName string) Master {
-	sc := Dial(addr, password)
+func AskOne(ctx context.Context, addr string, a Access, masterName string) Master {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	return parseMaster(addr, sc.Master(ctx, masterName))
 }

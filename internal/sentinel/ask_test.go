@@ -93,17 +93,17 @@ func TestAskMasterReadsOnly(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	got := AskMaster(ctx, []string{s.Addr(), "127.0.0.1:1"}, "pw", "m")
+	got := AskMaster(ctx, []string{s.Addr(), "127.0.0.1:1"}, Access{Password: "pw"}, "m")
 	if got[0].Err != nil || got[0].Addr != primary.Addr() || got[0].Quorum != 1 || got[0].RunID == "" {
 		t.Errorf("the running sentinel answered %+v; want the primary %s, quorum 1 and a run_id", got[0], primary.Addr())
 	}
 	if got[1].Answered() {
 		t.Errorf("a closed port answered: %+v", got[1])
 	}
-	if unknown := AskMaster(ctx, []string{s.Addr()}, "pw", "other"); !unknown[0].Unknown || !unknown[0].Answered() {
+	if unknown := AskMaster(ctx, []string{s.Addr()}, Access{Password: "pw"}, "other"); !unknown[0].Unknown || !unknown[0].Answered() {
 		t.Errorf("an unknown master: %+v; want answered and Unknown", unknown[0])
 	}
-	sc := Dial(s.Addr(), "pw")
+	sc := Dial(s.Addr(), Access{Password: "pw"})
 	defer sc.Close()
 	cmd := redis.NewCmd(ctx, "SENTINEL", "DEBUG")
 	if err := sc.Process(ctx, cmd); err != nil {
@@ -133,7 +133,7 @@ func TestAskMasterNamesDownReplicas(t *testing.T) {
 	}
 	defer s.Close()
 	redistest.WaitFor(t, 20*time.Second, "the sentinel knows the replica, up", func(ctx context.Context) error {
-		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		m := AskMaster(ctx, []string{s.Addr()}, Access{Password: "pw"}, "m")[0]
 		if m.Replicas != 1 || len(m.DownReplicas) != 0 {
 			return fmt.Errorf("replicas %d, down %v", m.Replicas, m.DownReplicas)
 		}
@@ -142,7 +142,7 @@ func TestAskMasterNamesDownReplicas(t *testing.T) {
 	addr := replica.Addr()
 	replica.Close()
 	redistest.WaitFor(t, 20*time.Second, "the stopped replica named down", func(ctx context.Context) error {
-		m := AskMaster(ctx, []string{s.Addr()}, "pw", "m")[0]
+		m := AskMaster(ctx, []string{s.Addr()}, Access{Password: "pw"}, "m")[0]
 		if len(m.DownReplicas) != 1 || m.DownReplicas[0] != addr {
 			return fmt.Errorf("down %v, want [%s]", m.DownReplicas, addr)
 		}

@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"crypto/tls"
 	"strconv"
 	"strings"
 	"time"
@@ -9,11 +10,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Access is how a client reaches a RedisFailover's sentinels (or, for
+// Role, its instances): the password, empty for none, and with TLS the
+// client's config (certs), nil for plaintext.
+type Access struct {
+	Password string
+	TLS      *tls.Config
+}
+
 // Dial is one short-lived connection to the sentinel at addr, with the
 // one-second timeouts every question of the operator uses: a sentinel that
 // does not answer within a second is not one to wait for.
-func Dial(addr, password string) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+func Dial(addr string, a Access) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }
 
@@ -84,8 +93,8 @@ type Monitored struct {
 
 // Monitor makes the sentinel at addr monitor m (SENTINEL MONITOR, then SET
 // of auth-pass and the timings).
-func Monitor(ctx context.Context, addr, password string, m Monitored) error {
-	sc := Dial(addr, password)
+func Monitor(ctx context.Context, addr string, a Access, m Monitored) error {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	if err := sc.Monitor(ctx, m.MasterName, m.Host, strconv.Itoa(m.Port), strconv.Itoa(m.Quorum)).Err(); err != nil {
 		return err
@@ -108,15 +117,15 @@ func Monitor(ctx context.Context, addr, password string, m Monitored) error {
 
 // SetDownAfter sets down-after-milliseconds of masterName on the sentinel
 // at addr.
-func SetDownAfter(ctx context.Context, addr, password, masterName string, d time.Duration) error {
-	sc := Dial(addr, password)
+func SetDownAfter(ctx context.Context, addr string, a Access, masterName string, d time.Duration) error {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	return sc.Set(ctx, masterName, "down-after-milliseconds", strconv.FormatInt(d.Milliseconds(), 10)).Err()
 }
 
 // SetQuorum sets the quorum of masterName on the sentinel at addr.
-func SetQuorum(ctx context.Context, addr, password, masterName string, quorum int) error {
-	sc := Dial(addr, password)
+func SetQuorum(ctx context.Context, addr string, a Access, masterName string, quorum int) error {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	return sc.Set(ctx, masterName, "quorum", strconv.Itoa(quorum)).Err()
 }
@@ -124,8 +133,8 @@ func SetQuorum(ctx context.Context, addr, password, masterName string, quorum in
 // Reset makes the sentinel at addr forget the replicas and sentinels it
 // knows for masterName (SENTINEL RESET); it rediscovers the current ones
 // within about a second.
-func Reset(ctx context.Context, addr, password, masterName string) error {
-	sc := Dial(addr, password)
+func Reset(ctx context.Context, addr string, a Access, masterName string) error {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	return sc.Reset(ctx, masterName).Err()
 }
@@ -133,8 +142,8 @@ func Reset(ctx context.Context, addr, password, masterName string) error {
 // Failover asks the sentinel at addr to fail masterName over (SENTINEL
 // FAILOVER) unless it has a failover in progress already; running tells
 // which.
-func Failover(ctx context.Context, addr, password, masterName string) (running bool, err error) {
-	sc := Dial(addr, password)
+func Failover(ctx context.Context, addr string, a Access, masterName string) (running bool, err error) {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	if m, err := sc.Master(ctx, masterName).Result(); err == nil && strings.Contains(m["flags"], "failover_in_progress") {
 		return true, nil

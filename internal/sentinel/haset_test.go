@@ -175,7 +175,7 @@ func (h *haSet) server(addr string) *redistest.Server {
 
 // majority is the primary a majority of the three sentinels names.
 func (h *haSet) majority(ctx context.Context) (string, error) {
-	answers := sentinel.AskPrimary(ctx, h.sentinelAddrs(), h.master, haPassword, time.Second)
+	answers := sentinel.AskPrimary(ctx, h.sentinelAddrs(), h.master, sentinel.Access{Password: haPassword}, time.Second)
 	count := map[string]int{}
 	for _, a := range answers {
 		if a.Addr != "" {

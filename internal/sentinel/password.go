@@ -16,8 +16,8 @@ var ErrWrongPassword = errors.New("the sentinel refuses the password")
 
 // Accepts tells whether the sentinel at addr takes password (nil), refuses
 // it (ErrWrongPassword), or cannot be asked (another error).
-func Accepts(ctx context.Context, addr, password string) error {
-	sc := Dial(addr, password)
+func Accepts(ctx context.Context, addr string, a Access) error {
+	sc := Dial(addr, a)
 	defer sc.Close()
 	err := sc.Ping(ctx).Err()
 	if isAuthError(err) {
@@ -34,13 +34,13 @@ func isAuthError(err error) bool {
 	return strings.Contains(s, "WRONGPASS") || strings.Contains(s, "NOAUTH") || strings.Contains(s, "invalid password")
 }
 
-// SetPasswords makes the sentinel at addr, reached with auth, take the
+// SetPasswords makes the sentinel at addr, reached with a, take the
 // given passwords from its clients and peers (the default user's, which
 // requirepass sets; previousHash is a SHA-256 in hex, "" for none) and,
 // when peer is set, give its peers that one (sentinel-pass). Both are
 // live: no restart.
-func SetPasswords(ctx context.Context, addr, auth, password, previousHash, peer string) error {
-	sc := plainClient(addr, auth)
+func SetPasswords(ctx context.Context, addr string, a Access, password, previousHash, peer string) error {
+	sc := plainClient(addr, a)
 	defer sc.Close()
 	args := []any{"ACL", "SETUSER", "default", "on", "resetpass", ">" + password}
 	if previousHash != "" {
@@ -56,10 +56,10 @@ func SetPasswords(ctx context.Context, addr, auth, password, previousHash, peer 
 	return setPeer(ctx, sc, addr, peer)
 }
 
-// PeerPassword is the password the sentinel at addr, reached with auth,
+// PeerPassword is the password the sentinel at addr, reached with a,
 // gives its peers (SENTINEL CONFIG GET sentinel-pass).
-func PeerPassword(ctx context.Context, addr, auth string) (string, error) {
-	sc := plainClient(addr, auth)
+func PeerPassword(ctx context.Context, addr string, a Access) (string, error) {
+	sc := plainClient(addr, a)
 	defer sc.Close()
 	v, err := sc.Do(ctx, "SENTINEL", "CONFIG", "GET", "sentinel-pass").StringSlice()
 	if err != nil {
@@ -71,12 +71,12 @@ func PeerPassword(ctx context.Context, addr, auth string) (string, error) {
 	return v[1], nil
 }
 
-// SetPeerPassword makes the sentinel at addr, reached with password, give
-// its peers password (sentinel-pass).
-func SetPeerPassword(ctx context.Context, addr, password string) error {
-	sc := plainClient(addr, password)
+// SetPeerPassword makes the sentinel at addr, reached with a, give its
+// peers a.Password (sentinel-pass).
+func SetPeerPassword(ctx context.Context, addr string, a Access) error {
+	sc := plainClient(addr, a)
 	defer sc.Close()
-	return setPeer(ctx, sc, addr, password)
+	return setPeer(ctx, sc, addr, a.Password)
 }
 
 func setPeer(ctx context.Context, sc *redis.Client, addr, password string) error {
@@ -88,7 +88,7 @@ func setPeer(ctx context.Context, sc *redis.Client, addr, password string) error
 
 // plainClient is a client of the sentinel at addr for the commands the
 // sentinel client has no method for (ACL, SENTINEL CONFIG).
-func plainClient(addr, password string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second,
+func plainClient(addr string, a Access) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
 }

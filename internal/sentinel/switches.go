@@ -55,7 +55,7 @@ func ListenSwitches(ctx context.Context, cfg Config, onSwitch func(Event)) {
 // connection fails.
 func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(Event)) error {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, CredentialsProvider: cfg.sentinelCredentials(),
+		Addr: addr, CredentialsProvider: cfg.sentinelCredentials(), TLSConfig: cfg.TLS,
 		DialTimeout: cfg.Timeout, ReadTimeout: cfg.Timeout, WriteTimeout: cfg.Timeout,
 		MaxRetries: -1, PoolSize: 1,
 	})

@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,9 @@ type Config struct {
 	// instance refuses redisPassword (one that has not read a rotation's
 	// new password yet).
 	Passwords func() (sentinelPassword, redisPassword, redisFallback string)
+	// TLS, when set, is the client config of every connection to the
+	// sentinels and the instances.
+	TLS *tls.Config
 	// PollInterval is how often the primary is asked for even without events,
 	// as a safety net for events lost while reconnecting (default 1 s). It is
 	// also how soon a silent dead sentinel is noticed.
@@ -73,9 +77,9 @@ func (c Config) sentinelCredentials() func() (string, string) {
 // password now, and with the fallback when it refuses that one.
 func (c Config) role(ctx context.Context, addr string) (string, error) {
 	_, pw, fallback := c.passwords()
-	role, err := Role(ctx, addr, pw, c.Timeout)
+	role, err := Role(ctx, addr, Access{Password: pw, TLS: c.TLS}, c.Timeout)
 	if err != nil && fallback != "" && isAuthError(errors.Unwrap(err)) {
-		return Role(ctx, addr, fallback, c.Timeout)
+		return Role(ctx, addr, Access{Password: fallback, TLS: c.TLS}, c.Timeout)
 	}
 	return role, err
 }
@@ -188,7 +192,7 @@ var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "
 // session follows the master through one sentinel until that fails.
 func (w *Watcher) session(ctx context.Context, addr string) error {
 	sc := redis.NewSentinelClient(&redis.Options{
-		Addr: addr, CredentialsProvider: w.cfg.sentinelCredentials(),
+		Addr: addr, CredentialsProvider: w.cfg.sentinelCredentials(), TLSConfig: w.cfg.TLS,
 		DialTimeout: w.cfg.Timeout, ReadTimeout: w.cfg.Timeout, WriteTimeout: w.cfg.Timeout,
 		MaxRetries: -1, PoolSize: 2,
 	})
@@ -341,10 +345,11 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 	w.cfg.Log.Info("cannot confirm the primary a sentinel named", "candidate", candidate, "sentinel", sentinel, "error", err.Error())
 }
 
-// Role asks the Redis instance at addr for the first element of ROLE.
-func Role(ctx context.Context, addr, password string, timeout time.Duration) (string, error) {
+// Role asks the Redis instance at addr, reached with a, for the first
+// element of ROLE.
+func Role(ctx context.Context, addr string, a Access, timeout time.Duration) (string, error) {
 	c := redis.NewClient(&redis.Options{
-		Addr: addr, Password: password, Protocol: 2, DisableIdentity: true,
+		Addr: addr, Password: a.Password, TLSConfig: a.TLS, Protocol: 2, DisableIdentity: true,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
 	})
 	defer c.Close()

@@ -69,7 +69,7 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 		}
 		return nil
 	})
-	before := AskOne(context.Background(), set.SentinelAddrs()[1], set.Cfg.Password, set.Cfg.MasterName)
+	before := AskOne(context.Background(), set.SentinelAddrs()[1], Access{Password: set.Cfg.Password}, set.Cfg.MasterName)
 	if before.Addr != old {
 		t.Fatalf("sentinel names %q before the failover, want %q (%+v)", before.Addr, old, before)
 	}
@@ -102,7 +102,7 @@ func TestWatcherFollowsFailoverAndSurvivesSentinelLoss(t *testing.T) {
 			// before the sentinel's SENTINEL MASTER names the new primary.
 			var after Master
 			redistest.WaitFor(t, 2*time.Second, "the announcing sentinel to switch its configuration", func(ctx context.Context) error {
-				if after = AskOne(ctx, e.Sentinel, set.Cfg.Password, set.Cfg.MasterName); after.Addr != e.New || after.InFailover {
+				if after = AskOne(ctx, e.Sentinel, Access{Password: set.Cfg.Password}, set.Cfg.MasterName); after.Addr != e.New || after.InFailover {
 					return fmt.Errorf("%+v", after)
 				}
 				return nil

@@ -178,7 +178,7 @@ func majority(ctx context.Context, sentinels []*sentinelProc, master string) (st
 	for i, s := range sentinels {
 		addrs[i] = s.addr()
 	}
-	answers := sentinel.AskPrimary(ctx, addrs, master, testPassword, time.Second)
+	answers := sentinel.AskPrimary(ctx, addrs, master, sentinel.Access{Password: testPassword}, time.Second)
 	count := map[string]int{}
 	for _, a := range answers {
 		if a.Addr != "" {

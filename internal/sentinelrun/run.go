@@ -91,7 +91,7 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	if cfg.SentinelAuthEnabled {
 		password = in.Password
 	}
-	answers := sentinel.AskPrimary(ctx, peers, cfg.MasterName, password, in.AskTimeout)
+	answers := sentinel.AskPrimary(ctx, peers, cfg.MasterName, sentinel.Access{Password: password}, in.AskTimeout)
 	addr, ok := sentinel.MostAnswering(answers)
 	source := "peer sentinels"
 	if !ok {
