@@ -46,6 +46,31 @@ const (
 	// when the last scheduled backup failed, or the newest completed one
 	// is older than twice the schedule's interval.
 	ConditionBackupsCurrent = "BackupsCurrent"
+	// ConditionCertificateReady is set when spec.tls is on: False while
+	// the certificate Secret is missing, invalid, close to its end, or
+	// does not name every Service.
+	ConditionCertificateReady = "CertificateReady"
+)
+
+// Reasons of the CertificateReady condition.
+const (
+	// ReasonCertificateIssued: haredis issued NAME-tls from its CA.
+	ReasonCertificateIssued = "Issued"
+	// ReasonCertificateProvided: the user's Secret (spec.tls.secretName)
+	// holds a valid certificate.
+	ReasonCertificateProvided = "Provided"
+	// ReasonTLSSecretMissing: the Secret spec.tls.secretName names does
+	// not exist.
+	ReasonTLSSecretMissing = "SecretMissing"
+	// ReasonTLSSecretInvalid: the Secret lacks a key, its key does not
+	// match its certificate, or ca.crt does not sign it.
+	ReasonTLSSecretInvalid = "SecretInvalid"
+	// ReasonCertificateExpiring: the user's certificate ends within
+	// CertificateExpiryWarning.
+	ReasonCertificateExpiring = "Expiring"
+	// ReasonCertificateNamesMissing: the user's certificate does not name
+	// every Service, so clients that verify host names refuse it.
+	ReasonCertificateNamesMissing = "NamesMissing"
 )
 
 // Reasons of the BackupsCurrent condition.
@@ -236,6 +261,8 @@ const (
 	EventForcePrimaryRefused    = "ForcePrimaryRefused"
 	EventForcePrimaryIgnored    = "ForcePrimaryIgnored"
 	EventPasswordSecretRestored = "PasswordSecretRestored"
+	// EventCertificateIssued: haredis issued or renewed NAME-tls.
+	EventCertificateIssued = "CertificateIssued"
 	// EventUserPasswordChanged: a declared user's Secret holds a new
 	// password; the previous one is accepted until the grace period ends.
 	EventUserPasswordChanged = "UserPasswordChanged"

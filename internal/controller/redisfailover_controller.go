@@ -153,6 +153,9 @@ type state struct {
 	// tls is the client config of every connection to rf's instances,
 	// sentinels and proxies (their CA), nil without TLS.
 	tls *tls.Config
+	// tlsInfo is the certificate's state, for the status and
+	// NAME-connection.
+	tlsInfo tlsState
 	// token is the manager token every instance manager requires.
 	token string
 	// proxyToken is the bearer token of the proxies' admin endpoints.
@@ -229,6 +232,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.ensureFinalizer,
 		r.recordIdentity,
 		r.resolveBootstrap,
+		r.reconcileTLS,
 		r.reconcileSecrets,
 		r.planInstances,
 		r.reconcileConfigMap,

@@ -299,7 +299,7 @@ func (r *RedisFailoverReconciler) notTakingPassword(ctx context.Context, rf *har
 		if addr == "" {
 			return
 		}
-		c := redis.NewClient(&redis.Options{Addr: addr, Username: acl.ApplicationUser, Password: st.password, DialTimeout: time.Second,
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: acl.ApplicationUser, Password: st.password, TLSConfig: st.tls, DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
 		defer c.Close()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -161,7 +161,7 @@ func (r *RedisFailoverReconciler) writeConnection(ctx context.Context, rf *hared
 	if st.rotation.Previous != "" && st.rotation.Until == "" {
 		pw = st.rotation.Previous
 	}
-	conn := specs.ConnectionSecret(rf, pw)
+	conn := specs.ConnectionSecret(rf, pw, st.tlsInfo.caPEM)
 	obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: conn.Name, Namespace: conn.Namespace}}
 	_, err := r.createOrUpdate(ctx, obj, conn, func() { obj.Data = conn.Data; obj.Type = conn.Type })
 	return err

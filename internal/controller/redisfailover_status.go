@@ -288,6 +288,11 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	} else {
 		set(haredisv1.ConditionPasswordSecretInSync, false, st.passwordSync.reason, st.passwordSync.message)
 	}
+	if rf.TLSEnabled() {
+		set(haredisv1.ConditionCertificateReady, st.tlsInfo.ready, st.tlsInfo.reason, st.tlsInfo.msg)
+	} else {
+		meta.RemoveStatusCondition(&rf.Status.Conditions, haredisv1.ConditionCertificateReady)
+	}
 	set(storageResized(rf, st))
 	set(imageAccepted(st))
 	if rf.AuthEnabled() {

@@ -206,6 +206,7 @@ func (r *RedisFailoverReconciler) switchoverPlan(rf *haredisv1.RedisFailover, st
 		PrimaryAnnounced: announced(from), TargetAnnounced: announced(to),
 		Sentinels:        r.Reach.SentinelAddrs(rf, st.sentinels),
 		SentinelPassword: sentinelPassword,
+		TLS:              st.tls,
 	}
 	p.Username, p.Password = adminAuth(rf, st)
 	for _, n := range st.instances {

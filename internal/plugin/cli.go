@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"github.com/haredis/haredis/internal/certs"
 	"io"
 	"net/url"
 	"strconv"
@@ -92,6 +93,10 @@ func PlanCLI(ctx context.Context, c client.Reader, ns, name string, o CLIOptions
 			return nil, fmt.Errorf("cannot read REDIS_URL %q of the status: %w", conn.RedisURL, err)
 		}
 		args = []string{"-h", u.Hostname(), "-p", u.Port()}
+	}
+	if rf.TLSEnabled() {
+		// The pod mounts the CA; redis-cli verifies the chain.
+		args = append(args, "--tls", "--cacert", certs.MountDir+"/"+certs.CAKey)
 	}
 	return &CLITarget{
 		Pod: inst, Container: "redis",

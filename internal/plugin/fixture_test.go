@@ -179,7 +179,7 @@ func cluster(rf *haredisv1.RedisFailover) []client.Object {
 	// While failing over, the dead primary's pod and a sentinel on its
 	// node are not ready.
 	failing := rf.Status.Phase == haredisv1.PhaseFailingOver
-	objs := []client.Object{rf, specs.ConnectionSecret(rf, pw),
+	objs := []client.Object{rf, specs.ConnectionSecret(rf, pw, nil),
 		node("bed-1", "zone-a"), node("bed-2", "zone-b"), node("bed-3", "zone-c"),
 		pod("app-1", specs.ComponentRedis, "bed-1", ready["app-1"], 0),
 		pod("app-2", specs.ComponentRedis, "bed-2", ready["app-2"], 1),

@@ -40,6 +40,7 @@ func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceco
 		HostTemplate:             InstanceHost(rf, instanceconfig.NamePlaceholder),
 		Sentinels:                SentinelAddrs(rf),
 		SentinelAuthEnabled:      rf.AuthEnabled(),
+		TLS:                      rf.TLSEnabled(),
 		Persistence:              persistence,
 		Config:                   group,
 		ConfigGeneration:         rf.Generation,

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"github.com/haredis/haredis/internal/acl"
+	"github.com/haredis/haredis/internal/certs"
 
 	"github.com/haredis/haredis/internal/quorum"
 
@@ -204,7 +205,27 @@ func commonMounts(rf *haredisv1.RedisFailover, manager bool) []corev1.VolumeMoun
 	if rf.AuthEnabled() || manager {
 		m = append(m, corev1.VolumeMount{Name: "auth", MountPath: AuthDir, ReadOnly: true})
 	}
+	if rf.TLSEnabled() {
+		m = append(m, tlsMount())
+	}
 	return m
+}
+
+// tlsMount and tlsVolume mount the certificate Secret (spec.tls) where
+// every pod of the RedisFailover reads it; the kubelet writes a renewed
+// certificate into the same files.
+func tlsMount() corev1.VolumeMount {
+	return corev1.VolumeMount{Name: "tls", MountPath: certs.MountDir, ReadOnly: true}
+}
+
+func tlsVolume(rf *haredisv1.RedisFailover) corev1.Volume {
+	return corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: rf.TLSSecretName(),
+		Items: []corev1.KeyToPath{
+			{Key: certs.CertKey, Path: certs.CertKey}, {Key: certs.KeyKey, Path: certs.KeyKey}, {Key: certs.CAKey, Path: certs.CAKey},
+		},
+		DefaultMode: ptr.To[int32](0o400),
+	}}}
 }
 
 func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
@@ -246,6 +267,9 @@ func commonVolumes(rf *haredisv1.RedisFailover, manager bool) []corev1.Volume {
 			Items:       items,
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
+	}
+	if rf.TLSEnabled() {
+		v = append(v, tlsVolume(rf))
 	}
 	return v
 }

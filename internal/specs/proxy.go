@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"github.com/haredis/haredis/internal/certs"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,12 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 		Items:       items,
 		DefaultMode: ptr.To[int32](0o400),
 	}}}}
+	if rf.TLSEnabled() {
+		// TLS on both sides: to clients and to the instances and sentinels.
+		args = append(args, "--tls-dir="+certs.MountDir)
+		mounts = append(mounts, tlsMount())
+		volumes = append(volumes, tlsVolume(rf))
+	}
 	adminProbe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("admin")}},

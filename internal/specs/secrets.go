@@ -25,6 +25,8 @@ const (
 	ConnPassword    = "REDIS_PASSWORD"
 	ConnMasterName  = "REDIS_MASTER_NAME"
 	ConnSentinels   = "REDIS_SENTINELS"
+	// ConnCA is the CA that signs the servers' certificates, with TLS.
+	ConnCA = "ca.crt"
 )
 
 // GeneratePassword returns 32 random bytes in URL-safe base64, so that it
@@ -105,8 +107,9 @@ type Tokens struct {
 }
 
 // ConnectionSecret holds what an application needs to connect; password is
-// empty when auth is off.
-func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secret {
+// empty when auth is off, caPEM (the CA to verify the servers with) when
+// TLS is.
+func ConnectionSecret(rf *haredisv1.RedisFailover, password string, caPEM []byte) *corev1.Secret {
 	host := ServiceHost(rf, rf.ServiceName())
 	ep := Endpoints(rf)
 	data := map[string][]byte{
@@ -120,6 +123,9 @@ func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secr
 	if password != "" {
 		data[ConnPassword] = []byte(password)
 	}
+	if len(caPEM) > 0 {
+		data[ConnCA] = caPEM
+	}
 	return &corev1.Secret{
 		ObjectMeta: objectMeta(rf, rf.ConnectionSecretName(), ComponentRedis),
 		Type:       corev1.SecretTypeOpaque,
@@ -129,16 +135,21 @@ func ConnectionSecret(rf *haredisv1.RedisFailover, password string) *corev1.Secr
 
 // Endpoints are the addresses reported in status (never with a password).
 // The sentinel URL follows the redis+sentinel://HOST:PORT/MASTER form that
-// go-redis, Lettuce and redis-py understand.
+// go-redis, Lettuce and redis-py understand; with TLS the URLs are
+// rediss:// and rediss+sentinel://.
 func Endpoints(rf *haredisv1.RedisFailover) haredisv1.Endpoints {
 	hp := func(svc string, port int) string { return net.JoinHostPort(ServiceHost(rf, svc), strconv.Itoa(port)) }
 	sentinel := hp(rf.SentinelServiceName(), SentinelPort)
+	scheme, sentinelScheme := "redis://", "redis+sentinel://"
+	if rf.TLSEnabled() {
+		scheme, sentinelScheme = "rediss://", "rediss+sentinel://"
+	}
 	return haredisv1.Endpoints{
-		RedisURL:    "redis://" + hp(rf.ServiceName(), RedisPort),
+		RedisURL:    scheme + hp(rf.ServiceName(), RedisPort),
 		Primary:     hp(rf.PrimaryServiceName(), RedisPort),
 		Replicas:    hp(rf.ReplicasServiceName(), RedisPort),
 		Sentinel:    sentinel,
-		SentinelURL: "redis+sentinel://" + sentinel + "/" + rf.MasterName(),
+		SentinelURL: sentinelScheme + sentinel + "/" + rf.MasterName(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,13 @@ func ownPassword() *haredisv1.RedisFailover {
 	return rf
 }
 
+// withTLS has spec.tls on, with the certificate issued by haredis.
+func withTLS() *haredisv1.RedisFailover {
+	rf := defaulted()
+	rf.Spec.TLS = &haredisv1.TLSSpec{Enabled: true}
+	return rf
+}
+
 // everything renders all objects of a RedisFailover as one YAML stream.
 func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) string {
 	t.Helper()
@@ -98,7 +106,11 @@ func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) stri
 	if rf.AuthEnabled() && rf.Spec.Auth.PasswordSecret == nil {
 		objs = append(objs, AuthSecret(rf, password))
 	}
-	objs = append(objs, ConnectionSecret(rf, password))
+	var caPEM []byte
+	if rf.TLSEnabled() {
+		caPEM = []byte("-----BEGIN CERTIFICATE-----\nnot a real CA\n-----END CERTIFICATE-----\n")
+	}
+	objs = append(objs, ConnectionSecret(rf, password, caPEM))
 	for _, p := range PodDisruptionBudgets(rf) {
 		objs = append(objs, p)
 	}
@@ -141,6 +153,7 @@ func TestGolden(t *testing.T) {
 		"defaults":     {rf: defaulted(), password: "s3cret-not-real"},
 		"customised":   {rf: customised()},
 		"own-password": {rf: ownPassword(), password: "from-user-secret"},
+		"tls":          {rf: withTLS(), password: "s3cret-not-real"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -235,7 +248,7 @@ func TestServiceNameSelectsTheProxyWhenEnabled(t *testing.T) {
 }
 
 func TestConnectionSecret(t *testing.T) {
-	s := ConnectionSecret(defaulted(), "pa/ss")
+	s := ConnectionSecret(defaulted(), "pa/ss", nil)
 	got := map[string]string{}
 	for k, v := range s.Data {
 		got[k] = string(v)
@@ -251,6 +264,29 @@ func TestConnectionSecret(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("connection secret (-want +got):\n%s", diff)
+	}
+}
+
+func TestConnectionSecretWithTLS(t *testing.T) {
+	s := ConnectionSecret(withTLS(), "pw", []byte("the CA"))
+	if got := string(s.Data[ConnURL]); got != "rediss://default:pw@app.shop.svc.cluster.local:6379" {
+		t.Errorf("%s = %s, want a rediss:// URL", ConnURL, got)
+	}
+	if got := string(s.Data[ConnSentinelURL]); !strings.HasPrefix(got, "rediss+sentinel://") {
+		t.Errorf("%s = %s, want a rediss+sentinel:// URL", ConnSentinelURL, got)
+	}
+	if got := string(s.Data[ConnCA]); got != "the CA" {
+		t.Errorf("%s = %q, want the CA", ConnCA, got)
+	}
+}
+
+func TestTLSNamesCoverEveryService(t *testing.T) {
+	names := TLSNames(withTLS())
+	for _, want := range []string{"app.shop.svc.cluster.local", "app-primary.shop.svc", "app-replicas.shop", "app-sentinel",
+		"*.app-headless.shop.svc.cluster.local", "*.app-sentinel-headless.shop.svc.cluster.local"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("TLSNames lacks %s: %v", want, names)
+		}
 	}
 }
 

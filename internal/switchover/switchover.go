@@ -2,6 +2,7 @@ package switchover
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -48,6 +49,9 @@ type Plan struct {
 	// MaxLag is how far (bytes) the target may trail the primary before the
 	// fence; the fence waits for the rest (default 1 MiB).
 	MaxLag int64
+	// TLS, when set, is the client config of every connection to the
+	// instances and the sentinels (a RedisFailover with spec.tls).
+	TLS *tls.Config
 	// Dial, when set, dials every connection (tests reaching a network
 	// namespace).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -281,8 +285,24 @@ func (r *run) options(addr, user, password string) *redis.Options {
 	o := &redis.Options{Addr: addr, Username: user, Password: password, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 2,
 		Protocol: 2, DisableIdentity: true}
+	o.TLSConfig = r.p.TLS
 	if r.p.Dial != nil {
 		o.Dialer = r.p.Dial
+		if r.p.TLS != nil {
+			// go-redis applies TLSConfig only in its own dialer.
+			o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := r.p.Dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				tc := tls.Client(c, r.p.TLS)
+				if err := tc.HandshakeContext(ctx); err != nil {
+					c.Close()
+					return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+				}
+				return tc, nil
+			}
+		}
 	}
 	return o
 }

@@ -81,7 +81,7 @@ func reportedRF(t *testing.T, ns string, password string) *haredisv1.RedisFailov
 	if err := k8sClient.Status().Update(ctx, rf); err != nil {
 		t.Fatalf("cannot write the status: %v", err)
 	}
-	if err := k8sClient.Create(ctx, specs.ConnectionSecret(rf, password)); err != nil {
+	if err := k8sClient.Create(ctx, specs.ConnectionSecret(rf, password, nil)); err != nil {
 		t.Fatal(err)
 	}
 	// No controller-manager makes the default service account here.

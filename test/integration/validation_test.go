@@ -129,6 +129,10 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			spec: `auth: {applicationRules: "~* +@all >secret"}`,
 			want: []string{"spec.auth.applicationRules", "password and state rules", "key (~), channel (&) and command (+/-) rules"},
 		},
+		"a TLS parameter in the parameter group": {
+			spec: `redis: {config: {tls-port: "6380"}}`,
+			want: []string{"spec.redis.config", "tls- parameters are set by haredis itself from spec.tls"},
+		},
 		"the application user turned off": {
 			spec: `auth: {applicationRules: "OFF ~* +get"}`,
 			want: []string{"spec.auth.applicationRules", "password and state rules"},
@@ -336,6 +340,16 @@ func TestTransitionRules(t *testing.T) {
 			create: `auth: {enabled: false}`,
 			update: `auth: {}`,
 			want:   []string{"spec.auth.enabled", "cannot be changed"},
+		},
+		"TLS turned on": {
+			create: `{}`,
+			update: `tls: {enabled: true}`,
+			want:   []string{"spec.tls.enabled", "cannot be changed on an existing RedisFailover", "live import"},
+		},
+		"TLS turned off": {
+			create: `tls: {enabled: true}`,
+			update: `tls: {enabled: false}`,
+			want:   []string{"spec.tls.enabled", "cannot be changed"},
 		},
 		"replicas lowered to min-replicas-to-write": {
 			create: `{redis: {replicas: 3}, durability: {minReplicasToWrite: 2}}`,
