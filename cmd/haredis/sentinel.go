@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/sentinelrun"
 )
 
@@ -23,7 +24,7 @@ func newSentinelRunCommand() *cobra.Command {
 	o := sentinelrun.Options{}
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Render sentinel.conf (primary from the peer sentinels' majority, else the recorded one) and exec redis-sentinel",
+		Short: "Render sentinel.conf (primary from the peer sentinels' majority, else the recorded one) and exec redis-sentinel (with TLS, run it and restart it on a renewed certificate)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
@@ -41,6 +42,7 @@ func newSentinelRunCommand() *cobra.Command {
 	f.StringVar(&o.PodName, "pod-name", envOr("POD_NAME", ""), "this sentinel's pod name; keeps its sentinel id stable")
 	f.StringVar(&o.AnnounceHostname, "announce-hostname", "", "this sentinel's stable DNS name")
 	f.StringVar(&o.Binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", ""), "the sentinel binary; valkey-sentinel or redis-sentinel from PATH when empty, Valkey first")
+	f.StringVar(&o.TLSDir, "tls-dir", envOr("HAREDIS_TLS_DIR", certs.MountDir), "the mounted certificate Secret (tls.crt, tls.key, ca.crt), used when instance.json turns TLS on: the sentinel then speaks TLS only and restarts redis-sentinel when the certificate is renewed")
 	f.IntVar(&o.Port, "port", 26379, "sentinel port")
 	f.IntVar(&o.Quorum, "quorum", 0, "sentinels that must agree the primary is down (0: a majority of the sentinels in --config)")
 	f.DurationVar(&o.DownAfter, "down-after", time.Second, "down-after-milliseconds")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/atomicfile"
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/secretfile"
@@ -45,16 +46,40 @@ type Options struct {
 	Quorum          int
 	DownAfter       time.Duration
 	FailoverTimeout time.Duration
-	Log             *slog.Logger
+	// TLSDir is the mounted certificate Secret, used when instance.json
+	// turns TLS on (certs.MountDir when empty).
+	TLSDir string
+	// CertCheckInterval is how often, with TLS, the certificate files are
+	// checked for a renewal (5 s when 0).
+	CertCheckInterval time.Duration
+	// StopTimeout bounds, with TLS, a graceful stop of redis-sentinel
+	// before it is killed (10 s when 0).
+	StopTimeout time.Duration
+	// Output receives redis-sentinel's log when it runs as a child (with
+	// TLS); os.Stdout when nil.
+	Output *os.File
+	Log    *slog.Logger
 }
 
 // Run renders sentinel.conf for this start (Prepare) over the file the
 // previous start left, and replaces the process with redis-sentinel. It
 // returns only on an error.
+//
+// With TLS (instance.json's tls), it runs redis-sentinel as its child
+// instead, and restarts it on the file Sentinel rewrote when the mounted
+// certificate is renewed (see superviseTLS): Sentinel reads its
+// certificate only at start. It then returns nil once ctx ends and
+// redis-sentinel stopped, and an error when redis-sentinel exits by itself.
 func Run(ctx context.Context, o Options) error {
 	cfg, err := instanceconfig.Load(o.ConfigPath)
 	if err != nil {
 		return err
+	}
+	tlsDir := ""
+	if cfg.TLS {
+		if tlsDir = o.TLSDir; tlsDir == "" {
+			tlsDir = certs.MountDir
+		}
 	}
 	password := ""
 	if cfg.AuthEnabled {
@@ -80,7 +105,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot read the previous sentinel.conf: %w", err)
 	}
 	conf, _, err := Prepare(ctx, Inputs{
-		Config: cfg, PodName: o.PodName, AnnounceHostname: o.AnnounceHostname, Port: o.Port, Password: password,
+		Config: cfg, PodName: o.PodName, AnnounceHostname: o.AnnounceHostname, Port: o.Port, TLSDir: tlsDir, Password: password,
 		AuthUser: authUser, AuthPass: authPass, PreviousPasswordHash: previousHash,
 		Quorum: o.Quorum, DownAfter: o.DownAfter, FailoverTimeout: o.FailoverTimeout, Previous: string(previous), Log: o.Log,
 	})
@@ -103,6 +128,9 @@ func Run(ctx context.Context, o Options) error {
 	bin, err := exec.LookPath(name)
 	if err != nil {
 		return fmt.Errorf("cannot find %s: %w", name, err)
+	}
+	if tlsDir != "" {
+		return superviseTLS(ctx, o, bin, path, certs.NewFiles(tlsDir))
 	}
 	o.Log.Info("starting the sentinel", "binary", bin, "config", path)
 	// exec, not a child: redis-sentinel gets the container's signals

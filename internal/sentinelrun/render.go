@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/haredis/haredis/internal/certs"
 )
 
 // Params of one sentinel.conf.
 type Params struct {
 	Port int
+	// TLSDir, when set, is the mounted certificate Secret: the sentinel then
+	// speaks TLS only, on Port, to its clients, its peers and the instances.
+	TLSDir string
 	// AnnounceHostname is the sentinel's own stable DNS name; with
 	// announce-hostnames the sentinels and replicas never keep pod IPs.
 	AnnounceHostname string
@@ -59,7 +64,21 @@ func Render(p Params) (string, error) {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("# Rendered by haredis sentinel run at every start; edits are lost.")
-	line("port %d", p.Port)
+	if p.TLSDir != "" {
+		files := certs.NewFiles(p.TLSDir)
+		// TLS only: no plaintext port. Clients are not asked for a
+		// certificate (the password authenticates them); tls-replication
+		// makes Sentinel dial the instances and its peers over TLS too.
+		line("port 0")
+		line("tls-port %d", p.Port)
+		line("tls-cert-file %s", files.Path(certs.CertKey))
+		line("tls-key-file %s", files.Path(certs.KeyKey))
+		line("tls-ca-cert-file %s", files.Path(certs.CAKey))
+		line("tls-auth-clients no")
+		line("tls-replication yes")
+	} else {
+		line("port %d", p.Port)
+	}
 	line("bind * -::*")
 	line("protected-mode no")
 	line("dir /tmp")
@@ -114,7 +133,7 @@ func Render(p Params) (string, error) {
 }
 
 func (p Params) validate() error {
-	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "previous password hash": p.PreviousPasswordHash, "auth user": p.AuthUser, "auth password": p.AuthPass} {
+	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "previous password hash": p.PreviousPasswordHash, "auth user": p.AuthUser, "auth password": p.AuthPass, "TLS directory": p.TLSDir} {
 		if strings.ContainsAny(v, " \t\r\n\"'") {
 			return fmt.Errorf("cannot render sentinel.conf: the %s contains a space, quote or line break", name)
 		}

@@ -200,3 +200,35 @@ func TestRenderPreviousPassword(t *testing.T) {
 		t.Errorf("sentinel.conf sets requirepass too, which would drop the previous password:\n%s", got)
 	}
 }
+
+// TestRenderTLS: with TLS the sentinel listens on its usual port with TLS
+// only, reads the mounted Secret, asks clients for no certificate, and
+// dials the instances and its peers over TLS.
+func TestRenderTLS(t *testing.T) {
+	p := params()
+	p.TLSDir = "/etc/haredis/tls"
+	got, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `# Rendered by haredis sentinel run at every start; edits are lost.
+port 0
+tls-port 26379
+tls-cert-file /etc/haredis/tls/tls.crt
+tls-key-file /etc/haredis/tls/tls.key
+tls-ca-cert-file /etc/haredis/tls/ca.crt
+tls-auth-clients no
+tls-replication yes
+bind * -::*
+`
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("sentinel.conf with TLS does not start with\n%s\ngot:\n%s", want, got)
+	}
+	if !strings.Contains(got, "sentinel announce-port 26379\n") {
+		t.Errorf("the sentinel must announce its TLS port:\n%s", got)
+	}
+	p.TLSDir = "/etc/haredis/my tls"
+	if _, err := Render(p); err == nil {
+		t.Error("Render accepted a TLS directory with a space")
+	}
+}

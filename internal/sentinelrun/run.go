@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/sentinel"
 
@@ -22,7 +23,10 @@ type Inputs struct {
 	PodName          string
 	AnnounceHostname string
 	Port             int
-	Password         string
+	// TLSDir, when set, is the mounted certificate Secret: the peers are
+	// asked over TLS and the sentinel speaks TLS only.
+	TLSDir   string
+	Password string
 	// AuthUser and AuthPass authenticate the sentinel to the instances when
 	// instance.json turns ACL users on.
 	AuthUser, AuthPass string
@@ -91,7 +95,11 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 	if cfg.SentinelAuthEnabled {
 		password = in.Password
 	}
-	answers := sentinel.AskPrimary(ctx, peers, cfg.MasterName, sentinel.Access{Password: password}, in.AskTimeout)
+	access := sentinel.Access{Password: password}
+	if in.TLSDir != "" {
+		access.TLS = certs.NewFiles(in.TLSDir).ClientConfig()
+	}
+	answers := sentinel.AskPrimary(ctx, peers, cfg.MasterName, access, in.AskTimeout)
 	addr, ok := sentinel.MostAnswering(answers)
 	source := "peer sentinels"
 	if !ok {
@@ -114,7 +122,7 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 			"configEpoch", configEpoch, "previousPrimary", net.JoinHostPort(prev.Host, strconv.Itoa(prev.Port)))
 	}
 	conf, err = Render(Params{
-		Port: in.Port, AnnounceHostname: in.AnnounceHostname, MyID: MyID(cfg.MasterName, in.PodName),
+		Port: in.Port, TLSDir: in.TLSDir, AnnounceHostname: in.AnnounceHostname, MyID: MyID(cfg.MasterName, in.PodName),
 		Password: in.Password, PreviousPasswordHash: in.PreviousPasswordHash, AuthUser: in.AuthUser, AuthPass: in.AuthPass,
 		MasterName: cfg.MasterName, PrimaryHost: host, PrimaryPort: port,
 		Quorum: in.Quorum, DownAfter: in.DownAfter, FailoverTimeout: in.FailoverTimeout,
