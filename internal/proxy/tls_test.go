@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/certs"
@@ -320,4 +321,87 @@ func TestTLSRenewedCertificate(t *testing.T) {
 	if got := old.do(t, "PING"); got[0] != "+PONG" {
 		t.Fatalf("a connection opened before the renewal: %v", got)
 	}
+}
+
+// TestTLSFailoverThroughSentinels: the proxy follows a failover that TLS
+// sentinels decide among TLS instances, asking them over TLS.
+func TestTLSFailoverThroughSentinels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: SIGKILL of the primary and a Sentinel failover")
+	}
+	d := certstest.New(t)
+	const master = "haredis-tls"
+	primary, primaryCmd := startTLSProcess(t, "redis-server", d, "masterauth "+testPassword)
+	host, port, _ := strings.Cut(primary, ":")
+	replica, _ := startTLSProcess(t, "redis-server", d, "masterauth "+testPassword, "replicaof "+host+" "+port)
+	var sentinels []string
+	for range 3 {
+		a, _ := startTLSProcess(t, "redis-sentinel", d,
+			"sentinel monitor "+master+" "+host+" "+port+" 2",
+			"sentinel down-after-milliseconds "+master+" 1000",
+			"sentinel failover-timeout "+master+" 10000",
+			"sentinel auth-pass "+master+" "+testPassword,
+			"sentinel sentinel-pass "+testPassword)
+		sentinels = append(sentinels, a)
+	}
+	for _, a := range sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: a, Password: testPassword, TLSConfig: d.Files().ClientConfig()})
+		defer sc.Close()
+		redistest.WaitFor(t, 30*time.Second, "sentinel "+a+" to know the replica and the other sentinels", func(ctx context.Context) error {
+			reps, err := sc.Replicas(ctx, master).Result()
+			if err != nil {
+				return err
+			}
+			others, err := sc.Sentinels(ctx, master).Result()
+			if err != nil {
+				return err
+			}
+			if len(reps) < 1 || len(others) < 2 {
+				return fmt.Errorf("%d replicas and %d other sentinels known", len(reps), len(others))
+			}
+			return nil
+		})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, RunOptions{
+			Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", TLSDir: d.Path,
+			Sentinels: sentinels, MasterName: master, SentinelPassword: testPassword,
+			Proxy: Config{Password: testPassword, Log: testr.New(t)},
+			Ready: func(c, a net.Addr) { ready <- [2]net.Addr{c, a} },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy: %v", err)
+		}
+	})
+	var addrs [2]net.Addr
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("proxy did not start: %v", err)
+	}
+	admin := "http://" + addrs[1].String()
+	redistest.WaitFor(t, 15*time.Second, "the proxy to follow the primary", func(context.Context) error {
+		if st := status(t, admin); st.Primary != primary {
+			return fmt.Errorf("proxy: %+v, want the primary %s", st, primary)
+		}
+		return nil
+	})
+	c := tlsClient(t, d, addrs[0].String(), func(o *redis.Options) { o.MaxRetries = 0 })
+	if err := c.Set(ctxT(t), "tls:before", "1", 0).Err(); err != nil {
+		t.Fatalf("SET before the failover: %v", err)
+	}
+	_ = primaryCmd.Process.Kill()
+	redistest.WaitFor(t, 60*time.Second, "the proxy to follow the failover and serve writes", func(ctx context.Context) error {
+		if st := status(t, admin); st.Primary != replica {
+			return fmt.Errorf("proxy: %+v, want the new primary %s", st, replica)
+		}
+		return c.Set(ctx, "tls:after", "1", 0).Err()
+	})
 }
