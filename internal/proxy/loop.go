@@ -369,7 +369,8 @@ func (l *loop) closeFD(fd int) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	l.fds[fd] = nil
 	unix.Close(fd)
-	if br := l.bridges[fd]; br != nil {
+	if fd < len(l.bridges) && l.bridges[fd] != nil {
+		br := l.bridges[fd]
 		l.bridges[fd] = nil
 		br.release()
 	}
