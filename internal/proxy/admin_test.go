@@ -113,6 +113,7 @@ var proxyMetricTypes = map[string]dto.MetricType{
 	"haredis_proxy_pause_timeouts_total":              dto.MetricType_COUNTER,
 	"haredis_proxy_paused":                            dto.MetricType_GAUGE,
 	"haredis_proxy_primary_known":                     dto.MetricType_GAUGE,
+	"haredis_proxy_tls_handshake_errors_total":        dto.MetricType_COUNTER,
 }
 
 // TestAdminTokenIsNotThePassword: with an admin token file, /pause and

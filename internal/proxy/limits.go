@@ -15,8 +15,8 @@ import (
 //     before authentication, checked by the connection's CommandScanner
 //     from a command's headers, before its payload is read;
 //   - AuthTimeout, kept by each loop in a list of its unauthenticated
-//     connections, ordered by deadline since the timeout is the same for
-//     all.
+//     connections, ordered by deadline; with TLS the handshake counts in
+//     it (tls.go).
 
 const replyQueryBufferLimit = "-ERR haredis: command larger than the query buffer limit\r\n"
 
@@ -65,20 +65,30 @@ func (c *conn) setAuthed(authed bool) {
 	}
 }
 
-// linkAuth appends c to the loop's unauthenticated connections; deadlines
-// only grow, so the list stays in deadline order.
+// linkAuth adds c to the loop's unauthenticated connections, in deadline
+// order. Deadlines mostly grow, so c mostly goes at the end; a TLS client
+// counts from its accept, before its handshake, and may go a few places
+// before it.
 func (l *loop) linkAuth(c *conn, deadline time.Time) {
 	if c.authLinked {
 		return
 	}
 	c.authLinked, c.authDeadline = true, deadline
-	c.authPrev, c.authNext = l.authTail, nil
-	if l.authTail != nil {
-		l.authTail.authNext = c
-	} else {
-		l.authHead = c
+	after := l.authTail // c goes after this one; nil: at the head
+	for after != nil && after.authDeadline.After(deadline) {
+		after = after.authPrev
 	}
-	l.authTail = c
+	c.authPrev = after
+	if after != nil {
+		c.authNext, after.authNext = after.authNext, c
+	} else {
+		c.authNext, l.authHead = l.authHead, c
+	}
+	if c.authNext != nil {
+		c.authNext.authPrev = c
+	} else {
+		l.authTail = c
+	}
 }
 
 func (l *loop) unlinkAuth(c *conn) {

@@ -37,10 +37,13 @@ type loop struct {
 	woken   bool // a wake-up is written and not yet consumed
 	stopped bool
 
-	fds   []*conn // by descriptor: the connection that owns it
-	conns map[*conn]struct{}
-	held  []*conn // waiting for the end of a pause
-	spare []*conn
+	fds []*conn // by descriptor: the connection that owns it
+	// bridges, by descriptor: the TLS bridge whose socket pair end it is
+	// (tls.go), told when the loop closes it.
+	bridges []*bridge
+	conns   map[*conn]struct{}
+	held    []*conn // waiting for the end of a pause
+	spare   []*conn
 	// Connections not yet authenticated, by deadline (limits.go).
 	authHead, authTail *conn
 
@@ -336,18 +339,23 @@ func (l *loop) shutdown() {
 	}
 }
 
-// register adds fd, owned by c, to the epoll set.
-func (l *loop) register(fd int, c *conn, events uint32) error {
+// register adds fd, owned by c, to the epoll set; br is the TLS bridge
+// of fd, nil for a plain socket.
+func (l *loop) register(fd int, c *conn, br *bridge, events uint32) error {
 	if fd >= len(l.fds) {
-		fds := make([]*conn, max(fd+1, 2*len(l.fds), 64))
+		n := max(fd+1, 2*len(l.fds), 64)
+		fds := make([]*conn, n)
 		copy(fds, l.fds)
 		l.fds = fds
+		bridges := make([]*bridge, n)
+		copy(bridges, l.bridges)
+		l.bridges = bridges
 	}
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("cannot watch a socket: %w", err)
 	}
-	l.fds[fd] = c
+	l.fds[fd], l.bridges[fd] = c, br
 	return nil
 }
 
@@ -361,12 +369,19 @@ func (l *loop) closeFD(fd int) {
 	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	l.fds[fd] = nil
 	unix.Close(fd)
+	if fd < len(l.bridges) && l.bridges[fd] != nil {
+		br := l.bridges[fd]
+		l.bridges[fd] = nil
+		br.release()
+	}
 }
 
-// addConn starts serving the accepted client socket fd.
-func (l *loop) addConn(fd int) {
+// addConn starts serving the client socket fd, accepted at accepted (the
+// authentication timeout counts from then: a TLS handshake counts in it);
+// br is its TLS bridge, nil for a plain socket.
+func (l *loop) addConn(fd int, br *bridge, accepted time.Time) {
 	c := newConn(l, fd)
-	if err := l.register(fd, c, unix.EPOLLIN); err != nil {
+	if err := l.register(fd, c, br, unix.EPOLLIN); err != nil {
 		l.srv.cfg.Log.Error(err, "cannot serve a client connection")
 		unix.Close(fd)
 		l.srv.m.active.Add(-1) // counted by Serve
@@ -375,7 +390,7 @@ func (l *loop) addConn(fd int) {
 	c.cmask = unix.EPOLLIN
 	l.conns[c] = struct{}{}
 	if !c.authed {
-		l.linkAuth(c, time.Now().Add(l.srv.cfg.AuthTimeout))
+		l.linkAuth(c, accepted.Add(l.srv.cfg.AuthTimeout))
 	}
 }
 

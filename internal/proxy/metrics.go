@@ -23,6 +23,9 @@ type stats struct {
 	dialErrors     atomic.Uint64
 	pauses         atomic.Uint64
 	pauseTimeouts  atomic.Uint64
+	// TLS handshakes of clients that failed or did not end in time
+	// (plaintext clients among them).
+	tlsHandshakeErrors atomic.Uint64
 }
 
 // metricsHandler serves the proxy's counters and gauges, each read when
@@ -48,6 +51,7 @@ func (s *Server) metricsHandler() http.Handler {
 		counter("haredis_proxy_upstream_dial_errors_total", "Failed connections to the primary.", func() float64 { return float64(s.m.dialErrors.Load()) }),
 		counter("haredis_proxy_pauses_total", "Pauses for planned switchovers.", func() float64 { return float64(s.m.pauses.Load()) }),
 		counter("haredis_proxy_pause_timeouts_total", "Pauses that ended by reaching their maximum duration.", func() float64 { return float64(s.m.pauseTimeouts.Load()) }),
+		counter("haredis_proxy_tls_handshake_errors_total", "Client connections closed because their TLS handshake failed or did not end within the authentication timeout (plaintext clients among them).", func() float64 { return float64(s.m.tlsHandshakeErrors.Load()) }),
 		gauge("haredis_proxy_paused", "1 while commands are held.", func() float64 { return metrics.Bool(s.Paused()) }),
 		gauge("haredis_proxy_primary_known", "1 when the proxy has a confirmed primary.", func() float64 { return metrics.Bool(s.Ready()) }),
 	)

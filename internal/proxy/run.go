@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/secretfile"
 	"github.com/haredis/haredis/internal/sentinel"
 )
@@ -33,7 +34,14 @@ type RunOptions struct {
 	PasswordFile, PreviousPasswordFile, SentinelPasswordFile string
 	// CredentialsReload is the pace of those reads (default 2 s).
 	CredentialsReload time.Duration
-	Proxy             Config
+	// TLSDir, when set, holds a mounted certificate Secret (tls.crt,
+	// tls.key, ca.crt): clients must speak TLS, served with tls.crt, and
+	// the instances and sentinels are reached over TLS, their chain
+	// verified against ca.crt. The files are read again when they change,
+	// so a renewed certificate is served at the next handshake. It sets
+	// Proxy.TLS and Proxy.UpstreamTLS.
+	TLSDir string
+	Proxy  Config
 	// Ready, when set, is called with the bound addresses once serving.
 	Ready func(client, admin net.Addr)
 }
@@ -45,6 +53,18 @@ func Run(ctx context.Context, o RunOptions) error {
 		return errors.New("cannot run the proxy: give a static primary, or sentinels and a master name")
 	}
 	log := o.Proxy.Log
+	if o.TLSDir != "" {
+		files := certs.NewFiles(o.TLSDir)
+		// Read once here, so that a missing or broken Secret stops the
+		// proxy at its start rather than failing every handshake.
+		if _, err := files.Certificate(); err != nil {
+			return fmt.Errorf("cannot serve TLS: %w", err)
+		}
+		if _, err := files.Pool(); err != nil {
+			return fmt.Errorf("cannot serve TLS: %w", err)
+		}
+		o.Proxy.TLS, o.Proxy.UpstreamTLS = files.ServerConfig(), files.ClientConfig()
+	}
 	srv := New(o.Proxy)
 	defer srv.Close()
 	l, err := net.Listen("tcp", o.Listen)
@@ -78,6 +98,7 @@ func Run(ctx context.Context, o RunOptions) error {
 			Addrs: o.Sentinels, MasterName: o.MasterName,
 			Passwords: func() (string, string, string) { return *sentinelPW.Load(), srv.password(), srv.previousPassword() },
 			InUse:     func() string { p, _ := srv.Primary(); return p },
+			TLS:       o.Proxy.UpstreamTLS,
 			Log:       log.WithName("sentinel"),
 		}, func(e sentinel.Event) {
 			if e.New != "" {
@@ -88,7 +109,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
-	log.Info("proxy serving", "listen", l.Addr().String(), "admin", fmt.Sprint(adminAddr))
+	log.Info("proxy serving", "listen", l.Addr().String(), "admin", fmt.Sprint(adminAddr), "tls", o.Proxy.TLS != nil)
 	if o.Ready != nil {
 		o.Ready(l.Addr(), adminAddr)
 	}

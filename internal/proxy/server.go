@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,13 @@ type Config struct {
 	// too: an escape hatch without a flag, which also lets the whole test
 	// suite run on the plain path.
 	NoIOURing bool
-	Log       logr.Logger
+	// TLS, when set, is the configuration of the client listener: clients
+	// must complete a TLS handshake within AuthTimeout of connecting, or
+	// are closed (tls.go). UpstreamTLS, when set, is the configuration of
+	// the connections to the instances (and of the ROLE check of
+	// /resume).
+	TLS, UpstreamTLS *tls.Config
+	Log              logr.Logger
 }
 
 // Defaults of the limits.
@@ -257,7 +264,18 @@ func (s *Server) Serve(l net.Listener) error {
 		if s.m.active.Add(1) > int64(s.cfg.MaxClients) {
 			s.m.active.Add(-1)
 			s.m.rejected.Add(1)
+			if s.cfg.TLS != nil {
+				// A plaintext reply means nothing to a client that
+				// expects a handshake, and a handshake is what the
+				// limit saves: closed, as Redis does with TLS.
+				nc.Close()
+				continue
+			}
 			refuse(nc, replyMaxClients)
+			continue
+		}
+		if s.cfg.TLS != nil {
+			go s.serveTLS(nc, time.Now())
 			continue
 		}
 		fd, err := takeover(nc)
@@ -266,14 +284,7 @@ func (s *Server) Serve(l net.Listener) error {
 			s.cfg.Log.Error(err, "cannot serve a client connection")
 			continue
 		}
-		s.mu.Lock()
-		lp := s.loops[s.next%len(s.loops)]
-		s.next++
-		s.mu.Unlock()
-		if !lp.post(func() { lp.addConn(fd) }) {
-			s.m.active.Add(-1)
-			unix.Close(fd) // closed meanwhile
-		}
+		s.handOver(fd, nil, time.Now())
 	}
 }
 

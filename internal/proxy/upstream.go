@@ -200,14 +200,16 @@ func (c *conn) startDial() {
 	c.dialing = true
 	st, l, s := c.st, c.l, c.srv
 	go func() {
-		fd, gen, err := s.dialPrimary(st)
-		if !l.post(func() { c.dialDone(fd, gen, err) }) && fd >= 0 {
+		fd, br, gen, err := s.dialPrimary(st)
+		if !l.post(func() { c.dialDone(fd, br, gen, err) }) && fd >= 0 {
 			unix.Close(fd)
 		}
 	}()
 }
 
-func (c *conn) dialDone(fd int, gen uint64, err error) {
+// dialDone takes the upstream socket fd, br its TLS bridge (nil for a plain
+// socket); closing fd without registering it ends the bridge too.
+func (c *conn) dialDone(fd int, br *bridge, gen uint64, err error) {
 	c.dialing = false
 	if c.cfd < 0 {
 		if fd >= 0 {
@@ -225,7 +227,7 @@ func (c *conn) dialDone(fd int, gen uint64, err error) {
 		c.startDial()
 		return
 	default:
-		if err := c.l.register(fd, c, unix.EPOLLIN); err != nil {
+		if err := c.l.register(fd, c, br, unix.EPOLLIN); err != nil {
 			unix.Close(fd)
 			c.close(err.Error())
 			return
@@ -242,8 +244,9 @@ func (c *conn) dialDone(fd int, gen uint64, err error) {
 
 // dialPrimary connects to the current primary and replays the session,
 // waiting up to PrimaryWait for a primary that answers. It returns the
-// socket, ready for a loop, and the generation of the primary.
-func (s *Server) dialPrimary(st sessionState) (int, uint64, error) {
+// socket, ready for a loop, its TLS bridge (nil without TLS), and the
+// generation of the primary.
+func (s *Server) dialPrimary(st sessionState) (int, *bridge, uint64, error) {
 	deadline := time.Now().Add(s.cfg.PrimaryWait)
 	var lastErr error
 	for {
@@ -251,8 +254,8 @@ func (s *Server) dialPrimary(st sessionState) (int, uint64, error) {
 		if addr != "" {
 			nc, err := s.dialAndReplay(addr, st)
 			if err == nil {
-				fd, err := takeover(nc)
-				return fd, gen, err
+				fd, br, err := s.loopSocket(nc)
+				return fd, br, gen, err
 			}
 			s.m.dialErrors.Add(1)
 			lastErr = err
@@ -261,7 +264,7 @@ func (s *Server) dialPrimary(st sessionState) (int, uint64, error) {
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
-			return -1, 0, fmt.Errorf("cannot reach the primary: %w", lastErr)
+			return -1, nil, 0, fmt.Errorf("cannot reach the primary: %w", lastErr)
 		}
 		select {
 		case <-changed:
@@ -271,7 +274,7 @@ func (s *Server) dialPrimary(st sessionState) (int, uint64, error) {
 }
 
 func (s *Server) dialAndReplay(addr string, st sessionState) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, s.cfg.DialTimeout)
+	nc, err := s.dialUpstream(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,7 @@
 // Command proxy-bench measures redis-benchmark through the haredis proxy and
-// through HAProxy against Redis directly, in one run, and prints the ratios.
+// through HAProxy against Redis directly, and through the proxy with TLS on
+// both sides against a TLS Redis directly, in one run, and prints the
+// ratios.
 // It starts and stops every process itself. Run it with `make bench-proxy`.
 package main
 
@@ -19,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/supervise"
 
 	"github.com/haredis/haredis/internal/redistest"
@@ -68,6 +71,30 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 	}
 	defer redis.Close()
 
+	// The TLS cases: a second redis-server with a TLS port (its plain port
+	// is for the readiness check only), and a proxy with TLS on both sides
+	// in front of it, with certificates written here.
+	tlsDir := filepath.Join(dir, "tls")
+	if err := writeCertificates(tlsDir); err != nil {
+		return err
+	}
+	tlsRedisPort, err := redistest.FreePort()
+	if err != nil {
+		return err
+	}
+	tlsRedis, err := redistest.StartServer(redistest.ServerConfig{Extra: []string{
+		fmt.Sprintf("tls-port %d", tlsRedisPort),
+		"tls-cert-file " + filepath.Join(tlsDir, certs.CertKey),
+		"tls-key-file " + filepath.Join(tlsDir, certs.KeyKey),
+		"tls-ca-cert-file " + filepath.Join(tlsDir, certs.CAKey),
+		"tls-auth-clients no",
+	}})
+	if err != nil {
+		return err
+	}
+	defer tlsRedis.Close()
+	tlsArgs := []string{"--tls", "--cacert", filepath.Join(tlsDir, certs.CAKey)}
+
 	proxyPort, adminPort, err := twoPorts()
 	if err != nil {
 		return err
@@ -80,6 +107,10 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 	}()
 	startProxy := func(port, admin int, procs, log string, env ...string) error {
 		proxy := exec.Command(bin, "proxy", "--listen", addr(port), "--admin-listen", addr(admin), "--static-primary", redis.Addr())
+		if log == "proxy-tls.log" {
+			proxy = exec.Command(bin, "proxy", "--listen", addr(port), "--admin-listen", addr(admin),
+				"--static-primary", addr(tlsRedisPort), "--tls-dir", tlsDir)
+		}
 		proxy.Env = append(os.Environ(), env...)
 		if procs != "" {
 			proxy.Env = append(proxy.Env, "GOMAXPROCS="+procs)
@@ -118,6 +149,21 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 			return fmt.Errorf("no PONG through port %d: %w", p, err)
 		}
 	}
+	tlsProxyPort, tlsAdminPort, err := twoPorts()
+	if err != nil {
+		return err
+	}
+	if err := startProxy(tlsProxyPort, tlsAdminPort, procs, "proxy-tls.log"); err != nil {
+		return err
+	}
+	if err := redistest.Wait(ctx, 50*time.Millisecond, func() error { return readyz(tlsAdminPort) }); err != nil {
+		return fmt.Errorf("TLS proxy not ready: %w", err)
+	}
+	for _, p := range []int{tlsRedisPort, tlsProxyPort} {
+		if err := redistest.Wait(ctx, 100*time.Millisecond, func() error { return ping(p, tlsArgs...) }); err != nil {
+			return fmt.Errorf("no PONG over TLS through port %d: %w", p, err)
+		}
+	}
 
 	targets := []target{{"direct", redis.Port()}, {"proxy", proxyPort}, {"haproxy", haPort}}
 	if alt != "" {
@@ -152,21 +198,34 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 		n        int
 	}
 	cases := []caseT{{"set", 1, n1}, {"get", 1, n1}, {"set", 16, n16}, {"get", 16, n16}}
+	// TLS on both sides: redis-benchmark with the CA against the TLS
+	// redis-server directly and through the proxy, at pipeline 1.
+	tlsTargets := []target{{"tls-direct", tlsRedisPort}, {"tls-proxy", tlsProxyPort}}
+	tlsCases := cases[:2]
 	samples := map[string][]result{}
 	key := func(tg, test string, p int) string { return fmt.Sprintf("%s/%s_p%d", tg, test, p) }
 	fmt.Printf("redis-benchmark: %d clients, rounds=%d, n=%d (P1) / %d (P16), proxy GOMAXPROCS=%q\n", clients, rounds, n1, n16, procs)
-	for r := 0; r < rounds; r++ {
+	measure := func(r int, cases []caseT, targets []target, extra ...string) error {
 		for _, c := range cases {
 			// Rotate the order so that drift in the machine's load does not
 			// always favour the same target.
 			for i := range targets {
 				tg := targets[(i+r)%len(targets)]
-				res, err := benchmark(tg.port, c.test, c.pipeline, c.n, clients)
+				res, err := benchmark(tg.port, c.test, c.pipeline, c.n, clients, extra...)
 				if err != nil {
 					return fmt.Errorf("%s %s P%d: %w", tg.name, c.test, c.pipeline, err)
 				}
 				samples[key(tg.name, c.test, c.pipeline)] = append(samples[key(tg.name, c.test, c.pipeline)], res)
 			}
+		}
+		return nil
+	}
+	for r := 0; r < rounds; r++ {
+		if err := measure(r, cases, targets); err != nil {
+			return err
+		}
+		if err := measure(r, tlsCases, tlsTargets, tlsArgs...); err != nil {
+			return err
 		}
 	}
 	// A ratio is taken within each round, where the targets ran back to
@@ -188,6 +247,21 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 			fmt.Printf("%-10s %-10s %12.0f %9.3f %8.2f\n", name, tg.name, m.rps, m.p50, ratio)
 		}
 	}
+	for _, c := range tlsCases {
+		name := fmt.Sprintf("%s_p%d", c.test, c.pipeline)
+		direct := samples[key("tls-direct", c.test, c.pipeline)]
+		for _, tg := range tlsTargets {
+			own := samples[key(tg.name, c.test, c.pipeline)]
+			per := make([]result, len(own))
+			for i := range own {
+				per[i] = result{rps: own[i].rps / direct[i].rps}
+			}
+			ratio := median(per).rps
+			ratios[tg.name+"/"+name] = ratio
+			m := median(own)
+			fmt.Printf("%-10s %-10s %12.0f %9.3f %8.2f\n", name, tg.name, m.rps, m.p50, ratio)
+		}
+	}
 	var line []string
 	for _, tg := range []string{"proxy", "haproxy"} {
 		for _, c := range cases {
@@ -198,6 +272,10 @@ func run(rounds, n1, n16, clients int, procs, alt string, plain bool) error {
 			}
 			line = append(line, fmt.Sprintf("%s=%.2f", k, ratios[tg+"/"+name]))
 		}
+	}
+	for _, c := range tlsCases {
+		name := fmt.Sprintf("%s_p%d", c.test, c.pipeline)
+		line = append(line, fmt.Sprintf("tls_%s=%.2f", name, ratios["tls-proxy/"+name]))
 	}
 	fmt.Println("bench: proxy " + strings.Join(line, " "))
 	return nil
@@ -255,19 +333,46 @@ func readyz(port int) error {
 	return nil
 }
 
-func ping(port int) error {
-	out, err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "PING").CombinedOutput()
+// writeCertificates writes a CA and a certificate for 127.0.0.1 into dir,
+// as a pod mounts its certificate Secret.
+func writeCertificates(dir string) error {
+	now := time.Now()
+	caPEM, caKey, err := certs.NewCA("haredis bench CA", now)
+	if err != nil {
+		return fmt.Errorf("cannot create the bench CA: %w", err)
+	}
+	crt, key, err := certs.Issue(caPEM, caKey, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, now)
+	if err != nil {
+		return fmt.Errorf("cannot issue the bench certificate: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot write the bench certificates: %w", err)
+	}
+	for name, b := range map[string][]byte{certs.CertKey: crt, certs.KeyKey: key, certs.CAKey: caPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return fmt.Errorf("cannot write the bench certificates: %w", err)
+		}
+	}
+	return nil
+}
+
+// ping asks for PONG through port; extra are redis-cli's TLS options.
+func ping(port int, extra ...string) error {
+	args := append([]string{"-p", strconv.Itoa(port)}, extra...)
+	out, err := exec.Command("redis-cli", append(args, "PING")...).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "PONG" {
 		return fmt.Errorf("redis-cli PING: %q %v", out, err)
 	}
 	return nil
 }
 
-// benchmark runs redis-benchmark once and parses its CSV summary.
-func benchmark(port int, test string, pipeline, n, clients int) (result, error) {
-	out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+// benchmark runs redis-benchmark once and parses its CSV summary; extra
+// are its TLS options.
+func benchmark(port int, test string, pipeline, n, clients int, extra ...string) (result, error) {
+	args := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-c", strconv.Itoa(clients), "-n", strconv.Itoa(n), "-P", strconv.Itoa(pipeline),
-		"-t", test, "--csv").Output()
+		"-t", test, "--csv"}, extra...)
+	out, err := exec.Command("redis-benchmark", args...).Output()
 	if err != nil {
 		return result{}, fmt.Errorf("redis-benchmark: %w", err)
 	}
