@@ -2,8 +2,8 @@ package instance
 
 import (
 	"bytes"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"github.com/haredis/haredis/internal/acl"

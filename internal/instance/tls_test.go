@@ -18,7 +18,10 @@ import (
 
 	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/certs/certstest"
+	"github.com/haredis/haredis/internal/instanceapi"
+	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
+	"github.com/haredis/haredis/internal/s3test"
 )
 
 // TestTLSReplicationAndRotation runs a primary and a replica that speak TLS
@@ -31,12 +34,19 @@ func TestTLSReplicationAndRotation(t *testing.T) {
 	c := newTestCluster(t, []string{"app-1", "app-2"}, nil, map[string]string{"notify-keyspace-events": "gxE"})
 	c.useACLUsers()
 	c.useTLS()
+	c.cfg.Sentinels = []string{startTLSSentinel(t, c)}
 	p := c.start("app-1")
 	waitRole(t, p.m, "primary", 20*time.Second)
 	r := c.start("app-2")
 	waitRole(t, r.m, "replica", 30*time.Second)
 
 	ctx := context.Background()
+	// The replica's boot decision asked the sentinel and the primary's
+	// server over TLS.
+	if d := r.m.Status().LastDecision; d == nil || len(d.Facts.Peers) != 1 || !d.Facts.Peers[0].Reachable || d.Facts.Peers[0].Role != "master" ||
+		len(d.Facts.Sentinels) != 1 || !d.Facts.Sentinels[0].Reachable {
+		t.Errorf("the replica's boot decision did not reach the primary and the sentinel: %+v", d)
+	}
 	checkReplicates(t, c, "before the rotation")
 	// The replica's manager asks the primary for its lag over TLS.
 	redistest.WaitFor(t, 10*time.Second, "the replica's lag is known", func(context.Context) error {
@@ -95,6 +105,27 @@ func TestTLSReplicationAndRotation(t *testing.T) {
 	c.tls.Renew(t)
 	waitServedSerial(t, c, fileSerial(t, c.tls.Path))
 	checkReplicates(t, c, "after a refused certificate")
+}
+
+// startTLSSentinel starts a sentinel monitoring app-1 that serves TLS on
+// the port it returns the address of (and plaintext on another), and
+// reaches the instances with TLS.
+func startTLSSentinel(t *testing.T, c *testCluster) string {
+	t.Helper()
+	port := redistest.StablePort(t)
+	d := c.tls.Files()
+	s, err := redistest.StartSentinel(redistest.SentinelConfig{MasterName: c.cfg.MasterName, MasterAddr: c.cfg.Hosts["app-1"], Quorum: 1,
+		Extra: []string{
+			fmt.Sprintf("tls-port %d", port),
+			"tls-cert-file " + d.Path(certs.CertKey), "tls-key-file " + d.Path(certs.KeyKey), "tls-ca-cert-file " + d.Path(certs.CAKey),
+			"tls-auth-clients no", "tls-replication yes",
+			fmt.Sprintf("sentinel auth-pass %s %s", c.cfg.MasterName, testPassword),
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // checkReplicates writes a key on app-1 and waits until app-2 has it.
@@ -201,4 +232,71 @@ func confDirectives(conf []byte) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestBackupWithTLS takes a backup of an instance that speaks TLS only:
+// the snapshot comes through the Unix socket of the manager's own
+// connections.
+func TestBackupWithTLS(t *testing.T) {
+	store := s3test.Run(t, s3test.Options{})
+	c := newTestCluster(t, []string{"app-1"}, nil, nil)
+	c.useACLUsers()
+	c.useTLS()
+	tm := c.start("app-1")
+	waitRole(t, tm.m, instanceapi.RolePrimary, 20*time.Second)
+	ctx := context.Background()
+	rc := c.client("app-1")
+	for i := range 50 {
+		if err := rc.Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := &instanceapi.Client{BaseURL: "http://" + tm.m.HTTPAddr(), Token: testToken}
+	req := instanceapi.BackupRequest{ID: "uid-tls", Key: "tls.rdb", Store: instanceapi.Store{Endpoint: store.Endpoint, Bucket: store.Bucket,
+		Region: s3test.Region, AccessKeyID: store.AccessKeyID, SecretAccessKey: store.SecretAccessKey}}
+	if _, err := api.StartBackup(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	s := waitBackup(t, api, req.ID)
+	if s.Phase != instanceapi.BackupCompleted || s.Keys != 50 || s.Size <= 0 || s.ReplID == "" {
+		t.Errorf("backup %+v: want completed, with 50 keys, a size and a replication ID", s)
+	}
+}
+
+// TestLiveImportWithTLS: an instance that speaks TLS imports from a source
+// outside the RedisFailover that speaks none, and replicates over TLS
+// again once the cutover made it the primary.
+func TestLiveImportWithTLS(t *testing.T) {
+	src := startSource(t, testPassword)
+	ctx := context.Background()
+	sc := src.Client()
+	defer sc.Close()
+	data := redistest.Dataset{Prefix: "before", N: 50}
+	if err := data.Write(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCluster(t, []string{"app-1"}, nil, nil)
+	c.useTLS()
+	c.cfg.Bootstrap = &instanceconfig.Bootstrap{Instance: "app-1", Source: "redis://" + src.Addr(),
+		FromRedis: &instanceconfig.LiveSource{Addr: src.Addr()}}
+	tm := c.start("app-1")
+	waitImportLinkUp(t, tm.m)
+	rc := c.client("app-1")
+	redistest.WaitFor(t, 30*time.Second, "app-1 holds the source's data", func(ctx context.Context) error {
+		return data.Compare(ctx, sc, rc)
+	})
+	if v, err := rc.ConfigGet(ctx, "tls-replication").Result(); err != nil || v["tls-replication"] != "no" {
+		t.Errorf("during the import tls-replication is %v (%v), want no", v, err)
+	}
+	api := &instanceapi.Client{BaseURL: "http://" + tm.m.HTTPAddr(), Token: testToken}
+	if _, err := api.Cutover(ctx); err != nil {
+		t.Fatalf("cutover: %v", err)
+	}
+	if err := api.ReleaseCutover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitRole(t, tm.m, "primary", 10*time.Second)
+	if v, err := rc.ConfigGet(ctx, "tls-replication").Result(); err != nil || v["tls-replication"] != "yes" {
+		t.Errorf("after the cutover tls-replication is %v (%v), want yes", v, err)
+	}
 }
