@@ -228,6 +228,9 @@ func New(opts Options) (*Manager, error) {
 		durability: instanceapi.Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds},
 		output:     newOutputTail(64), tls: opts.Config.TLS, certs: certs.NewFiles(opts.TLSDir)}
 	m.clientTLS = m.certs.ClientConfig()
+	if m.tls && len(m.socketPath()) > maxSocketPath {
+		return nil, fmt.Errorf("cannot create the instance manager: the run dir %s is too long for redis-server's Unix socket", opts.RunDir)
+	}
 	network, addr := m.localAddr()
 	m.redisClient = newRedisConn(network, addr, m.adminAuth)
 	return m, nil

@@ -25,6 +25,10 @@ import (
 // with TLS.
 const socketName = "redis.sock"
 
+// maxSocketPath is the longest path of a Unix socket on every platform
+// Redis runs on (sun_path holds 104 bytes on some, 108 on Linux).
+const maxSocketPath = 103
+
 // defaultCertCheckInterval is how often the mounted certificate is compared
 // with the one the running server loaded.
 const defaultCertCheckInterval = 5 * time.Second

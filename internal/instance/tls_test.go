@@ -300,3 +300,18 @@ func TestLiveImportWithTLS(t *testing.T) {
 		t.Errorf("after the cutover tls-replication is %v (%v), want yes", v, err)
 	}
 }
+
+// TestTLSRefusesARunDirTooLongForTheSocket: with TLS the manager reaches
+// its server through a Unix socket in the run dir, whose path is bounded.
+func TestTLSRefusesARunDirTooLongForTheSocket(t *testing.T) {
+	cfg := &instanceconfig.Config{ClusterName: "app", MasterName: "m", Instances: []string{"app-1"}, InitialPrimary: "app-1",
+		Persistence: instanceconfig.PersistenceAOF, TLS: true}
+	opts := Options{Config: cfg, Self: "app-1", DataDir: t.TempDir(), RunDir: "/run/" + strings.Repeat("d", 100), Log: testLogger(t)}
+	if _, err := New(opts); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("New with a run dir of %d bytes: %v, want too long", len(opts.RunDir), err)
+	}
+	opts.RunDir = "/run/haredis"
+	if _, err := New(opts); err != nil {
+		t.Errorf("New with the usual run dir: %v", err)
+	}
+}
