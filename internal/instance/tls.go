@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/redisconf"
@@ -122,6 +125,13 @@ func (m *Manager) checkCerts(ctx context.Context, refused string) string {
 		return refused
 	}
 	if err := m.reloadCerts(ctx); err != nil {
+		var refusal redis.Error
+		if !errors.As(err, &refusal) {
+			// Not Redis's answer (the server restarts, a timeout): the
+			// next check tries again.
+			m.log.Warn("cannot load the renewed TLS certificate into redis-server yet", "err", err)
+			return refused
+		}
 		m.log.Error("redis-server refused the renewed TLS certificate; it keeps the previous one", "err", err)
 		return fp
 	}
