@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/instance"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/supervise"
@@ -45,10 +46,10 @@ func envIntOr(name string, def int) int {
 
 func newInstanceRunCommand() *cobra.Command {
 	var (
-		configPath, passwordFile, internalPasswordsDir, tokenFile, podInfoDir, dataDir, runDir, httpListen, metricsListen, bind, redisServer string
-		redisPort                                                                                                                            int
-		bootWait, stopTimeout                                                                                                                time.Duration
-		subreaper                                                                                                                            bool
+		configPath, passwordFile, internalPasswordsDir, tokenFile, podInfoDir, tlsDir, dataDir, runDir, httpListen, metricsListen, bind, redisServer string
+		redisPort                                                                                                                                    int
+		bootWait, stopTimeout                                                                                                                        time.Duration
+		subreaper                                                                                                                                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -73,7 +74,7 @@ func newInstanceRunCommand() *cobra.Command {
 			}
 			m, err := instance.New(instance.Options{
 				Config: cfg, ConfigPath: configPath, Self: self, PodIP: os.Getenv("POD_IP"),
-				PasswordFile: passwordFile, InternalPasswordsDir: internalPasswordsDir, TokenFile: tokenFile, PodInfoDir: podInfoDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
+				PasswordFile: passwordFile, InternalPasswordsDir: internalPasswordsDir, TokenFile: tokenFile, PodInfoDir: podInfoDir, TLSDir: tlsDir, DataDir: dataDir, RunDir: runDir, RedisPort: redisPort,
 				Bind: strings.Fields(bind), HTTPListen: httpListen, MetricsListen: metricsListen, RedisServer: redisServer,
 				BootWait: bootWait, StopTimeout: stopTimeout,
 				Reaper: supervise.NewReaper(reapAll, log), Log: log,
@@ -94,6 +95,7 @@ func newInstanceRunCommand() *cobra.Command {
 	f.StringVar(&internalPasswordsDir, "internal-passwords-dir", envOr("HAREDIS_INTERNAL_PASSWORDS_DIR", "/etc/haredis/auth"), "directory holding the internal users' passwords, read when instance.json turns ACL users on (env HAREDIS_INTERNAL_PASSWORDS_DIR)")
 	f.StringVar(&tokenFile, "token-file", envOr("HAREDIS_TOKEN_FILE", "/etc/haredis/auth/manager-token"), "file holding the manager token every API request but the probes must carry (env HAREDIS_TOKEN_FILE)")
 	f.StringVar(&podInfoDir, "pod-info-dir", envOr("HAREDIS_POD_INFO_DIR", "/etc/haredis/podinfo"), "downward API volume with the pod's labels (env HAREDIS_POD_INFO_DIR)")
+	f.StringVar(&tlsDir, "tls-dir", envOr("HAREDIS_TLS_DIR", certs.MountDir), "the mounted certificate Secret (tls.crt, tls.key, ca.crt), read when instance.json turns TLS on (env HAREDIS_TLS_DIR)")
 	f.StringVar(&dataDir, "data-dir", envOr("HAREDIS_DATA_DIR", "/data"), "the instance's volume: Redis's dir and the manager's state (env HAREDIS_DATA_DIR)")
 	f.StringVar(&runDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "where the rendered redis.conf goes (env HAREDIS_RUN_DIR)")
 	f.StringVar(&httpListen, "http-listen", envOr("HAREDIS_HTTP_LISTEN", ":8080"), "address of the HTTP API (env HAREDIS_HTTP_LISTEN)")

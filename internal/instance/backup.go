@@ -63,7 +63,8 @@ func (m *Manager) takeBackup(ctx context.Context, req instanceapi.BackupRequest,
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot take a snapshot of redis-server: %w", err)
 	}
-	stream, err := rdbstream.Open(ctx, m.localAddr(), user, pw, snapshotDialTimeout)
+	network, addr := m.localAddr()
+	stream, err := rdbstream.OpenNetwork(ctx, network, addr, user, pw, snapshotDialTimeout)
 	if err != nil {
 		return objectstore.PutResult{}, fmt.Errorf("cannot take a snapshot of redis-server: %w", err)
 	}

@@ -3,6 +3,7 @@ package instance
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"github.com/haredis/haredis/internal/acl"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/haredis/haredis/internal/certs"
+	"github.com/haredis/haredis/internal/certs/certstest"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redistest"
@@ -44,6 +47,8 @@ type testCluster struct {
 	// first start.
 	server   string
 	dataDirs map[string]string
+	// tls is the certificate directory of useTLS; nil without TLS.
+	tls *certstest.Dir
 }
 
 type testMember struct {
@@ -109,6 +114,7 @@ func (c *testCluster) start(name string) *testMember {
 		RunDir: filepath.Join(c.t.TempDir(), "run"), RedisPort: c.ports[name], Bind: []string{"127.0.0.1"},
 		HTTPListen: fmt.Sprintf("127.0.0.1:%d", c.httpPorts[name]), MetricsListen: "127.0.0.1:0", BootWait: 5 * time.Second, DecideInterval: 200 * time.Millisecond,
 		StopTimeout: 10 * time.Second, Log: log, RedisOutput: out, RedisServer: c.server,
+		TLSDir: c.tlsDir(), CertCheckInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -155,7 +161,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func (c *testCluster) client(name string) *redis.Client {
 	cl := redis.NewClient(&redis.Options{Addr: c.cfg.Hosts[name], Password: testPassword, MaxRetries: -1,
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, Protocol: 2, DisableIdentity: true})
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, Protocol: 2, DisableIdentity: true, TLSConfig: c.clientTLS()})
 	c.t.Cleanup(func() { _ = cl.Close() })
 	return cl
 }
@@ -236,7 +242,35 @@ func (c *testCluster) useACLUsers() {
 // adminClient connects to a member as the admin user.
 func (c *testCluster) adminClient(name string) *redis.Client {
 	cl := redis.NewClient(&redis.Options{Addr: c.cfg.Hosts[name], Username: acl.AdminUser, Password: testInternal.Admin, MaxRetries: -1,
-		Protocol: 2, DisableIdentity: true})
+		Protocol: 2, DisableIdentity: true, TLSConfig: c.clientTLS()})
 	c.t.Cleanup(func() { cl.Close() })
 	return cl
+}
+
+// useTLS turns TLS on, as the operator does with spec.tls: the members
+// speak TLS only, with a certificate of a test CA for 127.0.0.1.
+func (c *testCluster) useTLS() {
+	c.t.Helper()
+	c.cfg.TLS = true
+	c.tls = certstest.New(c.t)
+}
+
+func (c *testCluster) tlsDir() string {
+	if c.tls == nil {
+		return ""
+	}
+	return c.tls.Path
+}
+
+// clientTLS is the TLS configuration of a client of the members (one that
+// knows the CA); nil without TLS.
+func (c *testCluster) clientTLS() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	conf, err := certs.ClientConfig(c.tls.CAPEM)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return conf
 }

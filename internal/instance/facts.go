@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -20,15 +21,11 @@ import (
 // factTimeout bounds each question to a sentinel or a peer.
 const factTimeout = time.Second
 
-func newClient(addr, password string) *redis.Client {
-	return newClientAs(addr, "", password)
-}
-
-// newClientAs is newClient authenticating as user ("" for the default
-// user).
-func newClientAs(addr, user, password string) *redis.Client {
+// newClientAs is a client of a sentinel or another instance, authenticating
+// as user ("" for the default user), with TLS when tlsConf is set.
+func newClientAs(addr, user, password string, tlsConf *tls.Config) *redis.Client {
 	return redis.NewClient(&redis.Options{
-		Addr: addr, Username: user, Password: password,
+		Addr: addr, Username: user, Password: password, TLSConfig: tlsConf,
 		DialTimeout: factTimeout, ReadTimeout: factTimeout, WriteTimeout: factTimeout,
 		MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true,
 	})
@@ -138,7 +135,7 @@ func (m *Manager) peerNames(fromSentinels []string) []string {
 // it knows.
 func (m *Manager) askSentinel(ctx context.Context, addr, password string) (bootrole.SentinelAnswer, []string) {
 	a := bootrole.SentinelAnswer{Addr: addr}
-	c := newClient(addr, password)
+	c := newClientAs(addr, "", password, m.peerTLS())
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, factTimeout)
 	defer cancel()
@@ -231,7 +228,7 @@ func (m *Manager) askPeer(ctx context.Context, name, user, password string) boot
 	p := bootrole.Peer{Name: name}
 	cfg := m.config()
 	host, port := cfg.Address(name, m.opts.RedisPort)
-	c := newClientAs(net.JoinHostPort(host, strconv.Itoa(port)), user, password)
+	c := newClientAs(net.JoinHostPort(host, strconv.Itoa(port)), user, password, m.peerTLS())
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*factTimeout)
 	defer cancel()

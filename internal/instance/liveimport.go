@@ -313,6 +313,7 @@ func (m *Manager) cutover(ctx context.Context, src *instanceconfig.LiveSource) (
 		}
 	}
 	ok = true
+	m.replicateOverTLS(pctx)
 	now := time.Now()
 	m.mu.Lock()
 	m.imported, m.hold = true, h

@@ -2,6 +2,7 @@ package instance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/haredis/haredis/internal/atomicfile"
 
 	"github.com/haredis/haredis/internal/bootrole"
+	"github.com/haredis/haredis/internal/certs"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/redisconf"
@@ -59,6 +61,12 @@ type Options struct {
 	// MetricsListen, when set, serves GET /metrics alone there, without
 	// the token the API requires.
 	MetricsListen string
+	// TLSDir holds the mounted certificate Secret (tls.crt, tls.key,
+	// ca.crt), used when instance.json says tls; certs.MountDir when empty.
+	TLSDir string
+	// CertCheckInterval is how often, with TLS, the files in TLSDir are
+	// compared with the certificate the running server loaded.
+	CertCheckInterval time.Duration
 	// RedisServer is the server binary; when empty, valkey-server or
 	// redis-server, whichever the image has in PATH (Valkey first).
 	RedisServer string
@@ -92,6 +100,12 @@ func (o *Options) setDefaults() {
 	if o.ValidateTimeout == 0 {
 		o.ValidateTimeout = 10 * time.Second
 	}
+	if o.TLSDir == "" {
+		o.TLSDir = certs.MountDir
+	}
+	if o.CertCheckInterval == 0 {
+		o.CertCheckInterval = defaultCertCheckInterval
+	}
 	if o.RedisOutput == nil {
 		o.RedisOutput = os.Stdout
 	}
@@ -107,6 +121,14 @@ func (o *Options) setDefaults() {
 type Manager struct {
 	opts Options
 	log  *slog.Logger
+
+	// tls is instance.json's tls, chosen at the RedisFailover's creation:
+	// it never changes while the manager runs. certs are the mounted
+	// certificate files, clientTLS the configuration of connections to
+	// the other instances and the sentinels.
+	tls       bool
+	certs     *certs.Files
+	clientTLS *tls.Config
 
 	// cfgMu serializes changes of the parameter group.
 	cfgMu sync.Mutex
@@ -174,6 +196,9 @@ type runState struct {
 	promotable  bool
 	why         string
 	evaluatedAt time.Time
+	// certs is the fingerprint of the TLS certificate files the server
+	// loaded ("" without TLS).
+	certs string
 }
 
 // New checks the options and prepares a Manager.
@@ -189,7 +214,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.New("cannot create the instance manager: data dir and run dir must be set")
 	}
 	// redis-server runs in the data dir: every path must be absolute.
-	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.PasswordFile, &opts.InternalPasswordsDir, &opts.TokenFile, &opts.PodInfoDir, &opts.ConfigPath} {
+	for _, p := range []*string{&opts.DataDir, &opts.RunDir, &opts.TLSDir, &opts.PasswordFile, &opts.InternalPasswordsDir, &opts.TokenFile, &opts.PodInfoDir, &opts.ConfigPath} {
 		if *p == "" {
 			continue
 		}
@@ -201,8 +226,13 @@ func New(opts Options) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, cfg: opts.Config, log: opts.Log.With("instance", opts.Self), phase: instanceapi.PhaseDeciding, seedReady: make(chan struct{}),
 		durability: instanceapi.Durability{MinReplicasToWrite: opts.Config.MinReplicasToWrite, MaxLagSeconds: opts.Config.MinReplicasMaxLagSeconds},
-		output:     newOutputTail(64)}
-	m.redisClient = newRedisConn(m.localAddr(), m.adminAuth)
+		output:     newOutputTail(64), tls: opts.Config.TLS, certs: certs.NewFiles(opts.TLSDir)}
+	m.clientTLS = m.certs.ClientConfig()
+	if m.tls && len(m.socketPath()) > maxSocketPath {
+		return nil, fmt.Errorf("cannot create the instance manager: the run dir %s is too long for redis-server's Unix socket", opts.RunDir)
+	}
+	network, addr := m.localAddr()
+	m.redisClient = newRedisConn(network, addr, m.adminAuth)
 	return m, nil
 }
 
@@ -227,10 +257,6 @@ func (m *Manager) MetricsAddr() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.metricsAddr
-}
-
-func (m *Manager) localAddr() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.opts.RedisPort))
 }
 
 // password reads the password file at each use, so that a rotated Secret is
@@ -348,6 +374,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.log.Info("server", "binary", bin, "engine", string(server.Engine), "version", server.Version.String())
 	go m.pollLoop(ctx)
+	go m.certLoop(ctx)
 	if !m.bootstrap(ctx) {
 		// The seed cannot be loaded: start nothing, so that nothing is
 		// served empty in its place; status and readiness say why.
@@ -479,13 +506,14 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	}
 	priority := m.normalPriority()
 	promotable, why := true, "primary"
+	m.renderTLS(&in, m.fromLiveSource(d))
 	if d.Action == bootrole.Replica {
 		host, port, err := m.masterAddress(d)
 		if err != nil {
 			return nil, err
 		}
 		in.ReplicaOfHost, in.ReplicaOfPort = host, port
-		if src := m.liveSource(); src != nil && d.MasterAddr == src.Addr {
+		if m.fromLiveSource(d) {
 			// No sentinel watches it during the import; 0 all the same.
 			promotable, why, priority = false, "imports from a Redis outside the RedisFailover", 0
 		} else if promotable, why = bootrole.Promotable(facts); !promotable {
@@ -506,6 +534,7 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	if err := atomicfile.Write(path, conf, 0o600); err != nil {
 		return nil, err
 	}
+	loaded := m.loadedCerts()
 	cmd := exec.Command(m.binary, path)
 	m.output.reset()
 	out, err := m.output.pipe(m.opts.RedisOutput)
@@ -521,7 +550,7 @@ func (m *Manager) startRedis(d bootrole.Decision, facts bootrole.Facts) (*superv
 	}
 	m.mu.Lock()
 	m.proc = proc
-	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now()}
+	m.run = runState{started: time.Now(), priority: priority, promotable: promotable, why: why, evaluatedAt: time.Now(), certs: loaded}
 	m.mu.Unlock()
 	m.bootStarted(in.Group)
 	own := facts.Own
@@ -588,10 +617,17 @@ func (m *Manager) renderUsers(in *redisconf.Input, d bootrole.Decision) error {
 	users[0].PreviousHash = prev
 	in.Users = append(users, m.confDeclared()...)
 	in.MasterUser, in.MasterAuth = acl.ReplicationUser, p.Replication
-	if src := m.liveSource(); src != nil && d.Action == bootrole.Replica && d.MasterAddr == src.Addr {
+	if m.fromLiveSource(d) {
 		in.MasterUser, in.MasterAuth = "", in.Password
 	}
 	return nil
+}
+
+// fromLiveSource: the decision is to replicate from the source of a live
+// import, a Redis outside the RedisFailover.
+func (m *Manager) fromLiveSource(d bootrole.Decision) bool {
+	src := m.liveSource()
+	return src != nil && d.Action == bootrole.Replica && d.MasterAddr == src.Addr
 }
 
 // masterAddress is where to replicate from: the address the sentinels gave,

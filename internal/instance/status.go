@@ -41,16 +41,17 @@ type observed struct {
 // redisConn keeps one client to the local redis-server, rebuilt when the
 // password changes.
 type redisConn struct {
-	addr string
-	auth func() (user, password string, err error)
-	mu   sync.Mutex
-	user string
-	pw   string
-	c    *redis.Client
+	// network and addr: "unix" and a socket path, or "tcp" and an address.
+	network, addr string
+	auth          func() (user, password string, err error)
+	mu            sync.Mutex
+	user          string
+	pw            string
+	c             *redis.Client
 }
 
-func newRedisConn(addr string, auth func() (string, string, error)) *redisConn {
-	return &redisConn{addr: addr, auth: auth}
+func newRedisConn(network, addr string, auth func() (string, string, error)) *redisConn {
+	return &redisConn{network: network, addr: addr, auth: auth}
 }
 
 func (r *redisConn) client() (*redis.Client, error) {
@@ -64,7 +65,7 @@ func (r *redisConn) client() (*redis.Client, error) {
 		if r.c != nil {
 			_ = r.c.Close()
 		}
-		r.c = redis.NewClient(&redis.Options{Addr: r.addr, Username: user, Password: pw, DialTimeout: time.Second,
+		r.c = redis.NewClient(&redis.Options{Network: r.network, Addr: r.addr, Username: user, Password: pw, DialTimeout: time.Second,
 			ReadTimeout: 2 * time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 4,
 			Protocol: 2, DisableIdentity: true})
 		r.user, r.pw = user, pw
@@ -171,12 +172,14 @@ func (m *Manager) pollOnce(ctx context.Context, masters map[string]*redis.Client
 	mc, ok := masters[o.MasterAddr]
 	if !ok {
 		user, pw, _ := m.peerAuth()
+		tlsConf := m.peerTLS()
 		if src := m.liveSource(); src != nil && o.MasterAddr == src.Addr {
-			// The source of a live import knows the password alone.
-			user = ""
+			// The source of a live import knows the password alone, and
+			// speaks no TLS.
+			user, tlsConf = "", nil
 			pw, _ = m.password()
 		}
-		mc = newClientAs(o.MasterAddr, user, pw)
+		mc = newClientAs(o.MasterAddr, user, pw, tlsConf)
 		masters[o.MasterAddr] = mc
 	}
 	if mt, err := mc.Info(pctx, "replication").Result(); err != nil {

@@ -54,8 +54,15 @@ type Stream struct {
 // snapshot's bytes come with Read. ctx bounds the whole stream, not only
 // Open: cancelling it cuts the connection. Close the Stream in any case.
 func Open(ctx context.Context, addr, username, password string, dialTimeout time.Duration) (*Stream, error) {
+	return OpenNetwork(ctx, "tcp", addr, username, password, dialTimeout)
+}
+
+// OpenNetwork is Open over network: "tcp", or "unix" with addr the path of
+// the server's Unix socket (the way to a local server that speaks TLS only
+// on its TCP port).
+func OpenNetwork(ctx context.Context, network, addr, username, password string, dialTimeout time.Duration) (*Stream, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to %s: %w", addr, err)
 	}

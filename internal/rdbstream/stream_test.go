@@ -242,3 +242,26 @@ func TestWrongPasswordOfRealServer(t *testing.T) {
 		t.Errorf("error %v names a cancel that did not happen", err)
 	}
 }
+
+// TestSnapshotOverUnixSocket takes a snapshot through the server's Unix
+// socket, the way to a local server that speaks TLS only on its TCP port.
+func TestSnapshotOverUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	src := startServer(t, "redis-server", "repl-diskless-sync-delay 0", "unixsocket "+sock, "unixsocketperm 700")
+	fill(t, src)
+	s, err := OpenNetwork(context.Background(), "unix", sock, "", testPassword, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ReplID == "" {
+		t.Error("the snapshot has no replication ID")
+	}
+	rdb, err := readAll(bufio.NewReaderSize(s, 64<<10))
+	if err != nil {
+		t.Fatalf("reading the snapshot over the Unix socket: %v", err)
+	}
+	if !strings.HasPrefix(string(rdb), "REDIS") {
+		t.Errorf("the snapshot does not start as an RDB file: %q", rdb[:min(len(rdb), 9)])
+	}
+}

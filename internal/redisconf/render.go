@@ -3,6 +3,7 @@ package redisconf
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -51,8 +52,23 @@ type Input struct {
 	// of Sentinel's choice with 0.
 	ReplicaPriority *int
 	// UnixSocket, when set, adds a Unix socket (used by throwaway servers
-	// that validate a group with port 0).
+	// that validate a group with port 0, and by the instance manager's own
+	// connections when the instance speaks TLS).
 	UnixSocket string
+	// TLS, when set, makes Redis speak TLS only, on Port.
+	TLS *TLS
+}
+
+// TLS is the certificate of an instance that speaks TLS only: clients need
+// only the CA (Redis asks them for no certificate), and a replica reaches
+// its primary with TLS.
+type TLS struct {
+	// CertFile, KeyFile and CAFile are the mounted certificate Secret's
+	// tls.crt, tls.key and ca.crt.
+	CertFile, KeyFile, CAFile string
+	// PlainReplication replicates without TLS: the primary is a Redis
+	// outside the RedisFailover (a live import's source).
+	PlainReplication bool
 }
 
 // Defaults are what haredis renders unless the parameter group overrides
@@ -91,6 +107,9 @@ func Render(in Input) ([]byte, error) {
 	}
 	if in.Port < 0 || in.Port > 65535 || in.DataDir == "" {
 		return nil, fmt.Errorf("cannot render redis.conf: port %d or data dir %q invalid", in.Port, in.DataDir)
+	}
+	if t := in.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
+		return nil, errors.New("cannot render redis.conf: TLS needs a certificate, a key and a CA file")
 	}
 	for k := range in.Group {
 		if IsOwned(k) || !paramName.MatchString(k) {
@@ -131,7 +150,7 @@ func Render(in Input) ([]byte, error) {
 		b.WriteString(" " + Quote(a))
 	}
 	b.WriteString("\n")
-	directive(&b, "port", strconv.Itoa(in.Port))
+	tlsDirectives(&b, in.Port, in.TLS)
 	if in.UnixSocket != "" {
 		directive(&b, "unixsocket", in.UnixSocket)
 		directive(&b, "unixsocketperm", "700")
@@ -190,6 +209,29 @@ func Render(in Input) ([]byte, error) {
 		fmt.Fprintf(&b, "replicaof %s %s\n", Quote(in.ReplicaOfHost), Quote(strconv.Itoa(in.ReplicaOfPort)))
 	}
 	return []byte(b.String()), nil
+}
+
+// tlsDirectives renders the TCP port: plain, or with TLS only the TLS port
+// (port 0 turns the plain one off) and the certificate.
+func tlsDirectives(b *strings.Builder, port int, t *TLS) {
+	if t == nil {
+		directive(b, "port", strconv.Itoa(port))
+		return
+	}
+	directive(b, "port", "0")
+	directive(b, "tls-port", strconv.Itoa(port))
+	directive(b, "tls-cert-file", t.CertFile)
+	directive(b, "tls-key-file", t.KeyFile)
+	directive(b, "tls-ca-cert-file", t.CAFile)
+	directive(b, "tls-auth-clients", "no")
+	directive(b, "tls-replication", yesNo(!t.PlainReplication))
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
 }
 
 func directive(b *strings.Builder, name, value string) {

@@ -46,6 +46,13 @@ func TestRenderGolden(t *testing.T) {
 			AnnounceHost:  "app-2.app-headless.ns.svc.cluster.local",
 			ReplicaOfHost: "app-1.app-headless.ns.svc.cluster.local", ReplicaOfPort: 6379,
 		},
+		"tls-replica": {
+			Persistence: "AOF", Port: 6379, DataDir: "/data", Password: "pw",
+			UnixSocket:    "/run/haredis/redis.sock",
+			TLS:           &TLS{CertFile: "/etc/haredis/tls/tls.crt", KeyFile: "/etc/haredis/tls/tls.key", CAFile: "/etc/haredis/tls/ca.crt"},
+			AnnounceHost:  "app-2.app-headless.ns.svc.cluster.local",
+			ReplicaOfHost: "app-1.app-headless.ns.svc.cluster.local", ReplicaOfPort: 6379,
+		},
 		"validation-socket": {
 			Persistence: "AOF", Port: 0, DataDir: "/run/haredis/validate-1", UnixSocket: "/run/haredis/validate-1/s",
 		},
@@ -86,12 +93,64 @@ func TestRenderKeepsEveryDirectiveOnOneLine(t *testing.T) {
 	}
 }
 
+// directives returns the value of every directive of conf, by name.
+func directives(conf []byte) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(string(conf), "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			out[name] = value
+		}
+	}
+	return out
+}
+
+func TestRenderTLS(t *testing.T) {
+	files := &TLS{CertFile: "/tls/tls.crt", KeyFile: "/tls/tls.key", CAFile: "/tls/ca.crt"}
+	got, err := Render(Input{Persistence: "AOF", Port: 6380, DataDir: "/d", UnixSocket: "/run/redis.sock", TLS: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := directives(got)
+	want := map[string]string{
+		"port": `"0"`, "tls-port": `"6380"`,
+		"tls-cert-file": `"/tls/tls.crt"`, "tls-key-file": `"/tls/tls.key"`, "tls-ca-cert-file": `"/tls/ca.crt"`,
+		"tls-auth-clients": `"no"`, "tls-replication": `"yes"`,
+		"unixsocket": `"/run/redis.sock"`, "unixsocketperm": `"700"`,
+	}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("%s = %s, want %s", k, d[k], v)
+		}
+	}
+
+	plain := *files
+	plain.PlainReplication = true
+	got, err = Render(Input{Persistence: "AOF", Port: 6380, DataDir: "/d", TLS: &plain, ReplicaOfHost: "source", ReplicaOfPort: 6379})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := directives(got)["tls-replication"]; v != `"no"` {
+		t.Errorf("replicating from a plain source: tls-replication = %s, want \"no\"", v)
+	}
+
+	got, err = Render(Input{Persistence: "AOF", Port: 6380, DataDir: "/d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range directives(got) {
+		if strings.HasPrefix(name, "tls-") {
+			t.Errorf("without TLS, redis.conf renders %s", name)
+		}
+	}
+}
+
 func TestRenderRefuses(t *testing.T) {
 	cases := map[string]Input{
 		"owned parameter":     {Persistence: "AOF", Port: 1, DataDir: "/d", Group: map[string]string{"dir": "/etc"}},
 		"malformed name":      {Persistence: "AOF", Port: 1, DataDir: "/d", Group: map[string]string{"a b": "x"}},
 		"unknown persistence": {Persistence: "Sometimes", Port: 1, DataDir: "/d"},
 		"no data dir":         {Persistence: "AOF", Port: 1},
+		"TLS without a CA":    {Persistence: "AOF", Port: 1, DataDir: "/d", TLS: &TLS{CertFile: "c", KeyFile: "k"}},
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
