@@ -3,6 +3,7 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/haredis/haredis/internal/specs"
 	"io"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -50,6 +51,15 @@ func PrintData(w io.Writer, format string, v any) error {
 // warnNoPrimary tells on the error stream when rf has no primary that
 // takes writes, so that a URL printed meanwhile is not mistaken for a
 // working one.
+// warnTLS tells, with spec.tls, what the printed client set-up lacks: the
+// CA, and the server name of the pod IPs the sentinels give.
+func warnTLS(io genericiooptions.IOStreams, rf *haredisv1.RedisFailover) {
+	if rf.TLSEnabled() && io.ErrOut != nil {
+		fmt.Fprintf(io.ErrOut, "note: %s speaks TLS: give the client the CA of Secret %s (key %s) and, since the sentinels give pod IPs, the TLS server name %s (docs/security.md, TLS)\n",
+			rf.Name, rf.ConnectionSecretName(), specs.ConnCA, specs.ServiceHost(rf, rf.PrimaryServiceName()))
+	}
+}
+
 func warnNoPrimary(io genericiooptions.IOStreams, rf *haredisv1.RedisFailover) {
 	if err := NoPrimary(rf); err != nil && io.ErrOut != nil {
 		fmt.Fprintf(io.ErrOut, "warning: %v\n", err)

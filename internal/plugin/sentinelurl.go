@@ -67,6 +67,7 @@ func SentinelURL(ctx context.Context, c client.Reader, io genericiooptions.IOStr
 		f.show, f.secret = true, data
 	}
 	warnNoPrimary(io, rf)
+	warnTLS(io, rf)
 	res := SentinelURLResult{Connection: *conn, Format: format.Name, PasswordShown: f.show || !conn.Auth, Text: format.render(f)}
 	if conn.Auth {
 		res.PasswordKey = specs.ConnPassword
