@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/haredis/haredis/internal/engine"
 	"github.com/haredis/haredis/internal/instanceconfig"
 	"github.com/haredis/haredis/internal/secretfile"
+	"github.com/haredis/haredis/internal/sentinel"
 )
 
 // Options of `haredis sentinel run`, as its flags give them.
@@ -130,7 +133,14 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot find %s: %w", name, err)
 	}
 	if tlsDir != "" {
-		return superviseTLS(ctx, o, bin, path, certs.NewFiles(tlsDir))
+		files := certs.NewFiles(tlsDir)
+		self := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port))
+		busy := func(ctx context.Context) bool {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return sentinel.AskOne(cctx, self, sentinel.Access{Password: password, TLS: files.ClientConfig()}, cfg.MasterName).InFailover
+		}
+		return superviseTLS(ctx, o, bin, path, files, restartDelay(o.PodName), busy)
 	}
 	o.Log.Info("starting the sentinel", "binary", bin, "config", path)
 	// exec, not a child: redis-sentinel gets the container's signals

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +34,13 @@ import (
 // when redis-sentinel exits by itself, so that the kubelet restarts the
 // container and the sentinel starts again from its peers' view, as
 // without TLS.
-func superviseTLS(ctx context.Context, o Options, bin, path string, files *certs.Files) error {
+//
+// Each sentinel waits delay after it sees a renewal (restartDelay: the
+// pods' kubelets may refresh the files at the same moment, and three
+// sentinels restarting together would leave none for that moment), and
+// while it takes part in a failover (busy), at most maxFailoverHold more:
+// a restart would abort its part.
+func superviseTLS(ctx context.Context, o Options, bin, path string, files *certs.Files, delay time.Duration, busy func(context.Context) bool) error {
 	interval := o.CertCheckInterval
 	if interval <= 0 {
 		interval = 5 * time.Second
@@ -71,6 +79,7 @@ func superviseTLS(ctx context.Context, o Options, bin, path string, files *certs
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var seen time.Time // when the renewal now waiting was first seen
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,8 +94,16 @@ func superviseTLS(ctx context.Context, o Options, bin, path string, files *certs
 		}
 		renewed, leaf, ok := check.renewed()
 		if !ok {
+			seen = time.Time{}
 			continue
 		}
+		if seen.IsZero() {
+			seen = time.Now()
+		}
+		if waited := time.Since(seen); waited < delay || (waited < delay+maxFailoverHold && busy != nil && busy(ctx)) {
+			continue
+		}
+		seen = time.Time{}
 		attrs := []any{"pid", proc.Pid}
 		if leaf != nil {
 			attrs = append(attrs, "serial", leaf.SerialNumber.Text(16), "notAfter", leaf.NotAfter.UTC().Format(time.RFC3339))
@@ -102,6 +119,22 @@ func superviseTLS(ctx context.Context, o Options, bin, path string, files *certs
 		check.served = renewed
 		o.Log.Info("the sentinel restarted with the renewed TLS certificate", "pid", proc.Pid)
 	}
+}
+
+// maxFailoverHold bounds how long a renewal waits for a failover the
+// sentinel takes part in: twice the longest failover-timeout haredis sets
+// by default, so a stuck flag cannot keep an expiring certificate.
+const maxFailoverHold = time.Minute
+
+// restartDelay staggers the sentinels' restarts for a renewal by their
+// ordinal (NAME-sentinel-N): 10 s apart, the first at once.
+func restartDelay(pod string) time.Duration {
+	i := strings.LastIndexByte(pod, '-')
+	n, err := strconv.Atoi(pod[i+1:])
+	if i < 0 || err != nil || n < 1 {
+		return 0
+	}
+	return time.Duration(n-1) * 10 * time.Second
 }
 
 // stopSentinel stops redis-sentinel as the kubelet stops a container:

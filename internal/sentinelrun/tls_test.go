@@ -442,3 +442,14 @@ func TestTLSSentinelServesRenewedCertificate(t *testing.T) {
 		t.Errorf("after the restart the sentinel voted for %s in epoch %d, a second vote in epoch %d", leader, leaderEpoch, epoch)
 	}
 }
+
+func TestRestartDelayStaggersTheSentinels(t *testing.T) {
+	for pod, want := range map[string]time.Duration{
+		"app-sentinel-1": 0, "app-sentinel-2": 10 * time.Second, "app-sentinel-3": 20 * time.Second,
+		"sentinel": 0, "app-sentinel-x": 0,
+	} {
+		if got := restartDelay(pod); got != want {
+			t.Errorf("restartDelay(%q) = %s, want %s", pod, got, want)
+		}
+	}
+}
