@@ -1,7 +1,7 @@
 # Instance manager (haredis instance): see docs/instance-manager.md.
 
 INSTANCE_PKGS := ./internal/acl/... ./internal/engine/... ./internal/instanceconfig/... ./internal/instanceapi/... ./internal/redisconf/... ./internal/redisinfo/... \
-	./internal/bootrole/... ./internal/quorum/... ./internal/supervise/... ./internal/atomicfile/... ./internal/secretfile/... ./internal/metrics/... \
+	./internal/bootrole/... ./internal/quorum/... ./internal/supervise/... ./internal/atomicfile/... ./internal/secretfile/... ./internal/certs/... ./internal/metrics/... \
 	./internal/instance/... ./internal/rdbstream/... ./cmd/haredis/...
 PARTS_PKGS += $(INSTANCE_PKGS)
 
