@@ -44,6 +44,10 @@ const (
 	AnnotationConfigError = "haredis.dev/config-error"
 	// AnnotationRevision on a pod identifies the template it was built from.
 	AnnotationRevision = "haredis.dev/revision"
+	// AnnotationTrustedSince, on NAME-tls, is when its ca.crt began to
+	// trust a new CA (RFC 3339): the certificate that CA signs replaces the
+	// old one only once every pod had the time to read the new ca.crt.
+	AnnotationTrustedSince = "haredis.dev/trusted-since"
 
 	// Finalizer of a RedisFailover: deletes PVCs per the storage policy.
 	Finalizer = "haredis.dev/volumes"

@@ -80,7 +80,7 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 		r.watchers.ensure(key, sentinel.Config{
 			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelAccess(rf, st).Password, TLS: st.tls,
 			RedisPassword: st.password, RedisFallback: st.rotation.Previous,
-		})
+		}, st.tlsInfo.caPEM)
 	}
 	st.view = r.askSentinels(ctx, rf, addrs, sentinelAccess(rf, st), len(st.instances))
 	return ctrl.Result{}, nil
@@ -353,12 +353,12 @@ func (s *watcherSet) Start(ctx context.Context) error {
 	return nil
 }
 
-// ensure runs a watcher for rf with cfg, replacing one whose sentinels or
-// credentials changed.
-func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config) {
+// ensure runs a watcher for rf with cfg, replacing one whose sentinels,
+// credentials or trusted CA (caPEM, with TLS) changed.
+func (s *watcherSet) ensure(rf types.NamespacedName, cfg sentinel.Config, caPEM []byte) {
 	addrs := append([]string(nil), cfg.Addrs...)
 	sort.Strings(addrs)
-	key := strings.Join(addrs, ",") + "|" + cfg.MasterName + "|" + hashSecret(cfg.SentinelPassword+"\x00"+cfg.RedisPassword+"\x00"+cfg.RedisFallback)
+	key := strings.Join(addrs, ",") + "|" + cfg.MasterName + "|" + hashSecret(cfg.SentinelPassword+"\x00"+cfg.RedisPassword+"\x00"+cfg.RedisFallback+"\x00"+string(caPEM))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w, ok := s.watchers[rf]; ok {

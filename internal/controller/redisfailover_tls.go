@@ -78,9 +78,16 @@ func (r *RedisFailoverReconciler) reconcileTLS(ctx context.Context, rf *haredisv
 	return ctrl.Result{}, nil
 }
 
+// TrustSpread is how long a new CA is trusted (in NAME-tls's ca.crt) before
+// the certificate it signs replaces the old one: the kubelets refresh
+// mounted Secrets within about a minute, so by then every pod trusts both.
+const TrustSpread = 2 * time.Minute
+
 // issueCertificate keeps NAME-tls-ca and NAME-tls. A lost CA is replaced
-// by a new one, and NAME-tls trusts both until its next renewal, so that
-// pods that read the new files at different times still trust each other.
+// in two steps, so that no pod ever meets a certificate it does not
+// trust: NAME-tls first keeps its certificate and trusts the new CA next to
+// the old one; TrustSpread later the new CA's certificate replaces it,
+// still trusting both.
 func (r *RedisFailoverReconciler) issueCertificate(ctx context.Context, rf *haredisv1.RedisFailover, st *state, now time.Time) error {
 	ca, err := r.ownedSecret(ctx, rf.Namespace, rf.TLSCASecretName())
 	if err != nil {
@@ -94,8 +101,7 @@ func (r *RedisFailoverReconciler) issueCertificate(ctx context.Context, rf *hare
 	if ca != nil {
 		caCert, caKey = ca.Data[certs.CertKey], ca.Data[certs.KeyKey]
 	}
-	newCA := len(caCert) == 0 || len(caKey) == 0
-	if newCA {
+	if len(caCert) == 0 || len(caKey) == 0 {
 		if caCert, caKey, err = certs.NewCA(rf.Namespace+"/"+rf.Name+" haredis CA", now); err != nil {
 			return err
 		}
@@ -106,33 +112,43 @@ func (r *RedisFailoverReconciler) issueCertificate(ctx context.Context, rf *hare
 		}
 		log.FromContext(ctx).Info("created the CA that issues the TLS certificate", "secret", want.Name)
 	}
+	write := func(crt, key, trust []byte, trustedSince string, why string) error {
+		want := specs.TLSSecret(rf, crt, key, trust)
+		if trustedSince != "" {
+			want.Annotations = map[string]string{haredisv1.AnnotationTrustedSince: trustedSince}
+		}
+		obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+		if _, err := r.createOrUpdate(ctx, obj, want, func() { obj.Data = want.Data; obj.Type = want.Type; obj.Annotations = want.Annotations }); err != nil {
+			return fmt.Errorf("cannot write the TLS Secret %s: %w", want.Name, err)
+		}
+		leaf = want
+		log.FromContext(ctx).Info("wrote the TLS Secret", "secret", want.Name, "why", why)
+		return nil
+	}
 	trust := caCert
-	if leaf != nil && newCA {
+	switch step, why := nextCertificateStep(leaf, caCert, specs.TLSNames(rf), now); step {
+	case certTrustNewCA:
+		// The pods keep serving the certificate they have while they
+		// learn to trust the new CA.
 		trust = joinPEM(caCert, leaf.Data[certs.CAKey])
-	} else if leaf != nil && bytes.Contains(leaf.Data[certs.CAKey], bytes.TrimSpace(caCert)) {
-		trust = leaf.Data[certs.CAKey]
-	}
-	renew, why := true, "no certificate yet"
-	if leaf != nil {
-		renew, why = needsRenewal(leaf.Data, caCert, specs.TLSNames(rf), now)
-	}
-	if renew {
+		if err := write(leaf.Data[certs.CertKey], leaf.Data[certs.KeyKey], trust, now.UTC().Format(time.RFC3339), why); err != nil {
+			return err
+		}
+	case certIssue:
+		if leaf != nil && bytes.Contains(leaf.Data[certs.CAKey], bytes.TrimSpace(caCert)) {
+			trust = leaf.Data[certs.CAKey] // every CA it trusts, the current one among them
+		}
 		crt, key, err := certs.Issue(caCert, caKey, specs.TLSNames(rf), nil, now)
 		if err != nil {
 			return err
 		}
-		if !newCA {
-			trust = caCert // every pod trusts this CA once it reads these files
+		if err := write(crt, key, trust, "", why); err != nil {
+			return err
 		}
-		want := specs.TLSSecret(rf, crt, key, trust)
-		obj := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
-		if _, err := r.createOrUpdate(ctx, obj, want, func() { obj.Data = want.Data; obj.Type = want.Type }); err != nil {
-			return fmt.Errorf("cannot write the TLS Secret %s: %w", want.Name, err)
-		}
-		log.FromContext(ctx).Info("issued the TLS certificate", "secret", want.Name, "why", why)
 		r.event(rf, corev1.EventTypeNormal, haredisv1.EventCertificateIssued, "Issue",
-			"issued the TLS certificate %s (%s), valid %s", want.Name, why, certs.ServerLifetime)
-		leaf = want
+			"issued the TLS certificate %s (%s), valid %s", rf.TLSSecretName(), why, certs.ServerLifetime)
+	default:
+		trust = leaf.Data[certs.CAKey]
 	}
 	st.tlsInfo = tlsState{caPEM: trust, ready: true, reason: haredisv1.ReasonCertificateIssued,
 		msg: fmt.Sprintf("haredis issues %s from its CA %s", rf.TLSSecretName(), rf.TLSCASecretName())}
@@ -141,6 +157,38 @@ func (r *RedisFailoverReconciler) issueCertificate(ctx context.Context, rf *hare
 	}
 	return nil
 }
+
+// Steps of issueCertificate.
+const (
+	certKeep = iota
+	certTrustNewCA
+	certIssue
+)
+
+// nextCertificateStep says what NAME-tls (leaf, nil when missing) needs
+// under the CA caCert, and why.
+func nextCertificateStep(leaf *corev1.Secret, caCert []byte, names []string, now time.Time) (int, string) {
+	if leaf == nil {
+		return certIssue, "no certificate yet"
+	}
+	renew, why := needsRenewal(leaf.Data, caCert, names, now)
+	if !renew {
+		return certKeep, ""
+	}
+	if _, err := certs.Check(leaf.Data, now); err != nil {
+		return certIssue, why // nothing worth keeping
+	}
+	if !bytes.Contains(leaf.Data[certs.CAKey], bytes.TrimSpace(caCert)) {
+		return certTrustNewCA, why
+	}
+	if since, err := time.Parse(time.RFC3339, leaf.Annotations[haredisv1.AnnotationTrustedSince]); err == nil && now.Before(since.Add(TrustSpread)) &&
+		why == whyOtherCA {
+		return certKeep, ""
+	}
+	return certIssue, why
+}
+
+const whyOtherCA = "the certificate is not signed by the current CA"
 
 // needsRenewal says whether the operator issues NAME-tls again, and why.
 func needsRenewal(data map[string][]byte, caCert []byte, names []string, now time.Time) (bool, string) {
@@ -151,7 +199,7 @@ func needsRenewal(data map[string][]byte, caCert []byte, names []string, now tim
 	case !bytes.Contains(data[certs.CAKey], bytes.TrimSpace(caCert)):
 		return true, "the CA changed"
 	case !signedBy(b.Leaf, caCert):
-		return true, "the certificate is not signed by the current CA"
+		return true, whyOtherCA
 	case !certs.Covers(b.Leaf, names):
 		return true, "the certificate does not name every Service"
 	case !now.Before(certs.RenewAt(b.Leaf)):

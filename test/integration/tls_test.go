@@ -75,7 +75,9 @@ func TestIssuedCertificate(t *testing.T) {
 		t.Error("pod app-1 does not mount app-tls")
 	}
 
-	// A lost CA: a new one, and NAME-tls trusts both while pods read it.
+	// A lost CA: a new one, which NAME-tls trusts next to the old one
+	// while it keeps its certificate (the new CA's replaces it once every
+	// pod had the time to read the new ca.crt: TestNextCertificateStep).
 	if err := k8sClient.Delete(context.Background(), ca); err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +99,11 @@ func TestIssuedCertificate(t *testing.T) {
 		if _, err := certs.Check(l.Data, time.Now()); err != nil {
 			return err
 		}
-		if string(l.Data[certs.CertKey]) == string(leaf.Data[certs.CertKey]) {
-			return errors.New("the certificate was not issued again by the new CA")
+		if string(l.Data[certs.CertKey]) != string(leaf.Data[certs.CertKey]) {
+			return errors.New("the certificate was replaced before the pods could trust the new CA")
+		}
+		if l.Annotations[haredisv1.AnnotationTrustedSince] == "" {
+			return errors.New("NAME-tls does not say since when it trusts the new CA")
 		}
 		return nil
 	})
