@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/haredis/haredis/internal/certs"
 
 	"github.com/spf13/cobra"
 
@@ -21,7 +22,7 @@ func newImportCommand() *cobra.Command {
 
 func newImportRDBCommand() *cobra.Command {
 	var o rdbimport.Options
-	var passwordFile string
+	var passwordFile, tlsDir string
 	cmd := &cobra.Command{
 		Use:   "rdb --target HOST:PORT [--user NAME] [--password-file FILE] [--replace] < dump.rdb",
 		Short: "Replay the keys of an RDB file read from stdin into a running primary, online",
@@ -35,6 +36,9 @@ in a pod of its own.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Target == "" {
 				return fmt.Errorf("--target HOST:PORT is required: the primary to import into")
+			}
+			if tlsDir != "" {
+				o.TLS = certs.NewFiles(tlsDir).ClientConfig()
 			}
 			if passwordFile != "" {
 				pw, err := secretfile.Read(passwordFile)
@@ -56,6 +60,7 @@ in a pod of its own.`,
 	cmd.Flags().StringVar(&o.Target, "target", "", "host:port of the primary to import into")
 	cmd.Flags().StringVar(&passwordFile, "password-file", "", "a file holding the target's password")
 	cmd.Flags().StringVar(&o.Username, "user", "", "the user to authenticate as (RESTORE needs the dangerous commands: haredis's admin user)")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", "a directory holding ca.crt: speak TLS to the target, verifying its chain against that CA")
 	cmd.Flags().BoolVar(&o.Replace, "replace", false, "overwrite keys that exist in the target (default: keep them)")
 	cmd.Flags().StringVar(&o.WorkDir, "work-dir", "", "where the file is kept while it is imported (default a temporary directory)")
 	cmd.Flags().IntVar(&o.Batch, "batch", 200, "keys per round trip")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/haredis/haredis/internal/acl"
+	"github.com/haredis/haredis/internal/certs"
 	"io"
 	"net"
 	"strconv"
@@ -73,19 +74,7 @@ func ImportRDB(ctx context.Context, c client.Client, cfg *rest.Config, ns, name 
 	if err := waitRunning(ctx, c, pod, o.StartTimeout); err != nil {
 		return nil, err
 	}
-	argv := []string{specs.InstanceBinary, "import", "rdb", "--work-dir", importWorkDir,
-		"--target", net.JoinHostPort(rf.PrimaryServiceName()+"."+ns+".svc", strconv.Itoa(specs.RedisPort))}
-	switch {
-	case rf.ACLUsersEnabled():
-		// RESTORE is one of the dangerous commands the application user
-		// lacks.
-		argv = append(argv, "--user", acl.AdminUser, "--password-file", specs.AuthDir+"/"+acl.AdminPasswordKey)
-	case rf.AuthEnabled():
-		argv = append(argv, "--password-file", specs.AuthDir+"/"+specs.PasswordKey)
-	}
-	if o.Replace {
-		argv = append(argv, "--replace")
-	}
+	argv := importCommand(rf, ns, o.Replace)
 	var out bytes.Buffer
 	errOut := o.Progress
 	if errOut == nil {
@@ -106,6 +95,27 @@ func ImportRDB(ctx context.Context, c client.Client, cfg *rest.Config, ns, name 
 		return nil, fmt.Errorf("the import pod gave no report: %q", out.String())
 	}
 	return rep, nil
+}
+
+// importCommand is `haredis import rdb` as the import pod runs it.
+func importCommand(rf *haredisv1.RedisFailover, ns string, replace bool) []string {
+	argv := []string{specs.InstanceBinary, "import", "rdb", "--work-dir", importWorkDir,
+		"--target", net.JoinHostPort(rf.PrimaryServiceName()+"."+ns+".svc", strconv.Itoa(specs.RedisPort))}
+	switch {
+	case rf.ACLUsersEnabled():
+		// RESTORE is one of the dangerous commands the application user
+		// lacks.
+		argv = append(argv, "--user", acl.AdminUser, "--password-file", specs.AuthDir+"/"+acl.AdminPasswordKey)
+	case rf.AuthEnabled():
+		argv = append(argv, "--password-file", specs.AuthDir+"/"+specs.PasswordKey)
+	}
+	if rf.TLSEnabled() {
+		argv = append(argv, "--tls-dir", certs.MountDir)
+	}
+	if replace {
+		argv = append(argv, "--replace")
+	}
+	return argv
 }
 
 const importWorkDir = "/import"
@@ -144,6 +154,14 @@ func importPod(rf *haredisv1.RedisFailover, primary *corev1.Pod) (*corev1.Pod, e
 		mounts = append(mounts, corev1.VolumeMount{Name: "auth", MountPath: specs.AuthDir, ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: specs.InternalSecretName(rf), Items: []corev1.KeyToPath{importCredential(rf)},
+			DefaultMode: ptr.To[int32](0o400),
+		}}})
+	}
+	if rf.TLSEnabled() {
+		// The CA alone: the import speaks TLS to the primary as a client.
+		mounts = append(mounts, corev1.VolumeMount{Name: "tls", MountPath: certs.MountDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: rf.TLSSecretName(), Items: []corev1.KeyToPath{{Key: certs.CAKey, Path: certs.CAKey}},
 			DefaultMode: ptr.To[int32](0o400),
 		}}})
 	}

@@ -3,6 +3,7 @@ package rdbimport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,9 @@ type Options struct {
 	// haredis's admin user.
 	Username string
 	Password string
+	// TLS, when set, is the client config of the connection to Target (a
+	// RedisFailover with spec.tls).
+	TLS *tls.Config
 	// Replace overwrites keys that exist in the target; without it they
 	// are kept and counted as skipped.
 	Replace bool
@@ -102,7 +106,7 @@ func Import(ctx context.Context, r io.Reader, o Options) (*Report, error) {
 	}
 	defer os.Remove(filepath.Join(dir, "dump.rdb"))
 
-	target := redis.NewClient(&redis.Options{Addr: o.Target, Username: o.Username, Password: o.Password, DialTimeout: 5 * time.Second,
+	target := redis.NewClient(&redis.Options{Addr: o.Target, Username: o.Username, Password: o.Password, TLSConfig: o.TLS, DialTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, PoolSize: 2, Protocol: 2, DisableIdentity: true})
 	defer target.Close()
 	if err := target.Ping(ctx).Err(); err != nil {
