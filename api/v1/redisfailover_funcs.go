@@ -2,6 +2,8 @@ package v1
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +38,20 @@ func (rf *RedisFailover) AuthSecretName() string { return rf.Name + "-auth" }
 
 // ConnectionSecretName holds what an application needs to connect.
 func (rf *RedisFailover) ConnectionSecretName() string { return rf.Name + "-connection" }
+
+// LiveImportSource is host:port of the Redis a live import replicates from
+// (spec.bootstrap.fromRedis), "" without one.
+func (rf *RedisFailover) LiveImportSource() string {
+	if rf.Spec.Bootstrap == nil || rf.Spec.Bootstrap.FromRedis == nil {
+		return ""
+	}
+	s := rf.Spec.Bootstrap.FromRedis
+	port := s.Port
+	if port == 0 {
+		port = 6379
+	}
+	return net.JoinHostPort(s.Host, strconv.Itoa(int(port)))
+}
 
 // TLSEnabled reports whether the RedisFailover speaks TLS (spec.tls).
 func (rf *RedisFailover) TLSEnabled() bool { return rf.Spec.TLS != nil && rf.Spec.TLS.Enabled }

@@ -88,6 +88,7 @@ func newProxyCommand() *cobra.Command {
 	f.IntVar(&o.Proxy.MaxClients, "max-clients", proxy.DefaultMaxClients, "client connections served at once; one more gets \"-ERR max number of clients reached\" (Redis's maxclients)")
 	f.StringVar(&queryBufferLimit, "query-buffer-limit", "64Mi", "longest command a client may send, framing included; a longer one gets an error and the connection is closed")
 	f.StringVar(&o.TLSDir, "tls-dir", env("HAREDIS_TLS_DIR", ""), "directory of a certificate Secret (tls.crt, tls.key, ca.crt): clients must use TLS, and the instances and sentinels are reached over TLS; the files are read again when they change; empty: plaintext (env HAREDIS_TLS_DIR)")
+	f.StringVar(&o.Proxy.PlainUpstream, "plain-upstream", "", "with --tls-dir, a host:port reached without TLS (a live import's source, outside the RedisFailover)")
 	f.DurationVar(&o.Proxy.AuthTimeout, "auth-timeout", proxy.DefaultAuthTimeout, "how long a client may stay connected without authenticating (when a password is set); with --tls-dir, also how long its TLS handshake may take, counted in it")
 	return cmd
 }

@@ -35,14 +35,7 @@ func importing(rf *haredisv1.RedisFailover) bool {
 }
 
 // importSource is host:port of a live import's source.
-func importSource(rf *haredisv1.RedisFailover) string {
-	s := rf.Spec.Bootstrap.FromRedis
-	port := s.Port
-	if port == 0 {
-		port = 6379
-	}
-	return net.JoinHostPort(s.Host, strconv.Itoa(int(port)))
-}
+func importSource(rf *haredisv1.RedisFailover) string { return rf.LiveImportSource() }
 
 // liveImport runs a live import: it reports how far the initial primary
 // is behind the source, keeps the proxies on the source, and runs the

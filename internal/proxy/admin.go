@@ -50,11 +50,11 @@ func (s *Server) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /resume", s.authorized(func(w http.ResponseWriter, r *http.Request) {
 		primary := r.URL.Query().Get("primary")
 		if primary != "" {
-			role, err := sentinel.Role(r.Context(), primary, sentinel.Access{Password: s.password(), TLS: s.cfg.UpstreamTLS}, s.cfg.DialTimeout)
+			role, err := sentinel.Role(r.Context(), primary, sentinel.Access{Password: s.password(), TLS: s.upstreamTLS(primary)}, s.cfg.DialTimeout)
 			if prev := s.previousPassword(); err != nil && prev != "" && strings.Contains(err.Error(), "WRONGPASS") {
 				// During a rotation: an instance that has not read the new
 				// password yet.
-				role, err = sentinel.Role(r.Context(), primary, sentinel.Access{Password: prev, TLS: s.cfg.UpstreamTLS}, s.cfg.DialTimeout)
+				role, err = sentinel.Role(r.Context(), primary, sentinel.Access{Password: prev, TLS: s.upstreamTLS(primary)}, s.cfg.DialTimeout)
 			}
 			if err != nil || role != "master" {
 				http.Error(w, fmt.Sprintf("cannot resume to %s: role %q, error %v", primary, role, err), http.StatusConflict)

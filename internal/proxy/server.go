@@ -73,7 +73,10 @@ type Config struct {
 	// the connections to the instances (and of the ROLE check of
 	// /resume).
 	TLS, UpstreamTLS *tls.Config
-	Log              logr.Logger
+	// PlainUpstream, with UpstreamTLS, is an address reached without TLS:
+	// a live import's source, outside the RedisFailover.
+	PlainUpstream string
+	Log           logr.Logger
 }
 
 // Defaults of the limits.

@@ -135,10 +135,11 @@ func (s *Server) handOver(fd int, br *bridge, accepted time.Time) {
 func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 	deadline := time.Now().Add(s.cfg.DialTimeout)
 	nc, err := net.DialTimeout("tcp", addr, s.cfg.DialTimeout)
-	if err != nil || s.cfg.UpstreamTLS == nil {
+	cfg := s.upstreamTLS(addr)
+	if err != nil || cfg == nil {
 		return nc, err
 	}
-	tc := tls.Client(nc, s.cfg.UpstreamTLS)
+	tc := tls.Client(nc, cfg)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -146,6 +147,14 @@ func (s *Server) dialUpstream(addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("TLS handshake with %s failed: %w", addr, err)
 	}
 	return tc, nil
+}
+
+// upstreamTLS is the TLS configuration toward addr, nil for plaintext.
+func (s *Server) upstreamTLS(addr string) *tls.Config {
+	if addr == s.cfg.PlainUpstream {
+		return nil
+	}
+	return s.cfg.UpstreamTLS
 }
 
 // loopSocket turns an upstream connection set up by dialUpstream into a

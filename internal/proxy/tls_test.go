@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -404,4 +407,52 @@ func TestTLSFailoverThroughSentinels(t *testing.T) {
 		}
 		return c.Set(ctx, "tls:after", "1", 0).Err()
 	})
+}
+
+// TestTLSPlainUpstream: during a live import a TLS proxy reaches the
+// source, which speaks no TLS, in plaintext (PlainUpstream), the resume's
+// ROLE check too, while TLS clients are served as usual; an instance of
+// the RedisFailover stays TLS.
+func TestTLSPlainUpstream(t *testing.T) {
+	d := certstest.New(t)
+	source := startServer(t)
+	instance, _ := startTLSProcess(t, "redis-server", d)
+	s, paddr := tlsProxy(t, d, "", func(c *Config) { c.PlainUpstream = source.Addr() })
+	ctx := ctxT(t)
+	if busy := s.Pause(ctx); busy != 0 {
+		t.Fatalf("pause: %d busy", busy)
+	}
+	admin := httptest.NewServer(s.AdminHandler())
+	defer admin.Close()
+	resume := func(primary string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, admin.URL+"/resume?primary="+url.QueryEscape(primary), nil)
+		req.Header.Set("Authorization", "Bearer "+testPassword)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := resume(source.Addr()); code != http.StatusOK {
+		t.Fatalf("resume to the plaintext source: HTTP %d", code)
+	}
+	c := tlsClient(t, d, paddr, nil)
+	if err := c.Set(ctx, "import:k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the proxy to the plaintext source: %v", err)
+	}
+	sc := source.Client()
+	defer sc.Close()
+	if got, err := sc.Get(ctx, "import:k").Result(); err != nil || got != "v" {
+		t.Fatalf("the source has %q, %v", got, err)
+	}
+	// The cutover: the proxy goes to an instance, over TLS.
+	s.Pause(ctx)
+	if code := resume(instance); code != http.StatusOK {
+		t.Fatalf("resume to the TLS instance: HTTP %d", code)
+	}
+	if err := c.Set(ctx, "after:k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET through the proxy to the TLS instance: %v", err)
+	}
 }

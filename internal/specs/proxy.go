@@ -55,6 +55,11 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 	if rf.TLSEnabled() {
 		// TLS on both sides: to clients and to the instances and sentinels.
 		args = append(args, "--tls-dir="+certs.MountDir)
+		if src := rf.LiveImportSource(); src != "" {
+			// A live import's source speaks no TLS; REDIS_URL reaches it
+			// until the cutover.
+			args = append(args, "--plain-upstream="+src)
+		}
 		mounts = append(mounts, tlsMount())
 		volumes = append(volumes, tlsVolume(rf))
 	}
