@@ -96,10 +96,12 @@ func (s *Server) serveTLS(nc net.Conn, accepted time.Time) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		nc.Close()
-		s.m.active.Add(-1)
+		// Counted before the close, so that a client that sees the close
+		// also sees it counted.
 		s.m.tlsHandshakeErrors.Add(1)
+		s.m.active.Add(-1)
 		s.cfg.Log.V(1).Info("closing a client connection: TLS handshake failed", "remote", nc.RemoteAddr().String(), "error", err.Error())
+		nc.Close()
 		return
 	}
 	fd, br, err := newBridge(tc, s.cfg.BufferSize)
