@@ -8,10 +8,11 @@ PARTS_PKGS  += $(CHAOS_PKGS)
 ##@ Fault suite
 
 .PHONY: chaos
-chaos: setup setup-bed ## Fault sequences on the bed (root): SEED=N replays one, SEEDS=N runs N random ones (CHAOS_STEPS=8 steps each), PLAN=file.json a hand-written one
+chaos: setup setup-bed ## Fault sequences on the bed (root): SEED=N replays one, SEEDS=N runs N random ones (CHAOS_STEPS=8 steps each), PLAN=file.json a hand-written one; POOL=1 runs the RedisFailover on a SentinelPool
 	@if [ -n "$(SEED)" ]; then export CHAOS_SEED="$(SEED)"; fi; \
 	if [ -n "$(SEEDS)" ]; then export CHAOS_SEEDS="$(SEEDS)"; fi; \
 	if [ -n "$(PLAN)" ]; then export CHAOS_PLAN="$(abspath $(PLAN))"; fi; \
+	if [ -n "$(POOL)" ]; then export CHAOS_POOL=1; fi; \
 	CHAOS_STEPS="$(CHAOS_STEPS)" $(GO_TEST) -count=1 -timeout 0 -v -run 'TestChaos$$' ./test/chaos/
 
 .PHONY: chaos-plan

@@ -1,7 +1,7 @@
 # Operator (haredis operator, internal/specs, internal/controller): see docs/architecture.md.
 
 OPERATOR_PKGS := ./api/... ./internal/version/... ./hack/crdref/... \
-	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/recovery/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
+	./test/controlplane/... ./test/generated/... ./internal/specs/... ./internal/sentinelrun/... ./internal/controller/... ./test/integration/... ./test/e2e/... ./test/operatorbed/... ./hack/bench/failover/... ./hack/bench/recovery/... ./hack/bench/switchover/... ./hack/bench/scale/... ./hack/bench/pool/... ./hack/bench/internal/... ./internal/switchover/... ./internal/writeload/...
 PARTS_PKGS += $(OPERATOR_PKGS)
 
 ##@ Operator
@@ -39,6 +39,12 @@ bench-scale: setup setup-bed ## 50 RedisFailovers at once: time to Ready, the op
 	go run ./hack/bench/scale
 
 BENCHES += bench-scale
+
+.PHONY: bench-pool
+bench-pool: setup setup-bed ## Ten RedisFailovers with dedicated sentinels vs on one SentinelPool of three: sentinel processes, their RSS and CPU at rest, failover p50/max over ten SIGKILLs (root; ends with a bench: line)
+	go run ./hack/bench/pool
+
+BENCHES += bench-pool
 
 .PHONY: bench-switchover
 bench-switchover: setup setup-bed ## Ten planned switchovers under load and a rolling update per engine: haredis on the bed vs the same engine's plain SENTINEL FAILOVER, Valkey and Redis (root; ends with a bench: line per engine)

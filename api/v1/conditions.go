@@ -52,6 +52,25 @@ const (
 	ConditionCertificateReady = "CertificateReady"
 )
 
+// Condition types and reasons of a SentinelPool.
+const (
+	// ConditionPoolReady (type Ready) is True while every sentinel of the
+	// pool answers and every master it serves has its quorum
+	// (SENTINEL CKQUORUM).
+	ConditionPoolReady = "Ready"
+	// ReasonPoolReady: every sentinel answers, every master is healthy.
+	ReasonPoolReady = "PoolReady"
+	// ReasonPoolSentinelsNotReady: some sentinel pods are missing or not
+	// ready.
+	ReasonPoolSentinelsNotReady = "SentinelsNotReady"
+	// ReasonPoolMasterUnhealthy: some served master lacks its quorum or a
+	// sentinel that monitors it.
+	ReasonPoolMasterUnhealthy = "MasterUnhealthy"
+	// ReasonPoolInUse: the pool is being deleted while RedisFailovers still
+	// use it; the finalizer holds it until they leave.
+	ReasonPoolInUse = "InUse"
+)
+
 // Reasons of the CertificateReady condition.
 const (
 	// ReasonCertificateIssued: haredis issued NAME-tls from its CA.
@@ -156,8 +175,16 @@ const (
 	ReasonFenced    = "Fenced"
 	ReasonFencing   = "Fencing"
 	ReasonUnfencing = "Unfencing"
-	// ReasonSentinelPoolNotSupported: spec.sentinel.poolRef is set.
-	ReasonSentinelPoolNotSupported = "SentinelPoolNotSupported"
+	// ReasonSentinelPoolMissing: spec.sentinel.poolRef names no
+	// SentinelPool; ReasonSentinelPoolNotAdmitted: the pool's
+	// namespaceSelector does not admit the RedisFailover's namespace;
+	// ReasonSentinelPoolNeedsUsers: the RedisFailover runs without Redis
+	// users (created by an earlier haredis), and a pool monitors each
+	// master as its sentinel user. A new RedisFailover waits for them to
+	// be resolved; a running one keeps the sentinels it has.
+	ReasonSentinelPoolMissing     = "SentinelPoolMissing"
+	ReasonSentinelPoolNotAdmitted = "SentinelPoolNotAdmitted"
+	ReasonSentinelPoolNeedsUsers  = "SentinelPoolNeedsUsers"
 )
 
 // Reasons of the Degraded condition.
@@ -271,12 +298,16 @@ const (
 	// no longer accepted).
 	EventPasswordRotation = "PasswordRotation"
 	EventSentinelReset    = "SentinelReset"
-	EventSentinelRepaired = "SentinelRepaired"
-	EventHibernating      = "Hibernating"
-	EventHibernated       = "Hibernated"
-	EventWaking           = "Waking"
-	EventFenced           = "Fenced"
-	EventUnfenced         = "Unfenced"
+	// EventSentinelPoolJoined: the pool's sentinels monitor the
+	// RedisFailover; EventSentinelPoolLeft: they no longer do.
+	EventSentinelPoolJoined = "SentinelPoolJoined"
+	EventSentinelPoolLeft   = "SentinelPoolLeft"
+	EventSentinelRepaired   = "SentinelRepaired"
+	EventHibernating        = "Hibernating"
+	EventHibernated         = "Hibernated"
+	EventWaking             = "Waking"
+	EventFenced             = "Fenced"
+	EventUnfenced           = "Unfenced"
 	// EventCutover: a live import's cutover made haredis's primary the
 	// writer; EventCutoverFailed: an attempt did not, the import goes on.
 	EventCutover       = "Cutover"

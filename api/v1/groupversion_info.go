@@ -18,7 +18,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &RedisFailover{}, &RedisFailoverList{}, &RedisBackup{}, &RedisBackupList{})
+	s.AddKnownTypes(GroupVersion, &RedisFailover{}, &RedisFailoverList{}, &RedisBackup{}, &RedisBackupList{}, &SentinelPool{}, &SentinelPoolList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

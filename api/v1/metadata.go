@@ -49,6 +49,14 @@ const (
 	// old one only once every pod had the time to read the new ca.crt.
 	AnnotationTrustedSince = "haredis.dev/trusted-since"
 
+	// LabelSentinelPool on a pod names the SentinelPool it is a sentinel
+	// of.
+	LabelSentinelPool = "haredis.dev/sentinel-pool"
+
+	// PoolFinalizer of a SentinelPool: holds it while RedisFailovers use
+	// it.
+	PoolFinalizer = "haredis.dev/pool-in-use"
+
 	// Finalizer of a RedisFailover: deletes PVCs per the storage policy.
 	Finalizer = "haredis.dev/volumes"
 )

@@ -43,6 +43,7 @@ type RedisFailoverList struct {
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="spec.bootstrap: cannot be added or removed after the RedisFailover is created (it is read only then); create a new RedisFailover to import other data"
 // +kubebuilder:validation:XValidation:rule="!has(self.bootstrap) || !has(self.bootstrap.fromRedis) || (has(self.auth) && (has(self.auth.passwordSecret) || (has(self.auth.enabled) && !self.auth.enabled)))",message="spec.bootstrap.fromRedis: the source must accept the RedisFailover's password (the proxy passes the clients' AUTH on to it until the cutover): set spec.auth.passwordSecret to the Secret that holds the source's password, or spec.auth.enabled: false for a source without one"
 // +kubebuilder:validation:XValidation:rule="(has(self.tls) && self.tls.enabled) == (has(oldSelf.tls) && oldSelf.tls.enabled)",message="spec.tls.enabled: cannot be changed on an existing RedisFailover: its pods, sentinels and clients would disagree on whether to speak TLS. Create a new RedisFailover with the other setting and move the data with a live import (docs/import.md)"
+// +kubebuilder:validation:XValidation:rule="!has(self.sentinel) || !has(self.sentinel.poolRef) || !has(self.tls) || !self.tls.enabled",message="spec.sentinel.poolRef: a SentinelPool serves RedisFailovers without TLS (its sentinels speak plaintext); remove spec.sentinel.poolRef to get dedicated sentinels, which speak TLS"
 type RedisFailoverSpec struct {
 	// Redis describes the data instances: one primary and its replicas.
 	// +kubebuilder:default={}
@@ -350,10 +351,14 @@ type SentinelSpec struct {
 	// +optional
 	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
-	// PoolRef names a SentinelPool in the same namespace to use instead of
-	// dedicated sentinels.
+	// PoolRef names a SentinelPool to use instead of dedicated sentinels:
+	// its sentinels monitor this RedisFailover under its own master name
+	// and credentials. Setting it on a running RedisFailover moves it to
+	// the pool, removing it moves it back to dedicated sentinels: either
+	// way the new sentinels watch it before the old ones let go, without a
+	// failover.
 	// +optional
-	PoolRef *LocalObjectReference `json:"poolRef,omitempty"`
+	PoolRef *SentinelPoolReference `json:"poolRef,omitempty"`
 
 	// Resources of the sentinel container.
 	// +optional
@@ -764,6 +769,11 @@ type RedisFailoverStatus struct {
 	// unique in the cluster.
 	// +optional
 	MasterName string `json:"masterName,omitempty"`
+	// SentinelPool is the SentinelPool whose sentinels monitor this
+	// RedisFailover, as NAMESPACE/NAME; empty with dedicated sentinels.
+	// Set once the pool's sentinels watch it, cleared once they let go.
+	// +optional
+	SentinelPool string `json:"sentinelPool,omitempty"`
 
 	// ACLUsers records that the instances run with Redis users: the
 	// application user and haredis's internal users (see docs/security.md).

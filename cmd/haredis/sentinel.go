@@ -15,8 +15,8 @@ import (
 )
 
 func newSentinelCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "sentinel", Short: "A dedicated sentinel of a RedisFailover"}
-	cmd.AddCommand(newSentinelRunCommand())
+	cmd := &cobra.Command{Use: "sentinel", Short: "A sentinel: dedicated to a RedisFailover (run) or of a SentinelPool (pool)"}
+	cmd.AddCommand(newSentinelRunCommand(), newSentinelPoolCommand())
 	return cmd
 }
 
@@ -47,6 +47,28 @@ func newSentinelRunCommand() *cobra.Command {
 	f.IntVar(&o.Quorum, "quorum", 0, "sentinels that must agree the primary is down (0: a majority of the sentinels in --config)")
 	f.DurationVar(&o.DownAfter, "down-after", time.Second, "down-after-milliseconds")
 	f.DurationVar(&o.FailoverTimeout, "failover-timeout", 10*time.Second, "failover-timeout")
+	_ = cmd.MarkFlagRequired("announce-hostname")
+	return cmd
+}
+
+func newSentinelPoolCommand() *cobra.Command {
+	o := sentinelrun.PoolOptions{}
+	cmd := &cobra.Command{
+		Use:   "pool",
+		Short: "Render a SentinelPool sentinel's sentinel.conf (the masters of its previous start carried over; the operator registers the others) and exec redis-sentinel",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Log = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+			return sentinelrun.RunPool(o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.PasswordFile, "password-file", envOr("HAREDIS_PASSWORD_FILE", "/etc/haredis/auth/password"), "file holding the pool's admin password")
+	f.StringVar(&o.RunDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "writable directory for sentinel.conf (Sentinel rewrites it)")
+	f.StringVar(&o.PodName, "pod-name", envOr("POD_NAME", ""), "this sentinel's pod name; keeps its sentinel id stable")
+	f.StringVar(&o.AnnounceHostname, "announce-hostname", "", "this sentinel's stable DNS name")
+	f.StringVar(&o.Binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", ""), "the sentinel binary; valkey-sentinel or redis-sentinel from PATH when empty, Valkey first")
+	f.IntVar(&o.Port, "port", 26379, "sentinel port")
 	_ = cmd.MarkFlagRequired("announce-hostname")
 	return cmd
 }

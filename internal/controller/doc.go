@@ -8,6 +8,10 @@ package controller
 // +kubebuilder:rbac:groups=haredis.dev,resources=redisfailovers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=haredis.dev,resources=redisbackups,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=haredis.dev,resources=redisbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=haredis.dev,resources=sentinelpools,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=haredis.dev,resources=sentinelpools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=haredis.dev,resources=sentinelpools/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups="",resources=pods;services;configmaps;secrets;persistentvolumeclaims;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

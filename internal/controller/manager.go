@@ -78,6 +78,16 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("cannot set up the RedisFailover controller: %w", err)
 	}
+	p := &SentinelPoolReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("haredis-operator"),
+		Options:   o.Specs,
+		Reach:     o.Reach,
+	}
+	if err := p.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("cannot set up the SentinelPool controller: %w", err)
+	}
 	b := &RedisBackupReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

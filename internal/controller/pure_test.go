@@ -182,6 +182,7 @@ func TestSetConditions(t *testing.T) {
 				tc.st.instances = []string{"app-1", "app-2", "app-3"}
 			}
 			tc.st.readyProxies = 2
+			tc.st.sentinelCount = int(rf.Spec.Sentinel.Replicas)
 			if tc.proxies != nil {
 				tc.st.readyProxies = *tc.proxies
 			}
@@ -374,7 +375,7 @@ func TestViewOfCountsAllConfiguredSentinels(t *testing.T) {
 		{Sentinel: "s2", Addr: "a:6379", Replicas: 3, Peers: 2, Quorum: 2},
 		{Sentinel: "s3", Unknown: true},
 	}
-	v := viewOf(rf, answers, 3)
+	v := viewOf(rf, answers, 3, int(rf.Spec.Sentinel.Replicas))
 	if v.addr != "a:6379" || v.asked != 3 || v.answered != 3 || v.complete != 2 {
 		t.Errorf("view = %+v; want a:6379 named, 3 asked and answered, 2 complete", v)
 	}
@@ -385,7 +386,7 @@ func TestViewOfCountsAllConfiguredSentinels(t *testing.T) {
 		t.Errorf("tunable %v; want the two that monitor the master", v.tunable)
 	}
 	// One of three naming a primary is no majority, whatever the others say.
-	if v := viewOf(rf, answers[:1], 3); v.addr != "" {
+	if v := viewOf(rf, answers[:1], 3, int(rf.Spec.Sentinel.Replicas)); v.addr != "" {
 		t.Errorf("one answer of three named %q", v.addr)
 	}
 }

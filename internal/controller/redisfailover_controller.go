@@ -31,6 +31,7 @@ import (
 	"github.com/haredis/haredis/internal/acl"
 	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/instanceconfig"
+	"github.com/haredis/haredis/internal/sentinel"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -181,8 +182,21 @@ type state struct {
 	pvcs    map[string]*corev1.PersistentVolumeClaim
 	// resizeErrors are the API server's refusals to grow a volume.
 	resizeErrors map[string]string
-	sentinels    []corev1.Pod
-	proxies      []corev1.Pod
+	// sentinels are the pods of the sentinels in charge: rf's own, or a
+	// SentinelPool's (pool); joining, during a move between the two, the
+	// pods of the set that takes over.
+	sentinels []corev1.Pod
+	joining   []corev1.Pod
+	// pool is the SentinelPool in charge (status.sentinelPool), nil with
+	// dedicated sentinels; joinPool the pool rf moves to. poolAccess and
+	// joinAccess reach their sentinels as the pool's admin user.
+	pool, joinPool         *haredisv1.SentinelPool
+	poolAccess, joinAccess sentinel.Access
+	// sentinelCount is how many sentinels the set in charge has
+	// configured, masterName the name it knows rf by.
+	sentinelCount int
+	masterName    string
+	proxies       []corev1.Pod
 	// readyProxies counts proxy pods that are ready (the Deployment's view).
 	readyProxies int32
 	view         sentinelView
@@ -231,6 +245,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	chain := []step{
 		r.ensureFinalizer,
 		r.recordIdentity,
+		r.resolvePool,
 		r.resolveBootstrap,
 		r.reconcileTLS,
 		r.reconcileSecrets,
@@ -250,7 +265,9 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.awaitSwitchover,
 		r.followSentinels,
 		r.tendSentinels,
+		r.moveSentinels,
 		r.readInstances,
+		r.registerOnPool,
 		r.markReplicasInSync,
 		r.followPrimary,
 		r.checkImage,

@@ -131,7 +131,11 @@ func serialAfter(prefix, name string) int {
 }
 
 func (r *RedisFailoverReconciler) reconcileConfigMap(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	cfg := specs.InstanceConfig(rf, st.instances)
+	var pool *haredisv1.SentinelPool
+	if rf.PoolKey() != "" {
+		pool = st.pool
+	}
+	cfg := specs.InstanceConfig(rf, st.instances, pool)
 	if !cfg.HasInstance(cfg.InitialPrimary) {
 		// An adopted set of volumes without NAME-1: start from the lowest serial.
 		cfg.InitialPrimary = st.instances[0]
@@ -300,38 +304,47 @@ func (r *RedisFailoverReconciler) reconcileInstancePods(ctx context.Context, rf 
 	return ctrl.Result{}, nil
 }
 
+// reconcileSentinelPods keeps rf's dedicated sentinel pods while they are
+// in charge or take over from a pool, and deletes them once a pool is in
+// charge and meant to stay; st.sentinels are the pods of the set in charge
+// (the pool's, or the dedicated ones), st.joining those of the set that
+// takes over during a move.
 func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	if rf.Spec.Sentinel.PoolRef != nil {
-		return r.blocked(ctx, rf, haredisv1.ReasonSentinelPoolNotSupported,
-			"spec.sentinel.poolRef: shared SentinelPools are not supported yet; remove spec.sentinel.poolRef to get dedicated sentinels")
-	}
 	if importing(rf) {
 		// A sentinel would count a monitored primary that runs as a replica
 		// of the source down, and fail over to an empty replica.
 		st.sentinels = st.sentinels[:0]
 		return ctrl.Result{}, nil
 	}
+	want := int(rf.Spec.Sentinel.Replicas)
+	if rf.OnPool() && rf.PoolKey() != "" {
+		want = 0
+	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(rf.Namespace), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot list sentinel pods: %w", err)
 	}
 	have := map[string]bool{}
-	st.sentinels = st.sentinels[:0]
+	var dedicated []corev1.Pod
 	for _, p := range pods.Items {
 		have[p.Name] = true
-		if n := sentinelSerial(rf, p.Name); n > int(rf.Spec.Sentinel.Replicas) {
-			// Fewer sentinels asked for: the highest go.
+		if n := sentinelSerial(rf, p.Name); n > want {
+			// Fewer sentinels asked for, or a pool took over: the highest go.
 			if p.DeletionTimestamp == nil {
 				if err := r.Delete(ctx, &p); err != nil && !apierrors.IsNotFound(err) {
 					return ctrl.Result{}, fmt.Errorf("cannot delete sentinel pod %s: %w", p.Name, err)
 				}
-				log.FromContext(ctx).Info("deleted sentinel pod", "pod", p.Name, "reason", "spec.sentinel.replicas lowered")
+				why := "spec.sentinel.replicas lowered"
+				if want == 0 {
+					why = "SentinelPool " + rf.Status.SentinelPool + " is in charge"
+				}
+				log.FromContext(ctx).Info("deleted sentinel pod", "pod", p.Name, "reason", why)
 			}
 			continue
 		}
-		st.sentinels = append(st.sentinels, p)
+		dedicated = append(dedicated, p)
 	}
-	for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
+	for i := 1; i <= want; i++ {
 		n := rf.SentinelName(i)
 		if have[n] {
 			continue
@@ -341,6 +354,21 @@ func (r *RedisFailoverReconciler) reconcileSentinelPods(ctx context.Context, rf 
 			return ctrl.Result{}, fmt.Errorf("cannot create sentinel pod %s: %w", n, err)
 		}
 		log.FromContext(ctx).Info("created sentinel pod", "pod", n)
+	}
+	st.sentinels, st.joining = dedicated, nil
+	var err error
+	switch {
+	case st.pool != nil:
+		if st.sentinels, err = r.poolPods(ctx, st.pool); err != nil {
+			return ctrl.Result{}, err
+		}
+		if rf.PoolKey() == "" {
+			st.joining = dedicated
+		}
+	case st.joinPool != nil:
+		if st.joining, err = r.poolPods(ctx, st.joinPool); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	return ctrl.Result{}, nil
 }

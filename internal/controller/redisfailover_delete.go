@@ -15,7 +15,8 @@ import (
 	"github.com/haredis/haredis/internal/specs"
 )
 
-// finalize runs when the RedisFailover is being deleted. Owned objects go
+// finalize runs when the RedisFailover is being deleted. A SentinelPool's
+// sentinels stop monitoring it (SENTINEL REMOVE). Owned objects go
 // with it through their owner references; PVCs have none (safety rule 6),
 // so they are deleted here, and only when spec.redis.storage.
 // keepAfterDeletion is false.
@@ -24,6 +25,9 @@ func (r *RedisFailoverReconciler) finalize(ctx context.Context, rf *haredisv1.Re
 		return ctrl.Result{}, nil
 	}
 	logger := log.FromContext(ctx)
+	if err := r.leavePool(ctx, rf); err != nil {
+		return ctrl.Result{}, err
+	}
 	if rf.KeepVolumes() {
 		logger.Info("keeping the volumes", "reason", "spec.redis.storage.keepAfterDeletion is true")
 	} else {

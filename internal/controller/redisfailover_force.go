@@ -61,7 +61,7 @@ func (r *RedisFailoverReconciler) forcePrimary(ctx context.Context, rf *haredisv
 // chosen replica is the one Sentinel may promote.
 func (r *RedisFailoverReconciler) failoverTo(ctx context.Context, rf *haredisv1.RedisFailover, st *state, choice string) {
 	for _, a := range r.Reach.SentinelAddrs(rf, st.sentinels) {
-		running, err := sentinel.Failover(ctx, a, sentinelAccess(rf, st), rf.MasterName())
+		running, err := sentinel.Failover(ctx, a, sentinelAccess(rf, st), st.masterName)
 		if running {
 			return
 		}

@@ -52,6 +52,12 @@ func (r *RedisFailoverReconciler) hibernate(ctx context.Context, rf *haredisv1.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if sentinels == 0 && st.pool != nil {
+		// A pool's sentinels keep running: they stop watching this
+		// RedisFailover instead, and get it back after the wake
+		// (registerOnPool).
+		sentinels = r.poolLetGo(ctx, rf, st)
+	}
 	instances := len(st.pods) + len(st.leaving)
 	if sentinels == 0 {
 		if instances, err = r.deletePods(ctx, rf, specs.ComponentRedis); err != nil {

@@ -209,6 +209,11 @@ func graceMessage(until string) string {
 // password. A sentinel that does not answer is left: a restarted one reads
 // both from NAME-internal, and the next reconcile tries again.
 func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password, previous, peer string, auths []string) error {
+	if st.pool != nil {
+		// A SentinelPool's sentinels never take the application's
+		// password: their own authenticates them.
+		return nil
+	}
 	prevHash := ""
 	if previous != "" {
 		prevHash = acl.Hash(previous)
@@ -261,6 +266,9 @@ func (r *RedisFailoverReconciler) sentinelsTake(ctx context.Context, rf *haredis
 // what failed; any failure (also a sentinel that does not answer) keeps
 // the rotation as it is, to be ended at a later reconcile.
 func (r *RedisFailoverReconciler) sentinelsDrop(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password string) []string {
+	if st.pool != nil {
+		return nil
+	}
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	var errs []string
 	if len(addrs) < len(st.sentinels) {
@@ -364,8 +372,11 @@ func podsWithoutRotation(st *state) []string {
 	for _, name := range st.instances {
 		check(st.pods[name])
 	}
-	for i := range st.sentinels {
-		check(&st.sentinels[i])
+	if st.pool == nil {
+		// A SentinelPool's pods mount no password of rf.
+		for i := range st.sentinels {
+			check(&st.sentinels[i])
+		}
 	}
 	for i := range st.proxies {
 		check(&st.proxies[i])

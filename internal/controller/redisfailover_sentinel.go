@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/sentinel"
-	"github.com/haredis/haredis/internal/specs"
 )
 
 // hintWindow is how long after a Sentinel hint (+sdown, +odown,
@@ -77,12 +77,13 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	key := types.NamespacedName{Namespace: rf.Namespace, Name: rf.Name}
 	if len(addrs) > 0 {
+		acc := sentinelAccess(rf, st)
 		r.watchers.ensure(key, sentinel.Config{
-			Addrs: addrs, MasterName: rf.MasterName(), SentinelPassword: sentinelAccess(rf, st).Password, TLS: st.tls,
+			Addrs: addrs, MasterName: st.masterName, SentinelUser: acc.User, SentinelPassword: acc.Password, TLS: st.tls,
 			RedisPassword: st.password, RedisFallback: st.rotation.Previous,
 		}, st.tlsInfo.caPEM)
 	}
-	st.view = r.askSentinels(ctx, rf, addrs, sentinelAccess(rf, st), len(st.instances))
+	st.view = r.askSentinels(ctx, rf, st, addrs, sentinelAccess(rf, st))
 	return ctrl.Result{}, nil
 }
 
@@ -129,7 +130,7 @@ func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv
 		if have == want {
 			continue
 		}
-		if err := sentinel.SetDownAfter(ctx, addr, password, rf.MasterName(), want); err != nil {
+		if err := sentinel.SetDownAfter(ctx, addr, password, st.masterName, want); err != nil {
 			log.FromContext(ctx).Info("cannot set a sentinel's down-after", "sentinel", addr, "downAfter", want.String(), "error", err.Error())
 			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set the down-after of sentinel %s to %s: %v", addr, want, err))
 			continue
@@ -138,9 +139,13 @@ func (r *RedisFailoverReconciler) setDownAfter(ctx context.Context, rf *haredisv
 	}
 }
 
-// sentinelAccess is how the operator reaches the sentinels of rf: the
-// password they require ("" without auth) and, with TLS, rf's CA.
+// sentinelAccess is how the operator reaches the sentinels in charge of
+// rf: the password they require ("" without auth) and, with TLS, rf's CA;
+// a SentinelPool's as its admin user.
 func sentinelAccess(rf *haredisv1.RedisFailover, st *state) sentinel.Access {
+	if st.pool != nil {
+		return st.poolAccess
+	}
 	a := sentinel.Access{TLS: st.tls}
 	if rf.AuthEnabled() {
 		a.Password = st.password
@@ -159,17 +164,17 @@ func quorumToSet(have, want int, allPresent bool) bool {
 	return have != want && (want < have || allPresent)
 }
 
-// setQuorum applies the quorum of spec.sentinel.replicas (a majority) live
-// with SENTINEL SET to every sentinel that has another one: a new count
-// restarts no sentinel.
+// setQuorum applies the quorum of the sentinels in charge (a majority of
+// spec.sentinel.replicas, or of the pool's) live with SENTINEL SET to every
+// sentinel that has another one: a new count restarts no sentinel.
 func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
-	want := int(specs.SentinelQuorum(rf))
-	allPresent := st.view.answered == int(rf.Spec.Sentinel.Replicas) && st.view.asked == st.view.answered
+	want := quorum.Majority(st.sentinelCount)
+	allPresent := st.view.answered == st.sentinelCount && st.view.asked == st.view.answered
 	for addr, have := range st.view.quorums {
 		if !quorumToSet(have, want, allPresent) {
 			continue
 		}
-		if err := sentinel.SetQuorum(ctx, addr, password, rf.MasterName(), want); err != nil {
+		if err := sentinel.SetQuorum(ctx, addr, password, st.masterName, want); err != nil {
 			log.FromContext(ctx).Info("cannot set a sentinel's quorum", "sentinel", addr, "quorum", want, "error", err.Error())
 			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set the quorum of sentinel %s to %d: %v", addr, want, err))
 			continue
@@ -193,11 +198,11 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 	}
 	// Every sentinel must know every replica and peer (a stale one knows
 	// more): one that was just reset does not, and holds back the next.
-	if v.complete != v.asked || v.asked < int(rf.Spec.Sentinel.Replicas) {
+	if v.complete != v.asked || v.asked < st.sentinelCount {
 		return
 	}
 	a := v.stale[0]
-	if err := sentinel.Reset(ctx, a, password, rf.MasterName()); err != nil {
+	if err := sentinel.Reset(ctx, a, password, st.masterName); err != nil {
 		log.FromContext(ctx).Info("cannot reset a sentinel that knows removed replicas or sentinels", "sentinel", a, "error", err.Error())
 		st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot reset sentinel %s, which knows removed replicas or sentinels: %v", a, err))
 		return
@@ -206,11 +211,11 @@ func (r *RedisFailoverReconciler) forgetStale(ctx context.Context, rf *haredisv1
 	r.event(rf, corev1.EventTypeNormal, haredisv1.EventSentinelReset, "Reset", "sentinel %s knew replicas or sentinels that no longer exist; reset it so that it rediscovers the current ones", a)
 }
 
-// askSentinels asks every sentinel for the master; instances is how many
-// Redis instances the RedisFailover has now. It only reads.
-func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, addrs []string, password sentinel.Access, instances int) sentinelView {
-	answers := sentinel.AskMaster(ctx, addrs, password, rf.MasterName())
-	v := viewOf(rf, answers, instances)
+// askSentinels asks every sentinel in charge for the master. It only
+// reads.
+func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, addrs []string, password sentinel.Access) sentinelView {
+	answers := sentinel.AskMaster(ctx, addrs, password, st.masterName)
+	v := viewOf(rf, answers, len(st.instances), st.sentinelCount)
 	v.answers = answers
 	if v.addr != "" {
 		if v.primary = r.instanceAtAddr(rf, v.addr); v.primary == "" {
@@ -221,11 +226,12 @@ func (r *RedisFailoverReconciler) askSentinels(ctx context.Context, rf *haredisv
 	return v
 }
 
-// viewOf sums up the sentinels' answers: v.addr is the address a majority
-// of all configured sentinels gives (the same majority that can elect a
-// primary), v.primary is left to the caller, who knows which instance
-// listens there.
-func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances int) sentinelView {
+// viewOf sums up the answers of the sentinels in charge (configured of
+// them; instances is how many Redis instances rf has now): v.addr is the
+// address a majority of all configured sentinels gives (the same majority
+// that can elect a primary), v.primary is left to the caller, who knows
+// which instance listens there.
+func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances, configured int) sentinelView {
 	v := sentinelView{asked: len(answers), quorums: map[string]int{}, downAfters: map[string]time.Duration{}, tunable: map[string]string{}}
 	for _, a := range answers {
 		if a.Answered() {
@@ -245,14 +251,14 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 		}
 		v.tunable[a.Sentinel] = a.RunID
 		v.downReplicas = append(v.downReplicas, a.DownReplicas...)
-		if a.Replicas >= int(rf.Spec.Redis.Replicas)-1 && a.Peers >= int(rf.Spec.Sentinel.Replicas)-1 {
+		if a.Replicas >= int(rf.Spec.Redis.Replicas)-1 && a.Peers >= configured-1 {
 			v.complete++
 		}
 		if a.Replicas > instances-1 || a.Peers > len(answers)-1 {
 			v.stale = append(v.stale, a.Sentinel)
 		}
 	}
-	if addr, ok := sentinel.NamedByMajority(answers, int(rf.Spec.Sentinel.Replicas)); ok {
+	if addr, ok := sentinel.NamedByMajority(answers, configured); ok {
 		v.addr = addr
 		v.epoch = sentinel.EpochOf(answers, addr)
 	}
@@ -264,7 +270,7 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances in
 func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
 	downAfter, failoverTimeout := sentinelTimings(rf)
-	m := sentinel.Monitored{MasterName: rf.MasterName(), Host: host, Port: port, Quorum: int(specs.SentinelQuorum(rf)),
+	m := sentinel.Monitored{MasterName: st.masterName, Host: host, Port: port, Quorum: quorum.Majority(st.sentinelCount),
 		DownAfter: downAfter, FailoverTimeout: failoverTimeout}
 	m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
 	for _, a := range st.view.lost {

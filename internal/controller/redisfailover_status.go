@@ -114,7 +114,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	rf.Status.UpdatedInstances = updated
 	rf.Status.UpdateRevision = specs.InstanceRevision(rf, r.Options)
 	rf.Status.Endpoints = specs.Endpoints(rf)
-	rf.Status.MasterName = rf.MasterName()
+	rf.Status.MasterName = rf.SentinelMasterName()
 	rf.Status.SentinelViews = r.sentinelViews(rf, st)
 	r.setConditions(rf, st, notReady)
 	r.recordFence(rf, before)
@@ -225,7 +225,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 		set(haredisv1.ConditionFailingOver, false, haredisv1.ReasonStable, fmt.Sprintf("the sentinels agree on %s", primary))
 	}
 
-	sentinelsOK := v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.primary != "" && v.complete == v.asked &&
+	sentinelsOK := v.asked == st.sentinelCount && v.answered == v.asked && v.primary != "" && v.complete == v.asked &&
 		len(st.sentinelErrors) == 0
 	sentinelTrouble := ""
 	if len(st.sentinelErrors) > 0 {
@@ -247,7 +247,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	case len(notReady) > 0:
 		set(haredisv1.ConditionReady, false, haredisv1.ReasonInstancesNotReady, "not ready: "+strings.Join(notReady, ", "))
 	default:
-		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do%s", v.answered, rf.Spec.Sentinel.Replicas, v.complete, sentinelTrouble))
+		set(haredisv1.ConditionReady, false, haredisv1.ReasonSentinelsNotReady, fmt.Sprintf("%d of %d sentinels answered, %d of them know every replica and peer; failover is not possible until they do%s", v.answered, st.sentinelCount, v.complete, sentinelTrouble))
 	}
 	if reason, msg := fenceState(rf, ps); reason != "" && primaryOK {
 		set(haredisv1.ConditionReady, false, reason, msg)
@@ -256,7 +256,7 @@ func (r *RedisFailoverReconciler) setConditions(rf *haredisv1.RedisFailover, st 
 	case !primaryOK:
 		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonWritesNotAccepted, blockedMsg)
 	case primaryOK && (len(notReady) > 0 || !sentinelsOK):
-		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonReducedRedundancy, fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived%s", len(notReady), v.answered, rf.Spec.Sentinel.Replicas, sentinelTrouble))
+		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonReducedRedundancy, fmt.Sprintf("the primary serves but %d instances are not ready and %d of %d sentinels answered; a failure now may not be survived%s", len(notReady), v.answered, st.sentinelCount, sentinelTrouble))
 	case primaryOK && !proxiesWhole:
 		set(haredisv1.ConditionDegraded, true, haredisv1.ReasonProxiesNotReady, fmt.Sprintf("%d of %d proxies ready", st.readyProxies, rf.Spec.Proxy.Replicas))
 	default:

@@ -197,15 +197,13 @@ func (r *RedisFailoverReconciler) switchoverPlan(rf *haredisv1.RedisFailover, st
 		host, port := r.Reach.InstanceAddr(rf, n)
 		return net.JoinHostPort(host, strconv.Itoa(port))
 	}
-	sentinelPassword := ""
-	if rf.AuthEnabled() {
-		sentinelPassword = st.password
-	}
+	acc := sentinelAccess(rf, st)
 	p := switchover.Plan{
-		MasterName: rf.MasterName(), Primary: r.Reach.RedisAddr(rf, st.pods[from]), Target: r.Reach.RedisAddr(rf, st.pods[to]),
+		MasterName: st.masterName, Primary: r.Reach.RedisAddr(rf, st.pods[from]), Target: r.Reach.RedisAddr(rf, st.pods[to]),
 		PrimaryAnnounced: announced(from), TargetAnnounced: announced(to),
 		Sentinels:        r.Reach.SentinelAddrs(rf, st.sentinels),
-		SentinelPassword: sentinelPassword,
+		SentinelUser:     acc.User,
+		SentinelPassword: acc.Password,
 		TLS:              st.tls,
 	}
 	p.Username, p.Password = adminAuth(rf, st)
@@ -232,7 +230,7 @@ func (r *RedisFailoverReconciler) awaitSentinelMajority(ctx context.Context, rf 
 	addrs := r.Reach.SentinelAddrs(rf, st.sentinels)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if r.askSentinels(ctx, rf, addrs, pw, len(st.instances)).primary == to {
+		if r.askSentinels(ctx, rf, st, addrs, pw).primary == to {
 			return
 		}
 		select {

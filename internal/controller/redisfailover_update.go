@@ -47,7 +47,8 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 	for i := range st.sentinels {
 		have[st.sentinels[i].Name] = &st.sentinels[i]
 	}
-	if rf.Spec.Sentinel.PoolRef == nil {
+	if rf.Spec.Sentinel.PoolRef == nil && !rf.OnPool() {
+		// Dedicated sentinels only: a pool rolls its own.
 		for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
 			n := rf.SentinelName(i)
 			s := sentinelState{name: n}
@@ -61,14 +62,14 @@ func (r *RedisFailoverReconciler) planUpdate(rf *haredisv1.RedisFailover, st *st
 	return in.members
 }
 
-// sentinelsHealthy: every dedicated sentinel answers, knows every replica
+// sentinelsHealthy: every sentinel in charge (dedicated or the pool's) answers, knows every replica
 // and peer, sees every replica up and connected (a replaced replica is
 // flagged down until the sentinels reach its new pod, and a switchover to
 // it would wait for them, then fail), and a majority names the recorded
 // primary.
 func (r *RedisFailoverReconciler) sentinelsHealthy(rf *haredisv1.RedisFailover, st *state) bool {
 	v := st.view
-	return v.asked == int(rf.Spec.Sentinel.Replicas) && v.answered == v.asked && v.complete == v.asked && v.primary == rf.Status.CurrentPrimary &&
+	return v.asked == st.sentinelCount && v.answered == v.asked && v.complete == v.asked && v.primary == rf.Status.CurrentPrimary &&
 		len(v.downReplicas) == 0
 }
 

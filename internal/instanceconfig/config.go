@@ -58,6 +58,12 @@ type Config struct {
 	// SentinelAuthEnabled says the sentinels require the same password as
 	// the instances.
 	SentinelAuthEnabled bool `json:"sentinelAuthEnabled,omitempty"`
+	// SentinelsJoining says the Sentinels take over a RedisFailover that
+	// another set of sentinels (a SentinelPool's) watches now: they start
+	// with a quorum above their count, which lets them watch but never
+	// fail it over, until the operator removes it from the other set and
+	// lowers their quorum to a majority.
+	SentinelsJoining bool `json:"sentinelsJoining,omitempty"`
 	// TLS says the instances and the sentinels speak TLS only, on their
 	// usual ports, with the certificate Secret every pod mounts
 	// (certs.MountDir): clients, replicas and sentinels verify each other's

@@ -44,6 +44,9 @@ type StatusReport struct {
 	Endpoints  haredisv1.Endpoints `json:"endpoints"`
 	Instances  []InstanceReport    `json:"instances"`
 	Sentinels  PodGroup            `json:"sentinels"`
+	// SentinelPool is NAMESPACE/NAME of the SentinelPool whose sentinels
+	// are Sentinels, empty with dedicated sentinels.
+	SentinelPool string `json:"sentinelPool,omitempty"`
 	// Proxies is nil when the proxy is disabled.
 	Proxies          *PodGroup                   `json:"proxies,omitempty"`
 	FailoverCount    int32                       `json:"failoverCount"`
@@ -156,8 +159,24 @@ func Status(ctx context.Context, c client.Reader, ns, name string) (*StatusRepor
 		r.Instances = append(r.Instances, ir)
 	}
 	sort.Slice(r.Instances, func(i, j int) bool { return serialLess(r.Instances[i].Name, r.Instances[j].Name) })
-	r.Sentinels = podGroup(ctx, pods[specs.ComponentSentinel], rf.Spec.Sentinel.Replicas, zones)
-	r.Sentinels.Quorum = quorum.Majority(int(rf.Spec.Sentinel.Replicas))
+	sentinels, desired := pods[specs.ComponentSentinel], rf.Spec.Sentinel.Replicas
+	if pns, pname, ok := strings.Cut(rf.Status.SentinelPool, "/"); ok {
+		// On a SentinelPool: its sentinels, in the pool's namespace.
+		r.SentinelPool = rf.Status.SentinelPool
+		sentinels = nil
+		var pl corev1.PodList
+		if err := c.List(ctx, &pl, client.InNamespace(pns), client.MatchingLabels{haredisv1.LabelSentinelPool: pname}); err != nil {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("the pool's sentinels unknown: %v", explain(err, "list", "pods", pns, "the pool's pods")))
+		} else {
+			sentinels = pl.Items
+		}
+		sp := &haredisv1.SentinelPool{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pns, Name: pname}, sp); err == nil {
+			desired = sp.Spec.Replicas
+		}
+	}
+	r.Sentinels = podGroup(ctx, sentinels, desired, zones)
+	r.Sentinels.Quorum = quorum.Majority(int(desired))
 	for i := range r.Sentinels.Pods {
 		for _, v := range rf.Status.SentinelViews {
 			if v.Name == r.Sentinels.Pods[i].Name {

@@ -41,7 +41,11 @@ func PrintStatus(w io.Writer, r *StatusReport, color bool, now time.Time) {
 		facts = append(facts, [2]string{"REDIS_URL", r.Endpoints.RedisURL + " (" + via + ")"})
 	}
 	if r.Endpoints.Sentinel != "" {
-		facts = append(facts, [2]string{"Sentinels", fmt.Sprintf("%s, master name %s, quorum %d of %d", r.Endpoints.Sentinel, r.MasterName, r.Sentinels.Quorum, r.Sentinels.Desired)})
+		pool := ""
+		if r.SentinelPool != "" {
+			pool = ", SentinelPool " + r.SentinelPool
+		}
+		facts = append(facts, [2]string{"Sentinels", fmt.Sprintf("%s, master name %s, quorum %d of %d%s", r.Endpoints.Sentinel, r.MasterName, r.Sentinels.Quorum, r.Sentinels.Desired, pool)})
 	}
 	facts = append(facts, [2]string{"Failovers", failovers(r, now)})
 	if ls := r.LastSwitchover; ls != nil {

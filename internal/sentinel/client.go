@@ -14,6 +14,9 @@ import (
 // Role, its instances): the password, empty for none, and with TLS the
 // client's config (certs), nil for plaintext.
 type Access struct {
+	// User, when set, is the user Password belongs to (a SentinelPool's
+	// admin user); the default user when empty.
+	User     string
 	Password string
 	TLS      *tls.Config
 }
@@ -22,7 +25,7 @@ type Access struct {
 // one-second timeouts every question of the operator uses: a sentinel that
 // does not answer within a second is not one to wait for.
 func Dial(addr string, a Access) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Username: a.User, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }
 
@@ -149,4 +152,64 @@ func Failover(ctx context.Context, addr string, a Access, masterName string) (ru
 		return true, nil
 	}
 	return false, sc.Failover(ctx, masterName).Err()
+}
+
+// Remove makes the sentinel at addr stop monitoring masterName (SENTINEL
+// REMOVE); a sentinel that does not know it is left as it is.
+func Remove(ctx context.Context, addr string, a Access, masterName string) error {
+	sc := Dial(addr, a)
+	defer sc.Close()
+	err := sc.Remove(ctx, masterName).Err()
+	if err != nil && strings.Contains(err.Error(), "No such master") {
+		return nil
+	}
+	return err
+}
+
+// CKQuorum asks the sentinel at addr whether the sentinels it can reach
+// are enough to agree masterName is down and to elect a leader (SENTINEL
+// CKQUORUM). ok false with a nil error is Sentinel's "no": problem says
+// why, in its words.
+func CKQuorum(ctx context.Context, addr string, a Access, masterName string) (ok bool, problem string, err error) {
+	sc := Dial(addr, a)
+	defer sc.Close()
+	res, err := sc.CkQuorum(ctx, masterName).Result()
+	switch {
+	case err == nil:
+		return true, res, nil
+	case strings.HasPrefix(err.Error(), "NOQUORUM"):
+		return false, strings.TrimSpace(strings.TrimPrefix(err.Error(), "NOQUORUM")), nil
+	default:
+		return false, "", err
+	}
+}
+
+// MasterNames are the names of every master the sentinel at addr
+// monitors (SENTINEL MASTERS). It only reads.
+func MasterNames(ctx context.Context, addr string, a Access) ([]string, error) {
+	sc := Dial(addr, a)
+	defer sc.Close()
+	res, err := sc.Masters(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range res {
+		if kv, ok := m.(map[any]any); ok {
+			if n, ok := kv["name"].(string); ok {
+				out = append(out, n)
+			}
+			continue
+		}
+		if l, ok := m.([]any); ok {
+			for i := 0; i+1 < len(l); i += 2 {
+				if k, _ := l[i].(string); k == "name" {
+					if n, ok := l[i+1].(string); ok {
+						out = append(out, n)
+					}
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -20,8 +20,9 @@ type Config struct {
 	Addrs []string
 	// MasterName is the name the sentinels monitor the master under.
 	MasterName string
-	// SentinelPassword authenticates to the sentinels (empty: no AUTH).
-	SentinelPassword string
+	// SentinelPassword authenticates to the sentinels (empty: no AUTH), as
+	// SentinelUser when set.
+	SentinelUser, SentinelPassword string
 	// RedisPassword authenticates to the Redis instances for ROLE;
 	// RedisFallback, when set, is tried when an instance refuses it (one
 	// that has not read a rotation's new password yet).
@@ -69,7 +70,7 @@ func (c Config) passwords() (sentinelPassword, redisPassword, redisFallback stri
 func (c Config) sentinelCredentials() func() (string, string) {
 	return func() (string, string) {
 		s, _, _ := c.passwords()
-		return "", s
+		return c.SentinelUser, s
 	}
 }
 

@@ -120,17 +120,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := atomicfile.Write(path, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("cannot write sentinel.conf: %w", err)
 	}
-	name := o.Binary
-	if name == "" {
-		e, err := engine.Installed(exec.LookPath)
-		if err != nil {
-			return err
-		}
-		name = engine.BinariesOf(e).Sentinel
-	}
-	bin, err := exec.LookPath(name)
+	bin, err := sentinelBinary(o.Binary)
 	if err != nil {
-		return fmt.Errorf("cannot find %s: %w", name, err)
+		return err
 	}
 	if tlsDir != "" {
 		files := certs.NewFiles(tlsDir)
@@ -150,4 +142,22 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot exec %s: %w", bin, err)
 	}
 	return nil
+}
+
+// sentinelBinary is the path of the sentinel executable name (a name
+// looked up in PATH, or a path); when empty, valkey-sentinel or
+// redis-sentinel, whichever the image has (Valkey first).
+func sentinelBinary(name string) (string, error) {
+	if name == "" {
+		e, err := engine.Installed(exec.LookPath)
+		if err != nil {
+			return "", err
+		}
+		name = engine.BinariesOf(e).Sentinel
+	}
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("cannot find %s: %w", name, err)
+	}
+	return bin, nil
 }

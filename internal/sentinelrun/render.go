@@ -79,16 +79,7 @@ func Render(p Params) (string, error) {
 	} else {
 		line("port %d", p.Port)
 	}
-	line("bind * -::*")
-	line("protected-mode no")
-	line("dir /tmp")
-	// Host names must be resolved and announced before the monitor line so
-	// that sentinels and replicas are known by stable names (safety rule 4).
-	line("sentinel resolve-hostnames yes")
-	line("sentinel announce-hostnames yes")
-	line("sentinel announce-ip %s", p.AnnounceHostname)
-	line("sentinel announce-port %d", p.Port)
-	line("sentinel myid %s", p.MyID)
+	identity(line, p.AnnounceHostname, p.Port, p.MyID)
 	if p.Password != "" {
 		// Sentinels authenticate each other, so a sentinel of another
 		// RedisFailover can never join this set (safety rule 3).
@@ -178,4 +169,19 @@ func isRunID(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// identity writes the settings every sentinel haredis runs shares after
+// its port: listening everywhere, and its stable name and id. Host names
+// must be resolved and announced before any monitor line so that
+// sentinels and replicas are known by stable names (safety rule 4).
+func identity(line func(string, ...any), announceHostname string, port int, myID string) {
+	line("bind * -::*")
+	line("protected-mode no")
+	line("dir /tmp")
+	line("sentinel resolve-hostnames yes")
+	line("sentinel announce-hostnames yes")
+	line("sentinel announce-ip %s", announceHostname)
+	line("sentinel announce-port %d", port)
+	line("sentinel myid %s", myID)
 }

@@ -77,6 +77,11 @@ func Prepare(ctx context.Context, in Inputs) (conf, primary string, err error) {
 		// A majority of the sentinels the RedisFailover has now.
 		in.Quorum = quorum.Majority(len(in.Config.Sentinels))
 	}
+	if in.Config.SentinelsJoining {
+		// A SentinelPool still watches the RedisFailover: watch, never
+		// fail over, until the operator lowers the quorum.
+		in.Quorum = len(in.Config.Sentinels) + 1
+	}
 	if in.Resolve == nil {
 		in.Resolve = func(ctx context.Context, host string) error {
 			_, err := net.DefaultResolver.LookupHost(ctx, host)

@@ -15,8 +15,10 @@ import (
 // InstanceConfig builds instance.json for the given instance names (every
 // instance that may hold data, see the contract). The initial primary is
 // status.currentPrimary, or NAME-1 before anything was recorded; it counts
-// only while the sentinels know nothing.
-func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceconfig.Config {
+// only while the sentinels know nothing. pool is the SentinelPool in
+// charge of rf, nil with dedicated sentinels (InstanceConfig then names
+// those, also while they take over from a pool).
+func InstanceConfig(rf *haredisv1.RedisFailover, instances []string, pool *haredisv1.SentinelPool) *instanceconfig.Config {
 	minReplicas, maxLag := rf.EffectiveDurability()
 	primary := rf.Status.CurrentPrimary
 	if primary == "" {
@@ -33,7 +35,7 @@ func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceco
 	if persistence == "" {
 		persistence = instanceconfig.PersistenceAOF
 	}
-	return &instanceconfig.Config{
+	cfg := &instanceconfig.Config{
 		ClusterName:              rf.Name,
 		MasterName:               rf.MasterName(),
 		Instances:                instances,
@@ -51,6 +53,14 @@ func InstanceConfig(rf *haredisv1.RedisFailover, instances []string) *instanceco
 		ApplicationRules:         applicationRules(rf),
 		InitialPrimary:           primary,
 	}
+	switch {
+	case pool != nil:
+		// The pool's sentinels answer reads with any password or none.
+		cfg.MasterName, cfg.Sentinels, cfg.SentinelAuthEnabled = rf.PoolMasterName(), PoolSentinelAddrs(pool), false
+	case rf.OnPool():
+		cfg.SentinelsJoining = true
+	}
+	return cfg
 }
 
 // SentinelAddrs are host:port of the dedicated sentinels by stable name.

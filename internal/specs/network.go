@@ -5,6 +5,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"strings"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
 )
@@ -30,6 +31,15 @@ func NetworkPolicyName(rf *haredisv1.RedisFailover, component string) string {
 func NetworkPolicies(rf *haredisv1.RedisFailover, o Options) []*networkingv1.NetworkPolicy {
 	np := rf.Spec.NetworkPolicy
 	insiders := []networkingv1.NetworkPolicyPeer{ownPods(rf), operatorPods(o)}
+	for i, key := range []string{rf.PoolKey(), rf.Status.SentinelPool} {
+		if ns, name, ok := strings.Cut(key, "/"); ok && (i == 0 || key != rf.PoolKey()) {
+			// A SentinelPool's sentinels, before, while and after a move.
+			insiders = append(insiders, networkingv1.NetworkPolicyPeer{
+				NamespaceSelector: metav1LabelSelector(map[string]string{corev1.LabelMetadataName: ns}),
+				PodSelector:       metav1LabelSelector(map[string]string{haredisv1.LabelSentinelPool: name, LabelComponent: ComponentPoolSentinel}),
+			})
+		}
+	}
 	redis := policy(rf, ComponentRedis,
 		rule(np.Clients, RedisPort),
 		rule(insiders, RedisPort, StatusPort, InstanceMetricsPort),

@@ -30,8 +30,8 @@ func ProxyDeployment(rf *haredisv1.RedisFailover, opts Options) *appsv1.Deployme
 	args := []string{BinaryPath, "proxy",
 		"--listen=:" + strconv.Itoa(RedisPort),
 		"--admin-listen=:" + strconv.Itoa(ProxyAdminPort),
-		"--sentinels=" + strings.Join(SentinelAddrs(rf), ","),
-		"--master-name=" + rf.MasterName(),
+		"--sentinels=" + strings.Join(proxySentinels(rf), ","),
+		"--master-name=" + rf.SentinelMasterName(),
 	}
 	// The admin token, never the application's password, guards the
 	// admin endpoint's /pause and /resume.
@@ -121,4 +121,15 @@ func ProxyPodDisruptionBudget(rf *haredisv1.RedisFailover) *policyv1.PodDisrupti
 			Selector:       metav1LabelSelector(Selector(rf, ComponentProxy)),
 		},
 	}
+}
+
+// proxySentinels are the sentinels the proxy follows: the dedicated ones
+// by stable name, or a SentinelPool's Service (the proxy confirms every
+// primary a sentinel names with ROLE, so any of the pool's sentinels
+// will do).
+func proxySentinels(rf *haredisv1.RedisFailover) []string {
+	if ns, name, ok := strings.Cut(rf.Status.SentinelPool, "/"); ok {
+		return []string{PoolEndpoint(ns, name)}
+	}
+	return SentinelAddrs(rf)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -117,7 +118,7 @@ func ConnectionSecret(rf *haredisv1.RedisFailover, password string, caPEM []byte
 		ConnSentinelURL: []byte(URLWithPassword(ep.SentinelURL, "", password)),
 		ConnHost:        []byte(host),
 		ConnPort:        []byte(strconv.Itoa(RedisPort)),
-		ConnMasterName:  []byte(rf.MasterName()),
+		ConnMasterName:  []byte(rf.SentinelMasterName()),
 		ConnSentinels:   []byte(ep.Sentinel),
 	}
 	if password != "" {
@@ -140,6 +141,9 @@ func ConnectionSecret(rf *haredisv1.RedisFailover, password string, caPEM []byte
 func Endpoints(rf *haredisv1.RedisFailover) haredisv1.Endpoints {
 	hp := func(svc string, port int) string { return net.JoinHostPort(ServiceHost(rf, svc), strconv.Itoa(port)) }
 	sentinel := hp(rf.SentinelServiceName(), SentinelPort)
+	if ns, name, ok := strings.Cut(rf.Status.SentinelPool, "/"); ok {
+		sentinel = PoolEndpoint(ns, name)
+	}
 	scheme, sentinelScheme := "redis://", "redis+sentinel://"
 	if rf.TLSEnabled() {
 		scheme, sentinelScheme = "rediss://", "rediss+sentinel://"
@@ -149,7 +153,7 @@ func Endpoints(rf *haredisv1.RedisFailover) haredisv1.Endpoints {
 		Primary:     hp(rf.PrimaryServiceName(), RedisPort),
 		Replicas:    hp(rf.ReplicasServiceName(), RedisPort),
 		Sentinel:    sentinel,
-		SentinelURL: sentinelScheme + sentinel + "/" + rf.MasterName(),
+		SentinelURL: sentinelScheme + sentinel + "/" + rf.SentinelMasterName(),
 	}
 }
 

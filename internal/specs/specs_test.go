@@ -88,9 +88,19 @@ func withTLS() *haredisv1.RedisFailover {
 }
 
 // everything renders all objects of a RedisFailover as one YAML stream.
-func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) string {
+func everything(t *testing.T, rf *haredisv1.RedisFailover, password string, pool *haredisv1.SentinelPool) string {
 	t.Helper()
 	var objs []any
+	if pool != nil {
+		// The pool's own objects first, then the RedisFailover's on it.
+		objs = append(objs, PoolSecret(pool, "pool-secret-not-real"), PoolPDB(pool))
+		for _, s := range PoolServices(pool) {
+			objs = append(objs, s)
+		}
+		for i := 1; i <= int(pool.Spec.Replicas); i++ {
+			objs = append(objs, PoolSentinelPod(pool, pool.SentinelName(i), testOpts))
+		}
+	}
 	for _, s := range Services(rf) {
 		objs = append(objs, s)
 	}
@@ -98,7 +108,7 @@ func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) stri
 	for i := 1; i <= int(rf.Spec.Redis.Replicas); i++ {
 		names = append(names, rf.InstanceName(i))
 	}
-	cm, err := InstanceConfigMap(rf, InstanceConfig(rf, names))
+	cm, err := InstanceConfigMap(rf, InstanceConfig(rf, names, pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +137,7 @@ func everything(t *testing.T, rf *haredisv1.RedisFailover, password string) stri
 		}
 		objs = append(objs, InstancePVC(rf, n), InstancePod(rf, n, role, testOpts))
 	}
-	for i := 1; i <= int(rf.Spec.Sentinel.Replicas); i++ {
+	for i := 1; i <= int(rf.Spec.Sentinel.Replicas) && pool == nil; i++ {
 		objs = append(objs, SentinelPod(rf, rf.SentinelName(i), testOpts))
 	}
 	if rf.ProxyEnabled() {
@@ -149,15 +159,17 @@ func TestGolden(t *testing.T) {
 	cases := map[string]struct {
 		rf       *haredisv1.RedisFailover
 		password string
+		pool     *haredisv1.SentinelPool
 	}{
 		"defaults":     {rf: defaulted(), password: "s3cret-not-real"},
 		"customised":   {rf: customised()},
 		"own-password": {rf: ownPassword(), password: "from-user-secret"},
 		"tls":          {rf: withTLS(), password: "s3cret-not-real"},
+		"pool":         {rf: onPool(), password: "s3cret-not-real", pool: sharedPool()},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := everything(t, tc.rf, tc.password)
+			got := everything(t, tc.rf, tc.password, tc.pool)
 			path := filepath.Join("testdata", name+".yaml")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -211,7 +223,7 @@ func TestInstanceConfigParsesBack(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			names := []string{tc.rf.InstanceName(1), tc.rf.InstanceName(2)}
-			cm, err := InstanceConfigMap(tc.rf, InstanceConfig(tc.rf, names))
+			cm, err := InstanceConfigMap(tc.rf, InstanceConfig(tc.rf, names, nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -342,4 +354,22 @@ func TestNetworkPoliciesKeepTheManagerAPIInside(t *testing.T) {
 	if diff := cmp.Diff(wantInside, inside); diff != "" {
 		t.Errorf("ports open to the RedisFailover's pods and the operator (-want +got):\n%s", diff)
 	}
+}
+
+// sharedPool is a SentinelPool of three sentinels in namespace shared that
+// admits namespaces labelled tier=cache.
+func sharedPool() *haredisv1.SentinelPool {
+	sp := &haredisv1.SentinelPool{ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: "shared", UID: "8d0c0c55-0000-4000-8000-000000000002"}}
+	sp.Spec.Replicas = 3
+	sp.Spec.Image = "valkey/valkey:8.0"
+	sp.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "cache"}}
+	return sp
+}
+
+// onPool is the defaulted RedisFailover in charge of sharedPool.
+func onPool() *haredisv1.RedisFailover {
+	rf := defaulted()
+	rf.Spec.Sentinel.PoolRef = &haredisv1.SentinelPoolReference{Name: "pool", Namespace: "shared"}
+	rf.Status.SentinelPool = "shared/pool"
+	return rf
 }

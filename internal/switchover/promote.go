@@ -232,7 +232,7 @@ func (r *run) otherSentinels(sc chosenSentinel) []chosenSentinel {
 // returns that connection's id, so that, when the reply is lost, the
 // connection can be closed on the sentinel's side before anyone looks.
 func (r *run) askFailover(ctx context.Context, addr string) (askOutcome, int64, error) {
-	c := redis.NewClient(r.options(addr, "", r.p.SentinelPassword))
+	c := redis.NewClient(r.options(addr, r.p.SentinelUser, r.p.SentinelPassword))
 	defer c.Close()
 	conn := c.Conn()
 	defer conn.Close()
@@ -267,7 +267,7 @@ func (r *run) askFailover(ctx context.Context, addr string) (askOutcome, int64, 
 // until the promotion or until it gives up). It returns an error when it
 // cannot tell before ctx ends; the fence stays meanwhile.
 func (r *run) resolve(ctx context.Context, sc chosenSentinel, id int64) (bool, error) {
-	killer := redis.NewSentinelClient(r.options(sc.addr, "", r.p.SentinelPassword))
+	killer := redis.NewSentinelClient(r.options(sc.addr, r.p.SentinelUser, r.p.SentinelPassword))
 	defer killer.Close()
 	barrier := false
 	started := false

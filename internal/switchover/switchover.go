@@ -35,9 +35,10 @@ type Plan struct {
 	// Sentinels are the dial addresses of the sentinels.
 	Sentinels []string
 	// Username and Password authenticate to the instances (the admin user
-	// with ACL users; no user: the password alone); SentinelPassword to
-	// the sentinels. Empty when auth is off.
-	Username, Password, SentinelPassword string
+	// with ACL users; no user: the password alone); SentinelUser (a
+	// SentinelPool's admin user, else none) and SentinelPassword to the
+	// sentinels. Empty when auth is off.
+	Username, Password, SentinelUser, SentinelPassword string
 	// Timeout bounds the switchover up to Sentinel's promotion of the
 	// target (default 30 s); once the target is promoted, Run waits up to
 	// sentinelsWait more for the sentinels to name it before it demotes the
@@ -151,7 +152,7 @@ func Run(ctx context.Context, p Plan) (Result, error) {
 		r.replicas = append(r.replicas, r.redis(a))
 	}
 	for _, a := range p.Sentinels {
-		r.sentinels = append(r.sentinels, redis.NewSentinelClient(r.options(a, "", p.SentinelPassword)))
+		r.sentinels = append(r.sentinels, redis.NewSentinelClient(r.options(a, p.SentinelUser, p.SentinelPassword)))
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()

@@ -109,7 +109,7 @@ func TestChaos(t *testing.T) {
 				plan = *custom
 			}
 			start := time.Now()
-			o := Options{Logf: t.Logf}
+			o := Options{Logf: t.Logf, Pool: os.Getenv("CHAOS_POOL") != ""}
 			if restore == "all" || (restore == "first" && i == 0) {
 				o.Restore = store
 			}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/haredis/haredis/internal/sentinel"
 	"github.com/haredis/haredis/internal/specs"
 )
 
@@ -172,7 +173,12 @@ func describeLost(ls []lostWrite, st *stepRun) string {
 }
 
 func (r *runner) sentinelClient1(addr string) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: r.pw, Dialer: r.env.Dial, MaxRetries: -1,
+	user, pw := "", r.pw
+	if r.pool != "" {
+		// The pool's admin user: its readers may not list the masters.
+		user, pw = sentinel.PoolAdminUser, r.poolPW
+	}
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Username: user, Password: pw, Dialer: r.env.Dial, MaxRetries: -1,
 		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 2 * time.Second})
 }
 

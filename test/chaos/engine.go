@@ -72,6 +72,9 @@ type Options struct {
 	// taken under load, restored into a new RedisFailover and compared
 	// with the acknowledged writes (the "restore and compare" step).
 	Restore *RestoreStore
+	// Pool runs the RedisFailover on a SentinelPool of three sentinels
+	// (created in its namespace) instead of dedicated sentinels.
+	Pool bool
 }
 
 // StepResult is what one step did and what was checked after it.
@@ -161,6 +164,9 @@ type runner struct {
 	// sentinelAddr is status.endpoints.sentinel.
 	sentinelAddr string
 	uid          types.UID
+	// pool is the SentinelPool's name when the sequence runs on one
+	// (Options.Pool), poolPW its admin password.
+	pool, poolPW string
 	sw, uw       *writer
 	poll         *poller
 	lost         map[string]bool
@@ -229,6 +235,9 @@ func Run(ctx context.Context, env *operatorbed.Env, plan Plan, o Options) *Resul
 	}
 	r := &runner{env: env, kc: env.Client, inj: fault.New(env.Bed), plan: plan, logf: o.Logf, name: o.Name,
 		res: &Result{Plan: plan}, lost: map[string]bool{}}
+	if o.Pool {
+		r.pool = "pool"
+	}
 	defer r.cleanup()
 	r.logf("chaos: %s", strings.TrimSpace(plan.String()))
 	if err := r.setup(ctx); err != nil {
@@ -268,6 +277,12 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.ns, r.res.Namespace = ns.Name, ns.Name
 	rf := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: r.name}}
+	if r.pool != "" {
+		if err := r.kc.Create(ctx, &haredisv1.SentinelPool{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: r.pool}}); err != nil {
+			return fmt.Errorf("cannot create the SentinelPool: %w", err)
+		}
+		rf.Spec.Sentinel.PoolRef = &haredisv1.SentinelPoolReference{Name: r.pool}
+	}
 	rf.Spec.Redis.Replicas = r.plan.Replicas
 	rf.Spec.Redis.Persistence = haredisv1.PersistenceMode(r.plan.Persistence)
 	if err := r.kc.Create(ctx, rf); err != nil {
@@ -320,6 +335,13 @@ func (r *runner) readIdentity(ctx context.Context, rf *haredisv1.RedisFailover) 
 		return errors.New("status.masterName or status.endpoints.sentinel is empty")
 	}
 	r.pw, r.masterName, r.sentinelAddr, r.uid = string(s.Data[specs.PasswordKey]), rf.Status.MasterName, rf.Status.Endpoints.Sentinel, rf.UID
+	if r.pool != "" {
+		ps := &corev1.Secret{}
+		if err := r.kc.Get(ctx, client.ObjectKey{Namespace: r.ns, Name: r.pool + "-sentinel-auth"}, ps); err != nil {
+			return fmt.Errorf("cannot read the pool's password: %w", err)
+		}
+		r.poolPW = string(ps.Data[specs.PoolPasswordKey])
+	}
 	return nil
 }
 
@@ -549,8 +571,21 @@ func (r *runner) whole(ctx context.Context, rf *haredisv1.RedisFailover) error {
 		}
 		count[comp]++
 	}
-	if count[specs.ComponentRedis] != int(want) || count[specs.ComponentSentinel] != int(rf.Spec.Sentinel.Replicas) {
-		return fmt.Errorf("%d instance pods and %d sentinel pods ready, want %d and %d", count[specs.ComponentRedis], count[specs.ComponentSentinel], want, rf.Spec.Sentinel.Replicas)
+	wantSentinels := int(rf.Spec.Sentinel.Replicas)
+	if r.pool != "" {
+		sentinels, err := r.pods(ctx, specs.ComponentSentinel)
+		if err != nil {
+			return err
+		}
+		for i := range sentinels {
+			if !podReady(&sentinels[i]) {
+				return fmt.Errorf("pool sentinel %s not ready", sentinels[i].Name)
+			}
+		}
+		count[specs.ComponentSentinel], wantSentinels = len(sentinels), 3
+	}
+	if count[specs.ComponentRedis] != int(want) || count[specs.ComponentSentinel] != wantSentinels {
+		return fmt.Errorf("%d instance pods and %d sentinel pods ready, want %d and %d", count[specs.ComponentRedis], count[specs.ComponentSentinel], want, wantSentinels)
 	}
 	if rf.ProxyEnabled() && count[specs.ComponentProxy] < int(rf.Spec.Proxy.Replicas) {
 		return fmt.Errorf("%d proxy pods ready, want %d", count[specs.ComponentProxy], rf.Spec.Proxy.Replicas)

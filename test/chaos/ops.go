@@ -225,7 +225,12 @@ func (r *runner) resolve(ctx context.Context, target string, index int) (name st
 // deleted, in name order.
 func (r *runner) pods(ctx context.Context, component string) ([]corev1.Pod, error) {
 	var list corev1.PodList
-	if err := r.kc.List(ctx, &list, client.InNamespace(r.ns), client.MatchingLabels{specs.LabelInstance: r.name, specs.LabelComponent: component}); err != nil {
+	labels := client.MatchingLabels{specs.LabelInstance: r.name, specs.LabelComponent: component}
+	if component == specs.ComponentSentinel && r.pool != "" {
+		// On a pool: its sentinels are the RedisFailover's.
+		labels = client.MatchingLabels{haredisv1.LabelSentinelPool: r.pool, specs.LabelComponent: specs.ComponentPoolSentinel}
+	}
+	if err := r.kc.List(ctx, &list, client.InNamespace(r.ns), labels); err != nil {
 		return nil, err
 	}
 	var out []corev1.Pod

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -461,23 +460,7 @@ func TestRecoversFromSequences(t *testing.T) {
 // name.
 func killPrimary(t *testing.T, ns string) string {
 	t.Helper()
-	ctx := context.Background()
-	rf, err := getRF(ctx, ns, "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := getPod(ctx, ns, rf.Status.CurrentPrimary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := instanceStatus(ctx, p)
-	if err != nil || s.RedisPID == 0 {
-		t.Fatalf("cannot read the pid of %s's redis-server: %v", p.Name, err)
-	}
-	if err := syscall.Kill(s.RedisPID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	return p.Name
+	return killPrimaryOf(t, ns, "app")
 }
 
 // waitRolledOut waits until every instance runs the current revision and

@@ -187,7 +187,7 @@ func TestObservesFailoverAndLiveConfig(t *testing.T) {
 		logs = append(logs, filepath.Join(s.Dir(), "redis.log"))
 	}
 	// instance.json as the operator renders it, with loopback addresses.
-	cfg := specs.InstanceConfig(rf, names)
+	cfg := specs.InstanceConfig(rf, names, nil)
 	cfg.HostTemplate, cfg.Hosts, cfg.Sentinels, cfg.Managers = "", reach.hosts, reach.sentinels, managers
 	pwFile := filepath.Join(t.TempDir(), "password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {

@@ -273,6 +273,10 @@ func TestInvalidObjectsAreRefusedNamingTheField(t *testing.T) {
 			spec: `proxy: {replicas: 0}`,
 			want: []string{"spec.proxy.replicas", "spec.proxy.enabled to false"},
 		},
+		"a sentinel pool for a RedisFailover with TLS": {
+			spec: `{tls: {enabled: true}, sentinel: {poolRef: {name: shared}}}`,
+			want: []string{"spec.sentinel.poolRef", "without TLS", "remove spec.sentinel.poolRef"},
+		},
 		"a name too long for derived objects": {
 			name: longName,
 			spec: `{}`,
@@ -395,5 +399,44 @@ func TestStorageCanGrow(t *testing.T) {
 	}
 	if err := k8sClient.Update(ctx, obj); err != nil {
 		t.Fatalf("growing the volume must be accepted: %v", err)
+	}
+}
+
+// TestSentinelPoolValidation: a pool of an even, too small or too large
+// count, or of an engine haredis does not run, is refused naming the field
+// and the fix; the defaults are visible.
+func TestSentinelPoolValidation(t *testing.T) {
+	ctx := context.Background()
+	cases := map[string]struct {
+		spec haredisv1.SentinelPoolSpec
+		want []string
+	}{
+		"an even count": {spec: haredisv1.SentinelPoolSpec{Replicas: 4}, want: []string{"spec.replicas", "odd and at least 3"}},
+		"one sentinel":  {spec: haredisv1.SentinelPoolSpec{Replicas: 1}, want: []string{"spec.replicas", "odd and at least 3"}},
+		"too many":      {spec: haredisv1.SentinelPoolSpec{Replicas: 11}, want: []string{"spec.replicas", "at most 9"}},
+		"an old engine": {spec: haredisv1.SentinelPoolSpec{Image: "redis:6.2"}, want: []string{"spec.image", "Redis 7.0 and later"}},
+	}
+	for title, tc := range cases {
+		t.Run(title, func(t *testing.T) {
+			sp := &haredisv1.SentinelPool{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "invalid"}, Spec: tc.spec}
+			err := k8sClient.Create(ctx, sp)
+			if err == nil {
+				_ = k8sClient.Delete(ctx, sp)
+				t.Fatalf("want refused, but it was accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+	sp := &haredisv1.SentinelPool{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "defaults"}}
+	if err := k8sClient.Create(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = k8sClient.Delete(ctx, sp) }()
+	if sp.Spec.Replicas != 3 || sp.Spec.Image != "valkey/valkey:8.0" {
+		t.Errorf("defaults: %d sentinels of %q, want 3 of valkey/valkey:8.0", sp.Spec.Replicas, sp.Spec.Image)
 	}
 }
