@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,6 +49,9 @@ func (r *RedisFailoverReconciler) resolvePool(ctx context.Context, rf *haredisv1
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		if pool != nil && acc.Password == "" {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
 		if pool == nil {
 			// A pool is kept by its finalizer while in use: only a pool
 			// deleted by force gets here. The pods of the RedisFailover
@@ -71,8 +75,11 @@ func (r *RedisFailoverReconciler) resolvePool(ctx context.Context, rf *haredisv1
 	}
 	reason, problem := "", ""
 	switch {
-	case pool == nil:
+	case pool == nil || !pool.DeletionTimestamp.IsZero():
 		reason, problem = haredisv1.ReasonSentinelPoolMissing, fmt.Sprintf("spec.sentinel.poolRef: SentinelPool %s does not exist (or is being deleted); create it, or remove spec.sentinel.poolRef to get dedicated sentinels", want)
+	case acc.Password == "":
+		log.FromContext(ctx).V(1).Info("waiting for the SentinelPool's password", "pool", want)
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	case rf.AuthEnabled() && !rf.ACLUsersEnabled():
 		reason, problem = haredisv1.ReasonSentinelPoolNeedsUsers, "spec.sentinel.poolRef: this RedisFailover was created by an earlier haredis, without Redis users, and a SentinelPool monitors each RedisFailover as its sentinel user; keep dedicated sentinels (remove spec.sentinel.poolRef), or move the data to a new RedisFailover with a live import (docs/import.md)"
 	default:
@@ -111,8 +118,8 @@ func (r *RedisFailoverReconciler) resolvePool(ctx context.Context, rf *haredisv1
 }
 
 // poolAccess reads the SentinelPool key (NAMESPACE/NAME) and its admin
-// password; nil when it does not exist, is being deleted by a user while
-// nothing uses it, or has no password yet.
+// password (empty while the pool has none yet); nil when it does not
+// exist.
 func (r *RedisFailoverReconciler) poolAccess(ctx context.Context, key string) (*haredisv1.SentinelPool, sentinel.Access, error) {
 	ns, name, _ := strings.Cut(key, "/")
 	pool := &haredisv1.SentinelPool{}
@@ -125,15 +132,12 @@ func (r *RedisFailoverReconciler) poolAccess(ctx context.Context, key string) (*
 	var sec corev1.Secret
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: pool.AuthSecretName()}, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, sentinel.Access{}, nil
+			// A pool created a moment ago: its password comes next.
+			return pool, sentinel.Access{}, nil
 		}
 		return nil, sentinel.Access{}, fmt.Errorf("cannot get the password of SentinelPool %s: %w", key, err)
 	}
-	pw := string(sec.Data[specs.PoolPasswordKey])
-	if pw == "" {
-		return nil, sentinel.Access{}, nil
-	}
-	return pool, sentinel.Access{User: sentinel.PoolAdminUser, Password: pw}, nil
+	return pool, sentinel.Access{User: sentinel.PoolAdminUser, Password: string(sec.Data[specs.PoolPasswordKey])}, nil
 }
 
 // poolAdmits tells whether pool admits RedisFailovers of namespace ns.

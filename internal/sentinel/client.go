@@ -3,6 +3,7 @@ package sentinel
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -19,13 +20,16 @@ type Access struct {
 	User     string
 	Password string
 	TLS      *tls.Config
+	// Dialer, when set, opens the connections (tests and benchmarks reach
+	// the test bed's pods through it); a plain TCP dial when nil.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial is one short-lived connection to the sentinel at addr, with the
 // one-second timeouts every question of the operator uses: a sentinel that
 // does not answer within a second is not one to wait for.
 func Dial(addr string, a Access) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Username: a.User, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Username: a.User, Password: a.Password, TLSConfig: a.TLS, Dialer: a.Dialer, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }
 

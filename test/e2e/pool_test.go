@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,7 +56,7 @@ func TestSentinelPool(t *testing.T) {
 			}
 			addrs = append(addrs, fmt.Sprintf("%s:%d", p.Status.PodIP, specs.SentinelPort))
 		}
-		return sentinel.Access{User: sentinel.PoolAdminUser, Password: string(sec.Data[specs.PoolPasswordKey])}, addrs, nil
+		return sentinel.Access{User: sentinel.PoolAdminUser, Password: string(sec.Data[specs.PoolPasswordKey]), Dialer: dial}, addrs, nil
 	}
 	// mastersOn lists, per pool sentinel, the masters it monitors.
 	mastersOn := func(ctx context.Context) (map[string][]string, error) {
@@ -159,6 +158,10 @@ func TestSentinelPool(t *testing.T) {
 		old := map[string]string{}
 		var pids []int
 		for _, n := range victims {
+			// A replica that holds data: a killed primary then waits for
+			// the failover instead of coming back at once (an empty
+			// replica has nothing to keep).
+			seed(t, ns, n)
 			p, err := getPod(ctx, ns, rfs[n].Status.CurrentPrimary)
 			if err != nil {
 				t.Fatal(err)
@@ -175,22 +178,31 @@ func TestSentinelPool(t *testing.T) {
 			}
 		}
 		killed := time.Now()
-		var wg sync.WaitGroup
 		for _, n := range victims {
-			wg.Go(func() {
-				rf := waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
-					if rf.Status.CurrentPrimary == old[n] || rf.Status.FailoverCount < 1 || !conditionTrue(rf, haredisv1.ConditionReady) {
-						return fmt.Errorf("primary %s, %d failovers", rf.Status.CurrentPrimary, rf.Status.FailoverCount)
-					}
-					return nil
-				})
-				if !strings.HasPrefix(rf.Status.CurrentPrimary, n+"-") {
-					t.Errorf("%s's primary is %s", n, rf.Status.CurrentPrimary)
+			rf := waitFor2(t, ns, n, 3*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
+				if rf.Status.CurrentPrimary == old[n] || rf.Status.FailoverCount < 1 || !conditionTrue(rf, haredisv1.ConditionReady) {
+					return fmt.Errorf("primary %s, %d failovers", rf.Status.CurrentPrimary, rf.Status.FailoverCount)
 				}
-				t.Logf("%s: %s took over from %s, Ready %.1fs after the SIGKILLs", n, rf.Status.CurrentPrimary, old[n], time.Since(killed).Seconds())
+				return nil
 			})
+			if !strings.HasPrefix(rf.Status.CurrentPrimary, n+"-") {
+				t.Errorf("%s's primary is %s", n, rf.Status.CurrentPrimary)
+			}
+			t.Logf("%s: %s took over from %s; Ready %.1fs after the SIGKILLs", n, rf.Status.CurrentPrimary, old[n], time.Since(killed).Seconds())
+			// Read back once NAME-primary reaches the new primary (its
+			// endpoints follow the role label within moments).
+			pc := plainClient(rf.Status.Endpoints.Primary, password(t, ns, n))
+			var v string
+			redistest.WaitFor(t, 30*time.Second, "a read on "+n+"'s new primary", func(ctx context.Context) error {
+				var err error
+				v, err = pc.Get(ctx, "seeded").Result()
+				return err
+			})
+			pc.Close()
+			if v != n {
+				t.Errorf("%s lost its write: read %q", n, v)
+			}
 		}
-		wg.Wait()
 		redistest.WaitFor(t, time.Minute, "every pool sentinel following each RedisFailover's own primary", followOwn)
 		for _, n := range names[3:] {
 			rf := mustRF(t, ns, n)
@@ -221,6 +233,7 @@ func TestSentinelPool(t *testing.T) {
 		t.Logf("every master registered on the new sentinel %.1fs after the delete", time.Since(deleted).Seconds())
 		n := names[3]
 		waitRFReady(t, ns, n, 2*time.Minute)
+		seed(t, ns, n)
 		oldPrimary := killPrimaryOf(t, ns, n)
 		waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
 			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
@@ -326,6 +339,51 @@ func TestSentinelPool(t *testing.T) {
 		}
 	})
 
+	t.Run("a switchover through the proxy on the pool", func(t *testing.T) {
+		n := names[5]
+		patchRF(t, ns, n, func(rf *haredisv1.RedisFailover) { rf.Spec.Proxy.Enabled = ptr.To(true) })
+		rf := waitFor2(t, ns, n, 3*time.Minute, n+" Ready with its proxies", func(rf *haredisv1.RedisFailover) error {
+			if !conditionTrue(rf, haredisv1.ConditionReady) || rf.Status.ReadyProxies < 1 {
+				return fmt.Errorf("phase %s, %d proxies ready", rf.Status.Phase, rf.Status.ReadyProxies)
+			}
+			return nil
+		})
+		viaURL := plainClient(specs.ServiceHost(rf, rf.ServiceName())+":6379", password(t, ns, n))
+		defer viaURL.Close()
+		redistest.WaitFor(t, time.Minute, "a write through REDIS_URL", func(ctx context.Context) error {
+			return viaURL.Set(ctx, "via-proxy", "1", 0).Err()
+		})
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		load := writeload.Start(lctx, viaURL, writeload.Options{Prefix: "pool-switchover", Interval: time.Millisecond, MaxDuration: 5 * time.Minute})
+		if err := load.WaitAcked(ctx, 200); err != nil {
+			t.Fatal(err)
+		}
+		from, to := rf.Status.CurrentPrimary, n+"-1"
+		if from == to {
+			to = n + "-2"
+		}
+		patchStatus(t, ns, n, func(rf *haredisv1.RedisFailover) { rf.Status.TargetPrimary = to })
+		rf = waitFor2(t, ns, n, 2*time.Minute, "the switchover to "+to, func(rf *haredisv1.RedisFailover) error {
+			ls := rf.Status.LastSwitchover
+			if ls == nil || ls.To != to || ls.Result != haredisv1.SwitchoverSucceeded || rf.Status.CurrentPrimary != to {
+				return fmt.Errorf("current %s lastSwitchover %+v", rf.Status.CurrentPrimary, ls)
+			}
+			return nil
+		})
+		if err := load.WaitAcked(ctx, 200); err != nil {
+			t.Errorf("writes through REDIS_URL after the switchover: %v", err)
+		}
+		rep := load.Stop()
+		t.Logf("switchover %s -> %s on the pool, writes held %d ms; REDIS_URL load: %s", from, to, rf.Status.LastSwitchover.WritesHeldMilliseconds, rep.Summary())
+		if len(rep.Failures) > 0 {
+			t.Errorf("%d writes through REDIS_URL failed, first %q", len(rep.Failures), rep.Failures[0].Err)
+		}
+		if lost, err := rep.Lost(ctx, viaURL); err != nil || len(lost) > 0 {
+			t.Errorf("%d acknowledged writes lost (%v)", len(lost), err)
+		}
+	})
+
 	t.Run("bad references are reported", func(t *testing.T) {
 		missing := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lost"}}
 		missing.Spec.Sentinel.PoolRef = &haredisv1.SentinelPoolReference{Name: "nowhere"}
@@ -363,6 +421,7 @@ func TestSentinelPool(t *testing.T) {
 		})
 		// Still serving: a failover works while the deletion waits.
 		n := names[4]
+		seed(t, ns, n)
 		oldPrimary := killPrimaryOf(t, ns, n)
 		waitFor2(t, ns, n, 2*time.Minute, n+" failed over on a pool being deleted", func(rf *haredisv1.RedisFailover) error {
 			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
@@ -401,6 +460,25 @@ func waitReason(t *testing.T, ns, name, reason, words string) {
 		c := meta.FindStatusCondition(rf.Status.Conditions, haredisv1.ConditionReady)
 		if c == nil || c.Reason != reason || !strings.Contains(c.Message, words) {
 			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+}
+
+// seed writes the key seeded (its value the RedisFailover's name) to
+// RedisFailover name's primary and waits until a replica has it.
+func seed(t *testing.T, ns, name string) {
+	t.Helper()
+	rf := mustRF(t, ns, name)
+	c := plainClient(rf.Status.Endpoints.Primary, password(t, ns, name))
+	defer c.Close()
+	redistest.WaitFor(t, 30*time.Second, "a write on "+name+"'s primary that a replica has", func(ctx context.Context) error {
+		if err := c.Set(ctx, "seeded", name, 0).Err(); err != nil {
+			return err
+		}
+		n, err := c.Do(ctx, "WAIT", 1, 1000).Int()
+		if err != nil || n < 1 {
+			return fmt.Errorf("WAIT: %d replicas (%v)", n, err)
 		}
 		return nil
 	})
