@@ -272,7 +272,10 @@ func failover(ctx context.Context, env *operatorbed.Env, ns, name string) (time.
 	}
 	pw := string(sec.Data[specs.PasswordKey])
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rf.Status.MasterName, SentinelAddrs: []string{rf.Status.Endpoints.Sentinel},
-		Password: pw, SentinelPassword: pw, Dialer: env.Dial, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+		Password: pw, SentinelPassword: pw, Dialer: env.Dial, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		// One attempt per write: a retry inside the client would hide the
+		// outage being measured.
+		MaxRetries: -1})
 	defer c.Close()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = redistest.Wait(wctx, 100*time.Millisecond, func() error { return c.Set(wctx, "warm", "1", 0).Err() })
