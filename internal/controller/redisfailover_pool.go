@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
-	"github.com/haredis/haredis/internal/instanceapi"
 	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/sentinel"
 	"github.com/haredis/haredis/internal/specs"
@@ -111,7 +112,7 @@ func (r *RedisFailoverReconciler) resolvePool(ctx context.Context, rf *haredisv1
 			return ctrl.Result{}, fmt.Errorf("cannot record the SentinelPool in charge: %w", err)
 		}
 		log.FromContext(ctx).Info("the SentinelPool is in charge from the start", "pool", want)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 	}
 	st.joinPool, st.joinAccess = pool, acc
 	return ctrl.Result{}, nil
@@ -169,26 +170,28 @@ func (r *RedisFailoverReconciler) poolPods(ctx context.Context, pool *haredisv1.
 }
 
 // registerOnPool makes the pool's sentinels monitor a RedisFailover that no
-// sentinel of the pool knows (one just created on the pool, or after
-// every pool sentinel was replaced at once): with the recorded primary,
-// and only while that instance says it is the primary. A sentinel that
-// lost the master while its peers know it is repaired by tendSentinels,
-// from their majority.
+// majority of the pool knows (one just created on the pool, created again
+// on its volumes, woken from hibernation, or after every pool sentinel was
+// replaced at once): with the recorded primary, on every sentinel that
+// does not know it, as long as those that do name that one. A sentinel
+// that lost the master while a majority knows it is repaired by
+// tendSentinels, from that majority.
 func (r *RedisFailoverReconciler) registerOnPool(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
 	if st.pool == nil || len(st.view.lost) == 0 || st.view.primary != "" {
 		return ctrl.Result{}, nil
 	}
+	host, port := r.Reach.InstanceAddr(rf, rf.Status.CurrentPrimary)
+	recorded := net.JoinHostPort(host, strconv.Itoa(port))
 	for _, a := range st.view.answers {
-		if a.Addr != "" {
-			return ctrl.Result{}, nil // some know it: the majority decides
+		if a.Addr != "" && a.Addr != recorded {
+			return ctrl.Result{}, nil // one names another primary: the majority decides
 		}
 	}
-	primary := rf.Status.CurrentPrimary
-	if s := st.statuses[primary]; s == nil || s.Role != instanceapi.RolePrimary {
-		log.FromContext(ctx).V(1).Info("no pool sentinel knows the master; waiting until the recorded primary says it is one", "primary", primary)
-		return ctrl.Result{}, nil
-	}
-	r.monitor(ctx, rf, st, st.view.lost, primary, quorum.Majority(st.sentinelCount))
+	// The recorded primary, as a dedicated sentinel starts with it when
+	// no peer knows one, also when it does not run: an instance that
+	// restarted as the recorded primary while a replica holds data waits
+	// for the sentinels to fail over to that replica.
+	r.monitor(ctx, rf, st, st.view.lost, rf.Status.CurrentPrimary, quorum.Majority(st.sentinelCount))
 	return ctrl.Result{}, nil
 }
 
@@ -288,7 +291,7 @@ func (r *RedisFailoverReconciler) moveSentinels(ctx context.Context, rf *haredis
 	}
 	log.FromContext(ctx).Info("moved to other sentinels", "from", from, "to", to, "masterName", rf.Status.MasterName)
 	r.event(rf, corev1.EventTypeNormal, reason, "Move", "%s took over from %s without a failover; Sentinel clients now use %s", to, from, rf.Status.Endpoints.SentinelURL)
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
 // handOverBlocked says why the joining sentinels (answers, count

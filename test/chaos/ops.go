@@ -317,8 +317,8 @@ func (r *runner) inject(ctx context.Context, st *stepRun, s Step) (*healer, erro
 				st.done = append(st.done, fmt.Sprintf("no redis-server to kill in %s (phase %s)", name, is.Phase))
 				return nil, nil
 			}
-		} else if pid, err = r.inj.ChildPID(ctx, r.ns, name, "redis", "redis-server"); err != nil {
-			return nil, fmt.Errorf("cannot find redis-server of %s: %w", name, err)
+		} else if pid, err = r.serverPID(ctx, name); err != nil {
+			return nil, fmt.Errorf("cannot find the server of %s: %w", name, err)
 		} else {
 			how = "found in /proc: its manager does not answer"
 		}
@@ -795,4 +795,19 @@ func (r *runner) onEveryInstance(ctx context.Context, rf *haredisv1.RedisFailove
 		}
 	}
 	return nil
+}
+
+// serverPID finds the server process of instance name in /proc, for when
+// its manager cannot be reached: valkey-server or redis-server, whichever
+// the image runs.
+func (r *runner) serverPID(ctx context.Context, name string) (int, error) {
+	var errs []error
+	for _, comm := range []string{"valkey-server", "redis-server"} {
+		pid, err := r.inj.ChildPID(ctx, r.ns, name, "redis", comm)
+		if err == nil {
+			return pid, nil
+		}
+		errs = append(errs, err)
+	}
+	return 0, errors.Join(errs...)
 }

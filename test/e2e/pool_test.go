@@ -292,7 +292,7 @@ func TestSentinelPool(t *testing.T) {
 		patchRF(t, ns, "mover", func(rf *haredisv1.RedisFailover) {
 			rf.Spec.Sentinel.PoolRef = &haredisv1.SentinelPoolReference{Name: "shared"}
 		})
-		rf = waitFor2(t, ns, "mover", 3*time.Minute, "on the pool, its own sentinels gone", func(rf *haredisv1.RedisFailover) error {
+		waitFor2(t, ns, "mover", 3*time.Minute, "on the pool, its own sentinels gone", func(rf *haredisv1.RedisFailover) error {
 			var own corev1.PodList
 			if err := kc.List(ctx, &own, client.InNamespace(ns), client.MatchingLabels(specs.Selector(rf, specs.ComponentSentinel))); err != nil {
 				return err
