@@ -198,10 +198,7 @@ func (r *RedisFailoverReconciler) registerOnPool(ctx context.Context, rf *haredi
 // monitor makes each sentinel of addrs monitor rf's master, as the set in
 // charge knows it, at primary, with quorum q.
 func (r *RedisFailoverReconciler) monitor(ctx context.Context, rf *haredisv1.RedisFailover, st *state, addrs []string, primary string, q int) {
-	host, port := r.Reach.InstanceAddr(rf, primary)
-	downAfter, failoverTimeout := sentinelTimings(rf)
-	m := sentinel.Monitored{MasterName: st.masterName, Host: host, Port: port, Quorum: q, DownAfter: downAfter, FailoverTimeout: failoverTimeout}
-	m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
+	m := r.monitored(rf, st, st.masterName, primary, q)
 	for _, a := range addrs {
 		if err := sentinel.Monitor(ctx, a, sentinelAccess(rf, st), m); err != nil {
 			st.sentinelErrors = append(st.sentinelErrors, fmt.Sprintf("cannot set sentinel %s to monitor %s: %v", a, primary, err))
@@ -237,10 +234,7 @@ func (r *RedisFailoverReconciler) moveSentinels(ctx context.Context, rf *haredis
 		// over meanwhile: the joining set, under another master name,
 		// hears nothing of it), is set to watch the primary of the set in
 		// charge, still unable to fail over.
-		host, port := r.Reach.InstanceAddr(rf, st.view.primary)
-		downAfter, failoverTimeout := sentinelTimings(rf)
-		m := sentinel.Monitored{MasterName: name, Host: host, Port: port, Quorum: hold, DownAfter: downAfter, FailoverTimeout: failoverTimeout}
-		m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
+		m := r.monitored(rf, st, name, st.view.primary, hold)
 		for _, a := range fix {
 			err := sentinel.Remove(ctx, a, acc, name)
 			if err == nil {

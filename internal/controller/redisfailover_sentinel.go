@@ -268,11 +268,7 @@ func viewOf(rf *haredisv1.RedisFailover, answers []sentinel.Master, instances, c
 // repairSentinels gives a sentinel that does not know the master (a new or
 // reset one whose start-up failed) the primary the majority agrees on.
 func (r *RedisFailoverReconciler) repairSentinels(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
-	host, port := r.Reach.InstanceAddr(rf, st.view.primary)
-	downAfter, failoverTimeout := sentinelTimings(rf)
-	m := sentinel.Monitored{MasterName: st.masterName, Host: host, Port: port, Quorum: quorum.Majority(st.sentinelCount),
-		DownAfter: downAfter, FailoverTimeout: failoverTimeout}
-	m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
+	m := r.monitored(rf, st, st.masterName, st.view.primary, quorum.Majority(st.sentinelCount))
 	for _, a := range st.view.lost {
 		if err := sentinel.Monitor(ctx, a, password, m); err != nil {
 			log.FromContext(ctx).Info("cannot repair a sentinel that lost the master", "sentinel", a, "error", err.Error())
@@ -474,4 +470,15 @@ func (r *RedisFailoverReconciler) instanceAtAddr(rf *haredisv1.RedisFailover, ad
 	}
 	port, _ := strconv.Atoi(portStr)
 	return r.Reach.InstanceAt(rf, host, port)
+}
+
+// monitored is what a sentinel needs to monitor rf under name: the
+// announced address of instance primary, quorum q, rf's timings and the
+// sentinel user's credentials.
+func (r *RedisFailoverReconciler) monitored(rf *haredisv1.RedisFailover, st *state, name, primary string, q int) sentinel.Monitored {
+	host, port := r.Reach.InstanceAddr(rf, primary)
+	downAfter, failoverTimeout := sentinelTimings(rf)
+	m := sentinel.Monitored{MasterName: name, Host: host, Port: port, Quorum: q, DownAfter: downAfter, FailoverTimeout: failoverTimeout}
+	m.AuthUser, m.AuthPass = sentinelAuth(rf, st)
+	return m
 }

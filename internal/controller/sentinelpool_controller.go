@@ -118,8 +118,9 @@ func (r *SentinelPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	acc := sentinel.Access{User: sentinel.PoolAdminUser, Password: password}
-	r.removeOrphans(ctx, sp, pods, acc)
-	return r.observe(ctx, sp, pods, users, acc)
+	masters := r.masters(ctx, pods, acc)
+	r.removeOrphans(ctx, sp, masters, acc)
+	return r.observe(ctx, sp, pods, users, masters, acc)
 }
 
 // users are the RedisFailovers that name the pool or whose master it
@@ -290,20 +291,28 @@ func poolSerial(sp *haredisv1.SentinelPool, pod string) int {
 	return n
 }
 
+// masters are the masters each pool sentinel that answers monitors (SENTINEL
+// MASTERS), by address, read once per reconcile.
+func (r *SentinelPoolReconciler) masters(ctx context.Context, pods []corev1.Pod, acc sentinel.Access) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range r.Reach.SentinelAddrs(nil, pods) {
+		if names, err := sentinel.MasterNames(ctx, a, acc); err == nil {
+			out[a] = names
+		}
+	}
+	return out
+}
+
 // removeOrphans removes from every pool sentinel the masters of
 // RedisFailovers that no longer exist or no longer use the pool (a
 // RedisFailover deleted while the operator was down, or a master left
 // behind by an interrupted move). The RedisFailover is read from the API
 // server, not the cache, so that one created a moment ago is never taken
 // for gone.
-func (r *SentinelPoolReconciler) removeOrphans(ctx context.Context, sp *haredisv1.SentinelPool, pods []corev1.Pod, acc sentinel.Access) {
+func (r *SentinelPoolReconciler) removeOrphans(ctx context.Context, sp *haredisv1.SentinelPool, masters map[string][]string, acc sentinel.Access) {
 	key := sp.Namespace + "/" + sp.Name
 	verdict := map[string]bool{}
-	for _, a := range r.Reach.SentinelAddrs(nil, pods) {
-		names, err := sentinel.MasterNames(ctx, a, acc)
-		if err != nil {
-			continue
-		}
+	for a, names := range masters {
 		for _, m := range names {
 			orphan, seen := verdict[m]
 			if !seen {
@@ -347,7 +356,7 @@ func (r *SentinelPoolReconciler) orphan(ctx context.Context, m, key string) bool
 
 // observe reports the pool's sentinels and, per RedisFailover it serves,
 // how many of them monitor its master and what SENTINEL CKQUORUM says.
-func (r *SentinelPoolReconciler) observe(ctx context.Context, sp *haredisv1.SentinelPool, pods []corev1.Pod, users []haredisv1.RedisFailover, acc sentinel.Access) (ctrl.Result, error) {
+func (r *SentinelPoolReconciler) observe(ctx context.Context, sp *haredisv1.SentinelPool, pods []corev1.Pod, users []haredisv1.RedisFailover, masters map[string][]string, acc sentinel.Access) (ctrl.Result, error) {
 	ready := int32(0)
 	for i := range pods {
 		if podReady(&pods[i]) {
@@ -356,11 +365,7 @@ func (r *SentinelPoolReconciler) observe(ctx context.Context, sp *haredisv1.Sent
 	}
 	addrs := r.Reach.SentinelAddrs(nil, pods)
 	monitored := map[string]int32{}
-	for _, a := range addrs {
-		names, err := sentinel.MasterNames(ctx, a, acc)
-		if err != nil {
-			continue
-		}
+	for _, names := range masters {
 		for _, m := range names {
 			monitored[m]++
 		}
