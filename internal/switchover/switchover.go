@@ -225,18 +225,29 @@ func (r *run) prepare(ctx context.Context) (chosenSentinel, func(), error) {
 		// Best effort: Sentinel reads replica-priority from INFO.
 		_ = sentinel.Tune(ctx, s)
 	}
+	// Every sentinel that answers is asked, not only the one that will be
+	// asked to fail over: one whose view of the target is stale would undo
+	// the promotion (see errStaleView).
 	err = poll(ctx, 50*time.Millisecond, func() error {
 		var errs []error
+		chosen = chosenSentinel{}
 		for i, s := range r.sentinels {
 			ft, err := r.sentinelReady(ctx, s)
+			if errors.Is(err, errStaleView) {
+				return fmt.Errorf("sentinel %s: %w", r.p.Sentinels[i], err)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("sentinel %s: %w", r.p.Sentinels[i], err))
 				continue
 			}
-			chosen = chosenSentinel{addr: r.p.Sentinels[i], c: s, failoverTimeout: ft}
-			return nil
+			if chosen.c == nil {
+				chosen = chosenSentinel{addr: r.p.Sentinels[i], c: s, failoverTimeout: ft}
+			}
 		}
-		return errors.Join(errs...)
+		if chosen.c == nil {
+			return errors.Join(errs...)
+		}
+		return nil
 	}, r.p.Timeout/3)
 	if err != nil {
 		return chosen, restore, fmt.Errorf("no sentinel is ready to promote the target: %w", err)
@@ -271,8 +282,8 @@ func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) (time.
 		if net.JoinHostPort(rep["ip"], rep["port"]) != r.p.TargetAnnounced {
 			continue
 		}
-		if f := rep["flags"]; f != "slave" {
-			return 0, fmt.Errorf("the target's flags are %q", f)
+		if err := targetView(rep); err != nil {
+			return 0, err
 		}
 		if p := rep["slave-priority"]; p != preferredPriority {
 			return 0, fmt.Errorf("the target's priority is still %s", p)
@@ -280,6 +291,42 @@ func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) (time.
 		return time.Duration(ms) * time.Millisecond, nil
 	}
 	return 0, fmt.Errorf("the sentinel does not know the target %s", r.p.TargetAnnounced)
+}
+
+// errStaleView: a sentinel last saw the target as a primary, or cannot reach
+// it, so its view of the target's role is stale. Sentinel turns a replica
+// that reports itself master back into a replica of the master it knows
+// (+convert-to-slave) once its role has read "master" for 8 s: the grace
+// that lets a new configuration arrive first runs from the moment the
+// sentinel saw the role change. A sentinel whose last word from the target
+// is from when the target was a primary (it was demoted, then restarted
+// while this sentinel could not reach it) skips that grace: the first INFO
+// it gets after the promotion makes it demote the new primary at once, and
+// the writes the new primary took are lost when it resynchronises. Such a
+// view ends when the sentinel reaches the target again (a reconnection
+// sends INFO at once); until then no switchover starts.
+var errStaleView = errors.New("stale view of the target")
+
+// targetView judges one sentinel's entry for the target (from SENTINEL
+// REPLICAS): nil when the sentinel sees it as a healthy replica, one it has
+// heard from since it became one; errStaleView when promoting it could make
+// this sentinel demote it again; another error when it merely cannot be
+// promoted yet.
+func targetView(rep map[string]string) error {
+	flags := rep["flags"]
+	if rep["role-reported"] != "slave" {
+		return fmt.Errorf("%w: the sentinel last heard the target report itself %s (flags %s)", errStaleView, rep["role-reported"], flags)
+	}
+	for _, f := range strings.Split(flags, ",") {
+		switch f {
+		case "s_down", "o_down", "disconnected":
+			return fmt.Errorf("%w: the sentinel cannot reach the target (flags %s)", errStaleView, flags)
+		}
+	}
+	if flags != "slave" {
+		return fmt.Errorf("the target's flags are %q", flags)
+	}
+	return nil
 }
 
 func (r *run) options(addr, user, password string) *redis.Options {
