@@ -54,7 +54,7 @@ var (
 	}, []string{"namespace", "redisfailover", "condition"})
 	sentinelsDesired = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "haredis_operator_sentinels_desired",
-		Help: "Sentinels the RedisFailover asks for (spec.sentinel.replicas).",
+		Help: "Sentinels that watch the RedisFailover: spec.sentinel.replicas, or the replicas of its SentinelPool.",
 	}, []string{"namespace", "redisfailover"})
 	sentinelsAgreeing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "haredis_operator_sentinels_agreeing",
@@ -81,13 +81,15 @@ func init() {
 
 // exportStatus sets the gauges that mirror rf's status, and starts rf's
 // counters at zero so that alerts on their increase see the first one.
-func exportStatus(rf *haredisv1.RedisFailover) {
+// sentinels is the size of the set of sentinels in charge: the RedisFailover's
+// own, or its SentinelPool's.
+func exportStatus(rf *haredisv1.RedisFailover, sentinels int) {
 	ns, name := rf.Namespace, rf.Name
 	forgetMetrics(ns, name, conditionGauge, volumeUsed, sentinelNamesPrimary, sentinelEpoch)
 	for _, c := range rf.Status.Conditions {
 		conditionGauge.WithLabelValues(ns, name, c.Type).Set(metrics.Bool(c.Status == metav1.ConditionTrue))
 	}
-	sentinelsDesired.WithLabelValues(ns, name).Set(float64(rf.Spec.Sentinel.Replicas))
+	sentinelsDesired.WithLabelValues(ns, name).Set(float64(sentinels))
 	agreeing := 0
 	for _, v := range rf.Status.SentinelViews {
 		names := v.Primary != "" && v.Primary == rf.Status.CurrentPrimary

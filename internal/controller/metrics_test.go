@@ -20,7 +20,7 @@ func TestExportStatusMirrorsTheStatus(t *testing.T) {
 	}
 	rf.Status.SentinelViews = []haredisv1.SentinelView{{Name: "s1", Primary: "metrics-cache-2", ConfigEpoch: 4}, {Name: "s2", Primary: "metrics-cache-1", ConfigEpoch: 3}, {Name: "s3", Problem: "did not answer"}}
 	rf.Status.Instances = []haredisv1.InstanceStatus{{Name: "metrics-cache-1", StorageUsedPercent: ptr.To[int32](85)}, {Name: "metrics-cache-2"}}
-	exportStatus(rf)
+	exportStatus(rf, int(rf.Spec.Sentinel.Replicas))
 	for what, got := range map[string]float64{
 		"Ready":          testutil.ToFloat64(conditionGauge.WithLabelValues("shop", "metrics-cache", haredisv1.ConditionReady)),
 		"BackupsCurrent": testutil.ToFloat64(conditionGauge.WithLabelValues("shop", "metrics-cache", haredisv1.ConditionBackupsCurrent)),

@@ -122,7 +122,7 @@ func (r *RedisFailoverReconciler) reportStatus(ctx context.Context, rf *haredisv
 	r.recordRestores(rf, st)
 	r.recordVolumes(rf, before)
 	rf.Status.ObservedGeneration = rf.Generation
-	exportStatus(rf)
+	exportStatus(rf, st.sentinelCount)
 
 	if statusChanged(before, &rf.Status) {
 		if err := r.Status().Update(ctx, rf); err != nil {

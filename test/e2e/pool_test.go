@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haredisv1 "github.com/haredis/haredis/api/v1"
+	"github.com/haredis/haredis/internal/plugin"
+	"github.com/haredis/haredis/internal/quorum"
 	"github.com/haredis/haredis/internal/redistest"
 	"github.com/haredis/haredis/internal/sentinel"
 	"github.com/haredis/haredis/internal/specs"
@@ -29,10 +32,14 @@ const poolRFs = 10
 // TestSentinelPool runs ten RedisFailovers on one pool of three sentinels
 // and checks, in sequence: three primaries killed at once each fail over
 // on their own, to their own replica; a deleted pool sentinel gets every
-// master back and failover still works; a deleted RedisFailover leaves
-// every pool sentinel; a RedisFailover moves from dedicated sentinels to
-// the pool and back under a write load without a failover or a failed
-// write; bad references are reported; a pool in use is not deleted.
+// master back and failover still works; the pool scales to five sentinels
+// and back to three, every master following with its quorum and peers, and
+// failover works at each size; a client of what `kubectl haredis
+// sentinel-url` prints follows a failover on the pool; a deleted
+// RedisFailover leaves every pool sentinel; a RedisFailover moves from
+// dedicated sentinels to the pool and back under a write load without a
+// failover or a failed write; bad references are reported; a pool in use
+// is not deleted.
 func TestSentinelPool(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t, "pool")
@@ -59,13 +66,14 @@ func TestSentinelPool(t *testing.T) {
 		return sentinel.Access{User: sentinel.PoolAdminUser, Password: string(sec.Data[specs.PoolPasswordKey]), Dialer: dial}, addrs, nil
 	}
 	// mastersOn lists, per pool sentinel, the masters it monitors.
+	poolSize := 3
 	mastersOn := func(ctx context.Context) (map[string][]string, error) {
 		acc, addrs, err := poolAccess(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(addrs) != 3 {
-			return nil, fmt.Errorf("%d pool sentinels", len(addrs))
+		if len(addrs) != poolSize {
+			return nil, fmt.Errorf("%d pool sentinels, want %d", len(addrs), poolSize)
 		}
 		out := map[string][]string{}
 		for _, a := range addrs {
@@ -242,6 +250,125 @@ func TestSentinelPool(t *testing.T) {
 			return nil
 		})
 		redistest.WaitFor(t, time.Minute, "every pool sentinel following each RedisFailover's own primary", followOwn)
+	})
+
+	t.Run("the pool scales to five sentinels and back to three", func(t *testing.T) {
+		// scaled waits until every pool sentinel monitors every master with
+		// the quorum of the pool's size and knows exactly the other
+		// sentinels of the pool.
+		scaled := func(size int) {
+			poolSize = size
+			redistest.WaitFor(t, 4*time.Minute, fmt.Sprintf("%d pool sentinels, each with every master, quorum %d and %d peers", size, quorum.Majority(size), size-1), func(ctx context.Context) error {
+				on, err := mastersOn(ctx)
+				if err != nil {
+					return err
+				}
+				acc, addrs, err := poolAccess(ctx)
+				if err != nil {
+					return err
+				}
+				for a, ms := range on {
+					if len(ms) != poolRFs {
+						return fmt.Errorf("sentinel %s monitors %d masters", a, len(ms))
+					}
+				}
+				for _, n := range names {
+					for _, m := range sentinel.AskMaster(ctx, addrs, acc, rfs[n].PoolMasterName()) {
+						switch {
+						case !m.Answered() || m.Unknown:
+							return fmt.Errorf("sentinel %s does not answer for %s (%v)", m.Sentinel, n, m.Err)
+						case m.Quorum != quorum.Majority(size):
+							return fmt.Errorf("sentinel %s: quorum %d for %s", m.Sentinel, m.Quorum, n)
+						case m.Peers != size-1:
+							return fmt.Errorf("sentinel %s knows %d other sentinels of %s", m.Sentinel, m.Peers, n)
+						}
+					}
+				}
+				var pool haredisv1.SentinelPool
+				if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shared"}, &pool); err != nil {
+					return err
+				}
+				if ready := meta.IsStatusConditionTrue(pool.Status.Conditions, haredisv1.ConditionReady); pool.Status.ReadySentinels != int32(size) || !ready {
+					return fmt.Errorf("pool status: %d ready sentinels, Ready %v", pool.Status.ReadySentinels, ready)
+				}
+				return nil
+			})
+		}
+		// failsOver kills the primary of n, once a replica has a write it
+		// took (so that the primary waits for a failover instead of
+		// starting again), and waits for the failover.
+		failsOver := func(n string) {
+			waitRFReady(t, ns, n, 2*time.Minute)
+			seed(t, ns, n)
+			oldPrimary := killPrimaryOf(t, ns, n)
+			waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
+				if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
+					return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
+				}
+				return nil
+			})
+		}
+		for _, step := range []struct {
+			size   int32
+			victim string
+		}{{5, names[6]}, {3, names[7]}} {
+			var pool haredisv1.SentinelPool
+			if err := kc.Get(ctx, client.ObjectKey{Namespace: ns, Name: "shared"}, &pool); err != nil {
+				t.Fatal(err)
+			}
+			patch := client.MergeFrom(pool.DeepCopy())
+			pool.Spec.Replicas = step.size
+			if err := kc.Patch(ctx, &pool, patch); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			scaled(int(step.size))
+			t.Logf("pool at %d sentinels, every master registered with its quorum, after %.1fs", step.size, time.Since(start).Seconds())
+			failsOver(step.victim)
+			redistest.WaitFor(t, time.Minute, "every pool sentinel following each RedisFailover's own primary", followOwn)
+		}
+	})
+
+	t.Run("sentinel-url on the pool across a failover", func(t *testing.T) {
+		n := names[8]
+		waitRFReady(t, ns, n, 2*time.Minute)
+		bin := buildPlugin(t)
+		cmd := exec.CommandContext(ctx, bin, "--kubeconfig="+env.Bed.KubeconfigPath, "-n", ns, "sentinel-url", n, "--format", "go-redis", "--show-password")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("kubectl haredis sentinel-url %s: %v\n%s", n, err, stderrOf(err))
+		}
+		url := strings.TrimSpace(string(out))
+		if !strings.Contains(url, "shared-sentinel."+ns) || !strings.Contains(url, rfs[n].PoolMasterName()) {
+			t.Errorf("sentinel-url %s names %q, want the pool's Service and the pool master name", n, strings.ReplaceAll(url, password(t, ns, n), plugin.Hidden))
+		}
+		opts, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Dialer = dial
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 2*time.Second, time.Second
+		fc := redis.NewFailoverClient(opts)
+		defer fc.Close()
+		write := func(key string) {
+			t.Helper()
+			redistest.WaitFor(t, time.Minute, "a write of "+key+" through the sentinel-url client", func(ctx context.Context) error {
+				return fc.Set(ctx, key, "1", 0).Err()
+			})
+		}
+		write("before")
+		seed(t, ns, n)
+		oldPrimary := killPrimaryOf(t, ns, n)
+		waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
+			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
+				return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
+			}
+			return nil
+		})
+		write("after")
+		if v, err := fc.Get(ctx, "before").Result(); err != nil || v != "1" {
+			t.Errorf("the write before the failover reads %q (%v) through the sentinel-url client", v, err)
+		}
 	})
 
 	t.Run("a deleted RedisFailover leaves every pool sentinel", func(t *testing.T) {
