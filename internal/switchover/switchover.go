@@ -296,7 +296,8 @@ func (r *run) sentinelReady(ctx context.Context, s *redis.SentinelClient) (time.
 // errStaleView: a sentinel last saw the target as a primary, or cannot reach
 // it, so its view of the target's role is stale. Sentinel turns a replica
 // that reports itself master back into a replica of the master it knows
-// (+convert-to-slave) once its role has read "master" for 8 s: the grace
+// (+convert-to-slave) once its role has read "master" for four hello
+// periods (8 s by default, 4 s as haredis tunes the sentinels): the grace
 // that lets a new configuration arrive first runs from the moment the
 // sentinel saw the role change. A sentinel whose last word from the target
 // is from when the target was a primary (it was demoted, then restarted
