@@ -241,14 +241,7 @@ func TestSentinelPool(t *testing.T) {
 		t.Logf("every master registered on the new sentinel %.1fs after the delete", time.Since(deleted).Seconds())
 		n := names[3]
 		waitRFReady(t, ns, n, 2*time.Minute)
-		seed(t, ns, n)
-		oldPrimary := killPrimaryOf(t, ns, n)
-		waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
-				return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
-			}
-			return nil
-		})
+		failsOver(t, ns, n, n+" failed over")
 		redistest.WaitFor(t, time.Minute, "every pool sentinel following each RedisFailover's own primary", followOwn)
 	})
 
@@ -294,20 +287,6 @@ func TestSentinelPool(t *testing.T) {
 				return nil
 			})
 		}
-		// failsOver kills the primary of n, once a replica has a write it
-		// took (so that the primary waits for a failover instead of
-		// starting again), and waits for the failover.
-		failsOver := func(n string) {
-			waitRFReady(t, ns, n, 2*time.Minute)
-			seed(t, ns, n)
-			oldPrimary := killPrimaryOf(t, ns, n)
-			waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
-				if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
-					return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
-				}
-				return nil
-			})
-		}
 		for _, step := range []struct {
 			size   int32
 			victim string
@@ -324,7 +303,8 @@ func TestSentinelPool(t *testing.T) {
 			start := time.Now()
 			scaled(int(step.size))
 			t.Logf("pool at %d sentinels, every master registered with its quorum, after %.1fs", step.size, time.Since(start).Seconds())
-			failsOver(step.victim)
+			waitRFReady(t, ns, step.victim, 2*time.Minute)
+			failsOver(t, ns, step.victim, step.victim+" failed over")
 			redistest.WaitFor(t, time.Minute, "every pool sentinel following each RedisFailover's own primary", followOwn)
 		}
 	})
@@ -357,14 +337,7 @@ func TestSentinelPool(t *testing.T) {
 			})
 		}
 		write("before")
-		seed(t, ns, n)
-		oldPrimary := killPrimaryOf(t, ns, n)
-		waitFor2(t, ns, n, 2*time.Minute, n+" failed over", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
-				return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
-			}
-			return nil
-		})
+		failsOver(t, ns, n, n+" failed over")
 		write("after")
 		if v, err := fc.Get(ctx, "before").Result(); err != nil || v != "1" {
 			t.Errorf("the write before the failover reads %q (%v) through the sentinel-url client", v, err)
@@ -548,14 +521,22 @@ func TestSentinelPool(t *testing.T) {
 		})
 		// Still serving: a failover works while the deletion waits.
 		n := names[4]
-		seed(t, ns, n)
-		oldPrimary := killPrimaryOf(t, ns, n)
-		waitFor2(t, ns, n, 2*time.Minute, n+" failed over on a pool being deleted", func(rf *haredisv1.RedisFailover) error {
-			if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
-				return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
-			}
-			return nil
-		})
+		failsOver(t, ns, n, n+" failed over on a pool being deleted")
+	})
+}
+
+// failsOver kills the primary of RedisFailover name, once a replica has a
+// write it took (so that the primary waits for a failover instead of
+// starting again), and waits until another instance is primary and Ready.
+func failsOver(t *testing.T, ns, name, what string) {
+	t.Helper()
+	seed(t, ns, name)
+	oldPrimary := killPrimaryOf(t, ns, name)
+	waitFor2(t, ns, name, 2*time.Minute, what, func(rf *haredisv1.RedisFailover) error {
+		if rf.Status.CurrentPrimary == oldPrimary || !conditionTrue(rf, haredisv1.ConditionReady) {
+			return fmt.Errorf("primary %s", rf.Status.CurrentPrimary)
+		}
+		return nil
 	})
 }
 
