@@ -303,11 +303,17 @@ const (
 	EventSentinelPoolJoined = "SentinelPoolJoined"
 	EventSentinelPoolLeft   = "SentinelPoolLeft"
 	EventSentinelRepaired   = "SentinelRepaired"
-	EventHibernating        = "Hibernating"
-	EventHibernated         = "Hibernated"
-	EventWaking             = "Waking"
-	EventFenced             = "Fenced"
-	EventUnfenced           = "Unfenced"
+	// EventSentinelPoolTaught: the pool's sentinels heard of no replica of
+	// a RedisFailover whose recorded primary waits for a failover; they
+	// are taught its every instance (on the RedisFailover), and restarted
+	// one at a time to learn it (EventPoolSentinelRestarted, on the pool).
+	EventSentinelPoolTaught    = "SentinelPoolTaught"
+	EventPoolSentinelRestarted = "PoolSentinelRestarted"
+	EventHibernating           = "Hibernating"
+	EventHibernated            = "Hibernated"
+	EventWaking                = "Waking"
+	EventFenced                = "Fenced"
+	EventUnfenced              = "Unfenced"
 	// EventCutover: a live import's cutover made haredis's primary the
 	// writer; EventCutoverFailed: an attempt did not, the import goes on.
 	EventCutover       = "Cutover"

@@ -26,6 +26,11 @@ func (sp *SentinelPool) HeadlessServiceName() string { return sp.Name + "-sentin
 // the pool's sentinels among themselves authenticate with.
 func (sp *SentinelPool) AuthSecretName() string { return sp.Name + "-sentinel-auth" }
 
+// TaughtSecretName holds the masters the pool's sentinels are taught at
+// start (one key per master name): those of RedisFailovers whose recorded
+// primary waits for a failover to a replica the pool never heard of.
+func (sp *SentinelPool) TaughtSecretName() string { return sp.Name + "-sentinel-masters" }
+
 // PDBName is the pool's PodDisruptionBudget.
 func (sp *SentinelPool) PDBName() string { return sp.Name + "-sentinel" }
 

@@ -65,6 +65,7 @@ func newSentinelPoolCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.PasswordFile, "password-file", envOr("HAREDIS_PASSWORD_FILE", "/etc/haredis/auth/password"), "file holding the pool's admin password")
 	f.StringVar(&o.RunDir, "run-dir", envOr("HAREDIS_RUN_DIR", "/run/haredis"), "writable directory for sentinel.conf (Sentinel rewrites it)")
+	f.StringVar(&o.TaughtDir, "taught-dir", envOr("HAREDIS_TAUGHT_DIR", ""), "directory of the masters the operator teaches the pool (one file each), written into sentinel.conf when the previous file lacks them")
 	f.StringVar(&o.PodName, "pod-name", envOr("POD_NAME", ""), "this sentinel's pod name; keeps its sentinel id stable")
 	f.StringVar(&o.AnnounceHostname, "announce-hostname", "", "this sentinel's stable DNS name")
 	f.StringVar(&o.Binary, "redis-sentinel", envOr("HAREDIS_REDIS_SENTINEL", ""), "the sentinel binary; valkey-sentinel or redis-sentinel from PATH when empty, Valkey first")

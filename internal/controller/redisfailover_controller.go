@@ -268,6 +268,7 @@ func (r *RedisFailoverReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.moveSentinels,
 		r.readInstances,
 		r.registerOnPool,
+		r.teachPool,
 		r.markReplicasInSync,
 		r.followPrimary,
 		r.checkImage,

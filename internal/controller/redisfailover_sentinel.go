@@ -164,14 +164,26 @@ func quorumToSet(have, want int, allPresent bool) bool {
 	return have != want && (want < have || allPresent)
 }
 
+// heldForTeaching: while a sentinel of the pool is still learning the
+// master's replicas (learning), no quorum of that master is lowered. A
+// sentinel taught the master (teachPool) holds one above the pool's count
+// of sentinels, which none can reach: none may fail over until every one
+// of them knows every replica (also when the pool was resized meanwhile).
+// Only this master waits, and it cannot fail over before anyway.
+func heldForTeaching(have, want int, learning bool) bool { return learning && have > want }
+
 // setQuorum applies the quorum of the sentinels in charge (a majority of
 // spec.sentinel.replicas, or of the pool's) live with SENTINEL SET to every
 // sentinel that has another one: a new count restarts no sentinel.
 func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	want := quorum.Majority(st.sentinelCount)
 	allPresent := st.view.answered == st.sentinelCount && st.view.asked == st.view.answered
+	learning := poolLearning(st)
 	for addr, have := range st.view.quorums {
 		if !quorumToSet(have, want, allPresent) {
+			continue
+		}
+		if heldForTeaching(have, want, learning) {
 			continue
 		}
 		if err := sentinel.SetQuorum(ctx, addr, password, st.masterName, want); err != nil {

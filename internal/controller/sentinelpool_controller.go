@@ -113,13 +113,16 @@ func (r *SentinelPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.ensureObjects(ctx, sp); err != nil {
 		return ctrl.Result{}, err
 	}
-	pods, err := r.ensurePods(ctx, sp)
+	pods, settled, err := r.ensurePods(ctx, sp)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	acc := sentinel.Access{User: sentinel.PoolAdminUser, Password: password}
 	masters := r.masters(ctx, pods, acc)
 	r.removeOrphans(ctx, sp, masters, acc)
+	if err := r.teach(ctx, sp, pods, settled, acc); err != nil {
+		return ctrl.Result{}, err
+	}
 	return r.observe(ctx, sp, pods, users, masters, acc)
 }
 
@@ -220,15 +223,16 @@ func (r *SentinelPoolReconciler) ensureObjects(ctx context.Context, sp *haredisv
 // beyond spec.replicas deleted (the highest first; the quorum of every
 // master follows through the RedisFailover reconciler), and one of
 // another revision at a time is replaced while every other answers.
-func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.SentinelPool) ([]corev1.Pod, error) {
+// settled tells that every sentinel runs, is ready and of the current
+// revision, and none was deleted.
+func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.SentinelPool) (kept []corev1.Pod, settled bool, err error) {
 	var list corev1.PodList
 	if err := r.List(ctx, &list, client.InNamespace(sp.Namespace), client.MatchingLabels(specs.PoolSelector(sp))); err != nil {
-		return nil, fmt.Errorf("cannot list the pool's pods: %w", err)
+		return nil, false, fmt.Errorf("cannot list the pool's pods: %w", err)
 	}
 	want := int(sp.Spec.Replicas)
 	rev := specs.PoolSentinelRevision(sp, r.Options)
 	have := map[string]bool{}
-	var kept []corev1.Pod
 	allReady := true
 	var stale *corev1.Pod
 	for i := range list.Items {
@@ -238,13 +242,13 @@ func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.S
 		if n < 1 || n > want {
 			if p.DeletionTimestamp == nil {
 				if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
-					return nil, fmt.Errorf("cannot delete pool sentinel %s: %w", p.Name, err)
+					return nil, false, fmt.Errorf("cannot delete pool sentinel %s: %w", p.Name, err)
 				}
 				log.FromContext(ctx).Info("deleted pool sentinel", "pod", p.Name, "reason", "spec.replicas lowered")
 			}
 			continue
 		}
-		if !podReady(p) {
+		if !podReady(p) || p.DeletionTimestamp != nil {
 			allReady = false
 		}
 		if p.Annotations[haredisv1.AnnotationRevision] != rev && stale == nil {
@@ -259,7 +263,7 @@ func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.S
 		}
 		allReady = false
 		if err := r.Create(ctx, specs.PoolSentinelPod(sp, n, r.Options)); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("cannot create pool sentinel %s: %w", n, err)
+			return nil, false, fmt.Errorf("cannot create pool sentinel %s: %w", n, err)
 		}
 		log.FromContext(ctx).Info("created pool sentinel", "pod", n)
 	}
@@ -268,11 +272,11 @@ func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.S
 		// time, while the others hold every master's quorum; the
 		// RedisFailovers register themselves again on the new one.
 		if err := r.Delete(ctx, stale); err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("cannot replace pool sentinel %s: %w", stale.Name, err)
+			return nil, false, fmt.Errorf("cannot replace pool sentinel %s: %w", stale.Name, err)
 		}
 		log.FromContext(ctx).Info("replacing pool sentinel", "pod", stale.Name, "reason", "the pod template changed")
 	}
-	return kept, nil
+	return kept, allReady && stale == nil && len(kept) == want && len(list.Items) == want, nil
 }
 
 // poolSerial is N of pod NAME-sentinel-N of sp, 0 for another name.

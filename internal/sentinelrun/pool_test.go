@@ -2,6 +2,8 @@ package sentinelrun
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +120,107 @@ func TestPoolSentinelReadsForAllWritesForAdmin(t *testing.T) {
 	}
 	if err := sentinel.Remove(ctx, s.addr(), admin, m.MasterName); err != nil {
 		t.Errorf("removing a master the sentinel does not know: %v", err)
+	}
+}
+
+func TestRenderPoolTeachesMastersItLacks(t *testing.T) {
+	self := "p-sentinel-1.p-sentinel-headless.ns.svc.cluster.local"
+	taught := func(name string) string {
+		s, err := RenderTaught(Taught{
+			Master:         sentinel.Monitored{MasterName: name, Host: "a-1.h", Port: 6379, Quorum: 4, AuthUser: "haredis-sentinel", AuthPass: "pw", DownAfter: time.Second, FailoverTimeout: 10 * time.Second},
+			KnownReplicas:  []Addr{{Host: "a-2.h", Port: 6379}},
+			KnownSentinels: []Peer{{Addr: Addr{Host: self, Port: 26379}, RunID: testMyID}, {Addr: Addr{Host: "p-sentinel-2.h", Port: 26379}, RunID: strings.Repeat("b", 40)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	previous := "sentinel monitor ns.old.1.pool o-1.h 6379 2\nsentinel known-replica ns.old.1.pool o-9.h 6379\n"
+	conf, err := RenderPool(PoolParams{Port: 26379, AnnounceHostname: self, MyID: testMyID, Password: "pw", Previous: previous,
+		Taught: []string{taught("ns.new.1.pool"), taught("ns.old.1.pool"), "sentinel monitor ns.bad.1.pool x 1 2\nport 1234\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"sentinel monitor ns.new.1.pool a-1.h 6379 4\n", "sentinel auth-user ns.new.1.pool haredis-sentinel\n",
+		"sentinel known-replica ns.new.1.pool a-2.h 6379\n", "sentinel known-sentinel ns.new.1.pool p-sentinel-2.h 26379 " + strings.Repeat("b", 40) + "\n",
+		"sentinel known-replica ns.old.1.pool o-9.h 6379\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("sentinel.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	for _, gone := range []string{
+		"known-sentinel ns.new.1.pool " + self, // not its own peer
+		"ns.old.1.pool a-1.h",                  // the previous file's master wins
+		"ns.bad.1.pool", "port 1234",           // not a section of one master
+	} {
+		if strings.Contains(conf, gone) {
+			t.Errorf("sentinel.conf has %q:\n%s", gone, conf)
+		}
+	}
+	for _, bad := range []string{"", "port 1\n", "sentinel auth-pass a x\n", "sentinel monitor a h 1 2\nsentinel known-replica b h 1\n", "sentinel monitor a h 1 2\nsentinel monitor a h 2 2\n"} {
+		if _, _, err := ParseTaught(bad); err == nil {
+			t.Errorf("ParseTaught(%q) took it", bad)
+		}
+	}
+}
+
+// TestTaughtPoolSentinelFailsOver starts a pool sentinel with a taught
+// master whose primary never ran, as after every instance restarted at
+// once: it knows the replica from its first second, holds the taught
+// quorum (no failover), and fails over to the replica once the quorum is
+// lowered.
+func TestTaughtPoolSentinelFailsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gone, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := redistest.StartServer(redistest.ServerConfig{ReplicaOf: "127.0.0.1:" + strconv.Itoa(gone)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sentinel.Monitored{MasterName: "ns.app.1.pool", Host: "127.0.0.1", Port: gone, Quorum: 2, DownAfter: time.Second, FailoverTimeout: 10 * time.Second}
+	section, err := RenderTaught(Taught{Master: m, KnownReplicas: []Addr{{Host: "127.0.0.1", Port: replica.Port()}},
+		KnownSentinels: []Peer{{Addr: Addr{Host: "127.0.0.1", Port: port}, RunID: testMyID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSentinelDir(t, port)
+	conf, err := RenderPool(PoolParams{Port: port, AnnounceHostname: "127.0.0.1", MyID: testMyID, Password: "adminpw", Taught: []string{section}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.start(ctx, conf, "")
+	admin := sentinel.Access{User: sentinel.PoolAdminUser, Password: "adminpw"}
+	a := sentinel.AskMaster(ctx, []string{s.addr()}, admin, m.MasterName)[0]
+	if !a.Answered() || a.Unknown || a.Replicas != 1 || a.Peers != 0 || a.Quorum != 2 {
+		t.Fatalf("the taught sentinel answers %+v, want the master with 1 replica, no peer and quorum 2", a)
+	}
+	if err := sentinel.SetQuorum(ctx, s.addr(), admin, m.MasterName, 1); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: replica.Addr(), MaxRetries: -1})
+	defer c.Close()
+	err = redistest.Wait(ctx, 100*time.Millisecond, func() error {
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil {
+			return err
+		}
+		if role[0] != "master" {
+			return fmt.Errorf("role %v", role[0])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the sentinel did not promote the taught replica: %v\n%s", err, s.log())
 	}
 }

@@ -92,6 +92,25 @@ func Render(p Params) (string, error) {
 		}
 		line("sentinel sentinel-pass %s", p.Password)
 	}
+	masterLines(line, p)
+	// After the monitor line: leader-epoch and config-epoch belong to the
+	// master it creates.
+	if p.CurrentEpoch > 0 {
+		line("sentinel current-epoch %d", p.CurrentEpoch)
+	}
+	if p.LeaderEpoch > 0 {
+		line("sentinel leader-epoch %s %d", p.MasterName, p.LeaderEpoch)
+	}
+	if p.ConfigEpoch > 0 {
+		line("sentinel config-epoch %s %d", p.MasterName, p.ConfigEpoch)
+	}
+	return b.String(), nil
+}
+
+// masterLines writes the section of one master: what it monitors, how it
+// authenticates to the instances, its timings and the replicas and peers
+// it knows from its first second.
+func masterLines(line func(string, ...any), p Params) {
 	line("sentinel monitor %s %s %d %d", p.MasterName, p.PrimaryHost, p.PrimaryPort, p.Quorum)
 	switch {
 	case p.AuthUser != "":
@@ -109,21 +128,30 @@ func Render(p Params) (string, error) {
 	for _, s := range p.KnownSentinels {
 		line("sentinel known-sentinel %s %s %d %s", p.MasterName, s.Host, s.Port, s.RunID)
 	}
-	// After the monitor line: leader-epoch and config-epoch belong to the
-	// master it creates.
-	if p.CurrentEpoch > 0 {
-		line("sentinel current-epoch %d", p.CurrentEpoch)
-	}
-	if p.LeaderEpoch > 0 {
-		line("sentinel leader-epoch %s %d", p.MasterName, p.LeaderEpoch)
-	}
-	if p.ConfigEpoch > 0 {
-		line("sentinel config-epoch %s %d", p.MasterName, p.ConfigEpoch)
-	}
-	return b.String(), nil
 }
 
 func (p Params) validate() error {
+	if err := p.validateMaster(); err != nil {
+		return err
+	}
+	for _, s := range p.KnownSentinels {
+		if s.RunID == p.MyID {
+			return fmt.Errorf("cannot render sentinel.conf: known sentinel %s has this sentinel's own run id", s.Addr)
+		}
+	}
+	switch {
+	case !isRunID(p.MyID):
+		return fmt.Errorf("cannot render sentinel.conf: myid %q is not 40 hex digits", p.MyID)
+	case p.AnnounceHostname == "":
+		return fmt.Errorf("cannot render sentinel.conf: the announce hostname must be set")
+	case p.Port < 1:
+		return fmt.Errorf("cannot render sentinel.conf: the port must be positive")
+	}
+	return nil
+}
+
+// validateMaster checks what masterLines writes.
+func (p Params) validateMaster() error {
 	for name, v := range map[string]string{"announce hostname": p.AnnounceHostname, "master name": p.MasterName, "primary host": p.PrimaryHost, "password": p.Password, "previous password hash": p.PreviousPasswordHash, "auth user": p.AuthUser, "auth password": p.AuthPass, "TLS directory": p.TLSDir} {
 		if strings.ContainsAny(v, " \t\r\n\"'") {
 			return fmt.Errorf("cannot render sentinel.conf: the %s contains a space, quote or line break", name)
@@ -138,16 +166,14 @@ func (p Params) validate() error {
 		if err := validAddr("known sentinel", s.Addr); err != nil {
 			return err
 		}
-		if !isRunID(s.RunID) || s.RunID == p.MyID {
-			return fmt.Errorf("cannot render sentinel.conf: known sentinel %s has run id %q, not 40 hex digits other than this sentinel's", s.Addr, s.RunID)
+		if !isRunID(s.RunID) {
+			return fmt.Errorf("cannot render sentinel.conf: known sentinel %s has run id %q, not 40 hex digits", s.Addr, s.RunID)
 		}
 	}
 	switch {
-	case !isRunID(p.MyID):
-		return fmt.Errorf("cannot render sentinel.conf: myid %q is not 40 hex digits", p.MyID)
-	case p.MasterName == "" || p.PrimaryHost == "" || p.AnnounceHostname == "":
-		return fmt.Errorf("cannot render sentinel.conf: master name, primary host and announce hostname must be set")
-	case p.Quorum < 1 || p.Port < 1 || p.PrimaryPort < 1:
+	case p.MasterName == "" || p.PrimaryHost == "":
+		return fmt.Errorf("cannot render sentinel.conf: master name and primary host must be set")
+	case p.Quorum < 1 || p.PrimaryPort < 1:
 		return fmt.Errorf("cannot render sentinel.conf: quorum and ports must be positive")
 	case p.DownAfter <= 0 || p.FailoverTimeout <= 0:
 		return fmt.Errorf("cannot render sentinel.conf: down-after and failover-timeout must be positive")

@@ -32,6 +32,9 @@ const (
 	// AuthDir holds the password (key password) and, in Redis pods, the
 	// manager token (key manager-token), from Secret NAME-internal.
 	AuthDir = "/etc/haredis/auth"
+	// TaughtDir holds, in a pool sentinel's pod, the masters it is taught
+	// at start (Secret NAME-sentinel-masters).
+	TaughtDir = "/etc/haredis/taught"
 	// PodInfoDir is the downward API volume of Redis pods: their labels, so
 	// that an instance knows whether its pod is labelled primary.
 	PodInfoDir = "/etc/haredis/podinfo"

@@ -101,6 +101,12 @@ func PoolSecret(sp *haredisv1.SentinelPool, password string) *corev1.Secret {
 	}
 }
 
+// PoolTaughtSecret holds the masters the pool's sentinels are taught at
+// start; the RedisFailover reconciler writes and removes its keys.
+func PoolTaughtSecret(sp *haredisv1.SentinelPool) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: poolMeta(sp, sp.TaughtSecretName()), Type: corev1.SecretTypeOpaque}
+}
+
 // PoolPDB keeps a majority of the pool's sentinels through voluntary
 // disruptions.
 func PoolPDB(sp *haredisv1.SentinelPool) *policyv1.PodDisruptionBudget {
@@ -152,6 +158,7 @@ func poolSentinelPod(sp *haredisv1.SentinelPool, name string, opts Options) *cor
 					"--announce-hostname=" + PoolSentinelHost(sp, name),
 					"--password-file=" + AuthDir + "/" + PoolPasswordKey,
 					"--run-dir=" + RunDir,
+					"--taught-dir=" + TaughtDir,
 				},
 				Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 				Ports: []corev1.ContainerPort{
@@ -164,6 +171,7 @@ func poolSentinelPod(sp *haredisv1.SentinelPool, name string, opts Options) *cor
 					{Name: "haredis-bin", MountPath: BinDir},
 					{Name: "run", MountPath: RunDir},
 					{Name: "auth", MountPath: AuthDir, ReadOnly: true},
+					{Name: "taught", MountPath: TaughtDir, ReadOnly: true},
 				},
 			}},
 			Volumes: []corev1.Volume{
@@ -177,6 +185,13 @@ func poolSentinelPod(sp *haredisv1.SentinelPool, name string, opts Options) *cor
 				{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 					SecretName:  sp.AuthSecretName(),
 					Items:       []corev1.KeyToPath{{Key: PoolPasswordKey, Path: PoolPasswordKey}},
+					DefaultMode: ptr.To[int32](0o400),
+				}}},
+				// Read at start only: a sentinel whose previous file lacks a
+				// taught master starts with it (see sentinelrun.Taught).
+				{Name: "taught", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName:  sp.TaughtSecretName(),
+					Optional:    ptr.To(true),
 					DefaultMode: ptr.To[int32](0o400),
 				}}},
 			},

@@ -36,7 +36,9 @@ const poolRFs = 10
 // and back to three, every master following with its quorum and peers, and
 // failover works at each size; a client of what `kubectl haredis
 // sentinel-url` prints follows a failover on the pool; a deleted
-// RedisFailover leaves every pool sentinel; a RedisFailover moves from
+// RedisFailover leaves every pool sentinel; one created again on its kept
+// volumes, its newest write on a replica the pool never heard of, fails
+// over to it once the pool is taught it; a RedisFailover moves from
 // dedicated sentinels to the pool and back under a write load without a
 // failover or a failed write; bad references are reported; a pool in use
 // is not deleted.
@@ -367,6 +369,81 @@ func TestSentinelPool(t *testing.T) {
 			return nil
 		})
 		names = names[:poolRFs-1]
+	})
+
+	t.Run("created again on its kept volumes, it fails over on the pool", func(t *testing.T) {
+		// After a failover NAME-2 is the primary and holds the newest
+		// write. Created again, the RedisFailover records NAME-1 as its
+		// primary and the pool registers the new master there; NAME-1
+		// waits for a failover to NAME-2, which the pool never heard of
+		// from a running primary.
+		n := names[2]
+		if mustRF(t, ns, n).Status.CurrentPrimary != n+"-2" {
+			failsOver(t, ns, n, n+" failed over to "+n+"-2")
+		}
+		seed(t, ns, n)
+		old := mustRF(t, ns, n)
+		if old.Status.CurrentPrimary != n+"-2" {
+			t.Fatalf("the primary is %s, want %s-2", old.Status.CurrentPrimary, n)
+		}
+		if err := kc.Delete(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		redistest.WaitFor(t, 3*time.Minute, n+" and its pods gone", func(ctx context.Context) error {
+			if _, err := getRF(ctx, ns, n); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("still there: %v", err)
+			}
+			var pods corev1.PodList
+			if err := kc.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{specs.LabelInstance: n}); err != nil {
+				return err
+			}
+			if len(pods.Items) > 0 {
+				return fmt.Errorf("%d pods left", len(pods.Items))
+			}
+			return nil
+		})
+		again := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n}, Spec: *old.Spec.DeepCopy()}
+		if err := kc.Create(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		rf := waitRFReady(t, ns, n, 3*time.Minute)
+		t.Logf("Ready %s after it was created again, primary %s", time.Since(start).Round(100*time.Millisecond), rf.Status.CurrentPrimary)
+		c := plainClient(rf.Status.Endpoints.Primary, password(t, ns, n))
+		defer c.Close()
+		// The Service NAME-primary is new: the first connection may come
+		// before the node's rules for it.
+		redistest.WaitFor(t, 30*time.Second, "the write before the deletion read through "+rf.Status.Endpoints.Primary, func(ctx context.Context) error {
+			v, err := c.Get(ctx, "seeded").Result()
+			if err != nil {
+				return err
+			}
+			if v != n {
+				t.Fatalf("the write before the deletion reads %q on the primary %s", v, rf.Status.CurrentPrimary)
+			}
+			return nil
+		})
+		// The pool was taught the master and restarted its sentinels to
+		// learn it (the restarted one may also have learned nothing new,
+		// when the master was registered after its start).
+		redistest.WaitFor(t, 30*time.Second, "the events of the pool's teaching", func(ctx context.Context) error {
+			if err := eventNamed(ctx, ns, haredisv1.EventSentinelPoolTaught, n+"-1", "shared"); err != nil {
+				return err
+			}
+			return eventNamed(ctx, ns, haredisv1.EventPoolSentinelRestarted, rf.PoolMasterName())
+		})
+		redistest.WaitFor(t, time.Minute, "every pool sentinel knows the new master's replica", func(ctx context.Context) error {
+			acc, addrs, err := poolAccess(ctx)
+			if err != nil {
+				return err
+			}
+			for _, a := range sentinel.AskMaster(ctx, addrs, acc, rf.PoolMasterName()) {
+				if !a.Answered() || a.Unknown || a.Replicas != 1 {
+					return fmt.Errorf("sentinel %s: %+v", a.Sentinel, a)
+				}
+			}
+			return nil
+		})
 	})
 
 	t.Run("dedicated to pool and back under a write load", func(t *testing.T) {
