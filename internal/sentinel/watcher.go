@@ -128,7 +128,15 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	primary string
+	// switchedAt is when a +switch-master last named primary.
+	switchedAt time.Time
 }
+
+// lagGrace is how long after a +switch-master a poll's answer naming
+// another instance is taken for a sentinel that has not heard of the
+// switch yet (they learn it from the leader's hello messages, every
+// second), as long as the switched-to primary says it is a master.
+const lagGrace = 5 * time.Second
 
 // NewWatcher returns a watcher that calls onEvent (from Run's goroutine, in
 // order; it should return quickly) for every confirmed change and hint.
@@ -248,7 +256,7 @@ func (w *Watcher) poll(ctx context.Context, sc *redis.SentinelClient, sentinel s
 	if len(v) != 2 {
 		return fmt.Errorf("cannot use master address %q", v)
 	}
-	w.confirm(ctx, net.JoinHostPort(v[0], v[1]), kind, sentinel)
+	w.confirm(ctx, net.JoinHostPort(v[0], v[1]), kind, sentinel, false)
 	return nil
 }
 
@@ -260,10 +268,12 @@ func (w *Watcher) handle(ctx context.Context, sc *redis.SentinelClient, sentinel
 		if len(f) != 5 || f[0] != w.cfg.MasterName {
 			return
 		}
-		w.confirm(ctx, net.JoinHostPort(f[3], f[4]), EventSwitchMaster, sentinel)
+		w.confirm(ctx, net.JoinHostPort(f[3], f[4]), EventSwitchMaster, sentinel, true)
 	case "+failover-end":
 		if len(f) >= 2 && f[1] == w.cfg.MasterName {
-			// Sentinel sends +failover-end just before +switch-master.
+			// Sentinel sends +failover-end just before +switch-master. The
+			// answer is only a poll's: through a Service the question may
+			// reach another sentinel, which still names the old primary.
 			if err := w.poll(ctx, sc, sentinel, EventSwitchMaster); err != nil {
 				w.cfg.Log.Info("cannot ask for the master after failover end", "error", err.Error())
 			}
@@ -289,8 +299,12 @@ func (w *Watcher) handle(ctx context.Context, sc *redis.SentinelClient, sentinel
 
 // confirm announces candidate once ROLE on the instance says master. A new
 // primary may take a moment to answer, so it tries for a few timeouts; if it
-// still cannot confirm, the next poll tries again.
-func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind, sentinel string) {
+// still cannot confirm, the next poll tries again. switched says that a
+// sentinel switched its configuration to candidate (+switch-master); a
+// poll's answer may come from a sentinel that lags behind another's
+// switch, and the old primary of a planned switchover still says master
+// until it is demoted.
+func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind, sentinel string, switched bool) {
 	heard := time.Now()
 	w.mu.Lock()
 	old := w.primary
@@ -303,9 +317,12 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 			// The sentinels caught up with the user.
 			w.mu.Lock()
 			w.primary = candidate
+			if switched {
+				w.switchedAt = heard
+			}
 			w.mu.Unlock()
 			return
-		case kind == EventSwitchMaster:
+		case switched:
 			// A sentinel's configuration changed: follow it.
 			old = inUse
 		case candidate == old:
@@ -323,12 +340,24 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 	if candidate == old {
 		return
 	}
+	w.mu.Lock()
+	recent := w.primary != "" && w.primary == old && time.Since(w.switchedAt) < lagGrace
+	w.mu.Unlock()
+	if !switched && recent {
+		if role, err := w.cfg.role(ctx, old); err == nil && role == "master" {
+			w.cfg.Log.V(1).Info("a sentinel lags behind the switch just seen; ignored", "named", candidate, "primary", old, "sentinel", sentinel)
+			return
+		}
+	}
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
 		var role string
 		if role, err = w.cfg.role(ctx, candidate); err == nil && role == "master" {
 			w.mu.Lock()
 			w.primary = candidate
+			if switched {
+				w.switchedAt = heard
+			}
 			w.mu.Unlock()
 			w.cfg.Log.Info("primary confirmed", "event", string(kind), "old", old, "new", candidate, "sentinel", sentinel)
 			w.onEvent(Event{Kind: kind, Old: old, New: candidate, Sentinel: sentinel, Heard: heard})

@@ -3,11 +3,13 @@ package sentinel
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/haredis/haredis/internal/redistest"
 )
@@ -215,4 +217,60 @@ func TestRoleChangesAreHints(t *testing.T) {
 			t.Errorf("event %+v; want a role-change hint about master 10.0.0.1:6379", e)
 		}
 	}
+}
+
+// TestWatcherIgnoresALaggingSentinel: right after a planned switchover the
+// old primary still says master until it is demoted, and a question asked
+// through a Service may reach a sentinel that has not heard of the switch
+// yet. Neither the poll that follows +failover-end nor one shortly after a
+// +switch-master may send the watcher's user back to the old primary.
+func TestWatcherIgnoresALaggingSentinel(t *testing.T) {
+	set := redistest.NewSet(t, redistest.SetConfig{Password: "s3cret", Replicas: 1, Sentinels: 1})
+	// A master the sentinel does not know stands for the promoted target;
+	// the sentinel still names the old primary, which says master.
+	ahead, err := redistest.StartServer(redistest.ServerConfig{Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ahead.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := set.SentinelAddrs()[0]
+	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: set.Cfg.Password})
+	defer sc.Close()
+	old := set.Servers[0].Addr()
+	payload := "master " + set.Cfg.MasterName + " " + strings.ReplaceAll(old, ":", " ")
+	cfg := Config{Addrs: []string{addr}, MasterName: set.Cfg.MasterName, SentinelPassword: set.Cfg.Password,
+		RedisPassword: set.Cfg.Password, Log: testr.New(t)}
+	t.Run("the proxy resumed on the target", func(t *testing.T) {
+		var got []Event
+		c := cfg
+		c.InUse = func() string { return ahead.Addr() }
+		w := NewWatcher(c, func(e Event) { got = append(got, e) })
+		w.primary = old
+		w.handle(ctx, sc, addr, "+failover-end", payload)
+		if len(got) > 0 {
+			t.Errorf("the watcher sent its user back to the old primary: %+v", got)
+		}
+	})
+	t.Run("a +switch-master named the target a moment ago", func(t *testing.T) {
+		var got []Event
+		w := NewWatcher(cfg, func(e Event) { got = append(got, e) })
+		w.primary, w.switchedAt = ahead.Addr(), time.Now()
+		w.handle(ctx, sc, addr, "+failover-end", payload)
+		if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 {
+			t.Errorf("the watcher went back to the old primary: %+v", got)
+		}
+		// Long after the switch, what the sentinels name wins again.
+		w.switchedAt = time.Now().Add(-time.Minute)
+		if err := w.poll(ctx, sc, addr, EventPrimary); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].New != old {
+			t.Errorf("events %+v, want the primary the sentinel names announced", got)
+		}
+	})
 }
