@@ -49,11 +49,6 @@ const (
 	// old one only once every pod had the time to read the new ca.crt.
 	AnnotationTrustedSince = "haredis.dev/trusted-since"
 
-	// AnnotationTaughtAt, on a pool's NAME-sentinel-masters, is when a
-	// master was last taught (RFC 3339): a pool sentinel that started
-	// before it is restarted to learn it, one that started after is not.
-	AnnotationTaughtAt = "haredis.dev/taught-at"
-
 	// LabelSentinelPool on a pod names the SentinelPool it is a sentinel
 	// of.
 	LabelSentinelPool = "haredis.dev/sentinel-pool"

@@ -37,6 +37,10 @@ type SentinelPoolList struct {
 	Items           []SentinelPool `json:"items"`
 }
 
+// MaxPoolSentinels is the most sentinels a pool may have (the schema's
+// bound on spec.replicas).
+const MaxPoolSentinels = 9
+
 // SentinelPoolSpec is what the user asks of a pool.
 type SentinelPoolSpec struct {
 	// Replicas is the number of sentinels: odd, so that a majority can

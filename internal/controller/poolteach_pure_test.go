@@ -58,18 +58,39 @@ func TestMustTeach(t *testing.T) {
 		})
 	}
 	for _, tc := range []struct {
-		have, want int
-		learning   bool
-		held       bool
+		have   int
+		taught bool
+		held   bool
 	}{
-		{4, 2, true, true},   // taught, pool of 3
-		{4, 2, false, false}, // every sentinel knows every replica
-		{4, 3, true, true},   // taught, and the pool grew to 5 meanwhile
-		{2, 2, true, false},  // nothing to lower
-		{1, 2, true, false},  // raised as ever
+		{taughtQuorum, true, true},   // taught, while the pool learns
+		{taughtQuorum, false, false}, // the key is gone: every sentinel knows every replica
+		{3, true, false},             // a majority of 5 on a pool shrunk to 3 is lowered as ever
 	} {
-		if got := heldForTeaching(tc.have, tc.want, tc.learning); got != tc.held {
-			t.Errorf("heldForTeaching(%d, %d, %v) = %v", tc.have, tc.want, tc.learning, got)
+		if got := heldForTeaching(tc.have, tc.taught); got != tc.held {
+			t.Errorf("heldForTeaching(%d, %v) = %v", tc.have, tc.taught, got)
+		}
+	}
+	if taughtQuorum <= haredisv1.MaxPoolSentinels {
+		t.Errorf("the taught quorum %d can be reached by a pool of %d", taughtQuorum, haredisv1.MaxPoolSentinels)
+	}
+}
+
+// TestSameMasters: the pool restarts the next sentinel only once every one
+// answers with the same masters (a restarted one got every master back).
+func TestSameMasters(t *testing.T) {
+	for _, tc := range []struct {
+		masters map[string][]string
+		n       int
+		want    bool
+	}{
+		{map[string][]string{"a": {"m1", "m2"}, "b": {"m2", "m1"}, "c": {"m1", "m2"}}, 3, true},
+		{map[string][]string{"a": {"m1", "m2"}, "b": {"m2"}, "c": {"m1", "m2"}}, 3, false},
+		{map[string][]string{"a": {"m1"}, "b": {"m1"}}, 3, false}, // one did not answer
+		{map[string][]string{"a": nil, "b": {}, "c": nil}, 3, true},
+		{map[string][]string{"a": nil, "b": {"m1"}, "c": nil}, 3, false},
+	} {
+		if got := sameMasters(tc.masters, tc.n); got != tc.want {
+			t.Errorf("sameMasters(%v, %d) = %v", tc.masters, tc.n, got)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func nextStep(rf *haredisv1.RedisFailover, st *state) string {
 	down := downAfter.String()
 	switch {
 	case len(can) > 0 && mustTeach(rf, st):
-		return fmt.Sprintf("SentinelPool %s's sentinels learn a replica only from a running primary: they are restarted one at a time knowing every instance, and fail over to one of %s once all of them do", rf.Status.SentinelPool, strings.Join(can, ", "))
+		return fmt.Sprintf("SentinelPool %s's sentinels learn a replica only from a running primary: %d of %d know every replica; they are restarted one at a time knowing every instance, and fail over to one of %s once all of them do", rf.Status.SentinelPool, poolKnowing(st), st.sentinelCount, strings.Join(can, ", "))
 	case len(can) > 0:
 		return fmt.Sprintf("the sentinels fail over to one of %s once they count the primary down (spec.sentinel.downAfter %s)", strings.Join(can, ", "), down)
 	case len(cannot) > 0:

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,6 +36,10 @@ import (
 // goes, the quorum falls to the majority, and they fail over as dedicated
 // sentinels would.
 
+// taughtQuorum is the quorum of a taught master: above any pool's size,
+// so that no taught sentinel fails over before setQuorum lowers it.
+const taughtQuorum = haredisv1.MaxPoolSentinels + 1
+
 // mustTeach tells whether rf's pool must be taught rf's master: its
 // recorded primary waits for a failover, and a sentinel of the pool that
 // monitors the master knows fewer replicas than rf has.
@@ -64,11 +67,41 @@ func poolLearning(st *state) bool {
 	return false
 }
 
+// poolTaught tells whether the pool in charge holds rf's master in its
+// taught Secret; false when that cannot be read (setQuorum then lowers a
+// taught quorum: the other sentinels know fewer replicas, never others).
+func (r *RedisFailoverReconciler) poolTaught(ctx context.Context, st *state) bool {
+	if st.pool == nil {
+		return false
+	}
+	var sec corev1.Secret
+	if err := r.Get(ctx, types.NamespacedName{Namespace: st.pool.Namespace, Name: st.pool.TaughtSecretName()}, &sec); err != nil {
+		if !apierrors.IsNotFound(err) {
+			log.FromContext(ctx).Info("cannot read the pool's taught masters", "error", err.Error())
+		}
+		return false
+	}
+	_, ok := sec.Data[st.masterName]
+	return ok
+}
+
+// poolKnowing counts the sentinels in charge that monitor the master and
+// know every replica.
+func poolKnowing(st *state) int {
+	n := 0
+	for _, a := range st.view.answers {
+		if a.Answered() && !a.Unknown && a.Replicas >= len(st.instances)-1 {
+			n++
+		}
+	}
+	return n
+}
+
 // taughtSection is rf's master as a pool sentinel is taught it: at the
 // recorded primary, with every other instance as a replica and every pool
 // sentinel as a peer, and a quorum no set of them reaches.
 func (r *RedisFailoverReconciler) taughtSection(rf *haredisv1.RedisFailover, st *state) (string, error) {
-	t := sentinelrun.Taught{Master: r.monitored(rf, st, st.masterName, rf.Status.CurrentPrimary, int(st.pool.Spec.Replicas)+1)}
+	t := sentinelrun.Taught{Master: r.monitored(rf, st, st.masterName, rf.Status.CurrentPrimary, taughtQuorum)}
 	for _, n := range st.instances {
 		if n == rf.Status.CurrentPrimary {
 			continue
@@ -88,7 +121,8 @@ func (r *RedisFailoverReconciler) taughtSection(rf *haredisv1.RedisFailover, st 
 // section while mustTeach, none otherwise. The pool's reconcile, which
 // the Secret's change wakes, restarts the sentinels; the chain goes on.
 func (r *RedisFailoverReconciler) teachPool(ctx context.Context, rf *haredisv1.RedisFailover, st *state) (ctrl.Result, error) {
-	if st.pool == nil {
+	if st.pool == nil || st.statuses[rf.Status.CurrentPrimary] == nil {
+		// Without word from the primary's manager nothing changes.
 		return ctrl.Result{}, nil
 	}
 	want := ""
@@ -122,10 +156,6 @@ func (r *RedisFailoverReconciler) teachPool(ctx context.Context, rf *haredisv1.R
 			sec.Data = map[string][]byte{}
 		}
 		sec.Data[st.masterName] = []byte(want)
-		if sec.Annotations == nil {
-			sec.Annotations = map[string]string{}
-		}
-		sec.Annotations[haredisv1.AnnotationTaughtAt] = time.Now().UTC().Format(time.RFC3339Nano)
 	}
 	if err := r.Update(ctx, &sec); err != nil {
 		return ctrl.Result{}, fmt.Errorf("cannot update Secret %s: %w", key, err)
@@ -137,7 +167,7 @@ func (r *RedisFailoverReconciler) teachPool(ctx context.Context, rf *haredisv1.R
 	log.FromContext(ctx).Info("teaching the pool the master", "pool", rf.Status.SentinelPool, "master", st.masterName, "primary", rf.Status.CurrentPrimary)
 	if !ok {
 		r.event(rf, corev1.EventTypeNormal, haredisv1.EventSentinelPoolTaught, "Teach",
-			"the primary %s waits for a failover, and sentinels of SentinelPool %s know no replica to promote (they learn replicas only from a running primary): they restart one at a time knowing every instance, and fail over once all of them do", rf.Status.CurrentPrimary, rf.Status.SentinelPool)
+			"the primary %s waits for a failover, and sentinels of SentinelPool %s do not know every replica (they learn replicas only from a running primary): they restart one at a time knowing every instance, and fail over once all of them do", rf.Status.CurrentPrimary, rf.Status.SentinelPool)
 	}
 	return ctrl.Result{}, nil
 }

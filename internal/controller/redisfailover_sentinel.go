@@ -164,13 +164,12 @@ func quorumToSet(have, want int, allPresent bool) bool {
 	return have != want && (want < have || allPresent)
 }
 
-// heldForTeaching: while a sentinel of the pool is still learning the
-// master's replicas (learning), no quorum of that master is lowered. A
-// sentinel taught the master (teachPool) holds one above the pool's count
-// of sentinels, which none can reach: none may fail over until every one
-// of them knows every replica (also when the pool was resized meanwhile).
-// Only this master waits, and it cannot fail over before anyway.
-func heldForTeaching(have, want int, learning bool) bool { return learning && have > want }
+// heldForTeaching: a sentinel taught the master (teachPool) has a quorum
+// above any pool's size, which none can reach; it keeps it while the pool
+// is taught the master (taught), so that no sentinel fails over before
+// every one knows every replica. Then the key goes and it gets the
+// majority.
+func heldForTeaching(have int, taught bool) bool { return taught && have == taughtQuorum }
 
 // setQuorum applies the quorum of the sentinels in charge (a majority of
 // spec.sentinel.replicas, or of the pool's) live with SENTINEL SET to every
@@ -178,12 +177,12 @@ func heldForTeaching(have, want int, learning bool) bool { return learning && ha
 func (r *RedisFailoverReconciler) setQuorum(ctx context.Context, rf *haredisv1.RedisFailover, st *state, password sentinel.Access) {
 	want := quorum.Majority(st.sentinelCount)
 	allPresent := st.view.answered == st.sentinelCount && st.view.asked == st.view.answered
-	learning := poolLearning(st)
+	taught := r.poolTaught(ctx, st)
 	for addr, have := range st.view.quorums {
 		if !quorumToSet(have, want, allPresent) {
 			continue
 		}
-		if heldForTeaching(have, want, learning) {
+		if heldForTeaching(have, taught) {
 			continue
 		}
 		if err := sentinel.SetQuorum(ctx, addr, password, st.masterName, want); err != nil {

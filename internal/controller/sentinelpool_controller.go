@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,9 @@ type SentinelPoolReconciler struct {
 	Recorder  events.EventRecorder
 	Options   specs.Options
 	Reach     Reach
+	// restarted is, per pool, the sentinel pod restartOne deleted last
+	// (a restartedPod).
+	restarted sync.Map
 }
 
 // SetupWithManager registers the controller; a RedisFailover that names a
@@ -113,14 +117,23 @@ func (r *SentinelPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.ensureObjects(ctx, sp); err != nil {
 		return ctrl.Result{}, err
 	}
-	pods, settled, err := r.ensurePods(ctx, sp)
+	pods, stale, settled, err := r.ensurePods(ctx, sp)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	acc := sentinel.Access{User: sentinel.PoolAdminUser, Password: password}
 	masters := r.masters(ctx, pods, acc)
 	r.removeOrphans(ctx, sp, masters, acc)
-	if err := r.teach(ctx, sp, pods, settled, acc); err != nil {
+	ready := r.poolReady(sp, pods, settled, masters)
+	if stale != nil {
+		// A new template (image, resources, scheduling): one sentinel at
+		// a time.
+		if ready {
+			if err := r.restartOne(ctx, sp, stale, "the pod template changed"); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	} else if err := r.teach(ctx, sp, pods, ready, acc); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.observe(ctx, sp, pods, users, masters, acc)
@@ -221,20 +234,18 @@ func (r *SentinelPoolReconciler) ensureObjects(ctx context.Context, sp *haredisv
 
 // ensurePods keeps one pod per sentinel: missing ones are created, those
 // beyond spec.replicas deleted (the highest first; the quorum of every
-// master follows through the RedisFailover reconciler), and one of
-// another revision at a time is replaced while every other answers.
-// settled tells that every sentinel runs, is ready and of the current
-// revision, and none was deleted.
-func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.SentinelPool) (kept []corev1.Pod, settled bool, err error) {
+// master follows through the RedisFailover reconciler). stale is one of
+// another revision (see restartOne); settled tells that every sentinel
+// runs and is ready, and none is being deleted.
+func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.SentinelPool) (kept []corev1.Pod, stale *corev1.Pod, settled bool, err error) {
 	var list corev1.PodList
 	if err := r.List(ctx, &list, client.InNamespace(sp.Namespace), client.MatchingLabels(specs.PoolSelector(sp))); err != nil {
-		return nil, false, fmt.Errorf("cannot list the pool's pods: %w", err)
+		return nil, nil, false, fmt.Errorf("cannot list the pool's pods: %w", err)
 	}
 	want := int(sp.Spec.Replicas)
 	rev := specs.PoolSentinelRevision(sp, r.Options)
 	have := map[string]bool{}
 	allReady := true
-	var stale *corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
 		have[p.Name] = true
@@ -242,7 +253,7 @@ func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.S
 		if n < 1 || n > want {
 			if p.DeletionTimestamp == nil {
 				if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
-					return nil, false, fmt.Errorf("cannot delete pool sentinel %s: %w", p.Name, err)
+					return nil, nil, false, fmt.Errorf("cannot delete pool sentinel %s: %w", p.Name, err)
 				}
 				log.FromContext(ctx).Info("deleted pool sentinel", "pod", p.Name, "reason", "spec.replicas lowered")
 			}
@@ -263,20 +274,60 @@ func (r *SentinelPoolReconciler) ensurePods(ctx context.Context, sp *haredisv1.S
 		}
 		allReady = false
 		if err := r.Create(ctx, specs.PoolSentinelPod(sp, n, r.Options)); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, false, fmt.Errorf("cannot create pool sentinel %s: %w", n, err)
+			return nil, nil, false, fmt.Errorf("cannot create pool sentinel %s: %w", n, err)
 		}
 		log.FromContext(ctx).Info("created pool sentinel", "pod", n)
 	}
-	if stale != nil && allReady && len(kept) == want {
-		// A new template (image, resources, scheduling): one sentinel at a
-		// time, while the others hold every master's quorum; the
-		// RedisFailovers register themselves again on the new one.
-		if err := r.Delete(ctx, stale); err != nil && !apierrors.IsNotFound(err) {
-			return nil, false, fmt.Errorf("cannot replace pool sentinel %s: %w", stale.Name, err)
-		}
-		log.FromContext(ctx).Info("replacing pool sentinel", "pod", stale.Name, "reason", "the pod template changed")
+	if stale != nil {
+		stale = stale.DeepCopy()
 	}
-	return kept, allReady && stale == nil && len(kept) == want && len(list.Items) == want, nil
+	return kept, stale, allReady && len(kept) == want && len(list.Items) == want, nil
+}
+
+// restartOne deletes pool sentinel p (it is created again at once); the
+// caller checked that the pool is ready for it (poolReady).
+func (r *SentinelPoolReconciler) restartOne(ctx context.Context, sp *haredisv1.SentinelPool, p *corev1.Pod, why string) error {
+	if err := r.Delete(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("cannot restart pool sentinel %s: %w", p.Name, err)
+	}
+	r.restarted.Store(sp.Namespace+"/"+sp.Name, restartedPod{uid: p.UID, at: time.Now()})
+	log.FromContext(ctx).Info("restarted a pool sentinel", "pod", p.Name, "reason", why)
+	return nil
+}
+
+// restartedPod is a pool sentinel restartOne deleted, and when.
+type restartedPod struct {
+	uid types.UID
+	at  time.Time
+}
+
+// registerBound is how long the pool waits, after restarting a sentinel,
+// for every sentinel to answer with the same masters before it restarts
+// the next anyway: a master that one sentinel lacks for good (or a
+// sentinel that cannot list its masters) must not stop a new template
+// from rolling out.
+const registerBound = time.Minute
+
+// poolReady tells whether one pool sentinel may be restarted now: every
+// one runs and is ready (settled), the one restarted last is no longer
+// listed (the cache may lag behind its deletion), and every one answers
+// with the same masters (the RedisFailovers registered themselves again
+// on the last one restarted; registerBound after it, not waited for any
+// longer). The others then hold every master's quorum meanwhile.
+func (r *SentinelPoolReconciler) poolReady(sp *haredisv1.SentinelPool, pods []corev1.Pod, settled bool, masters map[string][]string) bool {
+	if !settled {
+		return false
+	}
+	// Before any restart since the operator started, the bound counts
+	// from its first look.
+	v, _ := r.restarted.LoadOrStore(sp.Namespace+"/"+sp.Name, restartedPod{at: time.Now()})
+	last := v.(restartedPod)
+	for _, p := range pods {
+		if p.UID == last.uid {
+			return false
+		}
+	}
+	return sameMasters(masters, len(pods)) || time.Since(last.at) > registerBound
 }
 
 // poolSerial is N of pod NAME-sentinel-N of sp, 0 for another name.
@@ -338,24 +389,31 @@ func (r *SentinelPoolReconciler) removeOrphans(ctx context.Context, sp *haredisv
 // orphan tells whether master name m (NAMESPACE.NAME.UID.pool) belongs to
 // no RedisFailover that uses pool key; false when that cannot be told.
 func (r *SentinelPoolReconciler) orphan(ctx context.Context, m, key string) bool {
+	rf, known := r.ownerOf(ctx, m)
+	return known && (rf == nil || (rf.PoolKey() != key && rf.Status.SentinelPool != key))
+}
+
+// ownerOf is the RedisFailover whose pool master name is m, read from the
+// API server; nil when there is none, known false when that cannot be
+// told.
+func (r *SentinelPoolReconciler) ownerOf(ctx context.Context, m string) (rf *haredisv1.RedisFailover, known bool) {
 	rest, ok := strings.CutSuffix(m, ".pool")
 	if !ok {
-		return false
+		return nil, false
 	}
 	ns, rest, ok := strings.Cut(rest, ".")
 	i := strings.LastIndex(rest, ".")
 	if !ok || i < 0 {
-		return false
+		return nil, false
 	}
-	name := rest[:i]
-	var rf haredisv1.RedisFailover
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &rf); err != nil {
-		return apierrors.IsNotFound(err)
+	rf = &haredisv1.RedisFailover{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: rest[:i]}, rf); err != nil {
+		return nil, apierrors.IsNotFound(err)
 	}
 	if rf.PoolMasterName() != m {
-		return true // another RedisFailover of that name
+		return nil, true // another RedisFailover of that name
 	}
-	return rf.PoolKey() != key && rf.Status.SentinelPool != key
+	return rf, true
 }
 
 // observe reports the pool's sentinels and, per RedisFailover it serves,
