@@ -81,8 +81,11 @@ check-parts: ## Fail when a Go package belongs to no part (mk/*.mk PARTS_PKGS)
 ##@ Tests
 
 .PHONY: test
+# The end-to-end and fault suites come first in the list: go test starts
+# packages in the order they are listed, and these two are the longest, so
+# everything else runs beside them instead of before them.
 test: setup vet ## Every test: vet, staticcheck, unit, integration and end to end (root, on the local test bed)
-	$(GO_TEST) -count=1 -timeout 55m ./...
+	$(GO_TEST) -count=1 -timeout 55m ./test/e2e/ ./test/chaos/ ./...
 	@echo "the proxy again on plain system calls (its path where io_uring is refused, as in most containers)"
 	HAREDIS_PROXY_NO_IO_URING=1 $(GO_TEST) -count=1 -timeout 10m ./internal/proxy/...
 

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -88,15 +89,21 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 	// ROLE confirmation, the sentinel's configuration, the API server.
 	logger.Info("role labels follow the sentinels' new primary", "primary", name, "configEpoch", m.ConfigEpoch, "sentinel", e.Sentinel,
 		"confirmMs", started.Sub(e.Heard).Milliseconds(), "askMs", askedAt.Sub(started).Milliseconds(),
-		"moveMs", time.Since(askedAt).Milliseconds(), "totalMs", time.Since(e.Heard).Milliseconds())
+		"moveMs", time.Since(askedAt).Milliseconds(), "totalMs", time.Since(e.Heard).Milliseconds(),
+		"heardAt", e.Heard.UTC().Format(time.RFC3339Nano))
 }
 
-// announced asks the sentinel that announced e.New for the configuration
-// that names it. The watcher may announce a primary from +failover-end,
-// when GET-MASTER-ADDR-BY-NAME gives the promoted replica but SENTINEL
-// MASTER still the old address (the sentinel switches its configuration at
-// its next timer tick, +switch-master): ask for up to two seconds.
+// announced is the configuration of the sentinel that announced e.New
+// that names it: the answer that came with the event (sentinel.ListenSwitches
+// asks as it hears the switch), or the sentinel asked again. The watcher
+// may announce a primary from +failover-end, when GET-MASTER-ADDR-BY-NAME
+// gives the promoted replica but SENTINEL MASTER still the old address
+// (the sentinel switches its configuration at its next timer tick,
+// +switch-master): ask for up to two seconds.
 func announced(ctx context.Context, e sentinel.Event, cfg sentinel.Config) (sentinel.Master, bool) {
+	if m := e.Master; m != nil && m.Addr == e.New && !m.InFailover {
+		return *m, true
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		m := sentinel.AskOne(ctx, e.Sentinel, sentinel.Access{Password: cfg.SentinelPassword, TLS: cfg.TLS}, cfg.MasterName)
@@ -194,7 +201,15 @@ func (r *RedisFailoverReconciler) reconcileRoleLabels(ctx context.Context, rf *h
 }
 
 // moveRoleLabels labels primary's pod primary and the other pods replica.
+// The patches go out together: NAME-primary follows only once both the
+// new primary and the old one are relabelled, and on a loaded API server
+// each patch takes a while.
 func (r *RedisFailoverReconciler) moveRoleLabels(ctx context.Context, pods []*corev1.Pod, primary string) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, p := range pods {
 		if p.UID == "" || p.DeletionTimestamp != nil {
 			continue
@@ -206,19 +221,35 @@ func (r *RedisFailoverReconciler) moveRoleLabels(ctx context.Context, pods []*co
 		if p.Labels[haredisv1.LabelRole] == want {
 			continue
 		}
-		patch := client.MergeFrom(p.DeepCopy())
-		if p.Labels == nil {
-			p.Labels = map[string]string{}
-		}
-		p.Labels[haredisv1.LabelRole] = want
-		if err := r.Patch(ctx, p, patch); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.setRoleLabel(ctx, p, want); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
 			}
-			return fmt.Errorf("cannot set role label of %s: %w", p.Name, err)
-		}
-		log.FromContext(ctx).Info("moved role label", "pod", p.Name, "role", want)
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// setRoleLabel patches pod's role label to role; a pod gone meanwhile is
+// no error.
+func (r *RedisFailoverReconciler) setRoleLabel(ctx context.Context, p *corev1.Pod, role string) error {
+	patch := client.MergeFrom(p.DeepCopy())
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	p.Labels[haredisv1.LabelRole] = role
+	if err := r.Patch(ctx, p, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("cannot set role label of %s: %w", p.Name, err)
+	}
+	log.FromContext(ctx).Info("moved role label", "pod", p.Name, "role", role)
 	return nil
 }
 

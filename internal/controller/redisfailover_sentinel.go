@@ -81,6 +81,7 @@ func (r *RedisFailoverReconciler) followSentinels(ctx context.Context, rf *hared
 		r.watchers.ensure(key, sentinel.Config{
 			Addrs: addrs, MasterName: st.masterName, SentinelUser: acc.User, SentinelPassword: acc.Password, TLS: st.tls,
 			RedisPassword: st.password, RedisFallback: st.rotation.Previous,
+			Resolve: r.podAddrOf(rf),
 		}, st.tlsInfo.caPEM)
 	}
 	st.view = r.askSentinels(ctx, rf, st, addrs, sentinelAccess(rf, st))
@@ -481,6 +482,28 @@ func (r *RedisFailoverReconciler) instanceAtAddr(rf *haredisv1.RedisFailover, ad
 	}
 	port, _ := strconv.Atoi(portStr)
 	return r.Reach.InstanceAt(rf, host, port)
+}
+
+// podAddrOf maps an instance's address as rf's sentinels report it (its
+// stable host name) to its pod's address in the cache, "" when the pod is
+// unknown, deleting or has no IP: the watcher then dials the host name.
+// Confirming a new primary with ROLE so skips a cluster DNS lookup, which
+// on a loaded cluster is the slowest part of that confirmation.
+func (r *RedisFailoverReconciler) podAddrOf(rf *haredisv1.RedisFailover) func(addr string) string {
+	ref := &haredisv1.RedisFailover{ObjectMeta: metav1.ObjectMeta{Namespace: rf.Namespace, Name: rf.Name, UID: rf.UID}}
+	return func(addr string) string {
+		name := r.instanceAtAddr(ref, addr)
+		if name == "" {
+			return ""
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		pod := &corev1.Pod{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: name}, pod); err != nil || pod.DeletionTimestamp != nil {
+			return ""
+		}
+		return r.Reach.RedisAddr(ref, pod)
+	}
 }
 
 // monitored is what a sentinel needs to monitor rf under name: the

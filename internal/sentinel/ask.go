@@ -42,6 +42,7 @@ func AskPrimary(ctx context.Context, addrs []string, masterName string, a Access
 		out[i].Sentinel = s
 		wg.Go(func() {
 			sc := redis.NewSentinelClient(&redis.Options{
+				ReadBufferSize: replyBuffer, WriteBufferSize: replyBuffer,
 				Addr: s, Username: a.User, Password: a.Password, TLSConfig: a.TLS, Dialer: a.Dialer, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
 			})
 			defer sc.Close()

@@ -25,11 +25,20 @@ type Access struct {
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// replyBuffer sizes the read and write buffers of every connection to a
+// sentinel or, for ROLE, to an instance. Their commands and replies are
+// small, and the operator keeps several such connections per
+// RedisFailover and opens more at each reconcile, while go-redis's
+// default of 32 KiB each way is made for large replies and pipelines. A
+// longer reply is still read whole.
+const replyBuffer = 4 << 10
+
 // Dial is one short-lived connection to the sentinel at addr, with the
 // one-second timeouts every question of the operator uses: a sentinel that
 // does not answer within a second is not one to wait for.
 func Dial(addr string, a Access) *redis.SentinelClient {
-	return redis.NewSentinelClient(&redis.Options{Addr: addr, Username: a.User, Password: a.Password, TLSConfig: a.TLS, Dialer: a.Dialer, DialTimeout: time.Second,
+	return redis.NewSentinelClient(&redis.Options{
+		ReadBufferSize: replyBuffer, WriteBufferSize: replyBuffer, Addr: addr, Username: a.User, Password: a.Password, TLSConfig: a.TLS, Dialer: a.Dialer, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1})
 }
 

@@ -89,6 +89,7 @@ func setPeer(ctx context.Context, sc *redis.Client, addr, password string) error
 // plainClient is a client of the sentinel at addr for the commands the
 // sentinel client has no method for (ACL, SENTINEL CONFIG).
 func plainClient(addr string, a Access) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
+	return redis.NewClient(&redis.Options{
+		ReadBufferSize: replyBuffer, WriteBufferSize: replyBuffer, Addr: addr, Password: a.Password, TLSConfig: a.TLS, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: -1, PoolSize: 1, Protocol: 2, DisableIdentity: true})
 }

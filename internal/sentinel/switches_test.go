@@ -77,6 +77,11 @@ func TestListenSwitchesHearsEverySentinel(t *testing.T) {
 			if role, err := set.Server(e.New).Role(context.Background()); err != nil || role != "master" {
 				t.Fatalf("announced %s has role %q (%v)", e.New, role, err)
 			}
+			// The announcing sentinel's configuration comes with the
+			// event: it names the new primary, with the failover's epoch.
+			if m := e.Master; m == nil || m.Addr != e.New || m.ConfigEpoch < 1 || m.InFailover || m.Sentinel != e.Sentinel {
+				t.Fatalf("the event's configuration %+v does not name %s with a failover's epoch", m, e.New)
+			}
 		case <-deadline:
 			t.Fatalf("not every live sentinel announced the switch: %+v", heard)
 		}

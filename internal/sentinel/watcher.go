@@ -54,7 +54,13 @@ type Config struct {
 	// poll that merely lags behind the user (the sentinel still names the
 	// old primary while the user's is a master) changes nothing.
 	InUse func() string
-	Log   logr.Logger
+	// Resolve, when set, maps an instance's address as the sentinels
+	// report it (a stable host name) to the address to dial for ROLE, ""
+	// to dial the reported one. The operator gives the pod IPs it already
+	// has, so that confirming a new primary does not wait for cluster
+	// DNS. With TLS the reported host name is still the one verified.
+	Resolve func(addr string) string
+	Log     logr.Logger
 }
 
 // passwords are the sentinels' and the instances' passwords now.
@@ -78,11 +84,36 @@ func (c Config) sentinelCredentials() func() (string, string) {
 // password now, and with the fallback when it refuses that one.
 func (c Config) role(ctx context.Context, addr string) (string, error) {
 	_, pw, fallback := c.passwords()
-	role, err := Role(ctx, addr, Access{Password: pw, TLS: c.TLS}, c.Timeout)
+	addr, tlsCfg := c.dialAddr(addr)
+	role, err := Role(ctx, addr, Access{Password: pw, TLS: tlsCfg}, c.Timeout)
 	if err != nil && fallback != "" && isAuthError(errors.Unwrap(err)) {
-		return Role(ctx, addr, Access{Password: fallback, TLS: c.TLS}, c.Timeout)
+		return Role(ctx, addr, Access{Password: fallback, TLS: tlsCfg}, c.Timeout)
 	}
 	return role, err
+}
+
+// dialAddr is where to dial the instance the sentinels report at addr
+// (Resolve), with the TLS config that verifies addr's host name there.
+func (c Config) dialAddr(addr string) (string, *tls.Config) {
+	if c.Resolve == nil {
+		return addr, c.TLS
+	}
+	to := c.Resolve(addr)
+	if to == "" || to == addr {
+		return addr, c.TLS
+	}
+	if c.TLS == nil {
+		return to, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, c.TLS
+	}
+	t := c.TLS.Clone()
+	if t.ServerName == "" {
+		t.ServerName = host
+	}
+	return to, t
 }
 
 // EventKind says what a sentinel reported.
@@ -119,6 +150,11 @@ type Event struct {
 	// Heard is when the watcher heard of it (the message or the answer
 	// that named the primary, before the confirmation with ROLE).
 	Heard time.Time
+	// Master, when set, is what Sentinel answered SENTINEL MASTER right
+	// after it announced the switch (ListenSwitches asks at once): the
+	// configuration, with its epoch, that named New, unless the sentinel
+	// moved on meanwhile.
+	Master *Master
 }
 
 // Watcher follows one master through a set of sentinels.
@@ -201,6 +237,7 @@ var channels = []string{"+switch-master", "+failover-end", "+sdown", "-sdown", "
 // session follows the master through one sentinel until that fails.
 func (w *Watcher) session(ctx context.Context, addr string) error {
 	sc := redis.NewSentinelClient(&redis.Options{
+		ReadBufferSize: replyBuffer, WriteBufferSize: replyBuffer,
 		Addr: addr, CredentialsProvider: w.cfg.sentinelCredentials(), TLSConfig: w.cfg.TLS,
 		DialTimeout: w.cfg.Timeout, ReadTimeout: w.cfg.Timeout, WriteTimeout: w.cfg.Timeout,
 		MaxRetries: -1, PoolSize: 2,
@@ -379,6 +416,7 @@ func (w *Watcher) confirm(ctx context.Context, candidate string, kind EventKind,
 // element of ROLE.
 func Role(ctx context.Context, addr string, a Access, timeout time.Duration) (string, error) {
 	c := redis.NewClient(&redis.Options{
+		ReadBufferSize: replyBuffer, WriteBufferSize: replyBuffer,
 		Addr: addr, Password: a.Password, TLSConfig: a.TLS, Protocol: 2, DisableIdentity: true,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
 	})

@@ -157,7 +157,7 @@ func ParseTaught(section string) (name string, lines []string, err error) {
 }
 
 // ReadTaught reads the taught sections in dir (the mounted Secret, one
-// file per master; a missing dir holds none), in the order of their names.
+// file per master; a missing dir holds none), by master name.
 func ReadTaught(dir string) (map[string]string, error) {
 	if dir == "" {
 		return nil, nil

@@ -58,6 +58,9 @@ type config struct {
 	rest, load    time.Duration
 	writeInterval time.Duration
 	readyTimeout  time.Duration
+	// keepLogs, when set, is a directory where the run leaves the
+	// operator's log and the logs of the killed RedisFailover's pods.
+	keepLogs string
 }
 
 func main() {
@@ -68,6 +71,7 @@ func main() {
 	flag.DurationVar(&cfg.load, "load", 60*time.Second, "window under write load in which status writes are counted")
 	flag.DurationVar(&cfg.writeInterval, "write-interval", 250*time.Millisecond, "pause between two writes of each RedisFailover's writer during the load window")
 	flag.DurationVar(&cfg.readyTimeout, "ready-timeout", 30*time.Minute, "how long the RedisFailovers may take to be Ready")
+	flag.StringVar(&cfg.keepLogs, "keep-logs", "", "directory to leave the operator's log and the logs of the killed RedisFailover's pods in (none when empty)")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	redis.SetLogger(quietRedis{})
@@ -119,6 +123,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer b.close()
 	res, err := b.measure(ctx)
+	if cfg.keepLogs != "" && interrupted.Err() == nil {
+		if kerr := b.keepLogs(ctx, cfg.keepLogs); kerr != nil {
+			log.Warn("cannot keep the logs", "error", kerr.Error())
+		}
+	}
 	if err != nil {
 		if interrupted.Err() == nil {
 			printOperatorLog(env)

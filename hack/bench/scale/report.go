@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 )
 
 const mib = 1 << 20
@@ -42,6 +43,12 @@ func printResults(cfg config, r *results) {
 		m.promoted.Milliseconds(), (m.both-m.promoted).Milliseconds()))
 	row("", fmt.Sprintf("the first sentinel announced it (+switch-master) %d ms after the kill; the role label moved %d ms after that announcement, the endpoints %d ms after the label",
 		m.switched.Milliseconds(), (m.label-m.switched).Milliseconds(), (m.endpoints-m.label).Milliseconds()))
+	if st := m.steps; st.found {
+		row("", fmt.Sprintf("the operator's log: it heard the first announcement %d ms after the benchmark did, confirmed the new primary with ROLE in %d ms, asked the announcing sentinel for its configuration in %d ms, patched the pods in %d ms",
+			st.heard.Sub(m.killedAt.Add(m.switched)).Milliseconds(), st.confirm.Milliseconds(), st.ask.Milliseconds(), st.patches.Milliseconds()))
+	} else {
+		row("", "the operator's log has no label move after +switch-master for it (the reconcile moved the label)")
+	}
 	row("", fmt.Sprintf("(%d of %d rolling updates still under way then; Ready again %.1f s after the kill)", m.rollingUnderWay, cfg.rolling, r.recovered.Seconds()))
 
 	fields := []string{
@@ -53,6 +60,8 @@ func printResults(cfg config, r *results) {
 		fmt.Sprintf("label_move_under_load_ms=%d", m.both.Milliseconds()),
 		fmt.Sprintf("label_move_after_promotion_ms=%d", (m.both - m.promoted).Milliseconds()),
 		fmt.Sprintf("label_after_switch_master_ms=%d", (m.label - m.switched).Milliseconds()),
+		fmt.Sprintf("label_heard_ms=%s label_confirm_ms=%s label_ask_ms=%s label_patch_ms=%s",
+			stepMs(m.steps, m.steps.heard.Sub(m.killedAt.Add(m.switched))), stepMs(m.steps, m.steps.confirm), stepMs(m.steps, m.steps.ask), stepMs(m.steps, m.steps.patches)),
 		"reconcile_p50_ms=" + num(p50),
 		fmt.Sprintf("status_writes_per_min_rest=%.1f", r.restWrites.perMinute()),
 		fmt.Sprintf("operator_cpu_s=%.1f", r.usage.cpu.Seconds()),
@@ -103,4 +112,13 @@ func num(v float64) string {
 		return "NaN"
 	}
 	return fmt.Sprintf("%.0f", v)
+}
+
+// stepMs prints a step of the operator's label move in milliseconds, NaN
+// when its log had none.
+func stepMs(s labelSteps, d time.Duration) string {
+	if !s.found {
+		return "NaN"
+	}
+	return fmt.Sprint(d.Milliseconds())
 }

@@ -45,6 +45,10 @@ type labelMove struct {
 	// rollingUnderWay counts the rolling updates not yet done when both
 	// had happened.
 	rollingUnderWay int
+	// killedAt is when the primary's server got SIGKILL; steps is the
+	// operator's own account of the move (its log).
+	killedAt time.Time
+	steps    labelSteps
 }
 
 // rollAndKill starts a rolling update on the first RedisFailovers and,
@@ -64,6 +68,10 @@ func (b *bench) rollAndKill(ctx context.Context, res *results) error {
 		return err
 	}
 	move.rollingUnderWay = b.rollingUnderWay(gens)
+	if move.steps, err = b.readLabelSteps(ctx, victim, killedAt); err != nil {
+		b.log.Warn("the operator's account of the label move is unknown", "error", err.Error())
+	}
+	move.killedAt = killedAt
 	res.move = move
 	b.log.Info("label moved", "redisfailover", victim, "from", move.from, "to", move.to, "ms", move.both.Milliseconds(), "rolling_updates_under_way", move.rollingUnderWay)
 
@@ -247,11 +255,8 @@ func (b *bench) watchSwitchMaster(ctx context.Context, rf *haredisv1.RedisFailov
 	}
 	out := make(chan time.Time, len(pods.Items))
 	for _, p := range pods.Items {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: net.JoinHostPort(p.Status.PodIP, strconv.Itoa(specs.SentinelPort)),
-			Password: string(secret.Data[specs.PasswordKey]), Dialer: b.env.Dial})
-		ps := sc.Subscribe(ctx, "+switch-master")
-		if _, err := ps.Receive(ctx); err != nil {
-			sc.Close()
+		sc, ps, err := subscribeSwitches(ctx, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(specs.SentinelPort)), string(secret.Data[specs.PasswordKey]), b.env.Dial)
+		if err != nil {
 			return nil, fmt.Errorf("cannot subscribe to sentinel %s: %w", p.Name, err)
 		}
 		go func() {
@@ -263,6 +268,30 @@ func (b *bench) watchSwitchMaster(ctx context.Context, rf *haredisv1.RedisFailov
 		}()
 	}
 	return out, nil
+}
+
+// subscribeSwitches subscribes to +switch-master on the sentinel at addr,
+// each try bounded to 3 s, for up to a minute: on a saturated machine a
+// sentinel may not be scheduled for seconds (its log then says +tilt).
+func subscribeSwitches(ctx context.Context, addr, password string, dial func(context.Context, string, string) (net.Conn, error)) (*redis.SentinelClient, *redis.PubSub, error) {
+	var (
+		sc *redis.SentinelClient
+		ps *redis.PubSub
+	)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := redistest.Wait(wctx, 200*time.Millisecond, func() error {
+		c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: password, Dialer: dial})
+		sub := c.Subscribe(ctx, "+switch-master")
+		if _, err := sub.ReceiveTimeout(wctx, 3*time.Second); err != nil {
+			sub.Close()
+			c.Close()
+			return err
+		}
+		sc, ps = c, sub
+		return nil
+	})
+	return sc, ps, err
 }
 
 // primaryAndOther returns the recorded primary, another instance and the
