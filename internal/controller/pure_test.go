@@ -440,6 +440,14 @@ func TestSwitchMasterOutranksOnlyOlderViews(t *testing.T) {
 	if got := r.electedPrimary(rf, stale); got != "app-1" {
 		t.Errorf("announcement older than switchTrust: %q, want the majority's app-1", got)
 	}
+	// Sentinels created again count epochs from 0: once the kept
+	// announcement is older than switchTrust, theirs is followed.
+	if !r.recordSwitch(rf, switchSeen{primary: "app-2", epoch: 1, at: time.Now()}) {
+		t.Error("an announcement after switchTrust was refused for the epoch of an old one")
+	}
+	if got := r.newerSwitch(rf, 0); got != "app-2" {
+		t.Errorf("after sentinels created again: %q, want app-2", got)
+	}
 	r.forgetLabels(rf.UID)
 	if got := r.newerSwitch(rf, 0); got != "" {
 		t.Errorf("after forgetLabels: %q", got)

@@ -85,8 +85,10 @@ func (r *RedisFailoverReconciler) followSwitch(key types.NamespacedName, e senti
 		logger.Info("cannot move the role labels after +switch-master; the reconcile tries again", "error", err.Error())
 		return
 	}
-	// Where the time went, from the watcher hearing of the primary: its
-	// ROLE confirmation, the sentinel's configuration, the API server.
+	// Where the time went, from the watcher hearing of the primary: ROLE's
+	// confirmation with the sentinel's configuration asked beside it, the
+	// sentinel asked again when that was missing, the label move (the
+	// API server's part).
 	logger.Info("role labels follow the sentinels' new primary", "primary", name, "configEpoch", m.ConfigEpoch, "sentinel", e.Sentinel,
 		"confirmMs", started.Sub(e.Heard).Milliseconds(), "askMs", askedAt.Sub(started).Milliseconds(),
 		"moveMs", time.Since(askedAt).Milliseconds(), "totalMs", time.Since(e.Heard).Milliseconds(),
@@ -121,15 +123,18 @@ func announced(ctx context.Context, e sentinel.Event, cfg sentinel.Config) (sent
 	}
 }
 
-// recordSwitch keeps s unless a newer configuration is known; it says
-// whether s was kept.
+// recordSwitch keeps s unless a newer configuration was seen less than
+// switchTrust ago; it says whether s was kept.
 func (r *RedisFailoverReconciler) recordSwitch(rf *haredisv1.RedisFailover, s switchSeen) bool {
 	for {
 		v, loaded := r.switches.LoadOrStore(rf.UID, s)
 		if !loaded {
 			return true
 		}
-		if prev := v.(switchSeen); prev.epoch > s.epoch {
+		// A newer configuration outranks s while it is trusted; after
+		// that the kept one is history (sentinels created again start
+		// from epoch 0 and would otherwise never be followed again).
+		if prev := v.(switchSeen); prev.epoch > s.epoch && time.Since(prev.at) < switchTrust {
 			return false
 		}
 		if r.switches.CompareAndSwap(rf.UID, v, s) {

@@ -486,7 +486,8 @@ func (r *RedisFailoverReconciler) instanceAtAddr(rf *haredisv1.RedisFailover, ad
 
 // podAddrOf maps an instance's address as rf's sentinels report it (its
 // stable host name) to its pod's address in the cache, "" when the pod is
-// unknown, deleting or has no IP: the watcher then dials the host name.
+// unknown, deleting, not running or has no IP: the watcher then dials the
+// host name. (A pod that ended may keep an IP that another pod has now.)
 // Confirming a new primary with ROLE so skips a cluster DNS lookup, which
 // on a loaded cluster is the slowest part of that confirmation.
 func (r *RedisFailoverReconciler) podAddrOf(rf *haredisv1.RedisFailover) func(addr string) string {
@@ -499,7 +500,7 @@ func (r *RedisFailoverReconciler) podAddrOf(rf *haredisv1.RedisFailover) func(ad
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		pod := &corev1.Pod{}
-		if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: name}, pod); err != nil || pod.DeletionTimestamp != nil {
+		if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: name}, pod); err != nil || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 			return ""
 		}
 		return r.Reach.RedisAddr(ref, pod)

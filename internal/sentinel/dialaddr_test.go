@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestDialAddrResolvesAndKeepsTheVerifiedName(t *testing.T) {
+func TestDialAddrResolvesAndKeepsTheServerName(t *testing.T) {
 	host := "app-1.app-headless.ns.svc.cluster.local:6379"
 	resolve := func(addr string) string {
 		if addr == host {
@@ -23,7 +23,7 @@ func TestDialAddrResolvesAndKeepsTheVerifiedName(t *testing.T) {
 		{name: "no resolver dials the reported address", cfg: Config{}, addr: host, want: host},
 		{name: "the pod address replaces the host name", cfg: Config{Resolve: resolve}, addr: host, want: "10.0.0.7:6379"},
 		{name: "an unknown address is dialled as reported", cfg: Config{Resolve: resolve}, addr: "other:6379", want: "other:6379"},
-		{name: "with TLS the host name is still verified", cfg: Config{Resolve: resolve, TLS: &tls.Config{MinVersion: tls.VersionTLS12}}, addr: host,
+		{name: "with TLS the host name is still the server name", cfg: Config{Resolve: resolve, TLS: &tls.Config{MinVersion: tls.VersionTLS12}}, addr: host,
 			want: "10.0.0.7:6379", serverName: "app-1.app-headless.ns.svc.cluster.local"},
 		{name: "a name the TLS config sets stays", cfg: Config{Resolve: resolve, TLS: &tls.Config{ServerName: "fixed", MinVersion: tls.VersionTLS12}}, addr: host,
 			want: "10.0.0.7:6379", serverName: "fixed"},

@@ -79,8 +79,11 @@ func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(
 	if _, err := ps.ReceiveTimeout(ctx, cfg.Timeout); err != nil {
 		return fmt.Errorf("cannot subscribe to +switch-master: %w", err)
 	}
+	// The asking connection only saves the operator a dial: when it
+	// fails, the subscription goes on and go-redis dials it again at the
+	// next question.
 	if err := asker.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("cannot open the connection that asks the sentinel: %w", err)
+		cfg.Log.V(1).Info("cannot open the connection that asks the sentinel", "sentinel", addr, "error", err.Error())
 	}
 	// A silent connection is checked with PING now and then, so that a
 	// sentinel that went away is noticed and dialled again.
@@ -93,7 +96,7 @@ func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(
 				return fmt.Errorf("cannot ping the sentinel: %w", err)
 			}
 			if err := asker.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("cannot ping the sentinel on the asking connection: %w", err)
+				cfg.Log.V(1).Info("cannot ping the sentinel on the asking connection", "sentinel", addr, "error", err.Error())
 			}
 			continue
 		}
@@ -113,15 +116,25 @@ func listenSwitches(ctx context.Context, cfg Config, addr string, onSwitch func(
 		e := Event{Kind: EventSwitchMaster, Old: net.JoinHostPort(f[1], f[2]), New: net.JoinHostPort(f[3], f[4]), Sentinel: addr, Heard: heard}
 		asked := make(chan Master, 1)
 		go func() { asked <- parseMaster(addr, asker.Master(ctx, cfg.MasterName)) }()
-		confirmed := confirmMaster(ctx, e.New, cfg)
-		if m := <-asked; m.Answered() && !m.Unknown {
-			e.Master = &m
+		if !confirmMaster(ctx, e.New, cfg) {
+			continue
 		}
-		if confirmed {
-			onSwitch(e)
+		// A sentinel slow to answer does not hold the event back: without
+		// its answer the caller asks it again.
+		select {
+		case m := <-asked:
+			if m.Answered() && !m.Unknown {
+				e.Master = &m
+			}
+		case <-time.After(askWait):
 		}
+		onSwitch(e)
 	}
 }
+
+// askWait is how long an announcement waits, once ROLE confirmed it, for
+// the announcing sentinel's answer on the kept connection.
+const askWait = 250 * time.Millisecond
 
 // confirmMaster tells whether ROLE on addr says master, trying for about a
 // second: the sentinel announces a switch once the promoted replica said

@@ -58,7 +58,8 @@ type Config struct {
 	// report it (a stable host name) to the address to dial for ROLE, ""
 	// to dial the reported one. The operator gives the pod IPs it already
 	// has, so that confirming a new primary does not wait for cluster
-	// DNS. With TLS the reported host name is still the one verified.
+	// DNS. With TLS the reported host name is still the one sent as
+	// the server name (SNI).
 	Resolve func(addr string) string
 	Log     logr.Logger
 }
@@ -93,7 +94,7 @@ func (c Config) role(ctx context.Context, addr string) (string, error) {
 }
 
 // dialAddr is where to dial the instance the sentinels report at addr
-// (Resolve), with the TLS config that verifies addr's host name there.
+// (Resolve), with the TLS config that names addr's host to it.
 func (c Config) dialAddr(addr string) (string, *tls.Config) {
 	if c.Resolve == nil {
 		return addr, c.TLS

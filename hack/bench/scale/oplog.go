@@ -66,9 +66,11 @@ func (b *bench) countHints(ctx context.Context, ws ...window) ([]int, error) {
 const switchMsg = "role labels follow the sentinels' new primary"
 
 // labelSteps is the operator's own account of a label move: when it heard
-// the announcement, and how long it took to confirm the new primary with
-// ROLE, to ask the announcing sentinel for its configuration and to patch
-// the pods.
+// the announcement, how long until it had ROLE's confirmation of the new
+// primary and the announcing sentinel's configuration (asked together),
+// how long it asked that sentinel again when that answer was missing, and
+// how long the labels took to move (pods from the cache, the label lock,
+// the patches).
 type labelSteps struct {
 	found                 bool
 	heard                 time.Time

@@ -44,7 +44,7 @@ func printResults(cfg config, r *results) {
 	row("", fmt.Sprintf("the first sentinel announced it (+switch-master) %d ms after the kill; the role label moved %d ms after that announcement, the endpoints %d ms after the label",
 		m.switched.Milliseconds(), (m.label-m.switched).Milliseconds(), (m.endpoints-m.label).Milliseconds()))
 	if st := m.steps; st.found {
-		row("", fmt.Sprintf("the operator's log: it heard the first announcement %d ms after the benchmark did, confirmed the new primary with ROLE in %d ms, asked the announcing sentinel for its configuration in %d ms, patched the pods in %d ms",
+		row("", fmt.Sprintf("the operator's log: it heard the first announcement %d ms after the benchmark did, had ROLE's confirmation and the announcing sentinel's configuration (asked at once on a kept connection) %d ms later, asked that sentinel again for %d ms, moved the labels (pods from the cache, label lock, patches) in %d ms",
 			st.heard.Sub(m.killedAt.Add(m.switched)).Milliseconds(), st.confirm.Milliseconds(), st.ask.Milliseconds(), st.patches.Milliseconds()))
 	} else {
 		row("", "the operator's log has no label move after +switch-master for it (the reconcile moved the label)")
