@@ -35,9 +35,9 @@ type window struct{ from, to time.Time }
 // hintWindow before it. The log's timestamps are whole seconds, so a
 // count may be off by the hints of one second at either end.
 func (b *bench) countHints(ctx context.Context, ws ...window) ([]int, error) {
-	out, err := b.env.Kubectl(ctx, "-n", operatorbed.OperatorNamespace, "logs", "pod/"+b.op.pod, "-c", operatorbed.OperatorContainer)
+	out, err := b.operatorLog(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the operator's log: %w", err)
+		return nil, err
 	}
 	counts := make([]int, len(ws))
 	for _, line := range strings.Split(out, "\n") {
@@ -61,6 +61,15 @@ func (b *bench) countHints(ctx context.Context, ws ...window) ([]int, error) {
 	return counts, nil
 }
 
+// operatorLog is the operator's whole log so far.
+func (b *bench) operatorLog(ctx context.Context) (string, error) {
+	out, err := b.env.Kubectl(ctx, "-n", operatorbed.OperatorNamespace, "logs", "pod/"+b.op.pod, "-c", operatorbed.OperatorContainer)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the operator's log: %w", err)
+	}
+	return out, nil
+}
+
 // switchMsg is the operator's log message once the role labels followed a
 // +switch-master (the controller's followSwitch), with where its time went.
 const switchMsg = "role labels follow the sentinels' new primary"
@@ -80,9 +89,9 @@ type labelSteps struct {
 // readLabelSteps finds in the operator's log the first label move of
 // RedisFailover rf heard at or after since.
 func (b *bench) readLabelSteps(ctx context.Context, rf string, since time.Time) (labelSteps, error) {
-	out, err := b.env.Kubectl(ctx, "-n", operatorbed.OperatorNamespace, "logs", "pod/"+b.op.pod, "-c", operatorbed.OperatorContainer)
+	out, err := b.operatorLog(ctx)
 	if err != nil {
-		return labelSteps{}, fmt.Errorf("cannot read the operator's log: %w", err)
+		return labelSteps{}, err
 	}
 	return parseLabelSteps(out, namespace+"/"+rf, since), nil
 }
@@ -119,9 +128,13 @@ func (b *bench) keepLogs(ctx context.Context, dir string) error {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	victim := b.names[len(b.names)-1]
-	files := map[string][]string{
-		"operator.log": {"-n", operatorbed.OperatorNamespace, "logs", "pod/" + b.op.pod, "-c", operatorbed.OperatorContainer},
+	var errs []error
+	if out, err := b.operatorLog(ctx); err != nil {
+		errs = append(errs, err)
+	} else if err := os.WriteFile(filepath.Join(dir, "operator.log"), []byte(out), 0o644); err != nil {
+		errs = append(errs, err)
 	}
+	files := map[string][]string{}
 	var pods corev1.PodList
 	if err := b.env.Client.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabels{specs.LabelInstance: victim}); err != nil {
 		return fmt.Errorf("cannot list the pods of %s: %w", victim, err)
@@ -129,7 +142,6 @@ func (b *bench) keepLogs(ctx context.Context, dir string) error {
 	for _, p := range pods.Items {
 		files[p.Name+".log"] = []string{"-n", namespace, "logs", "pod/" + p.Name, "--all-containers", "--prefix"}
 	}
-	var errs []error
 	for name, args := range files {
 		out, err := b.env.Kubectl(ctx, args...)
 		if err != nil {
@@ -140,6 +152,6 @@ func (b *bench) keepLogs(ctx context.Context, dir string) error {
 			errs = append(errs, err)
 		}
 	}
-	b.log.Info("kept the logs", "dir", dir, "files", len(files))
+	b.log.Info("kept the logs", "dir", dir, "files", len(files)+1)
 	return errors.Join(errs...)
 }
